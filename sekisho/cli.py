@@ -1,0 +1,115 @@
+"""The `sekisho` command: run, migrate and inspect the system. Later issues add their commands here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from urllib.error import HTTPError, URLError
+from urllib.request import urlopen
+
+from sekisho import supervisor
+from sekisho.services import migrations_dir, settings_class
+from shared.database import Database, target_for
+from shared.migrations import upgrade
+from shared.settings import SERVICE_NAMES, ServiceSettings
+
+
+def _services(names: Sequence[str] | None) -> list[str]:
+    chosen = list(names or SERVICE_NAMES)
+    unknown = [name for name in chosen if name not in SERVICE_NAMES]
+    if unknown:
+        raise SystemExit(f"sekisho: unknown service(s): {', '.join(unknown)} (known: {', '.join(SERVICE_NAMES)})")
+    return chosen
+
+
+async def _migrate(services: Sequence[str]) -> dict[str, str | None]:
+    done: dict[str, str | None] = {}
+    for service in services:
+        settings: ServiceSettings = settings_class(service)()
+        database = Database(target_for(settings, service), pool_size=1)
+        try:
+            done[service] = await upgrade(database, migrations_dir(service))
+        finally:
+            await database.dispose()
+    return done
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    for service, revision in asyncio.run(_migrate(_services(args.services))).items():
+        print(f"{service}: at {revision}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    services = _services(args.services)
+    overrides: dict[str, str] = {}
+    if not os.environ.get("SEKISHO_INTERNAL_SECRET"):
+        # A private secret for this run only: the services trust each other and nobody else.
+        overrides["SEKISHO_INTERNAL_SECRET"] = secrets.token_urlsafe(48)
+    env = supervisor.environment_for_children(os.environ, overrides)
+    os.environ.update(overrides)
+    settings = ServiceSettings()
+    if not args.no_migrate:
+        cmd_migrate(argparse.Namespace(services=services))
+    urls = {service: settings.service_url(service) for service in SERVICE_NAMES}
+    children = supervisor.start(services, host=settings.host, urls=urls, env=env)
+    late = supervisor.wait_until_healthy(children, settings.host)
+    if late:
+        print(f"sekisho: {', '.join(late)} did not start; stopping all", file=sys.stderr)
+        supervisor.stop(children)
+        return 1
+    print(f"sekisho is up: gateway {settings.service_url('gateway')} ({len(children)} services; Ctrl-C stops all)", flush=True)
+    return supervisor.supervise(children)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = ServiceSettings()
+    ready = True
+    rows = {}
+    for service in _services(args.services):
+        url = settings.service_url(service) + "/readyz"
+        try:
+            with urlopen(url, timeout=3) as response:
+                rows[service] = json.loads(response.read())
+        except HTTPError as exc:
+            rows[service] = json.loads(exc.read() or b"{}")
+            ready = False
+        except (URLError, OSError) as exc:
+            rows[service] = {"status": "unreachable", "detail": str(exc)}
+            ready = False
+    print(json.dumps(rows, indent=2, ensure_ascii=False))
+    return 0 if ready else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="migrate, then run every service as its own process until Ctrl-C / SIGTERM")
+    up.add_argument("services", nargs="*", help="only these services (default: all)")
+    up.add_argument("--no-migrate", action="store_true", help="skip migrations")
+    up.set_defaults(func=cmd_up)
+
+    migrate = commands.add_parser("migrate", help="bring each service's database to the latest revision")
+    migrate.add_argument("services", nargs="*")
+    migrate.set_defaults(func=cmd_migrate)
+
+    status = commands.add_parser("status", help="each service's /readyz (exit 1 unless all are ready)")
+    status.add_argument("services", nargs="*")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Tables of the gateway service's own schema."""
+
+from __future__ import annotations
+
+from shared.database import new_metadata
+
+metadata = new_metadata()

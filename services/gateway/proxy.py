@@ -1,0 +1,53 @@
+"""Forwards a public request to the service that owns its route, with the internal identity attached."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from services.gateway.routes import RouteMatch, RouteTable
+from services.gateway.settings import GatewaySettings
+from shared.dependencies import StateDep
+from shared.problems import Problem
+
+# Only these cross the gateway; the caller's credentials are replaced by the internal identity.
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "accept-language", "idempotency-key", "user-agent")
+RETURNED_RESPONSE_HEADERS = ("content-type", "location", "retry-after", "www-authenticate", "cache-control", "content-language")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+router = APIRouter()
+
+
+def _match(request: Request) -> RouteMatch:
+    table: RouteTable = request.app.state.routes
+    found = table.match(request.method, request.url.path)
+    if isinstance(found, RouteMatch):
+        return found
+    if found:
+        raise Problem(
+            f"{request.method} is not allowed here.",
+            code="method_not_allowed",
+            status=405,
+            headers={"Allow": ", ".join(sorted(set(found)))},
+        )
+    raise Problem("No such resource.", code="not_found", status=404)
+
+
+@router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
+async def forward(request: Request, state: StateDep) -> Response:
+    match = _match(request)
+    settings = state.settings
+    assert isinstance(settings, GatewaySettings)
+    headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
+    upstream = await state.client.request(
+        match.route.service,
+        request.method,
+        match.route.upstream(match.params),
+        content=await request.body(),
+        params=dict(request.query_params),
+        headers=headers,
+        timeout=match.route.timeout_seconds or settings.default_route_timeout_seconds,
+        idempotent=False,  # the gateway never repeats a caller's request on its own
+    )
+    returned = {name: value for name in RETURNED_RESPONSE_HEADERS if (value := upstream.headers.get(name)) is not None}
+    return Response(content=upstream.content, status_code=upstream.status_code, headers=returned)

@@ -1,0 +1,77 @@
+"""The public routes the gateway answers, each owned by one service and mapped to one operation type.
+
+Routes arrive here as the issues that build them land (API.md). Anything not listed is a 404 problem:
+the gateway never forwards a path it does not know.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # template, e.g. "/v1/auth/challenges/{challenge_id}/verify"
+    service: str
+    operation: str
+    upstream_path: str | None = None  # the path at the service, when it differs; same parameters
+    timeout_seconds: float | None = None
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}"))
+        object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+    def upstream(self, params: dict[str, str]) -> str:
+        return (self.upstream_path or self.path).format(**params)
+
+
+DIAGNOSTIC_SERVICES = ("auth", "kyc", "txn", "fraud", "notify")
+
+
+def diagnostic_routes() -> tuple[Route, ...]:
+    """`POST /v1/diagnostics/{service}/trace`: a request followed through the services (no customer data)."""
+    return tuple(
+        Route("POST", f"/v1/diagnostics/{service}/trace", service, "diagnostics", upstream_path="/internal/trace", timeout_seconds=5)
+        for service in DIAGNOSTIC_SERVICES
+    )
+
+
+PUBLIC_ROUTES: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: Route
+    params: dict[str, str]
+
+
+class RouteTable:
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        self._static: dict[str, list[Route]] = {}
+        self._dynamic: list[Route] = []
+        for route in routes:
+            if "{" in route.path:
+                self._dynamic.append(route)
+            else:
+                self._static.setdefault(route.path, []).append(route)
+
+    def match(self, method: str, path: str) -> RouteMatch | list[str] | None:
+        """The route for this request; or the methods the path allows (405); or None (404)."""
+        allowed: list[str] = []
+        for route in self._static.get(path, ()):
+            if route.method == method:
+                return RouteMatch(route, {})
+            allowed.append(route.method)
+        for route in self._dynamic:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return RouteMatch(route, found.groupdict())
+            allowed.append(route.method)
+        return allowed or None

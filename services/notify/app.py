@@ -1,0 +1,32 @@
+"""The notify service: create_app() builds it; uvicorn runs it with --factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from services.notify.settings import NotifySettings
+from shared import trace
+from shared.clock import Clock
+from shared.service import build_service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(
+    settings: NotifySettings | None = None,
+    *,
+    clock: Clock | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    return build_service_app(
+        name="notify",
+        settings=settings or NotifySettings(),
+        migrations=MIGRATIONS,
+        routers=[trace.router],
+        clock=clock,
+        transports=transports,
+    )

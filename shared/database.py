@@ -1,0 +1,105 @@
+"""One database per service: a SQLite file (embedded mode) or a PostgreSQL schema (production mode).
+
+The same SQLAlchemy 2 async code runs on both. On PostgreSQL every connection's `search_path` is the
+service's own schema, so a service cannot name another's tables by accident (ARCHITECTURE "Data").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.settings import ServiceSettings
+
+# Stable constraint names, so that migrations written on SQLite and PostgreSQL agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """The MetaData a service's models hang on; tables are unqualified, the schema comes from the connection."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    url: str
+    schema: str | None  # None on SQLite
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+
+def target_for(settings: ServiceSettings, service: str) -> DatabaseTarget:
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.get_backend_name() != "postgresql":
+            raise ValueError("SEKISHO_DATABASE_URL must be a PostgreSQL URL; leave it unset for embedded SQLite")
+        url = url.set(drivername="postgresql+asyncpg")
+        return DatabaseTarget(url.render_as_string(hide_password=False), settings.database_schema_prefix + service)
+    data_dir = Path(settings.data_dir).resolve()
+    return DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / (service + '.db')}", None)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the one writer; the busy timeout makes writers queue instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """A service's engine and sessions. Built in the app's lifespan, disposed there."""
+
+    def __init__(self, target: DatabaseTarget, *, pool_size: int = 10) -> None:
+        self.target = target
+        if target.schema is None:
+            Path(target.url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(target.url)
+            event.listen(self.engine.sync_engine, "connect", _on_sqlite_connect)
+        else:
+            self.engine = create_async_engine(
+                target.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"search_path": target.schema}},
+            )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: committed once if the block succeeds, rolled back if anything raises."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def revision(self) -> str | None:
+        """The Alembic revision this database is at, or None before the first migration."""
+        async with self.engine.connect() as conn:
+            if not await conn.run_sync(lambda sync_conn: inspect(sync_conn).has_table("alembic_version")):
+                return None
+            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+        return None if row is None else str(row[0])
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,42 @@
+"""FastAPI dependencies every service uses, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.identity import ServiceIdentity
+from shared.problems import Problem
+from shared.service import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: committed after the route returns, before the answer is sent."""
+    async with state.database.transaction() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response goes out, so a failed commit is never
+# reported to the caller as a success.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_identity(request: Request) -> ServiceIdentity:
+    identity = request.scope.get("state", {}).get("identity")
+    if not isinstance(identity, ServiceIdentity):
+        raise Problem("This route needs a service identity.", code="service_identity_required", status=401)
+    return identity
+
+
+IdentityDep = Annotated[ServiceIdentity, Depends(get_identity)]

@@ -1,0 +1,109 @@
+"""The one way a sekisho service calls another: pooled HTTP, signed identity, request id, bounded retries.
+
+Retries happen only for calls that are safe to repeat (idempotent methods, or a call the caller marks
+idempotent because it carries an idempotency key); a POST that may have reached the other side is
+never sent twice behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from shared.identity import IdentityIssuer
+from shared.logs import request_id_var
+from shared.middleware import IDENTITY_HEADER, REQUEST_ID_HEADER
+from shared.problems import Problem
+from shared.settings import ServiceSettings
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    code = "service_unavailable"
+
+
+class ServiceTimeout(Problem):
+    status = 504
+    code = "upstream_timeout"
+
+
+class InternalClient:
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        issuer: IdentityIssuer,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._issuer = issuer
+        self._retries = settings.internal_retries
+        mounts: dict[str, httpx.AsyncBaseTransport] = {}
+        for service, transport in (transports or {}).items():
+            mounts[settings.service_url(service)] = transport
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.internal_timeout_seconds, connect=2.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30),
+            mounts=mounts or None,
+        )
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        context: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered."""
+        method = method.upper()
+        retry = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        attempts = 1 + (self._retries if retry else 0)
+        url = self._settings.service_url(service) + path
+        send_headers = dict(headers or {})
+        request_id = request_id_var.get()
+        if request_id is not None:
+            send_headers[REQUEST_ID_HEADER] = request_id
+        request_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout, connect=min(2.0, timeout))
+        for attempt in range(1, attempts + 1):
+            send_headers[IDENTITY_HEADER] = self._issuer.issue(service, context)
+            try:
+                response = await self._http.request(
+                    method, url, json=json, content=content, params=params, headers=send_headers, timeout=request_timeout
+                )
+            except httpx.TimeoutException as exc:
+                if attempt < attempts:
+                    await _backoff(attempt)
+                    continue
+                raise ServiceTimeout(f"The {service} service did not answer in time.", service=service) from exc
+            except httpx.TransportError as exc:
+                if attempt < attempts:
+                    await _backoff(attempt)
+                    continue
+                raise ServiceUnavailable(f"The {service} service cannot be reached.", service=service) from exc
+            if response.status_code in RETRY_STATUSES and attempt < attempts:
+                await _backoff(attempt)
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+async def _backoff(attempt: int) -> None:
+    # 50 ms, 100 ms, 200 ms … with full jitter, so that replicas retrying together spread out.
+    await asyncio.sleep(random.uniform(0, 0.05 * 2 ** (attempt - 1)))

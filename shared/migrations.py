@@ -1,0 +1,51 @@
+"""Alembic, one migration history per service, run programmatically on that service's own database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, text
+
+from shared.database import Database
+
+
+def alembic_config(script_location: Path, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision(script_location: Path) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(script_location)).get_current_head()
+
+
+async def upgrade(database: Database, script_location: Path) -> str | None:
+    """Bring the service's database to head; safe to run from several replicas at once."""
+    schema = database.target.schema
+    async with database.engine.begin() as conn:
+        if schema is not None:
+            # Replicas starting together take turns; the lock ends with the transaction.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"sekisho-migrate:{schema}"})
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(script_location, sync_conn), "head"))
+    return await database.revision()
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py: migrate over the connection `upgrade` handed in."""
+    connection: Connection | None = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations with `sekisho migrate`, which opens the service's own database")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,132 @@
+"""Builds a sekisho service: the FastAPI app, its lifespan-owned state, probes, middleware and error handlers.
+
+Every service's `create_app()` calls `build_service_app` with its own name, settings, routers and
+migration folder; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+
+from shared.clock import Clock, SystemClock
+from shared.database import Database, target_for
+from shared.identity import IdentityIssuer, IdentityVerifier
+from shared.internal_client import InternalClient
+from shared.logs import configure_logging
+from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
+from shared.migrations import head_revision
+from shared.problems import install_problem_handlers, problem_response
+from shared.settings import ServiceSettings
+
+
+@dataclass
+class ServiceState:
+    """What a running service holds; lives in `app.state.service` between startup and shutdown."""
+
+    name: str
+    settings: ServiceSettings
+    clock: Clock
+    database: Database
+    client: InternalClient
+    issuer: IdentityIssuer
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Hook = Callable[[ServiceState], Awaitable[None]]
+
+
+def build_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    migrations: Path,
+    routers: Sequence[APIRouter] = (),
+    clock: Clock | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    internal: bool = True,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    middleware: Sequence[Middleware] = (),
+    title: str | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    secret = settings.require_internal_secret()
+    clock = clock or SystemClock()
+    secrets = [secret]
+    if settings.internal_secret_previous is not None:
+        secrets.append(settings.internal_secret_previous.get_secret_value())
+    head = head_revision(migrations)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.log_json:
+            configure_logging(name, settings.log_level)
+        issuer = IdentityIssuer(service=name, secret=secret, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds)
+        state = ServiceState(
+            name=name,
+            settings=settings,
+            clock=clock,
+            database=Database(target_for(settings, name), pool_size=settings.database_pool_size),
+            client=InternalClient(settings=settings, issuer=issuer, transports=transports),
+            issuer=issuer,
+        )
+        app.state.service = state
+        try:
+            for hook in on_startup:
+                await hook(state)
+            yield
+        finally:
+            for hook in reversed(on_shutdown):
+                await hook(state)
+            await state.client.aclose()
+            await state.database.dispose()
+
+    app = FastAPI(title=title or f"sekisho {name}", version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers. Says nothing about its dependencies."""
+        return {"status": "alive", "service": name}
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> JSONResponse:
+        """Ready: this service's own database answers and is migrated to the code's head revision."""
+        state: ServiceState = app.state.service
+        database: dict[str, Any] = {
+            "dialect": state.database.target.dialect,
+            "schema": state.database.target.schema,
+            "head": head,
+        }
+        try:
+            await state.database.ping()
+            database["revision"] = await state.database.revision()
+        except Exception as exc:  # noqa: BLE001 - readiness reports the failure instead of raising it
+            database.update(ok=False, error=type(exc).__name__)
+            return problem_response(503, "not_ready", "The database does not answer.", service=name, database=database)
+        database["ok"] = database["revision"] == head
+        if not database["ok"]:
+            return problem_response(503, "not_ready", "The database is not migrated; run `sekisho migrate`.", service=name, database=database)
+        return JSONResponse({"status": "ready", "service": name, "database": database})
+
+    for router in routers:
+        app.include_router(router)
+
+    if internal:
+        app.add_middleware(
+            ServiceIdentityMiddleware, verifier=IdentityVerifier(service=name, secrets=secrets, clock=clock)
+        )
+    for extra in middleware:
+        app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
+    # Outermost, so that every answer (a 401 or 413 from the middleware inside included) carries the request id.
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,78 @@
+"""Settings common to every service, read from the environment (prefix SEKISHO_) and nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES: tuple[str, ...] = ("gateway", "auth", "kyc", "txn", "fraud", "notify")
+
+DEFAULT_PORTS: dict[str, int] = {
+    "gateway": 8000,
+    "auth": 8001,
+    "kyc": 8002,
+    "txn": 8003,
+    "fraud": 8004,
+    "notify": 8005,
+}
+
+MIN_SECRET_BYTES = 32
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads. Each service subclasses this with its own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="SEKISHO_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+
+    # Unset: one SQLite file per service under data_dir. Set (postgresql+asyncpg://…): one schema per service.
+    database_url: str | None = None
+    database_schema_prefix: str = ""
+    data_dir: Path = Path("var")
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # Signs the short-lived identity every internal call carries (SEC-1). There is no default:
+    # `sekisho up` makes a random one for a dev run; a deployment provides its own.
+    internal_secret: SecretStr | None = None
+    internal_secret_previous: SecretStr | None = None
+    internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
+
+    gateway_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"
+    auth_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['auth']}"
+    kyc_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['kyc']}"
+    txn_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['txn']}"
+    fraud_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['fraud']}"
+    notify_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['notify']}"
+
+    internal_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    internal_retries: int = Field(default=2, ge=0, le=10)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True  # tests turn it off to keep pytest's own log capture
+
+    @field_validator("internal_secret", "internal_secret_previous")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+    def service_url(self, service: str) -> str:
+        if service not in SERVICE_NAMES:
+            raise ValueError(f"unknown service {service!r}")
+        url: str = getattr(self, f"{service}_url")
+        return url.rstrip("/")
+
+    def require_internal_secret(self) -> str:
+        if self.internal_secret is None:
+            raise RuntimeError(
+                "SEKISHO_INTERNAL_SECRET is not set: every internal call must be signed. "
+                "`sekisho up` sets a random one for a local run; a deployment sets its own "
+                f"(at least {MIN_SECRET_BYTES} random bytes)."
+            )
+        return self.internal_secret.get_secret_value()
