@@ -9,8 +9,8 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from urllib.error import HTTPError, URLError
-from urllib.request import urlopen
+
+import httpx
 
 from sekisho import supervisor
 from sekisho.services import migrations_dir, settings_class
@@ -63,7 +63,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"sekisho: {', '.join(late)} did not start; stopping all", file=sys.stderr)
         supervisor.stop(children)
         return 1
-    print(f"sekisho is up: gateway {settings.service_url('gateway')} ({len(children)} services; Ctrl-C stops all)", flush=True)
+    print(
+        f"sekisho is up: gateway {settings.service_url('gateway')} ({len(children)} services; Ctrl-C stops all)",
+        flush=True,
+    )
     return supervisor.supervise(children)
 
 
@@ -74,14 +77,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     for service in _services(args.services):
         url = settings.service_url(service) + "/readyz"
         try:
-            with urlopen(url, timeout=3) as response:
-                rows[service] = json.loads(response.read())
-        except HTTPError as exc:
-            rows[service] = json.loads(exc.read() or b"{}")
+            response = httpx.get(url, timeout=3)
+        except httpx.TransportError as exc:
+            rows[service] = {"status": "unreachable", "detail": str(exc) or type(exc).__name__}
             ready = False
-        except (URLError, OSError) as exc:
-            rows[service] = {"status": "unreachable", "detail": str(exc)}
-            ready = False
+            continue
+        rows[service] = response.json()
+        ready = ready and response.status_code == 200
     print(json.dumps(rows, indent=2, ensure_ascii=False))
     return 0 if ready else 1
 

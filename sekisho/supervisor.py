@@ -14,9 +14,9 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.error import URLError
 from urllib.parse import urlsplit
-from urllib.request import urlopen
+
+import httpx
 
 from sekisho.services import app_factory
 
@@ -60,6 +60,8 @@ def start(services: Sequence[str], *, host: str, urls: Mapping[str, str], env: M
 
 def wait_until_healthy(children: Sequence[Child], host: str, timeout: float = 60.0) -> list[str]:
     """The services that did not answer /healthz in time (empty when all are up)."""
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - listening everywhere; probe over loopback
+        host = "127.0.0.1"
     deadline = time.monotonic() + timeout
     pending = {child.service: child for child in children}
     while pending and time.monotonic() < deadline:
@@ -67,11 +69,10 @@ def wait_until_healthy(children: Sequence[Child], host: str, timeout: float = 60
             if child.process.poll() is not None:
                 return [service]
             try:
-                with urlopen(f"http://{host}:{child.port}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        del pending[service]
-            except (URLError, OSError):
-                pass
+                if httpx.get(f"http://{host}:{child.port}/healthz", timeout=1).status_code == 200:
+                    del pending[service]
+            except httpx.TransportError:
+                pass  # not listening yet
         time.sleep(0.1)
     return sorted(pending)
 
@@ -102,7 +103,10 @@ def supervise(children: Sequence[Child]) -> int:
             dead = [child for child in children if child.process.poll() is not None]
             if dead:
                 for child in dead:
-                    print(f"sekisho: {child.service} exited with {child.process.returncode}; stopping all", file=sys.stderr)
+                    print(
+                        f"sekisho: {child.service} exited with {child.process.returncode}; stopping all",
+                        file=sys.stderr,
+                    )
                 return 1
             time.sleep(0.2)
         return 0

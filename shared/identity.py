@@ -98,7 +98,12 @@ class IdentityVerifier:
                     token,
                     secret,
                     algorithms=[ALGORITHM],
-                    options={"verify_exp": False, "verify_iat": False, "verify_aud": False, "require": ["iss", "aud", "iat", "exp"]},
+                    options={
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_aud": False,
+                        "require": ["iss", "aud", "iat", "exp"],
+                    },
                 )
                 return claims
             except jwt.InvalidSignatureError:

@@ -65,7 +65,7 @@ class InternalClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         context: dict[str, Any] | None = None,
-        timeout: float | None = None,
+        timeout_seconds: float | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered."""
@@ -77,14 +77,16 @@ class InternalClient:
         request_id = request_id_var.get()
         if request_id is not None:
             send_headers[REQUEST_ID_HEADER] = request_id
-        request_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout, connect=min(2.0, timeout))
+        # httpx's timeouts bound each phase (connect, each read); the deadline bounds the whole call.
+        deadline = timeout_seconds if timeout_seconds is not None else self._settings.internal_timeout_seconds
         for attempt in range(1, attempts + 1):
             send_headers[IDENTITY_HEADER] = self._issuer.issue(service, context)
             try:
-                response = await self._http.request(
-                    method, url, json=json, content=content, params=params, headers=send_headers, timeout=request_timeout
-                )
-            except httpx.TimeoutException as exc:
+                async with asyncio.timeout(deadline):
+                    response = await self._http.request(
+                        method, url, json=json, content=content, params=params, headers=send_headers
+                    )
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 if attempt < attempts:
                     await _backoff(attempt)
                     continue

@@ -12,7 +12,11 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("sekisho_request_id", default=None)
 
 # Attributes every LogRecord has; anything else passed through `extra=` is logged as a field.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

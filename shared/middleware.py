@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.ids import new_token
 from shared.identity import IdentityError, IdentityVerifier
+from shared.ids import new_token
 from shared.logs import request_id_var
 from shared.problems import PROBLEM_CONTENT_TYPE, problem_body
 
@@ -33,7 +33,9 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_problem(send: Send, status: int, code: str, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+async def send_problem(
+    send: Send, status: int, code: str, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps(problem_body(status, code, detail)).encode()
     await send(
         {
@@ -111,7 +113,9 @@ class ServiceIdentityMiddleware:
             return
         token = header(scope, IDENTITY_HEADER.encode())
         if token is None:
-            await send_problem(send, 401, "service_identity_required", "This service only answers other sekisho services.")
+            await send_problem(
+                send, 401, "service_identity_required", "This service only answers other sekisho services."
+            )
             return
         try:
             identity = self.verifier.verify(token)

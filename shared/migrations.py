@@ -25,12 +25,17 @@ def head_revision(script_location: Path) -> str | None:
 
 
 async def upgrade(database: Database, script_location: Path) -> str | None:
-    """Bring the service's database to head; safe to run from several replicas at once."""
+    """Bring the service's database to head; safe to run from several replicas at once.
+
+    Within one process, run migrations one after another: Alembic's `context` is a module global.
+    """
     schema = database.target.schema
     async with database.engine.begin() as conn:
         if schema is not None:
             # Replicas starting together take turns; the lock ends with the transaction.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"sekisho-migrate:{schema}"})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"sekisho-migrate:{schema}"}
+            )
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(script_location, sync_conn), "head"))
     return await database.revision()

@@ -70,7 +70,9 @@ def build_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.log_json:
             configure_logging(name, settings.log_level)
-        issuer = IdentityIssuer(service=name, secret=secret, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds)
+        issuer = IdentityIssuer(
+            service=name, secret=secret, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
+        )
         state = ServiceState(
             name=name,
             settings=settings,
@@ -115,7 +117,13 @@ def build_service_app(
             return problem_response(503, "not_ready", "The database does not answer.", service=name, database=database)
         database["ok"] = database["revision"] == head
         if not database["ok"]:
-            return problem_response(503, "not_ready", "The database is not migrated; run `sekisho migrate`.", service=name, database=database)
+            return problem_response(
+                503,
+                "not_ready",
+                "The database is not migrated; run `sekisho migrate`.",
+                service=name,
+                database=database,
+            )
         return JSONResponse({"status": "ready", "service": name, "database": database})
 
     for router in routers:

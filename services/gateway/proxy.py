@@ -12,7 +12,14 @@ from shared.problems import Problem
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "accept-language", "idempotency-key", "user-agent")
-RETURNED_RESPONSE_HEADERS = ("content-type", "location", "retry-after", "www-authenticate", "cache-control", "content-language")
+RETURNED_RESPONSE_HEADERS = (
+    "content-type",
+    "location",
+    "retry-after",
+    "www-authenticate",
+    "cache-control",
+    "content-language",
+)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 router = APIRouter()
@@ -46,7 +53,7 @@ async def forward(request: Request, state: StateDep) -> Response:
         content=await request.body(),
         params=dict(request.query_params),
         headers=headers,
-        timeout=match.route.timeout_seconds or settings.default_route_timeout_seconds,
+        timeout_seconds=match.route.timeout_seconds or settings.default_route_timeout_seconds,
         idempotent=False,  # the gateway never repeats a caller's request on its own
     )
     returned = {name: value for name in RETURNED_RESPONSE_HEADERS if (value := upstream.headers.get(name)) is not None}

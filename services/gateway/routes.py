@@ -23,7 +23,9 @@ class Route:
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        regex = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}"))
+        regex = _PARAM.sub(
+            lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{").replace(r"\}", "}")
+        )
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
 
     def upstream(self, params: dict[str, str]) -> str:
@@ -36,7 +38,14 @@ DIAGNOSTIC_SERVICES = ("auth", "kyc", "txn", "fraud", "notify")
 def diagnostic_routes() -> tuple[Route, ...]:
     """`POST /v1/diagnostics/{service}/trace`: a request followed through the services (no customer data)."""
     return tuple(
-        Route("POST", f"/v1/diagnostics/{service}/trace", service, "diagnostics", upstream_path="/internal/trace", timeout_seconds=5)
+        Route(
+            "POST",
+            f"/v1/diagnostics/{service}/trace",
+            service,
+            "diagnostics",
+            upstream_path="/internal/trace",
+            timeout_seconds=5,
+        )
         for service in DIAGNOSTIC_SERVICES
     )
 

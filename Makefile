@@ -1,0 +1,46 @@
+# sekisho — `make run` starts the whole system; `make test` runs lint and every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test test-fast lint format e2e bench compliance outdated clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 (Ctrl-C stops it)
+	$(BIN)/sekisho migrate
+	$(BIN)/sekisho up --no-migrate
+
+test: $(STAMP) lint ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict on shared/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared sekisho
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## benchmarks, multi-process on PostgreSQL (SEKISHO_BENCH_DATABASE_URL, default: local PostgreSQL)
+	$(BIN)/python -m bench
+
+compliance: $(STAMP) ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
+	-$(BIN)/pytest -q --compliance-report docs/compliance.md
+	@echo "wrote docs/compliance.md"
+
+outdated: $(STAMP) ## list pinned dependencies that have newer releases (SEC-2)
+	$(BIN)/python -m pip list --outdated
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""Test configuration: the database backends every database test runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.harness import Backend, drop_schemas, new_backend
+
+POSTGRES_URL = os.environ.get("SEKISHO_TEST_DATABASE_URL") or None
+REQUIRE_POSTGRES = os.environ.get("SEKISHO_REQUIRE_POSTGRES") == "1"
+_skipped_postgres: list[str] = []
+
+
+def _postgres_reachable(url: str) -> str | None:
+    async def probe() -> None:
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn, timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    if POSTGRES_URL is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("SEKISHO_REQUIRE_POSTGRES=1 but SEKISHO_TEST_DATABASE_URL is not set")
+        return None
+    problem = _postgres_reachable(POSTGRES_URL)
+    if problem is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        return None
+    return POSTGRES_URL
+
+
+def require_postgres(postgres_url: str | None, nodeid: str) -> str:
+    if postgres_url is None:
+        _skipped_postgres.append(nodeid)
+        pytest.skip("PostgreSQL not configured (set SEKISHO_TEST_DATABASE_URL)")
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> AsyncIterator[Backend]:
+    if request.param == "postgres":
+        require_postgres(postgres_url, request.node.nodeid)
+    chosen = new_backend(request.param, tmp_path, postgres_url)
+    try:
+        yield chosen
+    finally:
+        await drop_schemas(chosen)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped_postgres:
+        terminalreporter.write_line(
+            f"NOTE: {len(_skipped_postgres)} PostgreSQL test(s) were skipped: PostgreSQL is not configured "
+            "(set SEKISHO_TEST_DATABASE_URL, as .ci/run does).",
+            yellow=True,
+        )
+    elif POSTGRES_URL is not None:
+        terminalreporter.write_line(f"PostgreSQL tests ran against {make_url(POSTGRES_URL).render_as_string()}")

@@ -1,0 +1,118 @@
+"""Builds sekisho for tests: settings on SQLite or PostgreSQL, migrated services, and the system wired in-process."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from sekisho.services import migrations_dir, settings_class
+from shared.clock import FrozenClock
+from shared.database import Database, target_for
+from shared.migrations import upgrade
+from shared.settings import SERVICE_NAMES, ServiceSettings
+
+TEST_SECRET = "test-internal-secret-" + "x" * 40
+
+
+@dataclass
+class Backend:
+    """Where a test's databases live: SQLite files in a temp dir, or fresh PostgreSQL schemas."""
+
+    name: str
+    data_dir: Path
+    database_url: str | None = None
+    schema_prefix: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, service: str, **overrides: Any) -> ServiceSettings:
+        values: dict[str, Any] = {
+            "env": "test",
+            "internal_secret": TEST_SECRET,
+            "data_dir": self.data_dir,
+            "database_url": self.database_url,
+            "database_schema_prefix": self.schema_prefix,
+            "log_json": False,
+            "database_pool_size": 2,
+        }
+        values.update(overrides)
+        cls: type[ServiceSettings] = settings_class(service)
+        return cls(**values)
+
+
+def new_backend(name: str, tmp_path: Path, postgres_url: str | None) -> Backend:
+    if name == "sqlite":
+        return Backend("sqlite", tmp_path)
+    assert postgres_url is not None
+    return Backend("postgres", tmp_path, postgres_url, f"t{secrets.token_hex(4)}_")
+
+
+async def drop_schemas(backend: Backend) -> None:
+    if backend.database_url is None:
+        return
+    dsn = make_url(backend.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        for service in SERVICE_NAMES:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{backend.schema_prefix}{service}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def migrate(backend: Backend, service: str) -> str | None:
+    database = Database(target_for(backend.settings(service), service), pool_size=1)
+    try:
+        return await upgrade(database, migrations_dir(service))
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Runs the app's lifespan (ASGITransport does not)."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def client_for(app: FastAPI, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url=base_url)
+
+
+@dataclass
+class System:
+    """Every service running in-process; internal calls go through ASGI transports instead of sockets."""
+
+    apps: dict[str, FastAPI]
+    clock: FrozenClock
+    gateway: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def in_process_system(backend: Backend, **gateway_overrides: Any) -> AsyncIterator[System]:
+    from services.gateway.app import create_app as gateway_app
+
+    clock = FrozenClock()
+    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    apps: dict[str, FastAPI] = {}
+    for service in SERVICE_NAMES:
+        await migrate(backend, service)
+    for service in SERVICE_NAMES:
+        if service == "gateway":
+            continue
+        module = __import__(f"services.{service}.app", fromlist=["create_app"])
+        apps[service] = module.create_app(backend.settings(service), clock=clock, transports=transports)
+        transports[service] = httpx.ASGITransport(apps[service], raise_app_exceptions=False)
+    apps["gateway"] = gateway_app(backend.settings("gateway", **gateway_overrides), clock=clock, transports=transports)
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(running(app))
+        gateway = await stack.enter_async_context(client_for(apps["gateway"]))
+        yield System(apps, clock, gateway)

@@ -1,0 +1,78 @@
+"""Each service's own database: migrations to head, readiness, and (on PostgreSQL) its own schema."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from sekisho.services import migrations_dir
+from shared.migrations import head_revision
+from shared.settings import SERVICE_NAMES
+from tests.harness import Backend, client_for, migrate, running
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+async def test_migrate_brings_each_service_to_head_and_is_repeatable(backend: Backend, service: str) -> None:
+    head = head_revision(migrations_dir(service))
+    assert head is not None
+    assert await migrate(backend, service) == head
+    assert await migrate(backend, service) == head
+
+
+async def test_each_service_keeps_its_tables_in_its_own_place(backend: Backend) -> None:
+    for service in SERVICE_NAMES:
+        await migrate(backend, service)
+    if backend.database_url is None:
+        assert sorted(p.name for p in backend.data_dir.glob("*.db")) == sorted(f"{s}.db" for s in SERVICE_NAMES)
+        return
+    dsn = make_url(backend.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT table_schema FROM information_schema.tables"
+            " WHERE table_name = 'alembic_version' AND table_schema LIKE $1",
+            backend.schema_prefix + "%",
+        )
+    finally:
+        await conn.close()
+    assert sorted(r["table_schema"] for r in rows) == sorted(backend.schema_prefix + s for s in SERVICE_NAMES)
+
+
+async def test_readyz_reports_the_database_and_refuses_before_migration(backend: Backend) -> None:
+    from services.notify.app import create_app
+
+    app = create_app(backend.settings("notify"))
+    async with running(app), client_for(app) as client:
+        before = await client.get("/readyz")
+        await migrate(backend, "notify")
+        after = await client.get("/readyz")
+        alive = await client.get("/healthz")
+    assert before.status_code == 503
+    assert before.json()["code"] == "not_ready"
+    assert before.json()["database"]["revision"] is None
+    assert after.status_code == 200
+    assert after.json()["database"] == {
+        "dialect": "sqlite" if backend.database_url is None else "postgresql",
+        "schema": None if backend.database_url is None else backend.schema_prefix + "notify",
+        "head": "notify_0001",
+        "revision": "notify_0001",
+        "ok": True,
+    }
+    assert alive.json() == {"status": "alive", "service": "notify"}
+
+
+async def test_readyz_says_not_ready_when_the_database_does_not_answer(backend: Backend) -> None:
+    from services.fraud.app import create_app
+
+    if backend.database_url is None:
+        (backend.data_dir / "fraud.db").write_bytes(b"not a database" * 100)
+        settings = backend.settings("fraud")
+    else:
+        url = make_url(backend.database_url).set(port=1).render_as_string(hide_password=False)
+        settings = backend.settings("fraud", database_url=url)
+    app = create_app(settings)
+    async with running(app), client_for(app) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["database"]["ok"] is False
