@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,22 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sekisho.launcher import launch
 from shared.settings import SERVICE_NAMES
 from tests.conftest import require_postgres
 from tests.harness import Backend, drop_schemas, new_backend
 
 pytestmark = pytest.mark.e2e
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def processes_marked(mark: str) -> list[int]:
@@ -69,33 +56,15 @@ def system(
         require_postgres(postgres_url, request.node.nodeid)
     backend = new_backend(request.param, tmp_path, postgres_url)
     mark = uuid.uuid4().hex
-    urls = {
-        service: f"http://127.0.0.1:{port}"
-        for service, port in zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True)
-    }
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SEKISHO_")}
-    env.update({f"SEKISHO_{service.upper()}_URL": url for service, url in urls.items()})
-    env.update(SEKISHO_DATA_DIR=str(tmp_path / "var"), SEKISHO_E2E_MARK=mark)
+    env = {"SEKISHO_E2E_MARK": mark}
     if backend.database_url:
         env.update(SEKISHO_DATABASE_URL=backend.database_url, SEKISHO_DATABASE_SCHEMA_PREFIX=backend.schema_prefix)
-    log = (tmp_path / "up.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sekisho.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and b"sekisho is up" not in (tmp_path / "up.log").read_bytes():
-            assert process.poll() is None, (tmp_path / "up.log").read_text()
-            time.sleep(0.2)
-        assert b"sekisho is up" in (tmp_path / "up.log").read_bytes(), (tmp_path / "up.log").read_text()
-        yield Running(process, urls, mark, backend)
+        with launch(tmp_path, env) as launched:
+            yield Running(launched.process, launched.urls, mark, backend)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
         for pid in processes_marked(mark):
             os.kill(pid, signal.SIGKILL)
-        log.close()
         asyncio.run(drop_schemas(backend))
 
 
