@@ -9,11 +9,13 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 
 from sekisho import supervisor
 from sekisho.services import migrations_dir, settings_class
+from shared.crypto import new_key_spec
 from shared.database import Database, target_for
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
@@ -45,12 +47,30 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def dev_data_keys(data_dir: Path) -> str:
+    """The data key of a local run, kept beside its SQLite files so that a restart can read what it wrote."""
+    path = Path(data_dir) / "dev-data-keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_key_spec("dev1"))
+        print(f"sekisho: made a development data key in {path} (set SEKISHO_DATA_KEYS in production)", file=sys.stderr)
+    return path.read_text().strip()
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    print(new_key_spec(args.kid))
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     services = _services(args.services)
     overrides: dict[str, str] = {}
     if not os.environ.get("SEKISHO_INTERNAL_SECRET"):
         # A private secret for this run only: the services trust each other and nobody else.
         overrides["SEKISHO_INTERNAL_SECRET"] = secrets.token_urlsafe(48)
+    if not os.environ.get("SEKISHO_DATA_KEYS"):
+        overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(ServiceSettings().data_dir)
     env = supervisor.environment_for_children(os.environ, overrides)
     os.environ.update(overrides)
     settings = ServiceSettings()
@@ -104,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="each service's /readyz (exit 1 unless all are ready)")
     status.add_argument("services", nargs="*")
     status.set_defaults(func=cmd_status)
+    keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
+    keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")
+    keygen.set_defaults(func=cmd_keygen)
     return parser
 
 

@@ -54,3 +54,30 @@ def run_env(metadata: MetaData) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def create_outbox_table_v1() -> None:
+    """The outbox table as every producing service first created it. Frozen: a later change is a new function."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    from shared.database import UtcDateTime
+
+    op.create_table(
+        "outbox_message",
+        sa.Column("id", sa.String(40)),
+        sa.Column("destination", sa.String(16), nullable=False),
+        sa.Column("path", sa.String(200), nullable=False),
+        sa.Column("idempotency_key", sa.String(200), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+        sa.Column("lease_until", UtcDateTime, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("delivered_at", UtcDateTime, nullable=True),
+        sa.Column("rejected_at", UtcDateTime, nullable=True),
+        sa.Column("last_error", sa.String(500), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox_message"),
+        sa.UniqueConstraint("idempotency_key", name="uq_outbox_message_idempotency_key"),
+    )
+    op.create_index("ix_outbox_message_due", "outbox_message", ["delivered_at", "rejected_at", "next_attempt_at"])

@@ -14,16 +14,19 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Table
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
 from shared.clock import Clock, SystemClock
+from shared.crypto import FieldCipher
 from shared.database import Database, target_for
 from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient
 from shared.logs import configure_logging
 from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
 from shared.migrations import head_revision
+from shared.outbox import Outbox, OutboxConfig
 from shared.problems import install_problem_handlers, problem_response
 from shared.settings import ServiceSettings
 
@@ -38,6 +41,8 @@ class ServiceState:
     database: Database
     client: InternalClient
     issuer: IdentityIssuer
+    cipher: FieldCipher
+    outbox: Outbox | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,11 +60,14 @@ def build_service_app(
     internal: bool = True,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    outbox_table: Table | None = None,
+    outbox_config: OutboxConfig | None = None,
     middleware: Sequence[Middleware] = (),
     title: str | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     secret = settings.require_internal_secret()
+    cipher = FieldCipher(settings.require_data_keys())
     clock = clock or SystemClock()
     secrets = [secret]
     if settings.internal_secret_previous is not None:
@@ -80,13 +88,27 @@ def build_service_app(
             database=Database(target_for(settings, name), pool_size=settings.database_pool_size),
             client=InternalClient(settings=settings, issuer=issuer, transports=transports),
             issuer=issuer,
+            cipher=cipher,
         )
+        if outbox_table is not None:
+            state.outbox = Outbox(
+                table=outbox_table,
+                database=state.database,
+                client=state.client,
+                cipher=cipher,
+                clock=clock,
+                config=outbox_config,
+            )
         app.state.service = state
         try:
             for hook in on_startup:
                 await hook(state)
+            if state.outbox is not None:
+                state.outbox.start()
             yield
         finally:
+            if state.outbox is not None:
+                await state.outbox.stop()
             for hook in reversed(on_shutdown):
                 await hook(state)
             await state.client.aclose()

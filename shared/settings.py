@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.crypto import parse_keys
+
 SERVICE_NAMES: tuple[str, ...] = ("gateway", "auth", "kyc", "txn", "fraud", "notify")
 
 DEFAULT_PORTS: dict[str, int] = {
@@ -40,6 +42,10 @@ class ServiceSettings(BaseSettings):
     # `sekisho up` makes a random one for a dev run; a deployment provides its own.
     internal_secret: SecretStr | None = None
     internal_secret_previous: SecretStr | None = None
+    # AES-256-GCM keys for personal data at rest (DATA-2), `kid:base64key,…`; the first encrypts.
+    # No default either: `sekisho up` keeps a generated dev key under the data dir.
+    data_keys: SecretStr | None = None
+
     internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
 
     gateway_url: str = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"
@@ -55,6 +61,13 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True  # tests turn it off to keep pytest's own log capture
 
+    @field_validator("data_keys")
+    @classmethod
+    def _parseable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
     @field_validator("internal_secret", "internal_secret_previous")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -67,6 +80,14 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"unknown service {service!r}")
         url: str = getattr(self, f"{service}_url")
         return url.rstrip("/")
+
+    def require_data_keys(self) -> dict[str, bytes]:
+        if self.data_keys is None:
+            raise RuntimeError(
+                "SEKISHO_DATA_KEYS is not set: personal data is encrypted at rest. `sekisho up` keeps a dev key "
+                "under the data dir; a deployment sets its own (`sekisho keygen`)."
+            )
+        return parse_keys(self.data_keys.get_secret_value())
 
     def require_internal_secret(self) -> str:
         if self.internal_secret is None:

@@ -21,6 +21,7 @@ from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
 TEST_SECRET = "test-internal-secret-" + "x" * 40
+TEST_DATA_KEYS = "t1:" + "A" * 43  # 32 zero bytes, base64url: a fixed key is fine for tests
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Backend:
         values: dict[str, Any] = {
             "env": "test",
             "internal_secret": TEST_SECRET,
+            "data_keys": TEST_DATA_KEYS,
             "data_dir": self.data_dir,
             "database_url": self.database_url,
             "database_schema_prefix": self.schema_prefix,

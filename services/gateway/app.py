@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from services.gateway import proxy
+from services.gateway import models, proxy
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.routes import PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
@@ -37,6 +37,7 @@ def create_app(
         clock=clock,
         transports=transports,
         internal=False,
+        outbox_table=models.outbox,
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         title="sekisho gateway",
     )

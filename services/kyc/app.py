@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.kyc import models
 from services.kyc.settings import KycSettings
 from shared import trace
 from shared.clock import Clock
@@ -29,4 +30,5 @@ def create_app(
         routers=[trace.router],
         clock=clock,
         transports=transports,
+        outbox_table=models.outbox,
     )

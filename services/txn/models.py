@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from shared.database import new_metadata
+from shared.outbox import outbox_table
 
 metadata = new_metadata()
+
+outbox = outbox_table(metadata)

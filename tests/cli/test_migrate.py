@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sekisho.services import migrations_dir
+from shared.migrations import head_revision
 from shared.settings import SERVICE_NAMES
 
 
@@ -22,7 +24,10 @@ def test_migrate_creates_one_database_per_service_and_reports_each_revision(tmp_
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{service}: at {service}_0001" for service in SERVICE_NAMES]
+    heads = [head_revision(migrations_dir(service)) for service in SERVICE_NAMES]
+    assert result.stdout.splitlines() == [
+        f"{service}: at {head}" for service, head in zip(SERVICE_NAMES, heads, strict=True)
+    ]
     assert sorted(p.name for p in tmp_path.glob("*.db")) == sorted(f"{s}.db" for s in SERVICE_NAMES)
 
 

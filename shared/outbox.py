@@ -1,0 +1,223 @@
+"""The transactional outbox: what a service tells another (a notification, an event for fraud) is written
+in the same database transaction as the change that causes it, then relayed at least once.
+
+A producer calls `enqueue(session, …)` inside its unit of work; if the transaction rolls back, nothing
+is sent, and if it commits, the relay delivers it even across crashes and outages of the receiver,
+with exponential backoff and without limit: nothing a customer did is lost. The receiver deduplicates
+by the idempotency key. The relay is woken the moment a transaction that enqueued commits (one-time
+codes live 60 s), and otherwise polls every second for retries and for rows other replicas enqueued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.clock import Clock
+from shared.crypto import FieldCipher
+from shared.database import Database, UtcDateTime
+from shared.ids import new_id
+from shared.internal_client import InternalClient, ServiceTimeout, ServiceUnavailable
+
+log = logging.getLogger("sekisho.outbox")
+
+PAYLOAD_CONTEXT = "outbox_message.payload"
+_WAKE_KEY = "sekisho.outbox.wake"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox_message",
+        metadata,
+        Column("id", String(40), primary_key=True),
+        Column("destination", String(16), nullable=False),
+        Column("path", String(200), nullable=False),
+        Column("idempotency_key", String(200), nullable=False, unique=True),
+        Column("payload", Text, nullable=False),  # sealed JSON: it may carry contact data (DATA-2)
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("next_attempt_at", UtcDateTime, nullable=False),
+        Column("lease_until", UtcDateTime, nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("delivered_at", UtcDateTime, nullable=True),
+        Column(
+            "rejected_at", UtcDateTime, nullable=True
+        ),  # the receiver refused it for good: kept, visible, not retried
+        Column("last_error", String(500), nullable=True),
+        Index("ix_outbox_message_due", "delivered_at", "rejected_at", "next_attempt_at"),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    batch_size: int = 100
+    concurrency: int = 20
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 300.0
+
+
+class Outbox:
+    """Enqueue side and relay of one service's outbox table."""
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        database: Database,
+        client: InternalClient,
+        cipher: FieldCipher,
+        clock: Clock,
+        config: OutboxConfig | None = None,
+    ) -> None:
+        self.table = table
+        self.database = database
+        self.client = client
+        self.cipher = cipher
+        self.clock = clock
+        self.config = config or OutboxConfig()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def enqueue(
+        self, session: AsyncSession, *, destination: str, path: str, payload: dict[str, Any], key: str
+    ) -> None:
+        now = self.clock.now()
+        sealed = self.cipher.seal(json.dumps(payload, ensure_ascii=False, default=str), context=PAYLOAD_CONTEXT)
+        await session.execute(
+            self.table.insert().values(
+                id=new_id("obx"),
+                destination=destination,
+                path=path,
+                idempotency_key=key,
+                payload=sealed,
+                created_at=now,
+                next_attempt_at=now,
+                attempts=0,
+            )
+        )
+        if not session.info.get(_WAKE_KEY):
+            session.info[_WAKE_KEY] = True
+            event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
+
+    def _after_commit(self, sync_session: Any) -> None:
+        sync_session.info.pop(_WAKE_KEY, None)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Let the round in flight finish (cancelling mid-query can strand a connection), then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=self.config.lease_seconds)
+        except TimeoutError:
+            self._task.cancel()
+        self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.relay_due()
+            except Exception:
+                log.exception("outbox relay round failed")
+                handled = 0
+            if handled or self._stopping:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.config.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def relay_due(self) -> int:
+        """Send every message that is due now; returns how many were tried."""
+        rows = await self._claim()
+        if not rows:
+            return 0
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def send(row: Any) -> None:
+            async with gate:
+                await self._send(row)
+
+        await asyncio.gather(*(send(row) for row in rows))
+        return len(rows)
+
+    async def _claim(self) -> list[Any]:
+        t = self.table
+        now = self.clock.now()
+        async with self.database.transaction() as session:
+            due = (
+                select(t.c.id)
+                .where(t.c.delivered_at.is_(None), t.c.rejected_at.is_(None), t.c.next_attempt_at <= now)
+                .where((t.c.lease_until.is_(None)) | (t.c.lease_until < now))
+                .order_by(t.c.created_at)
+                .limit(self.config.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list((await session.execute(due)).scalars())
+            if not ids:
+                return []
+            lease = now + timedelta(seconds=self.config.lease_seconds)
+            await session.execute(update(t).where(t.c.id.in_(ids)).values(lease_until=lease))
+            return list((await session.execute(select(t).where(t.c.id.in_(ids)).order_by(t.c.created_at))).all())
+
+    async def _send(self, row: Any) -> None:
+        t = self.table
+        payload = json.loads(self.cipher.open(row.payload, context=PAYLOAD_CONTEXT))
+        outcome: dict[str, Any]
+        try:
+            response = await self.client.request(
+                row.destination,
+                "POST",
+                row.path,
+                json=payload,
+                headers={"Idempotency-Key": row.idempotency_key},
+                idempotent=True,
+            )
+        except (ServiceUnavailable, ServiceTimeout) as exc:
+            outcome = self._retry_later(row.attempts, exc.detail)
+        else:
+            if response.is_success:
+                outcome = {"delivered_at": self.clock.now(), "last_error": None}
+            elif response.status_code in (408, 425, 429) or response.status_code >= 500:
+                outcome = self._retry_later(row.attempts, f"HTTP {response.status_code}")
+            else:
+                # The receiver will never accept this message as it is; keep it for staff, stop retrying.
+                log.error(
+                    "outbox message refused",
+                    extra={"outbox_id": row.id, "status": response.status_code, "destination": row.destination},
+                )
+                outcome = {
+                    "rejected_at": self.clock.now(),
+                    "last_error": f"HTTP {response.status_code}: {response.text[:400]}",
+                }
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(t).where(t.c.id == row.id).values(attempts=row.attempts + 1, lease_until=None, **outcome)
+            )
+
+    def _retry_later(self, attempts: int, error: str) -> dict[str, Any]:
+        delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2**attempts)
+        delay *= random.uniform(0.5, 1.0)  # jitter: a receiver coming back is not hit by every row at once
+        return {"next_attempt_at": self.clock.now() + timedelta(seconds=delay), "last_error": error[:500]}
+
+    async def pending(self) -> int:
+        t = self.table
+        async with self.database.transaction() as session:
+            rows = await session.execute(select(t.c.id).where(t.c.delivered_at.is_(None), t.c.rejected_at.is_(None)))
+            return len(rows.all())
