@@ -6,7 +6,7 @@ service's own schema, so a service cannot name another's tables by accident (ARC
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +84,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback` once, right after this session's transaction commits (never if it rolls back)."""
+    event.listen(session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
 
 
 class Database:

@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, event, select, update
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
 from shared.crypto import FieldCipher
-from shared.database import Database, UtcDateTime
+from shared.database import Database, UtcDateTime, on_commit
 from shared.ids import new_id
 from shared.internal_client import InternalClient, ServiceTimeout, ServiceUnavailable
+from shared.leases import Pump, claim_due
 
 log = logging.getLogger("sekisho.outbox")
 
 PAYLOAD_CONTEXT = "outbox_message.payload"
-_WAKE_KEY = "sekisho.outbox.wake"
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -57,7 +57,6 @@ def outbox_table(metadata: MetaData) -> Table:
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    batch_size: int = 100
     concurrency: int = 20
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
@@ -84,9 +83,12 @@ class Outbox:
         self.cipher = cipher
         self.clock = clock
         self.config = config or OutboxConfig()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._pump = Pump(
+            "outbox-relay",
+            self.relay_due,
+            poll_seconds=self.config.poll_seconds,
+            stop_timeout=self.config.lease_seconds,
+        )
 
     async def enqueue(
         self, session: AsyncSession, *, destination: str, path: str, payload: dict[str, Any], key: str
@@ -105,81 +107,38 @@ class Outbox:
                 attempts=0,
             )
         )
-        if not session.info.get(_WAKE_KEY):
-            session.info[_WAKE_KEY] = True
-            event.listen(session.sync_session, "after_commit", self._after_commit, once=True)
-
-    def _after_commit(self, sync_session: Any) -> None:
-        sync_session.info.pop(_WAKE_KEY, None)
-        self._wake.set()
+        on_commit(session, self._pump.wake)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._pump.start()
 
     async def stop(self) -> None:
-        """Let the round in flight finish (cancelling mid-query can strand a connection), then stop."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=self.config.lease_seconds)
-        except TimeoutError:
-            self._task.cancel()
-        self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.relay_due()
-            except Exception:
-                log.exception("outbox relay round failed")
-                handled = 0
-            if handled or self._stopping:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.config.poll_seconds)
-            except TimeoutError:
-                pass
+        await self._pump.stop()
 
     async def relay_due(self) -> int:
-        """Send every message that is due now; returns how many were tried."""
-        rows = await self._claim()
-        if not rows:
-            return 0
-        gate = asyncio.Semaphore(self.config.concurrency)
-
-        async def send(row: Any) -> None:
-            async with gate:
-                await self._send(row)
-
-        await asyncio.gather(*(send(row) for row in rows))
-        return len(rows)
-
-    async def _claim(self) -> list[Any]:
+        """One round: lease up to `concurrency` due messages, send them together, record the outcomes together."""
         t = self.table
         now = self.clock.now()
+        rows = await claim_due(
+            self.database,
+            t,
+            due=(t.c.delivered_at.is_(None)) & (t.c.rejected_at.is_(None)) & (t.c.next_attempt_at <= now),
+            now=now,
+            lease_seconds=self.config.lease_seconds,
+            limit=self.config.concurrency,
+        )
+        if not rows:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(row) for row in rows))
         async with self.database.transaction() as session:
-            due = (
-                select(t.c.id)
-                .where(t.c.delivered_at.is_(None), t.c.rejected_at.is_(None), t.c.next_attempt_at <= now)
-                .where((t.c.lease_until.is_(None)) | (t.c.lease_until < now))
-                .order_by(t.c.created_at)
-                .limit(self.config.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list((await session.execute(due)).scalars())
-            if not ids:
-                return []
-            lease = now + timedelta(seconds=self.config.lease_seconds)
-            await session.execute(update(t).where(t.c.id.in_(ids)).values(lease_until=lease))
-            return list((await session.execute(select(t).where(t.c.id.in_(ids)).order_by(t.c.created_at))).all())
+            for row, outcome in zip(rows, outcomes, strict=True):
+                await session.execute(
+                    update(t).where(t.c.id == row.id).values(attempts=row.attempts + 1, lease_until=None, **outcome)
+                )
+        return len(rows)
 
-    async def _send(self, row: Any) -> None:
-        t = self.table
+    async def _send(self, row: Any) -> dict[str, Any]:
         payload = json.loads(self.cipher.open(row.payload, context=PAYLOAD_CONTEXT))
-        outcome: dict[str, Any]
         try:
             response = await self.client.request(
                 row.destination,
@@ -190,26 +149,17 @@ class Outbox:
                 idempotent=True,
             )
         except (ServiceUnavailable, ServiceTimeout) as exc:
-            outcome = self._retry_later(row.attempts, exc.detail)
-        else:
-            if response.is_success:
-                outcome = {"delivered_at": self.clock.now(), "last_error": None}
-            elif response.status_code in (408, 425, 429) or response.status_code >= 500:
-                outcome = self._retry_later(row.attempts, f"HTTP {response.status_code}")
-            else:
-                # The receiver will never accept this message as it is; keep it for staff, stop retrying.
-                log.error(
-                    "outbox message refused",
-                    extra={"outbox_id": row.id, "status": response.status_code, "destination": row.destination},
-                )
-                outcome = {
-                    "rejected_at": self.clock.now(),
-                    "last_error": f"HTTP {response.status_code}: {response.text[:400]}",
-                }
-        async with self.database.transaction() as session:
-            await session.execute(
-                update(t).where(t.c.id == row.id).values(attempts=row.attempts + 1, lease_until=None, **outcome)
-            )
+            return self._retry_later(row.attempts, exc.detail)
+        if response.is_success:
+            return {"delivered_at": self.clock.now(), "last_error": None}
+        if response.status_code in (408, 425, 429) or response.status_code >= 500:
+            return self._retry_later(row.attempts, f"HTTP {response.status_code}")
+        # The receiver will never accept this message as it is; keep it for staff, stop retrying.
+        log.error(
+            "outbox message refused",
+            extra={"outbox_id": row.id, "status": response.status_code, "destination": row.destination},
+        )
+        return {"rejected_at": self.clock.now(), "last_error": f"HTTP {response.status_code}: {response.text[:400]}"}
 
     def _retry_later(self, attempts: int, error: str) -> dict[str, Any]:
         delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2**attempts)

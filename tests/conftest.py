@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +16,17 @@ from tests.harness import Backend, drop_schemas, new_backend
 POSTGRES_URL = os.environ.get("SEKISHO_TEST_DATABASE_URL") or None
 REQUIRE_POSTGRES = os.environ.get("SEKISHO_REQUIRE_POSTGRES") == "1"
 _skipped_postgres: list[str] = []
+_figures: list[str] = []
+
+
+@pytest.fixture
+def report_figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Adds a measured figure to the end of the test run's output (fault tests count duplicates with it)."""
+
+    def report(line: str) -> None:
+        _figures.append(f"{request.node.nodeid}: {line}")
+
+    return report
 
 
 def _postgres_reachable(url: str) -> str | None:
@@ -64,6 +75,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: 
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _figures:
+        terminalreporter.section("figures measured by the tests")
+        for line in _figures:
+            terminalreporter.write_line(line)
     if _skipped_postgres:
         terminalreporter.write_line(
             f"NOTE: {len(_skipped_postgres)} PostgreSQL test(s) were skipped: PostgreSQL is not configured "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from sekisho.services import migrations_dir, settings_class
-from shared.clock import FrozenClock
+from shared.clock import Clock, FrozenClock
 from shared.database import Database, target_for
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
@@ -93,15 +93,17 @@ class System:
     """Every service running in-process; internal calls go through ASGI transports instead of sockets."""
 
     apps: dict[str, FastAPI]
-    clock: FrozenClock
+    clock: Clock
     gateway: httpx.AsyncClient
 
 
 @asynccontextmanager
-async def in_process_system(backend: Backend, **gateway_overrides: Any) -> AsyncIterator[System]:
+async def in_process_system(
+    backend: Backend, overrides: Mapping[str, dict[str, Any]] | None = None, clock: Clock | None = None
+) -> AsyncIterator[System]:
     from services.gateway.app import create_app as gateway_app
 
-    clock = FrozenClock()
+    clock = clock or FrozenClock()
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     apps: dict[str, FastAPI] = {}
     for service in SERVICE_NAMES:
@@ -110,9 +112,11 @@ async def in_process_system(backend: Backend, **gateway_overrides: Any) -> Async
         if service == "gateway":
             continue
         module = __import__(f"services.{service}.app", fromlist=["create_app"])
-        apps[service] = module.create_app(backend.settings(service), clock=clock, transports=transports)
+        settings = backend.settings(service, **(overrides or {}).get(service, {}))
+        apps[service] = module.create_app(settings, clock=clock, transports=transports)
         transports[service] = httpx.ASGITransport(apps[service], raise_app_exceptions=False)
-    apps["gateway"] = gateway_app(backend.settings("gateway", **gateway_overrides), clock=clock, transports=transports)
+    gateway_settings = backend.settings("gateway", **(overrides or {}).get("gateway", {}))
+    apps["gateway"] = gateway_app(gateway_settings, clock=clock, transports=transports)  # type: ignore[arg-type]
     async with AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(running(app))

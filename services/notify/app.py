@@ -8,10 +8,13 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.notify import api
+from services.notify.delivery import DeliveryWorker
+from services.notify.rendering import Renderer, Sender
 from services.notify.settings import NotifySettings
 from shared import trace
 from shared.clock import Clock
-from shared.service import build_service_app
+from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,11 +25,30 @@ def create_app(
     clock: Clock | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
+    settings = settings or NotifySettings()
+
+    async def start_delivery(state: ServiceState) -> None:
+        state.extras["renderer"] = Renderer(
+            Sender(
+                company=settings.company_name,
+                support_phone=settings.support_phone,
+                support_hours=settings.support_hours,
+            )
+        )
+        worker = DeliveryWorker(settings=settings, database=state.database, cipher=state.cipher, clock=state.clock)
+        state.extras["worker"] = worker
+        worker.start()
+
+    async def stop_delivery(state: ServiceState) -> None:
+        await state.extras["worker"].stop()
+
     return build_service_app(
         name="notify",
-        settings=settings or NotifySettings(),
+        settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router],
+        routers=[trace.router, api.router],
         clock=clock,
         transports=transports,
+        on_startup=[start_delivery],
+        on_shutdown=[stop_delivery],
     )

@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
 from shared.settings import ServiceSettings
 
 
 class NotifySettings(ServiceSettings):
-    pass
+    # Email over SMTP (plain; STARTTLS and auth when configured).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "no-reply@sekisho.invalid"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # SMS through an HTTP provider: POST {"to", "body"}, any 2xx is accepted.
+    sms_url: str | None = None
+    sms_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # Who the customer is told to contact (RESP-2).
+    company_name: str = "sekisho"
+    support_phone: str = "0120-000-000"
+    support_hours: str = "9:00-21:00"
+
+    # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so").
+    sms_events: list[str] = Field(
+        default_factory=lambda: ["account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity"]
+    )
+
+    # Delivery: at least once, exponential backoff, then dead (kept, visible to staff).
+    delivery_max_attempts: int = Field(default=12, ge=1, le=100)
+    delivery_retry_base_seconds: float = Field(default=1.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=300.0, gt=0)
+    delivery_concurrency: int = Field(default=10, ge=1, le=200)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def dev_mailbox(self) -> bool:
+        """With neither SMTP nor SMS configured, messages go to the dev mailbox (`sekisho mailbox`)."""
+        return self.smtp_host is None and self.sms_url is None

@@ -1,0 +1,94 @@
+"""Routes of the notify service (internal: called by the other services' outbox relays and by staff routes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query
+from starlette.responses import JSONResponse
+
+from services.notify import intake, preferences, queries
+from services.notify.delivery import DeliveryWorker
+from services.notify.rendering import Renderer
+from services.notify.schemas import (
+    NotificationDetail,
+    NotificationRequest,
+    NotificationView,
+    PreferenceBody,
+    PreferenceView,
+)
+from services.notify.settings import NotifySettings
+from shared.database import on_commit
+from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.problems import Problem
+
+router = APIRouter(prefix="/internal", tags=["notifications"])
+
+
+@router.post("/notifications", status_code=201, responses={200: {"description": "already accepted (same key)"}})
+async def accept_notification(
+    body: NotificationRequest,
+    session: SessionDep,
+    state: StateDep,
+    identity: IdentityDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Queue a notification for delivery; a redelivery with the same idempotency key sends nothing again."""
+    if idempotency_key is not None and idempotency_key != body.idempotency_key:
+        raise Problem(
+            "The Idempotency-Key header and the body's idempotency_key differ.", code="validation_failed", status=422
+        )
+    settings = state.settings
+    assert isinstance(settings, NotifySettings)
+    renderer: Renderer = state.extras["renderer"]
+    accepted = await intake.accept(
+        session,
+        body,
+        producer=identity.caller,
+        renderer=renderer,
+        cipher=state.cipher,
+        clock=state.clock,
+        sms_events=settings.sms_events,
+    )
+    if accepted.created:
+        # Wake the worker once this transaction has committed: a one-time code lives 60 s.
+        worker: DeliveryWorker = state.extras["worker"]
+        on_commit(session, worker.pump.wake)
+    view = await queries.get_notification(session, accepted.notification_id)
+    return JSONResponse(view.model_dump(mode="json"), status_code=201 if accepted.created else 200)
+
+
+@router.get("/notifications")
+async def list_notifications(
+    session: SessionDep,
+    customer_id: str | None = None,
+    status: Literal["queued", "sent", "failed", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[NotificationView]:
+    """Notifications, newest first, with each delivery's status (staff; recipients masked)."""
+    return await queries.list_notifications(session, customer_id=customer_id, status=status, limit=limit)
+
+
+@router.get("/notifications/{notification_id}")
+async def get_notification(notification_id: str, session: SessionDep) -> NotificationDetail:
+    """One notification with every delivery attempt."""
+    return await queries.get_notification(session, notification_id)
+
+
+@router.get("/deliveries/counts")
+async def delivery_counts(session: SessionDep) -> dict[str, int]:
+    """How many deliveries are in each status."""
+    return await queries.delivery_counts(session)
+
+
+@router.get("/preferences/{customer_id}")
+async def get_preference(customer_id: str, session: SessionDep) -> PreferenceView:
+    return await preferences.get_preference(session, customer_id)
+
+
+@router.put("/preferences/{customer_id}")
+async def put_preference(
+    customer_id: str, body: PreferenceBody, session: SessionDep, state: StateDep
+) -> PreferenceView:
+    """Add (or stop adding) SMS to email. Email itself and every security notice stay on."""
+    return await preferences.set_sms(session, customer_id, sms=body.sms, clock=state.clock)

@@ -1,0 +1,54 @@
+"""A running notify service wired to a real SMTP server and a real HTTP SMS provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.notify.app import create_app
+from shared.clock import SystemClock
+from shared.identity import IdentityIssuer
+from shared.middleware import IDENTITY_HEADER
+from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.servers import SmsSink, SmtpSink
+
+FAST_RETRIES: dict[str, Any] = {
+    "delivery_retry_base_seconds": 0.05,
+    "delivery_retry_max_seconds": 0.4,
+    "delivery_poll_seconds": 0.05,
+}
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def sms() -> Iterator[SmsSink]:
+    sink = SmsSink().start()
+    yield sink
+    sink.stop()
+
+
+def identity_for(caller: str = "auth") -> dict[str, str]:
+    return {IDENTITY_HEADER: IdentityIssuer(service=caller, secret=TEST_SECRET, clock=SystemClock()).issue("notify")}
+
+
+async def notify_client(backend: Backend, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    await migrate(backend, "notify")
+    app = create_app(backend.settings("notify", **{**FAST_RETRIES, **overrides}))  # type: ignore[arg-type]
+    async with running(app), client_for(app) as client:
+        client.headers.update(identity_for())
+        yield client
+
+
+@pytest.fixture
+async def notify(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in notify_client(backend, smtp_host="127.0.0.1", smtp_port=smtp.port, sms_url=sms.url):
+        yield client
