@@ -15,7 +15,7 @@ import httpx
 
 from sekisho import supervisor
 from sekisho.services import migrations_dir, settings_class
-from shared.crypto import new_key_spec
+from shared.crypto import new_key_spec, parse_keys
 from shared.database import Database, target_for
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
@@ -108,6 +108,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if ready else 1
 
 
+def cmd_mailbox(args: argparse.Namespace) -> int:
+    from sekisho.mailbox import format_message, read_mailbox
+    from services.notify.settings import NotifySettings
+
+    settings = NotifySettings()
+    keys_spec = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(settings.data_dir)
+    messages = asyncio.run(read_mailbox(settings, parse_keys(keys_spec), to=args.to, limit=args.limit))
+    if not messages:
+        print("the dev mailbox is empty")
+    for message in reversed(messages):
+        print(format_message(message))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="each service's /readyz (exit 1 unless all are ready)")
     status.add_argument("services", nargs="*")
     status.set_defaults(func=cmd_status)
+    mailbox = commands.add_parser("mailbox", help="messages a local run sent to its dev mailbox (no SMTP/SMS set)")
+    mailbox.add_argument("--to", help="only messages to this email address or phone number")
+    mailbox.add_argument("--limit", type=int, default=20, help="the newest N (default 20)")
+    mailbox.set_defaults(func=cmd_mailbox)
+
     keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
     keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")
     keygen.set_defaults(func=cmd_keygen)

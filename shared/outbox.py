@@ -31,6 +31,8 @@ from shared.leases import Pump, claim_due
 log = logging.getLogger("sekisho.outbox")
 
 PAYLOAD_CONTEXT = "outbox_message.payload"
+# Answers that mean "this message itself is wrong": retrying the same bytes can never succeed.
+REFUSED_FOR_GOOD = frozenset({400, 409, 413, 422})
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -152,7 +154,8 @@ class Outbox:
             return self._retry_later(row.attempts, exc.detail)
         if response.is_success:
             return {"delivered_at": self.clock.now(), "last_error": None}
-        if response.status_code in (408, 425, 429) or response.status_code >= 500:
+        if response.status_code not in REFUSED_FOR_GOOD:
+            # 401/403 (identity, clocks), 404 (a receiver mid-deploy), 5xx: operational, so wait and retry.
             return self._retry_later(row.attempts, f"HTTP {response.status_code}")
         # The receiver will never accept this message as it is; keep it for staff, stop retrying.
         log.error(
