@@ -77,6 +77,9 @@ def target_for(settings: ServiceSettings, service: str) -> DatabaseTarget:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
+    # The driver's own transaction handling begins lazily and mishandles SAVEPOINT (a savepoint opened
+    # before any write commits on release); SQLAlchemy's recipe: the driver stays out, we BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the one writer; the busy timeout makes writers queue instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -91,6 +94,12 @@ def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     event.listen(session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
 
 
+def _begin_immediately(connection: Any) -> None:
+    # IMMEDIATE takes the write lock at BEGIN, where the busy timeout applies; a deferred transaction that
+    # read first and writes later fails at once with SQLITE_BUSY when another writer got there in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """A service's engine and sessions. Built in the app's lifespan, disposed there."""
 
@@ -100,6 +109,7 @@ class Database:
             Path(target.url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(target.url)
             event.listen(self.engine.sync_engine, "connect", _on_sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _begin_immediately)
         else:
             self.engine = create_async_engine(
                 target.url,

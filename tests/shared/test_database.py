@@ -76,3 +76,31 @@ async def test_readyz_says_not_ready_when_the_database_does_not_answer(backend: 
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["database"]["ok"] is False
+
+
+async def test_work_inside_a_savepoint_is_undone_with_its_transaction(backend: Backend) -> None:
+    """On SQLite the driver used to commit a savepoint opened before any write: a crash then split a unit of work."""
+    from sqlalchemy import text
+
+    from shared.database import Database, target_for
+
+    await migrate(backend, "notify")
+    database = Database(target_for(backend.settings("notify"), "notify"), pool_size=1)
+
+    async def unit_of_work() -> None:
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            async with session.begin_nested():
+                await session.execute(
+                    text("INSERT INTO preference (customer_id, sms, updated_at) VALUES ('c1', true, '2026-01-01')")
+                )
+            raise RuntimeError("the rest of the unit of work failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            await unit_of_work()
+        async with database.transaction() as session:
+            count = (await session.execute(text("SELECT count(*) FROM preference"))).scalar()
+    finally:
+        await database.dispose()
+    assert count == 0
