@@ -7,22 +7,44 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import gateway_forward
+from bench import gateway_forward, notify_latency
 from bench.database import bench_database
 from sekisho.launcher import launch
+from sekisho.sinks import SmsSink, SmtpSink
+from shared.crypto import new_key_spec
 
-BENCHMARKS = {"gateway_forward": gateway_forward.run}
+NAMES = ("gateway_forward", "notify_latency")
 
 
 def main(selected: list[str]) -> int:
-    chosen = selected or list(BENCHMARKS)
+    chosen = selected or list(NAMES)
+    unknown = [name for name in chosen if name not in NAMES]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
+        return 2
     secret = secrets.token_urlsafe(48)
-    with bench_database() as url, tempfile.TemporaryDirectory() as workdir:
-        env = {"SEKISHO_DATABASE_URL": url, "SEKISHO_INTERNAL_SECRET": secret, "SEKISHO_LOG_LEVEL": "WARNING"}
-        with launch(Path(workdir), env) as system:
-            for name in chosen:
-                print(f"== {name}", flush=True)
-                print(BENCHMARKS[name](system, secret), flush=True)
+    smtp, sms = SmtpSink().start(), SmsSink().start()
+    try:
+        with bench_database() as url, tempfile.TemporaryDirectory() as workdir:
+            env = {
+                "SEKISHO_DATABASE_URL": url,
+                "SEKISHO_INTERNAL_SECRET": secret,
+                "SEKISHO_DATA_KEYS": new_key_spec("bench"),
+                "SEKISHO_LOG_LEVEL": "WARNING",
+                "SEKISHO_SMTP_HOST": "127.0.0.1",
+                "SEKISHO_SMTP_PORT": str(smtp.port),
+                "SEKISHO_SMS_URL": sms.url,
+            }
+            with launch(Path(workdir), env) as system:
+                for name in chosen:
+                    print(f"== {name}", flush=True)
+                    if name == "gateway_forward":
+                        print(gateway_forward.run(system, secret), flush=True)
+                    else:
+                        print(notify_latency.run(system, secret, env=env, sms=sms, smtp=smtp), flush=True)
+    finally:
+        smtp.stop()
+        sms.stop()
     return 0
 
 

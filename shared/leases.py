@@ -92,13 +92,15 @@ class Pump:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the round, not after: a wake-up that arrives while the round runs must survive
+            # to end the wait below, or a one-time code could sit until the next poll.
+            self._wake.clear()
             try:
                 handled = await self._round()
-            except Exception:
+            except Exception:  # a failing round (database down) must not end the pump; the rows stay
                 log.exception("%s round failed", self.name)
                 handled = 0
             if handled or self._stopping:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
