@@ -33,7 +33,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 bench: $(STAMP) ## benchmarks, multi-process on PostgreSQL (SEKISHO_BENCH_DATABASE_URL, default: local PostgreSQL)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 compliance: $(STAMP) ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
 	-$(BIN)/pytest -q --compliance-report docs/compliance.md
