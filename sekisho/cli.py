@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -47,15 +47,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def dev_data_keys(data_dir: Path) -> str:
-    """The data key of a local run, kept beside its SQLite files so that a restart can read what it wrote."""
-    path = Path(data_dir) / "dev-data-keys"
+def dev_secret(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
+    """A key of a local run, kept beside its SQLite files so that a restart can read what it wrote."""
+    path = Path(data_dir) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(new_key_spec("dev1"))
-        print(f"sekisho: made a development data key in {path} (set SEKISHO_DATA_KEYS in production)", file=sys.stderr)
+        path.write_text(make())
+        print(f"sekisho: made a development key in {path} (set {variable} in production)", file=sys.stderr)
     return path.read_text().strip()
+
+
+def dev_data_keys(data_dir: Path) -> str:
+    return dev_secret(data_dir, "dev-data-keys", lambda: new_key_spec("dev1"), "SEKISHO_DATA_KEYS")
+
+
+def _new_signing_pem() -> str:
+    from services.auth.tokens import new_signing_key
+
+    private_pem, _public_pem = new_signing_key()
+    return private_pem
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -69,8 +80,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not os.environ.get("SEKISHO_INTERNAL_SECRET"):
         # A private secret for this run only: the services trust each other and nobody else.
         overrides["SEKISHO_INTERNAL_SECRET"] = secrets.token_urlsafe(48)
+    data_dir = ServiceSettings().data_dir
     if not os.environ.get("SEKISHO_DATA_KEYS"):
-        overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(ServiceSettings().data_dir)
+        overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
+    if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
+        overrides["SEKISHO_AUTH_SIGNING_KEY"] = dev_secret(
+            data_dir, "dev-auth-signing-key.pem", _new_signing_pem, "SEKISHO_AUTH_SIGNING_KEY"
+        )
     env = supervisor.environment_for_children(os.environ, overrides)
     os.environ.update(overrides)
     settings = ServiceSettings()

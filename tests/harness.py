@@ -22,6 +22,16 @@ from shared.settings import SERVICE_NAMES, ServiceSettings
 
 TEST_SECRET = "test-internal-secret-" + "x" * 40
 TEST_DATA_KEYS = "t1:" + "A" * 43  # 32 zero bytes, base64url: a fixed key is fine for tests
+_SIGNING_KEY: list[str] = []
+
+
+def signing_key_for_tests() -> str:
+    """One Ed25519 key per test run for auth's access tokens."""
+    if not _SIGNING_KEY:
+        from services.auth.tokens import new_signing_key
+
+        _SIGNING_KEY.append(new_signing_key()[0])
+    return _SIGNING_KEY[0]
 
 
 @dataclass
@@ -45,6 +55,8 @@ class Backend:
             "log_json": False,
             "database_pool_size": 2,
         }
+        if service == "auth":
+            values["auth_signing_key"] = signing_key_for_tests()
         values.update(overrides)
         cls: type[ServiceSettings] = settings_class(service)
         return cls(**values)

@@ -8,13 +8,18 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.auth import models
+from services.auth import api, models
+from services.auth.hashing import PasswordHasher
+from services.auth.passwords import load_common_passwords
+from services.auth.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
+from services.auth.tokens import TokenSigner
 from shared import trace
 from shared.clock import Clock
-from shared.service import build_service_app
+from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SIGNING_KID = "auth1"
 
 
 def create_app(
@@ -23,12 +28,34 @@ def create_app(
     clock: Clock | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
+    settings = settings or AuthSettings()
+    if settings.auth_signing_key is None:
+        raise RuntimeError(
+            "SEKISHO_AUTH_SIGNING_KEY is not set: access tokens are signed with an Ed25519 key (PEM). "
+            "`sekisho up` keeps a dev key under the data dir; a deployment sets its own."
+        )
+    signing_key = settings.auth_signing_key.get_secret_value()
+
+    async def start_runtime(state: ServiceState) -> None:
+        load_common_passwords()  # once, at start-up, not on the first customer's request
+        assert state.outbox is not None
+        state.extras["runtime"] = AuthRuntime(
+            settings=settings,
+            database=state.database,
+            cipher=state.cipher,
+            clock=state.clock,
+            outbox=state.outbox,
+            hasher=PasswordHasher(),
+            signer=TokenSigner(signing_key, kid=SIGNING_KID, clock=state.clock),
+        )
+
     return build_service_app(
         name="auth",
-        settings=settings or AuthSettings(),
+        settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router],
+        routers=[trace.router, api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
+        on_startup=[start_runtime],
     )

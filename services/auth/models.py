@@ -1,10 +1,157 @@
-"""Tables of the auth service's own schema."""
+"""Tables of the auth service's own schema.
+
+Personal attributes are sealed (AES-256-GCM, DATA-2) with keyed blind indexes for the look-ups;
+secrets (passwords, one-time codes, refresh tokens, grants) are stored only as hashes.
+"""
 
 from __future__ import annotations
 
-from shared.database import new_metadata
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+
+from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
 
 metadata = new_metadata()
 
 outbox = outbox_table(metadata)
+
+customer = Table(
+    "customer",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email_index", String(64), nullable=False, unique=True),
+    Column("phone_index", String(64), nullable=False, index=True),
+    Column("email", Text, nullable=False),  # sealed
+    Column("phone", Text, nullable=False),  # sealed
+    Column("name", Text, nullable=False),  # sealed
+    Column("name_kana", Text, nullable=False),  # sealed
+    Column("birth_date", Text, nullable=False),  # sealed
+    Column("address", Text, nullable=False),  # sealed
+    Column("language", String(2), nullable=False),
+    Column("kyc_status", String(16), nullable=False),  # unverified | pending | verified | rejected
+    Column("password_hash", String(200), nullable=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Lockout (AUTH-LOGIN-3), counted in the database so that replicas agree. Failures from a device or
+# network that has logged in before are counted apart from strangers' (GHSA-3hrr-xwvg-hxvr).
+login_guard = Table(
+    "login_guard",
+    metadata,
+    Column("customer_id", String(40), ForeignKey("customer.id"), primary_key=True),
+    Column("known_failures", Integer, nullable=False),
+    Column("stranger_failures", Integer, nullable=False),
+    Column("code_failures", Integer, nullable=False),
+    Column("known_locks", Integer, nullable=False),  # temporary locks in a row: the wait doubles each time
+    Column("stranger_locks", Integer, nullable=False),
+    Column("known_locked_until", UtcDateTime, nullable=True),  # applies to every device
+    Column("stranger_locked_until", UtcDateTime, nullable=True),  # applies to devices never logged in before
+    Column("hard_locked_at", UtcDateTime, nullable=True),  # everyone; lifted only by staff or re-verification
+    Column("stranger_hard_locked_at", UtcDateTime, nullable=True),  # strangers only, same lifting
+    Column("lock_reason", String(32), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+device = Table(
+    "device",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customer.id"), nullable=False),
+    Column("device_key", String(200), nullable=False),  # what the app sends as device_id
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("last_ip", String(64), nullable=False),
+    Column("user_agent", String(300), nullable=False),
+    Column("trusted_at", UtcDateTime, nullable=True),  # first full login on it
+    Index("ix_device_customer_key", "customer_id", "device_key", unique=True),
+)
+
+auth_session = Table(
+    "auth_session",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("subject_type", String(8), nullable=False),  # customer | staff
+    Column("device_id", String(40), nullable=True),
+    Column("factors", Text, nullable=False),  # JSON: [{class, method, at}]
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("revoked_reason", String(40), nullable=True),
+)
+
+refresh_token = Table(
+    "refresh_token",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(40), ForeignKey("auth_session.id"), nullable=False, index=True),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),  # rotated: a second use means theft, the family dies
+)
+
+challenge = Table(
+    "challenge",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("purpose", String(16), nullable=False),  # login | step_up
+    Column("operation", String(32), nullable=False),
+    Column("fields_digest", String(64), nullable=False),
+    Column("summary", Text, nullable=False),  # JSON: what is being approved (operation, amount, ...)
+    Column("methods", String(100), nullable=False),  # comma-separated
+    Column("pending", Text, nullable=True),  # sealed JSON: the login waiting for this challenge
+    Column("code_hash", String(64), nullable=True),
+    Column("code_method", String(8), nullable=True),
+    Column("code_expires_at", UtcDateTime, nullable=True),
+    Column("codes_sent", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(8), nullable=False),  # pending | verified | dead | expired
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+step_up_grant = Table(
+    "step_up_grant",
+    metadata,
+    Column("grant_hash", String(64), primary_key=True),
+    Column("challenge_id", String(40), ForeignKey("challenge.id"), nullable=False),
+    Column("customer_id", String(40), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("fields_digest", String(64), nullable=False),
+    Column("factor", Text, nullable=False),  # JSON {class, method, at}
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("redeemed_at", UtcDateTime, nullable=True),
+)
+
+totp_factor = Table(
+    "totp_factor",
+    metadata,
+    Column("customer_id", String(40), primary_key=True),
+    Column("secret", Text, nullable=False),  # sealed
+    Column("confirmed_at", UtcDateTime, nullable=True),
+    Column("last_used_step", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("login_id", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # analyst | supervisor | admin
+    Column("password_hash", String(200), nullable=False),
+    Column("totp_secret", Text, nullable=False),  # sealed
+    Column("last_used_step", Integer, nullable=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+ip_throttle = Table(
+    "ip_throttle",
+    metadata,
+    Column("id", String(80), primary_key=True),  # "<ip or /24>:<window start>"
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", UtcDateTime, nullable=False),
+)

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
 from shared.settings import ServiceSettings
 
 
 class AuthSettings(ServiceSettings):
-    pass
+    # Ed25519 key that signs access tokens (PEM). No default: `sekisho up` keeps a dev key under the data dir.
+    auth_signing_key: SecretStr | None = None
+    access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+
+    # Password policy (AUTH-PW-1/2).
+    password_min_length: int = Field(default=10, ge=8, le=64)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+
+    # Lockout (AUTH-LOGIN-3): a temporary lock after N failures, its wait doubling each time; a hard lock after M.
+    lock_after_failures: int = Field(default=5, ge=1)
+    hard_lock_after_failures: int = Field(default=10, ge=2)
+    lock_minutes: float = Field(default=15.0, gt=0)
+    # Per-network throttle: failures from one IP (or its /24) in the window before it is refused outright.
+    ip_failures_per_window: int = Field(default=30, ge=1)
+    ip_window_seconds: int = Field(default=600, ge=10)
+
+    # Challenges and one-time codes (AUTH-OTP-1/2).
+    challenge_ttl_seconds: int = Field(default=300, ge=60, le=1800)
+    code_ttl_seconds: int = Field(default=60, ge=30, le=120)
+    code_max_attempts: int = Field(default=5, ge=1, le=10)
+    code_max_sends: int = Field(default=3, ge=1, le=10)
+    code_resend_seconds: int = Field(default=30, ge=0)
+    notify_every_login: bool = False
+    caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"
+    caution_en: str = "We never ask for your ID, password or verification code by phone, email or SMS."

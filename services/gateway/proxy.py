@@ -55,6 +55,8 @@ async def forward(request: Request, state: StateDep) -> Response:
         headers=headers,
         timeout_seconds=match.route.timeout_seconds or settings.default_route_timeout_seconds,
         idempotent=False,  # the gateway never repeats a caller's request on its own
+        # What the gateway vouches for. The client address is the peer's until SEKISHO_TRUSTED_PROXIES lands.
+        context={"client_ip": request.client.host if request.client else "unknown", "operation": match.route.operation},
     )
     returned = {name: value for name in RETURNED_RESPONSE_HEADERS if (value := upstream.headers.get(name)) is not None}
     return Response(content=upstream.content, status_code=upstream.status_code, headers=returned)

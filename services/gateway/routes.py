@@ -50,7 +50,14 @@ def diagnostic_routes() -> tuple[Route, ...]:
     )
 
 
-PUBLIC_ROUTES: tuple[Route, ...] = ()
+PUBLIC_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/accounts", "auth", "account_open"),
+    Route("POST", "/v1/auth/login", "auth", "login"),
+    Route("POST", "/v1/auth/refresh", "auth", "session"),
+    Route("POST", "/v1/auth/logout", "auth", "session"),
+    Route("POST", "/v1/auth/challenges/{challenge_id}/send", "auth", "challenge"),
+    Route("POST", "/v1/auth/challenges/{challenge_id}/verify", "auth", "challenge"),
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""Opening a customer account (API.md `POST /v1/accounts`): policy-checked password, sealed attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import models
+from services.auth.errors import PasswordPolicyViolated
+from services.auth.hashing import PasswordHasher
+from services.auth.passwords import PasswordPolicy, check_password, load_common_passwords
+from services.auth.schemas import AccountApplication
+from shared.clock import Clock
+from shared.crypto import FieldCipher
+from shared.ids import new_id
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What auth knows of a customer to reach and greet them; opened from the sealed columns."""
+
+    customer_id: str
+    email: str
+    phone: str
+    name: str
+    birth_date: date
+    language: str
+
+
+def email_index(cipher: FieldCipher, email: str) -> str:
+    return cipher.blind_index(email.strip().lower(), context="customer.email")
+
+
+def phone_index(cipher: FieldCipher, phone: str) -> str:
+    return cipher.blind_index(phone, context="customer.phone")
+
+
+def enforce_password_policy(password: str, *, policy: PasswordPolicy, email: str, phone: str, birth_date: date) -> None:
+    violations = check_password(
+        password, policy=policy, email=email, phone=phone, birth_date=birth_date, common=load_common_passwords()
+    )
+    if violations:
+        raise PasswordPolicyViolated(
+            "The password does not meet the policy.",
+            violations=[{"field": "password", "code": v.code, "message": v.message} for v in violations],
+        )
+
+
+async def open_account(
+    session: AsyncSession,
+    application: AccountApplication,
+    *,
+    policy: PasswordPolicy,
+    hasher: PasswordHasher,
+    cipher: FieldCipher,
+    clock: Clock,
+) -> tuple[str, bool]:
+    """(customer id, created). An email already registered is not revealed: a decoy id comes back, nothing changes."""
+    enforce_password_policy(
+        application.password,
+        policy=policy,
+        email=application.email,
+        phone=application.phone,
+        birth_date=application.birth_date,
+    )
+    password_hash = await hasher.hash(application.password)  # always spent, so timing does not tell either
+    index = email_index(cipher, application.email)
+    taken = (await session.execute(select(models.customer.c.id).where(models.customer.c.email_index == index))).first()
+    if taken is not None:
+        return new_id("cus"), False
+    now = clock.now()
+    customer_id = new_id("cus")
+
+    def seal(column: str, value: str) -> str:
+        return cipher.seal(value, context=f"customer.{column}")
+
+    await session.execute(
+        models.customer.insert().values(
+            id=customer_id,
+            email_index=index,
+            phone_index=phone_index(cipher, application.phone),
+            email=seal("email", application.email),
+            phone=seal("phone", application.phone),
+            name=seal("name", application.name),
+            name_kana=seal("name_kana", application.name_kana),
+            birth_date=seal("birth_date", application.birth_date.isoformat()),
+            address=seal("address", application.address),
+            language=application.language,
+            kyc_status="unverified",
+            password_hash=password_hash,
+            password_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return customer_id, True
+
+
+async def find_by_email(session: AsyncSession, cipher: FieldCipher, email: str) -> Row[Any] | None:
+    query = select(models.customer).where(models.customer.c.email_index == email_index(cipher, email))
+    return (await session.execute(query)).first()
+
+
+def contact_of(row: Row[Any], cipher: FieldCipher) -> Contact:
+    return Contact(
+        customer_id=row.id,
+        email=cipher.open(row.email, context="customer.email"),
+        phone=cipher.open(row.phone, context="customer.phone"),
+        name=cipher.open(row.name, context="customer.name"),
+        birth_date=date.fromisoformat(cipher.open(row.birth_date, context="customer.birth_date")),
+        language=row.language,
+    )

@@ -1,0 +1,189 @@
+"""Routes of the auth service: the customer login routes of API.md, reached through the gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from sqlalchemy import select
+from starlette.responses import JSONResponse, Response
+
+from services.auth import accounts, challenges, login, models, sessions
+from services.auth.errors import ChallengeFailed
+from services.auth.runtime import AuthRuntime, RuntimeDep
+from services.auth.schemas import (
+    AccountApplication,
+    AccountOpened,
+    LoginRequest,
+    RefreshRequest,
+    SendCodeRequest,
+    Tokens,
+    VerifyRequest,
+)
+from services.auth.tokens import Factor
+from shared.dependencies import IdentityDep, SessionDep
+from shared.notifications import send_notification
+from shared.problems import problem_response
+
+router = APIRouter(tags=["auth"])
+
+
+def _tokens(issued: sessions.IssuedTokens) -> Tokens:
+    return Tokens(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        session_id=issued.session_id,
+        acr=issued.acr,
+    )
+
+
+def _challenge_body(runtime: AuthRuntime, challenge_id: str, methods: list[str], language: str) -> dict[str, Any]:
+    return {
+        "id": challenge_id,
+        "methods": methods,
+        "caution": runtime.caution(language),
+        "expires_in": runtime.settings.challenge_ttl_seconds,
+        "operation": "login",
+    }
+
+
+@router.post("/v1/accounts", status_code=201)
+async def open_account(body: AccountApplication, session: SessionDep, runtime: RuntimeDep) -> AccountOpened:
+    """Apply for an account; the password must meet the policy (422 `password_policy` lists every violation)."""
+    customer_id, _created = await accounts.open_account(
+        session, body, policy=runtime.policy, hasher=runtime.hasher, cipher=runtime.cipher, clock=runtime.clock
+    )
+    return AccountOpened(customer_id=customer_id, kyc_status="unverified")
+
+
+@router.post(
+    "/v1/auth/login", responses={401: {"description": "mfa_required with a challenge, or invalid_credentials"}}
+)
+async def post_login(
+    body: LoginRequest,
+    identity: IdentityDep,
+    runtime: RuntimeDep,
+    user_agent: Annotated[str, Header()] = "",
+) -> Response:
+    ip = str(identity.context.get("client_ip", "unknown"))
+    deps = runtime.login_deps()
+    async with runtime.database.transaction() as session:
+        found = await accounts.find_by_email(session, runtime.cipher, body.login_id)
+        has_totp = found is not None and await runtime.has_totp(session, found.id)
+    outcome = await login.login(body, ip=ip, user_agent=user_agent, deps=deps, has_totp=has_totp)
+    if isinstance(outcome, login.LoginChallenge):
+        language = found.language if found is not None else "ja"
+        return problem_response(
+            401,
+            "mfa_required",
+            "A second factor is needed to log in on this device.",
+            challenge=_challenge_body(runtime, outcome.challenge_id, outcome.methods, language),
+        )
+    customer_id, pending = outcome
+    now = runtime.clock.now()
+    async with runtime.database.transaction() as session:
+        row = (await session.execute(select(models.customer).where(models.customer.c.id == customer_id))).one()
+        issued = await login.complete_login(
+            session,
+            customer_row=row,
+            pending=pending,
+            factors=[Factor(cls="knowledge", method="pwd", at=int(now.timestamp()))],
+            deps=deps,
+            signer=runtime.signer,
+            token_policy=runtime.token_policy,
+            notify_every_login=runtime.settings.notify_every_login,
+        )
+    return JSONResponse(_tokens(issued).model_dump())
+
+
+@router.post("/v1/auth/challenges/{challenge_id}/send", status_code=202)
+async def send_code(
+    challenge_id: str, body: SendCodeRequest, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Send a one-time code (6 digits, 60 s) to the customer's registered phone or email."""
+    now = runtime.clock.now()
+    issued = await challenges.issue_code(
+        session, challenge_id, method=body.method, now=now, limits=runtime.code_limits, cipher=runtime.cipher
+    )
+    row = await challenges.load_live(session, challenge_id, now=now)
+    customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
+    contact = accounts.contact_of(customer, runtime.cipher)
+    summary = json.loads(row.summary)
+    data: dict[str, Any] = {"code": issued.code, "expires_in": issued.expires_in, "operation": row.operation}
+    if summary.get("amount"):
+        data["amount"] = summary["amount"]
+    await send_notification(
+        runtime.outbox,
+        session,
+        key=f"auth:code:{challenge_id}:{row.codes_sent}",
+        event_type="one_time_code",
+        customer_id=customer.id,
+        language=contact.language,
+        email=contact.email if body.method == "email" else None,
+        phone=contact.phone if body.method == "sms" else None,
+        channel=body.method,
+        data=data,
+    )
+    return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(contact.language)}
+
+
+@router.post("/v1/auth/challenges/{challenge_id}/verify")
+async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep) -> JSONResponse:
+    """Prove the factor: a login challenge answers with tokens."""
+    now = runtime.clock.now()
+    async with runtime.database.transaction() as session:
+        row = await challenges.load_live(session, challenge_id, now=now, lock=True)
+        if body.method not in row.methods.split(","):
+            ok = False
+        elif body.method == "totp":
+            ok = await runtime.verify_totp(session, row.customer_id, body.code, now=now)
+        else:
+            ok = challenges.code_matches(row, method=body.method, code=body.code, now=now, cipher=runtime.cipher)
+        if ok:
+            await challenges.mark_verified(session, challenge_id)
+            customer = (
+                await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))
+            ).one()
+            pending = json.loads(runtime.cipher.open(row.pending, context=login.PENDING_CONTEXT))
+            issued = await login.complete_login(
+                session,
+                customer_row=customer,
+                pending=pending,
+                factors=[
+                    Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])),
+                    Factor(cls="possession", method=body.method, at=int(now.timestamp())),
+                ],
+                deps=runtime.login_deps(),
+                signer=runtime.signer,
+                token_policy=runtime.token_policy,
+                notify_every_login=runtime.settings.notify_every_login,
+            )
+            return JSONResponse(_tokens(issued).model_dump())
+    async with runtime.database.transaction() as session:
+        await challenges.record_wrong_answer(session, challenge_id, limits=runtime.code_limits)
+    raise ChallengeFailed(
+        "The code is not correct.", attempts_left=max(0, runtime.code_limits.max_attempts - row.attempts - 1)
+    )
+
+
+@router.post("/v1/auth/refresh")
+async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
+    """Rotate the refresh token; a token used twice ends the whole session (theft)."""
+    now = runtime.clock.now()
+    async with runtime.database.transaction() as session:
+        outcome = await sessions.rotate(
+            session, body.refresh_token, now=now, signer=runtime.signer, policy=runtime.token_policy
+        )
+    if isinstance(outcome, str):
+        return problem_response(401, "token_reused", "This refresh token was already used; the session has been ended.")
+    return JSONResponse(_tokens(outcome).model_dump())
+
+
+@router.post("/v1/auth/logout", status_code=204)
+async def logout(body: RefreshRequest, session: SessionDep, runtime: RuntimeDep) -> Response:
+    session_id = await sessions.session_of_refresh(session, body.refresh_token)
+    if session_id is not None:
+        await sessions.revoke(session, session_id, now=runtime.clock.now(), reason="logout")
+    return Response(status_code=204)

@@ -1,0 +1,52 @@
+"""The auth service's domain errors, each with its stable code (API.md)."""
+
+from __future__ import annotations
+
+from shared.problems import Problem
+
+
+class PasswordPolicyViolated(Problem):
+    status = 422
+    code = "password_policy"
+
+
+class LoginFailed(Problem):
+    """One answer for an unknown login id and a wrong password: nothing tells them apart (API.md)."""
+
+    status = 401
+    code = "invalid_credentials"
+
+
+class AccountLocked(Problem):
+    status = 423
+    code = "account_locked"
+
+
+class TooManyAttempts(Problem):
+    status = 429
+    code = "too_many_attempts"
+
+
+class ChallengeNotFound(Problem):
+    status = 404
+    code = "challenge_not_found"
+
+
+class ChallengeFailed(Problem):
+    status = 401
+    code = "challenge_failed"
+
+
+class ChallengeDead(Problem):
+    status = 410
+    code = "challenge_expired"
+
+
+class MethodNotAllowed(Problem):
+    status = 422
+    code = "method_not_allowed"
+
+
+class TokenInvalid(Problem):
+    status = 401
+    code = "token_invalid"

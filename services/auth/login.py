@@ -1,0 +1,172 @@
+"""Customer login (JFSA 2(2) login ①②③): password, then a possession factor where the policy asks for one.
+
+A device never seen for this customer always needs the second factor: with the password alone, no
+token is issued in any response. Failures are recorded in their own transaction, so the refusal
+that follows cannot roll them back; the unknown login id and the wrong password get one answer
+and cost one argon2id verification each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.auth import accounts, challenges, devices, lockout, models, sessions, throttle
+from services.auth.errors import AccountLocked, LoginFailed
+from services.auth.hashing import PasswordHasher
+from services.auth.schemas import LoginRequest
+from services.auth.tokens import Factor
+from shared.clock import Clock
+from shared.crypto import FieldCipher
+from shared.database import Database
+from shared.notifications import send_notification
+from shared.outbox import Outbox
+
+PENDING_CONTEXT = "challenge.pending"
+
+
+@dataclass(frozen=True)
+class LoginDeps:
+    database: Database
+    hasher: PasswordHasher
+    cipher: FieldCipher
+    clock: Clock
+    outbox: Outbox
+    lock_rule: lockout.LockRule
+    ip_limit: int
+    ip_window_seconds: int
+    challenge_ttl_seconds: int
+    mfa_on_known_devices: bool
+
+
+@dataclass(frozen=True)
+class LoginChallenge:
+    challenge_id: str
+    methods: list[str]
+
+
+async def login(
+    request: LoginRequest, *, ip: str, user_agent: str, deps: LoginDeps, has_totp: bool
+) -> LoginChallenge | tuple[str, dict[str, Any]]:
+    """A challenge to answer, or (customer id, pending login) when one factor is enough on this device."""
+    now = deps.clock.now()
+    async with deps.database.transaction() as session:
+        await throttle.ensure_not_throttled(
+            session, ip, now=now, limit=deps.ip_limit, window_seconds=deps.ip_window_seconds
+        )
+        row = await accounts.find_by_email(session, deps.cipher, request.login_id)
+        known = row is not None and await devices.is_known(session, row.id, request.device_id, ip)
+        if row is not None:
+            await lockout.ensure_not_locked(session, row.id, known=known, now=now)
+    if row is None:
+        await deps.hasher.verify_dummy(request.password)
+        async with deps.database.transaction() as session:
+            await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
+        raise LoginFailed("The login id or the password is not correct.")
+    verified = await deps.hasher.verify(request.password, row.password_hash)
+    if not verified.ok:
+        await _record_failure(row, known=known, ip=ip, deps=deps)
+    pending = {"device_key": request.device_id, "ip": ip, "user_agent": user_agent, "password_at": int(now.timestamp())}
+    async with deps.database.transaction() as session:
+        if verified.new_hash is not None:
+            await session.execute(
+                models.customer.update().where(models.customer.c.id == row.id).values(password_hash=verified.new_hash)
+            )
+        await lockout.record_success(session, row.id, known=known, now=now)
+        seen = await devices.find_device(session, row.id, request.device_id)
+        trusted = seen is not None and seen.trusted_at is not None
+        if trusted and not deps.mfa_on_known_devices:
+            return row.id, pending
+        methods = (["totp"] if has_totp else []) + ["sms", "email"]
+        challenge_id = await challenges.create_challenge(
+            session,
+            customer_id=row.id,
+            purpose="login",
+            operation="login",
+            fields_digest="",
+            summary={"operation": "login"},
+            methods=methods,
+            pending=deps.cipher.seal(json.dumps(pending), context=PENDING_CONTEXT),
+            now=now,
+            ttl_seconds=deps.challenge_ttl_seconds,
+        )
+    return LoginChallenge(challenge_id, methods)
+
+
+async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) -> None:
+    now = deps.clock.now()
+    async with deps.database.transaction() as session:
+        await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
+        outcome = await lockout.record_failure(session, row.id, known=known, now=now, rule=deps.lock_rule)
+        if outcome.locked:
+            contact = accounts.contact_of(row, deps.cipher)
+            await send_notification(
+                deps.outbox,
+                session,
+                key=f"auth:locked:{row.id}:{int(now.timestamp())}:{'hard' if outcome.hard else 'temp'}",
+                event_type="account_locked",
+                customer_id=row.id,
+                language=contact.language,
+                email=contact.email,
+                phone=contact.phone,
+                data={
+                    "at": now.isoformat(),
+                    "reason": "password_failures",
+                    "until": outcome.until.isoformat() if outcome.until else None,
+                },
+            )
+    if outcome.locked:
+        raise AccountLocked(
+            "The account is locked after repeated failures.",
+            locked_until=outcome.until.isoformat() if outcome.until else None,
+        )
+    raise LoginFailed("The login id or the password is not correct.")
+
+
+async def complete_login(
+    session: Any,
+    *,
+    customer_row: Any,
+    pending: dict[str, Any],
+    factors: list[Factor],
+    deps: LoginDeps,
+    signer: Any,
+    token_policy: sessions.TokenPolicy,
+    notify_every_login: bool,
+) -> sessions.IssuedTokens:
+    """Both factors are in (or one where the policy allows it): register the device, start the session, notify."""
+    now = deps.clock.now()
+    seen = await devices.see_device(
+        session, customer_row.id, pending["device_key"], ip=pending["ip"], user_agent=pending["user_agent"], now=now
+    )
+    if len({f.cls for f in factors}) >= 2:
+        await devices.trust_device(session, seen.id, now=now)
+    issued = await sessions.start_session(
+        session,
+        customer_id=customer_row.id,
+        device_id=seen.id,
+        factors=factors,
+        now=now,
+        signer=signer,
+        policy=token_policy,
+    )
+    first_time = seen.new or not seen.trusted
+    if first_time or notify_every_login:
+        contact = accounts.contact_of(customer_row, deps.cipher)
+        await send_notification(
+            deps.outbox,
+            session,
+            key=f"auth:login:{issued.session_id}",
+            event_type="login_new_device" if first_time else "login",
+            customer_id=customer_row.id,
+            language=contact.language,
+            email=contact.email,
+            data={
+                "at": now.isoformat(),
+                "device": pending["user_agent"][:200] or "unknown",
+                "ip": pending["ip"],
+                "place": None,
+            },
+        )
+    return issued

@@ -1,0 +1,95 @@
+"""What the auth service's routes work with, built once at start-up: the one composition root of auth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import models, totp
+from services.auth.challenges import CodeLimits
+from services.auth.hashing import PasswordHasher
+from services.auth.lockout import LockRule
+from services.auth.login import LoginDeps
+from services.auth.passwords import PasswordPolicy
+from services.auth.sessions import TokenPolicy
+from services.auth.settings import AuthSettings
+from services.auth.tokens import TokenSigner
+from shared.clock import Clock
+from shared.crypto import FieldCipher
+from shared.database import Database
+from shared.outbox import Outbox
+
+
+@dataclass
+class AuthRuntime:
+    settings: AuthSettings
+    database: Database
+    cipher: FieldCipher
+    clock: Clock
+    outbox: Outbox
+    hasher: PasswordHasher
+    signer: TokenSigner
+
+    @property
+    def policy(self) -> PasswordPolicy:
+        return PasswordPolicy(
+            min_length=self.settings.password_min_length, min_classes=self.settings.password_min_classes
+        )
+
+    @property
+    def code_limits(self) -> CodeLimits:
+        s = self.settings
+        return CodeLimits(s.code_ttl_seconds, s.code_max_attempts, s.code_max_sends, s.code_resend_seconds)
+
+    @property
+    def token_policy(self) -> TokenPolicy:
+        return TokenPolicy(self.settings.access_token_ttl_seconds, self.settings.refresh_token_ttl_seconds)
+
+    def login_deps(self) -> LoginDeps:
+        s = self.settings
+        return LoginDeps(
+            database=self.database,
+            hasher=self.hasher,
+            cipher=self.cipher,
+            clock=self.clock,
+            outbox=self.outbox,
+            lock_rule=LockRule(s.lock_after_failures, s.hard_lock_after_failures, s.lock_minutes),
+            ip_limit=s.ip_failures_per_window,
+            ip_window_seconds=s.ip_window_seconds,
+            challenge_ttl_seconds=s.challenge_ttl_seconds,
+            mfa_on_known_devices=False,
+        )
+
+    def caution(self, language: str) -> str:
+        """AUTH-OTP-1: shown with every challenge."""
+        return self.settings.caution_en if language == "en" else self.settings.caution_ja
+
+    async def has_totp(self, session: AsyncSession, customer_id: str) -> bool:
+        t = models.totp_factor
+        row = (await session.execute(select(t.c.confirmed_at).where(t.c.customer_id == customer_id))).first()
+        return row is not None and row.confirmed_at is not None
+
+    async def verify_totp(self, session: AsyncSession, customer_id: str, code: str, *, now: datetime) -> bool:
+        t = models.totp_factor
+        row = (await session.execute(select(t).where(t.c.customer_id == customer_id).with_for_update())).first()
+        if row is None or row.confirmed_at is None:
+            return False
+        secret = self.cipher.open(row.secret, context="totp_factor.secret")
+        step = totp.verify_totp(secret, code, at=now.timestamp(), last_used_step=row.last_used_step)
+        if step is None:
+            return False
+        await session.execute(t.update().where(t.c.customer_id == customer_id).values(last_used_step=step))
+        return True
+
+
+def get_runtime(request: Request) -> AuthRuntime:
+    runtime: AuthRuntime = request.app.state.service.extras["runtime"]
+    return runtime
+
+
+RuntimeDep = Annotated[AuthRuntime, Depends(get_runtime)]

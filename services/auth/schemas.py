@@ -1,0 +1,103 @@
+"""The auth service's contract: account opening, login, challenges, tokens (API.md "Customer API")."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+_KATAKANA = re.compile(r"^[\u30a0-\u30ff\u3000 ]+$")
+_JP_MOBILE = re.compile(r"^0[5789]0[0-9]{8}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def normalize_phone(value: str) -> str:
+    """+819012345678 stays; 090-1234-5678 (a Japanese number) becomes +819012345678."""
+    compact = re.sub(r"[\s\-()]", "", value)
+    if _E164.match(compact):
+        return compact
+    if _JP_MOBILE.match(compact) or re.match(r"^0[1-9][0-9]{8,9}$", compact):
+        return "+81" + compact[1:]
+    raise ValueError("a phone number in E.164 form (+81…) or a Japanese number (090-1234-5678)")
+
+
+class AccountApplication(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    phone: str
+    name: str = Field(min_length=1, max_length=100)
+    name_kana: str = Field(min_length=1, max_length=100)
+    birth_date: date
+    address: str = Field(min_length=5, max_length=300)
+    password: str = Field(min_length=1, max_length=1024)
+    language: Literal["ja", "en"] = "ja"
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalize_phone(value)
+
+    @field_validator("name_kana")
+    @classmethod
+    def _kana(cls, value: str) -> str:
+        if not _KATAKANA.match(value):
+            raise ValueError("the name in katakana (全角カタカナ)")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class AccountOpened(BaseModel):
+    customer_id: str
+    kyc_status: str
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login_id: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    device_id: str = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+class ChallengeView(BaseModel):
+    id: str
+    methods: list[str]
+    caution: str
+    expires_in: int
+    operation: str
+    summary: dict[str, Any]
+
+
+class Tokens(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    refresh_token: str
+    session_id: str
+    acr: str
+
+
+class SendCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["sms", "email"]
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["totp", "sms", "email"]
+    code: str = Field(min_length=1, max_length=16)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=20, max_length=200)

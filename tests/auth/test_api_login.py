@@ -1,0 +1,194 @@
+"""Login through the gateway: password, a second factor on a new device, notices, lockout, no enumeration."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from sekisho.sinks import SmsSink, SmtpSink
+from tests.auth.conftest import CUSTOMER, open_account
+from tests.harness import System
+from tests.servers import eventually
+
+DEVICE = "device-iphone-0001"
+PHONE = "+819012345678"
+
+
+async def login(
+    gateway: httpx.AsyncClient,
+    password: str = CUSTOMER["password"],
+    device: str = DEVICE,
+    login_id: str = CUSTOMER["email"],
+) -> httpx.Response:
+    return await gateway.post(
+        "/v1/auth/login",
+        json={"login_id": login_id, "password": password, "device_id": device},
+        headers={"User-Agent": "sekisho-app/1.0 (iPhone)"},
+    )
+
+
+async def code_by_sms(system: System, sms: SmsSink, challenge_id: str) -> str:
+    sent = await system.gateway.post(f"/v1/auth/challenges/{challenge_id}/send", json={"method": "sms"})
+    assert sent.status_code == 202, sent.text
+    count = len(sms.received)
+    await eventually(lambda: len(sms.received) > count or any(m.to == PHONE for m in sms.received))
+    message = [m for m in sms.received if m.to == PHONE][-1]
+    found = re.search(r"\b(\d{6})\b", message.body)
+    assert found is not None, message.body
+    return found.group(1)
+
+
+async def full_login(system: System, sms: SmsSink, device: str = DEVICE) -> dict[str, object]:
+    first = await login(system.gateway, device=device)
+    assert first.status_code == 401
+    challenge_id = first.json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id)
+    verified = await system.gateway.post(
+        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    tokens: dict[str, object] = verified.json()
+    return tokens
+
+
+@pytest.mark.req("AUTH-PW-1", "AUTH-PW-2")
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("Short1!", "too_short"),
+        ("alllowercaseletters", "too_few_classes"),
+        ("Password123!", "common_password"),
+        ("Hanako19900412!", "contains_birth_date"),
+        ("Xx-09012345678", "contains_phone"),
+        ("Hanako.Sato-2024", "contains_email"),
+    ],
+)
+async def test_weak_passwords_of_each_kind_are_refused_and_nothing_is_created(
+    system: System, password: str, code: str
+) -> None:
+    response = await system.gateway.post("/v1/accounts", json={**CUSTOMER, "password": password})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "password_policy"
+    assert code in [v["code"] for v in body["violations"]]
+    assert password not in response.text
+    assert (await login(system.gateway, password=password)).json()["code"] == "invalid_credentials"
+
+
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-OTP-1")
+async def test_a_new_device_with_the_password_alone_gets_no_token_in_any_response(system: System) -> None:
+    await open_account(system.gateway)
+    response = await login(system.gateway)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["code"] == "mfa_required"
+    assert set(body["challenge"]["methods"]) == {"sms", "email"}
+    assert "パスワード" in body["challenge"]["caution"]
+    assert "token" not in response.text.replace("mfa_required", "")
+    assert "access_token" not in response.text
+    assert "refresh_token" not in response.text
+
+
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-LOGIN-2", "AUTH-OTP-2")
+async def test_sms_code_completes_the_login_with_two_classes_and_the_new_device_is_notified(
+    system: System, sms: SmsSink, smtp: SmtpSink
+) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    assert tokens["acr"] == "aal2"
+    assert tokens["access_token"]
+    assert tokens["refresh_token"]
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 1)
+    notice = smtp.to(CUSTOMER["email"])[-1].get_content()
+    assert "sekisho-app/1.0" in notice  # the device
+    again = await login(system.gateway)
+    assert again.status_code == 200  # a device that completed MFA before
+    assert again.json()["acr"] == "aal1"
+
+
+@pytest.mark.req("AUTH-OTP-2")
+async def test_a_code_older_than_60_seconds_is_refused(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    challenge_id = (await login(system.gateway)).json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id)
+    system.clock.advance(61)  # type: ignore[attr-defined]
+    response = await system.gateway.post(
+        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "challenge_failed"
+
+
+@pytest.mark.req("AUTH-LOGIN-3")
+async def test_a_challenge_dies_after_5_wrong_codes(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    challenge_id = (await login(system.gateway)).json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id)
+    wrong = "000000" if code != "000000" else "111111"
+    answers = [
+        (
+            await system.gateway.post(
+                f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": wrong}
+            )
+        ).status_code
+        for _ in range(5)
+    ]
+    assert answers == [401] * 5
+    late = await system.gateway.post(f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code})
+    assert late.status_code == 410
+    assert late.json()["code"] == "challenge_expired"
+
+
+@pytest.mark.req("AUTH-LOGIN-3")
+async def test_five_wrong_passwords_lock_the_account_and_the_customer_is_told(system: System, smtp: SmtpSink) -> None:
+    await open_account(system.gateway)
+    statuses = [(await login(system.gateway, password=f"Wrong-Guess-{i}x")).status_code for i in range(5)]
+    assert statuses == [401, 401, 401, 401, 423]
+    locked = await login(system.gateway)  # even the right password, while the lock lasts
+    assert locked.status_code == 423
+    assert locked.json()["code"] == "account_locked"
+    await eventually(lambda: any("ロック" in (m["Subject"] or "") for m in smtp.to(CUSTOMER["email"])))
+
+
+@pytest.mark.req("AUTH-LOGIN-3")
+async def test_a_strangers_flood_does_not_lock_the_customer_out_of_their_known_phone(
+    system: System, sms: SmsSink
+) -> None:
+    await open_account(system.gateway)
+    await full_login(system, sms)  # the customer's own phone is now known
+    transport = httpx.ASGITransport(system.apps["gateway"], client=("203.0.113.50", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as attacker:
+        for i in range(10):
+            await login(attacker, password=f"Stuffing-{i}-Zz", device=f"attacker-device-{i:04d}")
+        stranger = await login(attacker, device="attacker-device-9999")
+    assert stranger.status_code == 423
+    own = await login(system.gateway)
+    assert own.status_code == 200
+
+
+async def test_unknown_login_ids_and_wrong_passwords_get_the_same_answer(system: System) -> None:
+    await open_account(system.gateway)
+    runtime = system.apps["auth"].state.service.extras["runtime"]
+    before = runtime.hasher.verifications
+    unknown = await login(system.gateway, login_id="nobody@example.jp", password="Whatever-123!")
+    after_unknown = runtime.hasher.verifications
+    wrong = await login(system.gateway, password="Whatever-123!")
+    assert (unknown.status_code, wrong.status_code) == (401, 401)
+    assert unknown.json() == wrong.json()
+    assert after_unknown == before + 1  # the unknown id still cost one argon2id verification
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    first = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert first.status_code == 200
+    rotated = first.json()["refresh_token"]
+    assert rotated != tokens["refresh_token"]
+    reuse = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert reuse.status_code == 401
+    assert reuse.json()["code"] == "token_reused"
+    dead = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": rotated})
+    assert dead.status_code == 401  # the whole family died with the reuse
