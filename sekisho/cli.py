@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 
 from sekisho import supervisor
 from sekisho.services import migrations_dir, settings_class
@@ -63,7 +64,7 @@ def dev_data_keys(data_dir: Path) -> str:
 
 
 def _new_signing_pem() -> str:
-    from services.auth.tokens import new_signing_key
+    from shared.tokens import new_signing_key
 
     private_pem, _public_pem = new_signing_key()
     return private_pem
@@ -138,6 +139,27 @@ def cmd_mailbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_create(args: argparse.Namespace) -> int:
+    from sekisho.staff import create
+    from services.auth.settings import AuthSettings
+
+    settings = AuthSettings()
+    keys_spec = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(settings.data_dir)
+    try:
+        created = asyncio.run(create(settings, keys_spec, login_id=args.name, role=args.role))
+    except IntegrityError:
+        print(f"sekisho: staff {args.name!r} exists already", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(created))
+    else:
+        print(
+            f"login id:    {created['login_id']}\npassword:    {created['password']}\nTOTP secret: {created['totp_secret']}"
+        )
+        print("Hand these over once, in person; they are not shown again.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     mailbox.add_argument("--to", help="only messages to this email address or phone number")
     mailbox.add_argument("--limit", type=int, default=20, help="the newest N (default 20)")
     mailbox.set_defaults(func=cmd_mailbox)
+
+    staff = commands.add_parser("staff", help="staff identities")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    staff_create = staff_commands.add_parser("create", help="a staff identity with a password and a TOTP secret")
+    staff_create.add_argument("name", help="the login id")
+    staff_create.add_argument("--role", required=True, choices=["analyst", "supervisor", "admin"])
+    staff_create.add_argument("--json", action="store_true", help='print {"login_id", "password", "totp_secret"}')
+    staff_create.set_defaults(func=cmd_staff_create)
 
     keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
     keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")

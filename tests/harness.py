@@ -28,7 +28,7 @@ _SIGNING_KEY: list[str] = []
 def signing_key_for_tests() -> str:
     """One Ed25519 key per test run for auth's access tokens."""
     if not _SIGNING_KEY:
-        from services.auth.tokens import new_signing_key
+        from shared.tokens import new_signing_key
 
         _SIGNING_KEY.append(new_signing_key()[0])
     return _SIGNING_KEY[0]
@@ -130,7 +130,9 @@ async def in_process_system(
     gateway_settings = backend.settings("gateway", **(overrides or {}).get("gateway", {}))
     apps["gateway"] = gateway_app(gateway_settings, clock=clock, transports=transports)  # type: ignore[arg-type]
     async with AsyncExitStack() as stack:
-        for app in apps.values():
-            await stack.enter_async_context(running(app))
+        # Started callees first so that they stop last: a producer's relay still running must not reach a
+        # notify that has already closed its database.
+        for service in ("notify", "fraud", "txn", "kyc", "auth", "gateway"):
+            await stack.enter_async_context(running(apps[service]))
         gateway = await stack.enter_async_context(client_for(apps["gateway"]))
         yield System(apps, clock, gateway)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from services.auth import accounts, challenges, login, models, sessions
+from services.auth import accounts, challenges, login, models, sessions, staff, step_up
 from services.auth.errors import ChallengeFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import (
@@ -21,10 +21,10 @@ from services.auth.schemas import (
     Tokens,
     VerifyRequest,
 )
-from services.auth.tokens import Factor
 from shared.dependencies import IdentityDep, SessionDep
 from shared.notifications import send_notification
 from shared.problems import problem_response
+from shared.tokens import Factor
 
 router = APIRouter(tags=["auth"])
 
@@ -131,30 +131,39 @@ async def send_code(
 
 @router.post("/v1/auth/challenges/{challenge_id}/verify")
 async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep) -> JSONResponse:
-    """Prove the factor: a login challenge answers with tokens."""
+    """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant."""
     now = runtime.clock.now()
     async with runtime.database.transaction() as session:
         row = await challenges.load_live(session, challenge_id, now=now, lock=True)
         if body.method not in row.methods.split(","):
             ok = False
+        elif body.method == "totp" and row.purpose == "staff_login":
+            ok = await staff.verify_staff_totp(session, row.customer_id, body.code, now=now, cipher=runtime.cipher)
         elif body.method == "totp":
             ok = await runtime.verify_totp(session, row.customer_id, body.code, now=now)
         else:
             ok = challenges.code_matches(row, method=body.method, code=body.code, now=now, cipher=runtime.cipher)
         if ok:
             await challenges.mark_verified(session, challenge_id)
+            factor = Factor.of(body.method, int(now.timestamp()))
+            if row.purpose == "step_up":
+                grant = await step_up.issue_grant(session, challenge=row, factor=factor, now=now)
+                return JSONResponse({"grant": grant, "expires_in": step_up.GRANT_TTL_SECONDS})
+            pending = json.loads(runtime.cipher.open(row.pending, context=login.PENDING_CONTEXT))
+            factors = [Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])), factor]
+            if row.purpose == "staff_login":
+                issued = await staff.start_staff_session(
+                    session, staff_id=row.customer_id, factors=factors, now=now, runtime=runtime
+                )
+                return JSONResponse(_tokens(issued).model_dump())
             customer = (
                 await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))
             ).one()
-            pending = json.loads(runtime.cipher.open(row.pending, context=login.PENDING_CONTEXT))
             issued = await login.complete_login(
                 session,
                 customer_row=customer,
                 pending=pending,
-                factors=[
-                    Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])),
-                    Factor(cls="possession", method=body.method, at=int(now.timestamp())),
-                ],
+                factors=factors,
                 deps=runtime.login_deps(),
                 signer=runtime.signer,
                 token_policy=runtime.token_policy,
@@ -163,9 +172,8 @@ async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep) ->
             return JSONResponse(_tokens(issued).model_dump())
     async with runtime.database.transaction() as session:
         await challenges.record_wrong_answer(session, challenge_id, limits=runtime.code_limits)
-    raise ChallengeFailed(
-        "The code is not correct.", attempts_left=max(0, runtime.code_limits.max_attempts - row.attempts - 1)
-    )
+    remaining = max(0, runtime.code_limits.max_attempts - row.attempts - 1)
+    raise ChallengeFailed("The code is not correct.", attempts_left=remaining)
 
 
 @router.post("/v1/auth/refresh")

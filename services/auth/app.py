@@ -8,15 +8,15 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.auth import api, models
+from services.auth import api, internal_api, models, ops_api, profile_api
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
 from services.auth.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
-from services.auth.tokens import TokenSigner
 from shared import trace
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
+from shared.tokens import TokenSigner
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SIGNING_KID = "auth1"
@@ -39,13 +39,16 @@ def create_app(
     async def start_runtime(state: ServiceState) -> None:
         load_common_passwords()  # once, at start-up, not on the first customer's request
         assert state.outbox is not None
+        hasher = PasswordHasher()
+        # Made now, not on the first unknown login id: that first call would be slower and tell.
+        await hasher.verify_dummy("warm-up")
         state.extras["runtime"] = AuthRuntime(
             settings=settings,
             database=state.database,
             cipher=state.cipher,
             clock=state.clock,
             outbox=state.outbox,
-            hasher=PasswordHasher(),
+            hasher=hasher,
             signer=TokenSigner(signing_key, kid=SIGNING_KID, clock=state.clock),
         )
 
@@ -53,7 +56,7 @@ def create_app(
         name="auth",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router],
+        routers=[trace.router, api.router, profile_api.router, ops_api.router, internal_api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

@@ -129,3 +129,12 @@ async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> N
             updated_at=now,
         )
     )
+
+
+async def hard_lock(session: AsyncSession, customer_id: str, *, now: datetime, reason: str) -> None:
+    """Staff stop a customer (INC-1, RESP-3): locked for every device until lifted."""
+    g = models.login_guard
+    await _guard(session, customer_id, now)
+    await session.execute(
+        g.update().where(g.c.customer_id == customer_id).values(hard_locked_at=now, lock_reason=reason, updated_at=now)
+    )

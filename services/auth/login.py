@@ -16,12 +16,12 @@ from services.auth import accounts, challenges, devices, lockout, models, sessio
 from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
-from services.auth.tokens import Factor
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database
 from shared.notifications import send_notification
 from shared.outbox import Outbox
+from shared.tokens import Factor
 
 PENDING_CONTEXT = "challenge.pending"
 

@@ -18,11 +18,11 @@ from services.auth.login import LoginDeps
 from services.auth.passwords import PasswordPolicy
 from services.auth.sessions import TokenPolicy
 from services.auth.settings import AuthSettings
-from services.auth.tokens import TokenSigner
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database
 from shared.outbox import Outbox
+from shared.tokens import TokenSigner
 
 
 @dataclass

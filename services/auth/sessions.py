@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import TokenInvalid
-from services.auth.tokens import AccessClaims, Factor, TokenSigner, acr_for
 from shared.ids import new_id, new_token
+from shared.tokens import AccessClaims, Factor, TokenSigner, acr_for
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TokenPolicy:
 @dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
-    refresh_token: str
+    refresh_token: str | None
     session_id: str
     expires_in: int
     acr: str

@@ -32,5 +32,6 @@ class AuthSettings(ServiceSettings):
     code_max_sends: int = Field(default=3, ge=1, le=10)
     code_resend_seconds: int = Field(default=30, ge=0)
     notify_every_login: bool = False
+    company_name: str = "sekisho"  # the issuer shown in authenticator apps
     caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"
     caution_en: str = "We never ask for your ID, password or verification code by phone, email or SMS."

@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from services.gateway import models, proxy
+from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.routes import PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
 from shared.clock import Clock
-from shared.service import build_service_app
+from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +30,10 @@ def create_app(
     settings = settings or GatewaySettings()
     if routes is None:
         routes = PUBLIC_ROUTES + (diagnostic_routes() if settings.diagnostics else ())
+
+    async def start_bearer(state: ServiceState) -> None:
+        state.extras["bearer"] = BearerAuthenticator(client=state.client, clock=state.clock)
+
     app = build_service_app(
         name="gateway",
         settings=settings,
@@ -38,6 +43,7 @@ def create_app(
         transports=transports,
         internal=False,
         outbox_table=models.outbox,
+        on_startup=[start_bearer],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         title="sekisho gateway",
     )

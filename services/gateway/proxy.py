@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from services.gateway.routes import RouteMatch, RouteTable
+from services.gateway.bearer import BearerAuthenticator, identity_context
+from services.gateway.routes import ROLE_RANK, RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
 from shared.dependencies import StateDep
 from shared.problems import Problem
@@ -45,6 +48,17 @@ async def forward(request: Request, state: StateDep) -> Response:
     match = _match(request)
     settings = state.settings
     assert isinstance(settings, GatewaySettings)
+    context: dict[str, Any] = {
+        # The client address is the peer's until SEKISHO_TRUSTED_PROXIES lands (gateway issue).
+        "client_ip": request.client.host if request.client else "unknown",
+        "operation": match.route.operation,
+    }
+    if match.route.caller != "anyone":
+        bearer: BearerAuthenticator = state.extras["bearer"]
+        claims = await bearer.authenticate(request, "staff" if match.route.caller == "staff" else "customer")
+        if match.route.role is not None and ROLE_RANK.get(claims.role or "", 0) < ROLE_RANK[match.route.role]:
+            raise Problem(f"This route needs the {match.route.role} role.", code="forbidden", status=403)
+        context.update(identity_context(claims))
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(
         match.route.service,
@@ -55,8 +69,7 @@ async def forward(request: Request, state: StateDep) -> Response:
         headers=headers,
         timeout_seconds=match.route.timeout_seconds or settings.default_route_timeout_seconds,
         idempotent=False,  # the gateway never repeats a caller's request on its own
-        # What the gateway vouches for. The client address is the peer's until SEKISHO_TRUSTED_PROXIES lands.
-        context={"client_ip": request.client.host if request.client else "unknown", "operation": match.route.operation},
+        context=context,
     )
     returned = {name: value for name in RETURNED_RESPONSE_HEADERS if (value := upstream.headers.get(name)) is not None}
     return Response(content=upstream.content, status_code=upstream.status_code, headers=returned)

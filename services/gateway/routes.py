@@ -20,6 +20,8 @@ class Route:
     operation: str
     upstream_path: str | None = None  # the path at the service, when it differs; same parameters
     timeout_seconds: float | None = None
+    caller: str = "anyone"  # anyone | customer | staff: whose access token the route needs
+    role: str | None = None  # for staff routes: the least role allowed (analyst < supervisor < admin)
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -57,7 +59,27 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/auth/logout", "auth", "session"),
     Route("POST", "/v1/auth/challenges/{challenge_id}/send", "auth", "challenge"),
     Route("POST", "/v1/auth/challenges/{challenge_id}/verify", "auth", "challenge"),
+    Route("POST", "/v1/auth/totp", "auth", "mfa_change", caller="customer"),
+    Route("POST", "/v1/auth/totp/confirm", "auth", "mfa_change", caller="customer"),
+    Route("GET", "/v1/me", "auth", "profile_view", caller="customer"),
+    Route("PATCH", "/v1/me", "auth", "profile_change", caller="customer"),
+    Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
+    Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),
+    Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
+    Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
+    Route("POST", "/v1/ops/customers/{customer_id}/unlock", "auth", "ops_write", caller="staff", role="supervisor"),
+    Route(
+        "POST",
+        "/v1/ops/customers/{customer_id}/sessions/revoke",
+        "auth",
+        "ops_write",
+        caller="staff",
+        role="supervisor",
+    ),
 )
+
+ROLE_RANK = {"analyst": 1, "supervisor": 2, "admin": 3}
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notify import models
 from services.notify.errors import IdempotencyConflict, InvalidNotification, NoContact
 from services.notify.events import DATA_MODELS, FIXED_CHANNELS, Channel, EventType
-from services.notify.masking import mask_address, mask_email, mask_phone
 from services.notify.rendering import Rendered, Renderer
 from services.notify.schemas import NotificationRequest
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.ids import new_id
+from shared.masking import mask_address, mask_email, mask_phone
 from shared.problems import violations_from
 
 

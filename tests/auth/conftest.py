@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
-from services.auth.tokens import new_signing_key
 from shared.clock import FrozenClock
+from shared.tokens import new_signing_key
 from tests.harness import Backend, System, in_process_system
 
 SIGNING_KEY, PUBLIC_KEY = new_signing_key()

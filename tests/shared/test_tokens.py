@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.auth.tokens import (
+from shared.clock import FrozenClock
+from shared.tokens import (
     AUDIENCE,
     DEFAULT_TTL_SECONDS,
     ISSUER,
@@ -30,7 +31,6 @@ from services.auth.tokens import (
     load_private_key,
     new_signing_key,
 )
-from shared.clock import FrozenClock
 
 PRIVATE_PEM, PUBLIC_PEM = new_signing_key()
 OTHER_PRIVATE_PEM, OTHER_PUBLIC_PEM = new_signing_key()

@@ -1,0 +1,60 @@
+"""Who is calling, as the gateway vouched for it inside the signed internal identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from shared.dependencies import IdentityDep
+from shared.problems import Problem
+from shared.tokens import Factor
+
+ROLE_RANK = {"analyst": 1, "supervisor": 2, "admin": 3}
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str
+    session_id: str
+    device_id: str | None
+    factors: tuple[Factor, ...]
+    acr: str
+    role: str | None
+
+    @property
+    def mfa(self) -> bool:
+        return len({factor.cls for factor in self.factors}) >= 2
+
+
+def _caller(identity: IdentityDep, subject_type: str) -> Caller:
+    context = identity.context
+    if identity.caller != "gateway" or context.get("subject_type") != subject_type or not context.get("subject"):
+        raise Problem("This route needs a signed-in caller.", code="unauthorized", status=401)
+    return Caller(
+        subject=str(context["subject"]),
+        session_id=str(context.get("session_id", "")),
+        device_id=context.get("device_id"),
+        factors=tuple(Factor.from_claim(item) for item in context.get("factors", [])),
+        acr=str(context.get("acr", "aal1")),
+        role=context.get("role"),
+    )
+
+
+def current_customer(identity: IdentityDep) -> Caller:
+    return _caller(identity, "customer")
+
+
+def current_staff(identity: IdentityDep) -> Caller:
+    return _caller(identity, "staff")
+
+
+def require_role(caller: Caller, role: str) -> None:
+    """The service checks the role again: a call that bypassed the gateway's check still cannot act (DATA-3)."""
+    if ROLE_RANK.get(caller.role or "", 0) < ROLE_RANK[role]:
+        raise Problem(f"This action needs the {role} role.", code="forbidden", status=403)
+
+
+CustomerDep = Annotated[Caller, Depends(current_customer)]
+StaffDep = Annotated[Caller, Depends(current_staff)]

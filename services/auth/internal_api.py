@@ -1,0 +1,92 @@
+"""Routes only the gateway calls: auth's public keys, step-up challenges and grant redemption."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.auth import challenges, step_up
+from services.auth.runtime import RuntimeDep
+from shared.dependencies import IdentityDep, SessionDep
+from shared.problems import Problem
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+
+class StepUpChallengeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(max_length=40)
+    operation: str = Field(max_length=32)
+    fields_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    summary: dict[str, Any] = Field(default_factory=dict)
+    methods: list[str] = Field(default_factory=lambda: ["totp", "sms", "email"], min_length=1)
+
+
+class RedeemRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grant: str = Field(min_length=10, max_length=100)
+    customer_id: str = Field(max_length=40)
+    operation: str = Field(max_length=32)
+    fields_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+def _from_gateway(identity: Any) -> None:
+    if identity.caller != "gateway":
+        raise Problem("Only the gateway may ask for step-up.", code="forbidden", status=403)
+
+
+@router.get("/keys")
+async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
+    """The public keys that verify access tokens, by key id."""
+    return {"keys": {runtime.signer.kid: runtime.signer.public_key_pem}}
+
+
+@router.post("/step-up/challenges", status_code=201)
+async def create_step_up_challenge(
+    body: StepUpChallengeRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
+    _from_gateway(identity)
+    methods = [m for m in body.methods if m in challenges.POSSESSION_METHODS]
+    if "totp" in methods and not await runtime.has_totp(session, body.customer_id):
+        methods.remove("totp")
+    if not methods:
+        raise Problem("No method can answer this challenge.", code="no_method", status=422)
+    challenge_id = await challenges.create_challenge(
+        session,
+        customer_id=body.customer_id,
+        purpose="step_up",
+        operation=body.operation,
+        fields_digest=body.fields_digest,
+        summary={"operation": body.operation, **body.summary},
+        methods=methods,
+        pending=None,
+        now=runtime.clock.now(),
+        ttl_seconds=runtime.settings.challenge_ttl_seconds,
+    )
+    return {
+        "id": challenge_id,
+        "methods": methods,
+        "caution": runtime.caution("ja"),
+        "expires_in": runtime.settings.challenge_ttl_seconds,
+        "operation": body.operation,
+    }
+
+
+@router.post("/step-up/redeem")
+async def redeem(
+    body: RedeemRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
+    _from_gateway(identity)
+    factor = await step_up.redeem_grant(
+        session,
+        grant=body.grant,
+        customer_id=body.customer_id,
+        operation=body.operation,
+        fields_digest=body.fields_digest,
+        now=runtime.clock.now(),
+    )
+    return {"factor": factor.to_claim()}

@@ -1,0 +1,204 @@
+"""The signed-in customer's own routes: profile view and change, password change, devices, authenticator enrolment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import accounts, devices, models, totp
+from services.auth.callers import Caller, CustomerDep
+from services.auth.errors import LoginFailed
+from services.auth.runtime import RuntimeDep
+from services.auth.schemas import PasswordChange, ProfileChange, TotpConfirm
+from shared.dependencies import SessionDep
+from shared.notifications import send_notification
+from shared.problems import Problem
+
+router = APIRouter(tags=["profile"])
+
+
+async def _customer(session: AsyncSession, caller: Caller) -> Any:
+    row = (await session.execute(select(models.customer).where(models.customer.c.id == caller.subject))).first()
+    if row is None:
+        raise Problem("No such customer.", code="not_found", status=404)
+    return row
+
+
+def _require_mfa_session(caller: Caller) -> None:
+    # Enrolling a factor needs the session's existing MFA: the password alone cannot add an attacker's app.
+    if not caller.mfa:
+        raise Problem("This change needs a session signed in with two factors.", code="mfa_required", status=403)
+
+
+@router.get("/v1/me")
+async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    row = await _customer(session, caller)
+    c = runtime.cipher
+    return {
+        "customer_id": row.id,
+        "email": c.open(row.email, context="customer.email"),
+        "phone": c.open(row.phone, context="customer.phone"),
+        "name": c.open(row.name, context="customer.name"),
+        "name_kana": c.open(row.name_kana, context="customer.name_kana"),
+        "birth_date": c.open(row.birth_date, context="customer.birth_date"),
+        "address": c.open(row.address, context="customer.address"),
+        "language": row.language,
+        "kyc_status": row.kyc_status,
+    }
+
+
+@router.patch("/v1/me")
+async def patch_me(
+    body: ProfileChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Change email, phone or address; each change is told to the old and to the new contact (AUTH-ATTR-2)."""
+    row = await _customer(session, caller)
+    before = accounts.contact_of(row, runtime.cipher)
+    now = runtime.clock.now()
+    changes = {name: value for name, value in body.model_dump().items() if value is not None}
+    if not changes:
+        raise Problem("Nothing to change.", code="validation_failed", status=422)
+    values: dict[str, Any] = {"updated_at": now}
+    c = runtime.cipher
+    old_values = {
+        "email": before.email,
+        "phone": before.phone,
+        "address": c.open(row.address, context="customer.address"),
+    }
+    for name, value in changes.items():
+        values[name] = c.seal(value, context=f"customer.{name}")
+    if "email" in changes:
+        index = accounts.email_index(c, changes["email"])
+        taken = (
+            await session.execute(select(models.customer.c.id).where(models.customer.c.email_index == index))
+        ).first()
+        if taken is not None and taken.id != row.id:
+            raise Problem("This email address cannot be used.", code="email_unavailable", status=409)
+        values["email_index"] = index
+    if "phone" in changes:
+        values["phone_index"] = accounts.phone_index(c, changes["phone"])
+    await session.execute(models.customer.update().where(models.customer.c.id == row.id).values(**values))
+    for name, new in changes.items():
+        old = old_values[name]
+        # The old contact hears of it through what was registered before the change, the new one too.
+        for role, email, phone in (
+            ("old", before.email, before.phone),
+            (
+                "new",
+                new if name == "email" else (changes.get("email") or before.email),
+                new if name == "phone" else None,
+            ),
+        ):
+            await send_notification(
+                runtime.outbox,
+                session,
+                key=f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}:{role}",
+                event_type="attribute_changed",
+                customer_id=row.id,
+                language=row.language,
+                email=email,
+                phone=phone if name == "phone" else None,
+                data={"at": now.isoformat(), "attribute": name, "old": old, "new": new, "recipient_role": role},
+            )
+    return {"changed": sorted(changes)}
+
+
+@router.put("/v1/me/password", status_code=200)
+async def change_password(
+    body: PasswordChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Same policy as at opening; every other session ends (RESP-2), and the customer is told."""
+    row = await _customer(session, caller)
+    if not (await runtime.hasher.verify(body.current_password, row.password_hash)).ok:
+        raise LoginFailed("The current password is not correct.")
+    contact = accounts.contact_of(row, runtime.cipher)
+    accounts.enforce_password_policy(
+        body.new_password,
+        policy=runtime.policy,
+        email=contact.email,
+        phone=contact.phone,
+        birth_date=contact.birth_date,
+    )
+    now = runtime.clock.now()
+    await session.execute(
+        models.customer.update()
+        .where(models.customer.c.id == row.id)
+        .values(password_hash=await runtime.hasher.hash(body.new_password), password_changed_at=now, updated_at=now)
+    )
+    s = models.auth_session
+    others = await session.execute(
+        s.update()
+        .where(s.c.customer_id == row.id, s.c.id != caller.session_id, s.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason="password_changed")
+    )
+    await send_notification(
+        runtime.outbox,
+        session,
+        key=f"auth:pw:{row.id}:{int(now.timestamp() * 1000)}",
+        event_type="password_changed",
+        customer_id=row.id,
+        language=row.language,
+        email=contact.email,
+        data={"at": now.isoformat()},
+    )
+    return {"changed": True, "other_sessions_ended": int(others.rowcount)}  # type: ignore[attr-defined]
+
+
+@router.get("/v1/me/devices")
+async def my_devices(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
+    return await devices.list_devices(session, caller.subject)
+
+
+@router.post("/v1/auth/totp", status_code=201)
+async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, str]:
+    """Start enrolling an authenticator app: the secret and its otpauth URI (shown once, as a QR code)."""
+    _require_mfa_session(caller)
+    row = await _customer(session, caller)
+    t = models.totp_factor
+    existing = (await session.execute(select(t).where(t.c.customer_id == row.id))).first()
+    if existing is not None and existing.confirmed_at is not None:
+        raise Problem("An authenticator app is already enrolled.", code="already_enrolled", status=409)
+    secret = totp.new_secret()
+    sealed = runtime.cipher.seal(secret, context="totp_factor.secret")
+    now = runtime.clock.now()
+    if existing is None:
+        await session.execute(t.insert().values(customer_id=row.id, secret=sealed, created_at=now))
+    else:
+        await session.execute(t.update().where(t.c.customer_id == row.id).values(secret=sealed, created_at=now))
+    contact = accounts.contact_of(row, runtime.cipher)
+    uri = totp.provisioning_uri(secret, account_name=contact.email, issuer=runtime.settings.company_name)
+    return {"secret": secret, "otpauth_uri": uri}
+
+
+@router.post("/v1/auth/totp/confirm")
+async def confirm_totp(
+    body: TotpConfirm, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    _require_mfa_session(caller)
+    row = await _customer(session, caller)
+    t = models.totp_factor
+    pending = (await session.execute(select(t).where(t.c.customer_id == row.id).with_for_update())).first()
+    if pending is None or pending.confirmed_at is not None:
+        raise Problem("No authenticator app is being enrolled.", code="not_enrolling", status=409)
+    now = runtime.clock.now()
+    secret = runtime.cipher.open(pending.secret, context="totp_factor.secret")
+    step = totp.verify_totp(secret, body.code, at=now.timestamp(), last_used_step=None)
+    if step is None:
+        raise Problem("The code is not correct.", code="challenge_failed", status=401)
+    await session.execute(t.update().where(t.c.customer_id == row.id).values(confirmed_at=now, last_used_step=step))
+    contact = accounts.contact_of(row, runtime.cipher)
+    await send_notification(
+        runtime.outbox,
+        session,
+        key=f"auth:mfa:{row.id}:{int(now.timestamp() * 1000)}",
+        event_type="mfa_changed",
+        customer_id=row.id,
+        language=row.language,
+        email=contact.email,  # a contact registered before the change
+        phone=contact.phone,
+        data={"at": now.isoformat(), "change": "enrolled", "factor": "totp"},
+    )
+    return {"enrolled": "totp"}
