@@ -154,7 +154,9 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         print(json.dumps(created))
     else:
         print(
-            f"login id:    {created['login_id']}\npassword:    {created['password']}\nTOTP secret: {created['totp_secret']}"
+            f"login id:    {created['login_id']}\n"
+            f"password:    {created['password']}\n"
+            f"TOTP secret: {created['totp_secret']}"
         )
         print("Hand these over once, in person; they are not shown again.")
     return 0

@@ -1,4 +1,4 @@
-"""`sekisho staff create NAME --role analyst|supervisor|admin --json`: a staff identity with a password and a TOTP secret."""
+"""`sekisho staff create NAME --role R --json`: a staff identity with a password and a TOTP secret."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The signed-in customer: profile changes told to both contacts, authenticator enrolment needing MFA, no TOTP replay."""
+"""The signed-in customer: profile changes told to both contacts, enrolment needing MFA, no TOTP replay."""
 
 from __future__ import annotations
 
