@@ -19,6 +19,7 @@ from services.auth.schemas import LoginRequest
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database
+from shared.events import record_event
 from shared.notifications import send_notification
 from shared.outbox import Outbox
 from shared.tokens import Factor
@@ -63,6 +64,19 @@ async def login(
         await deps.hasher.verify_dummy(request.password)
         async with deps.database.transaction() as session:
             await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
+            await record_event(
+                deps.outbox,
+                session,
+                type="login_failed",
+                occurred_at=now,
+                ip=ip,
+                outcome="unknown_login_id",
+                # Keyed digest, not the address: fraud counts distinct ids per IP (credential stuffing).
+                data={
+                    "login_id_digest": accounts.email_index(deps.cipher, request.login_id),
+                    "device_key": request.device_id,
+                },
+            )
         raise LoginFailed("The login id or the password is not correct.")
     verified = await deps.hasher.verify(request.password, row.password_hash)
     if not verified.ok:
@@ -99,7 +113,26 @@ async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) ->
     async with deps.database.transaction() as session:
         await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
         outcome = await lockout.record_failure(session, row.id, known=known, now=now, rule=deps.lock_rule)
+        await record_event(
+            deps.outbox,
+            session,
+            type="login_failed",
+            occurred_at=now,
+            customer_id=row.id,
+            ip=ip,
+            outcome="wrong_password",
+            data={"known_device": known},
+        )
         if outcome.locked:
+            await record_event(
+                deps.outbox,
+                session,
+                type="account_locked",
+                occurred_at=now,
+                customer_id=row.id,
+                ip=ip,
+                data={"hard": outcome.hard, "until": outcome.until.isoformat() if outcome.until else None},
+            )
             contact = accounts.contact_of(row, deps.cipher)
             await send_notification(
                 deps.outbox,
@@ -151,6 +184,21 @@ async def complete_login(
         signer=signer,
         policy=token_policy,
     )
+    await record_event(
+        deps.outbox,
+        session,
+        type="login_succeeded",
+        occurred_at=now,
+        customer_id=customer_row.id,
+        device_id=seen.id,
+        ip=pending["ip"],
+        data={"factors": [f.method for f in factors], "user_agent": pending["user_agent"][:200]},
+    )
+    if seen.new:
+        await record_event(
+            deps.outbox, session, type="device_first_seen", occurred_at=now, customer_id=customer_row.id,
+            device_id=seen.id, ip=pending["ip"],
+        )  # fmt: skip
     first_time = seen.new or not seen.trusted
     if first_time or notify_every_login:
         contact = accounts.contact_of(customer_row, deps.cipher)

@@ -14,6 +14,7 @@ from services.auth.errors import LoginFailed
 from services.auth.runtime import RuntimeDep
 from services.auth.schemas import PasswordChange, ProfileChange, TotpConfirm
 from shared.dependencies import SessionDep
+from shared.events import record_event
 from shared.notifications import send_notification
 from shared.problems import Problem
 
@@ -103,6 +104,15 @@ async def patch_me(
                 phone=phone if name == "phone" else None,
                 data={"at": now.isoformat(), "attribute": name, "old": old, "new": new, "recipient_role": role},
             )
+    await record_event(
+        runtime.outbox,
+        session,
+        type="attribute_changed",
+        occurred_at=now,
+        customer_id=row.id,
+        device_id=caller.device_id,
+        data={"attributes": sorted(changes)},
+    )
     return {"changed": sorted(changes)}
 
 
@@ -143,6 +153,14 @@ async def change_password(
         language=row.language,
         email=contact.email,
         data={"at": now.isoformat()},
+    )
+    await record_event(
+        runtime.outbox,
+        session,
+        type="password_changed",
+        occurred_at=now,
+        customer_id=row.id,
+        device_id=caller.device_id,
     )
     return {"changed": True, "other_sessions_ended": int(others.rowcount)}  # type: ignore[attr-defined]
 
@@ -200,5 +218,14 @@ async def confirm_totp(
         email=contact.email,  # a contact registered before the change
         phone=contact.phone,
         data={"at": now.isoformat(), "change": "enrolled", "factor": "totp"},
+    )
+    await record_event(
+        runtime.outbox,
+        session,
+        type="factor_changed",
+        occurred_at=now,
+        customer_id=row.id,
+        device_id=caller.device_id,
+        data={"change": "enrolled", "factor": "totp"},
     )
     return {"enrolled": "totp"}

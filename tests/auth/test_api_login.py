@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -192,3 +193,29 @@ async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(syste
     assert reuse.json()["code"] == "token_reused"
     dead = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": rotated})
     assert dead.status_code == 401  # the whole family died with the reuse
+
+
+async def test_logins_and_failures_are_recorded_for_fraud_in_the_same_transaction(system: System, sms: SmsSink) -> None:
+    """fraud's intake lands with its issue; until then the events wait in auth's outbox, none rejected."""
+    from sqlalchemy import select
+
+    from services.auth.models import outbox
+    from shared.outbox import PAYLOAD_CONTEXT
+
+    await open_account(system.gateway)
+    await login(system.gateway, password="Wrong-Guess-1x")
+    await login(system.gateway, login_id="nobody@example.jp", password="Whatever-123!")
+    await full_login(system, sms)
+    state = system.apps["auth"].state.service
+    async with state.database.transaction() as session:
+        rows = (await session.execute(select(outbox).where(outbox.c.destination == "fraud"))).all()
+    events = [json.loads(state.cipher.open(row.payload, context=PAYLOAD_CONTEXT)) for row in rows]
+    kinds = sorted((event["type"], event["outcome"]) for event in events)
+    assert kinds == [
+        ("device_first_seen", "ok"),
+        ("login_failed", "unknown_login_id"),
+        ("login_failed", "wrong_password"),
+        ("login_succeeded", "ok"),
+    ]
+    assert all(row.rejected_at is None for row in rows)
+    assert "nobody@example.jp" not in json.dumps(events)

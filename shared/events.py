@@ -1,0 +1,44 @@
+"""What happened, for fraud: every service records its events through its outbox, in the transaction of the change.
+
+An event leaves only if the change commits, and reaches fraud at least once (deduplicated by its id),
+however long fraud is unreachable: a service never waits on fraud to record what a customer did.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.ids import new_id
+from shared.outbox import Outbox
+
+EVENTS_PATH = "/internal/events"
+
+
+async def record_event(
+    outbox: Outbox,
+    session: AsyncSession,
+    *,
+    type: str,
+    occurred_at: datetime,
+    customer_id: str | None = None,
+    device_id: str | None = None,
+    ip: str | None = None,
+    outcome: str = "ok",
+    data: dict[str, Any] | None = None,
+) -> str:
+    event_id = new_id("evt")
+    payload = {
+        "event_id": event_id,
+        "type": type,
+        "occurred_at": occurred_at.isoformat(),
+        "customer_id": customer_id,
+        "device_id": device_id,
+        "ip": ip,
+        "outcome": outcome,
+        "data": data or {},
+    }
+    await outbox.enqueue(session, destination="fraud", path=EVENTS_PATH, payload=payload, key=event_id)
+    return event_id
