@@ -219,3 +219,28 @@ async def test_logins_and_failures_are_recorded_for_fraud_in_the_same_transactio
     ]
     assert all(row.rejected_at is None for row in rows)
     assert "nobody@example.jp" not in json.dumps(events)
+
+
+@pytest.mark.req("AUTH-LOGIN-3")
+async def test_the_wait_grows_then_ten_failures_lock_until_staff_or_reverification(system: System) -> None:
+    await open_account(system.gateway)
+    first = [(await login(system.gateway, password=f"Wrong-Guess-{i}x")).status_code for i in range(5)]
+    assert first[-1] == 423
+    system.clock.advance(minutes=16)  # type: ignore[attr-defined]
+    second = [(await login(system.gateway, password=f"Wrong-Again-{i}x")).status_code for i in range(5)]
+    assert second[-1] == 423
+    system.clock.advance(days=30)  # type: ignore[attr-defined]
+    still = await login(system.gateway)
+    assert still.status_code == 423
+    assert still.json()["locked_until"] is None  # hard: no time lifts it
+
+
+async def test_the_customer_lists_their_devices(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    response = await system.gateway.get("/v1/me/devices", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 200
+    (device,) = response.json()
+    assert device["trusted"] is True
+    assert device["user_agent"].startswith("sekisho-app/1.0")
+    assert device["first_seen_at"]
