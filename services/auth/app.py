@@ -13,7 +13,7 @@ from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
 from services.auth.runtime import AuthRuntime
 from services.auth.settings import AuthSettings
-from shared import trace
+from shared import geo, trace
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
 from shared.tokens import TokenSigner
@@ -38,6 +38,7 @@ def create_app(
 
     async def start_runtime(state: ServiceState) -> None:
         load_common_passwords()  # once, at start-up, not on the first customer's request
+        geo.warm_up()
         assert state.outbox is not None
         hasher = PasswordHasher()
         # Made now, not on the first unknown login id: that first call would be slower and tell.

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
-from services.auth import challenges, step_up
+from services.auth import challenges, models, step_up
 from services.auth.runtime import RuntimeDep
 from shared.dependencies import IdentityDep, SessionDep
 from shared.problems import Problem
@@ -43,6 +44,14 @@ def _from_gateway(identity: Any) -> None:
 async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
     """The public keys that verify access tokens, by key id."""
     return {"keys": {runtime.signer.kid: runtime.signer.public_key_pem}}
+
+
+@router.get("/sessions/{session_id}")
+async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
+    """Whether a session still stands (the gateway asks, and believes the answer for a few seconds)."""
+    s = models.auth_session
+    row = (await session.execute(select(s.c.revoked_at, s.c.subject_type).where(s.c.id == session_id))).first()
+    return {"active": row is not None and row.revoked_at is None, "subject_type": row.subject_type if row else None}
 
 
 @router.post("/step-up/challenges", status_code=201)

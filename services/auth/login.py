@@ -20,6 +20,7 @@ from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database
 from shared.events import record_event
+from shared.geo import place_of
 from shared.notifications import send_notification
 from shared.outbox import Outbox
 from shared.tokens import Factor
@@ -214,7 +215,7 @@ async def complete_login(
                 "at": now.isoformat(),
                 "device": pending["user_agent"][:200] or "unknown",
                 "ip": pending["ip"],
-                "place": None,
+                "place": place.describe() if (place := place_of(pending["ip"])) else None,
             },
         )
     return issued

@@ -39,6 +39,13 @@ async def staff_login(body: StaffLogin, session: SessionDep, runtime: RuntimeDep
     )
 
 
+@router.post("/v1/ops/auth/logout", status_code=200)
+async def staff_logout(caller: StaffDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """End this staff session: its token stops working at the gateway within seconds."""
+    await sessions.revoke(session, caller.session_id, now=runtime.clock.now(), reason="logout")
+    return {"ended": True}
+
+
 async def _customer(session: Any, customer_id: str) -> Any:
     row = (await session.execute(select(models.customer).where(models.customer.c.id == customer_id))).first()
     if row is None:

@@ -18,6 +18,9 @@ from shared.problems import Problem
 from shared.tokens import AccessClaims, SubjectType, TokenError, TokenVerifier
 
 REFETCH_SECONDS = 10.0
+# A live session is believed for this long before auth is asked again: a logout, a password change or a
+# staff lock stops every token of the session within these seconds, not at the token's expiry.
+SESSION_CHECK_SECONDS = 5.0
 
 
 class Unauthenticated(Problem):
@@ -32,6 +35,8 @@ class BearerAuthenticator:
         self._verifier: TokenVerifier | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self._live: dict[str, float] = {}  # session id -> until when it is believed live
+        self._ended: set[str] = set()
 
     async def _keys(self, *, refresh: bool) -> TokenVerifier:
         async with self._lock:
@@ -50,14 +55,42 @@ class BearerAuthenticator:
         challenge = {"WWW-Authenticate": 'Bearer realm="sekisho"'}
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Sign in first: this route needs an access token.", headers=challenge)
+        claims = await self._verified(token.strip(), subject_type)
+        if not await self._session_live(claims.session_id):
+            raise Unauthenticated(
+                "The session has ended; sign in again.",
+                reason="session_ended",
+                headers={"WWW-Authenticate": 'Bearer realm="sekisho", error="invalid_token"'},
+            )
+        return claims
+
+    async def _session_live(self, session_id: str) -> bool:
+        now = self._clock.timestamp()
+        if session_id in self._ended:
+            return False
+        if self._live.get(session_id, 0.0) > now:
+            return True
+        response = await self._client.request("auth", "GET", f"/internal/sessions/{session_id}")
+        if response.status_code != 200:
+            raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
+        if response.json().get("active") is True:
+            if len(self._live) > 100_000:
+                self._live.clear()
+            self._live[session_id] = now + SESSION_CHECK_SECONDS
+            return True
+        self._live.pop(session_id, None)
+        self._ended.add(session_id)
+        return False
+
+    async def _verified(self, token: str, subject_type: SubjectType) -> AccessClaims:
         verifier = await self._keys(refresh=False)
         try:
-            return verifier.verify(token.strip(), subject_type=subject_type)
+            return verifier.verify(token, subject_type=subject_type)
         except TokenError as exc:
             if exc.reason == "unknown_key":
                 verifier = await self._keys(refresh=True)
                 try:
-                    return verifier.verify(token.strip(), subject_type=subject_type)
+                    return verifier.verify(token, subject_type=subject_type)
                 except TokenError as again:
                     exc = again
             raise Unauthenticated(

@@ -66,6 +66,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
     Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),
+    Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
     Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/customers/{customer_id}/unlock", "auth", "ops_write", caller="staff", role="supervisor"),

@@ -244,3 +244,35 @@ async def test_the_customer_lists_their_devices(system: System, sms: SmsSink) ->
     assert device["trusted"] is True
     assert device["user_agent"].startswith("sekisho-app/1.0")
     assert device["first_seen_at"]
+
+
+async def test_after_logout_the_access_token_is_refused_within_seconds(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await system.gateway.get("/v1/me/devices", headers=headers)).status_code == 200
+    assert (
+        await system.gateway.post("/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 204
+    system.clock.advance(6)  # type: ignore[attr-defined]
+    assert (await system.gateway.get("/v1/me/devices", headers=headers)).status_code == 401
+
+
+@pytest.mark.req("AUTH-LOGIN-2")
+async def test_the_new_device_notice_says_roughly_where_the_login_came_from(
+    system: System, sms: SmsSink, smtp: SmtpSink
+) -> None:
+    await open_account(system.gateway)
+    transport = httpx.ASGITransport(system.apps["gateway"], client=("133.242.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as from_japan:
+        first = await login(from_japan)
+        challenge_id = first.json()["challenge"]["id"]
+        code = await code_by_sms(system, sms, challenge_id)
+        verified = await from_japan.post(
+            f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+        )
+    assert verified.status_code == 200
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 1)
+    notice = smtp.to(CUSTOMER["email"])[-1].get_content()
+    assert "Japan (JP)" in notice
+    assert "133.242.0.1" in notice

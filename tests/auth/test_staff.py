@@ -99,3 +99,15 @@ async def test_staff_routes_refuse_a_missing_or_malformed_token(system: System) 
     malformed = await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers={"Authorization": "Bearer x.y.z"})
     assert (missing.status_code, malformed.status_code) == (401, 401)
     assert malformed.json()["reason"] == "malformed"
+
+
+async def test_a_revoked_staff_token_stops_working(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    token = await staff_token(system, await make_staff(system, "analyst.mori", "analyst"))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers=headers)).status_code == 200
+    assert (await system.gateway.post("/v1/ops/auth/logout", headers=headers)).status_code == 200
+    system.clock.advance(6)  # type: ignore[attr-defined]
+    after = await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers=headers)
+    assert after.status_code == 401
+    assert after.json()["reason"] == "session_ended"
