@@ -115,7 +115,9 @@ class Database:
                 target.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                # No ping per checkout (a round trip on every transaction); connections are recycled instead,
+                # and one broken by a server restart is invalidated by SQLAlchemy on its first error.
+                pool_recycle=300,
                 connect_args={"server_settings": {"search_path": target.schema}},
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)

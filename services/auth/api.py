@@ -68,34 +68,23 @@ async def post_login(
     user_agent: Annotated[str, Header()] = "",
 ) -> Response:
     ip = str(identity.context.get("client_ip", "unknown"))
-    deps = runtime.login_deps()
-    async with runtime.database.transaction() as session:
-        found = await accounts.find_by_email(session, runtime.cipher, body.login_id)
-        has_totp = found is not None and await runtime.has_totp(session, found.id)
-    outcome = await login.login(body, ip=ip, user_agent=user_agent, deps=deps, has_totp=has_totp)
-    if isinstance(outcome, login.LoginChallenge):
-        language = found.language if found is not None else "ja"
-        return problem_response(
-            401,
-            "mfa_required",
-            "A second factor is needed to log in on this device.",
-            challenge=_challenge_body(runtime, outcome.challenge_id, outcome.methods, language),
-        )
-    customer_id, pending = outcome
-    now = runtime.clock.now()
-    async with runtime.database.transaction() as session:
-        row = (await session.execute(select(models.customer).where(models.customer.c.id == customer_id))).one()
-        issued = await login.complete_login(
-            session,
-            customer_row=row,
-            pending=pending,
-            factors=[Factor(cls="knowledge", method="pwd", at=int(now.timestamp()))],
-            deps=deps,
-            signer=runtime.signer,
-            token_policy=runtime.token_policy,
-            notify_every_login=runtime.settings.notify_every_login,
-        )
-    return JSONResponse(_tokens(issued).model_dump())
+    outcome, language = await login.login(
+        body,
+        ip=ip,
+        user_agent=user_agent,
+        deps=runtime.login_deps(),
+        signer=runtime.signer,
+        token_policy=runtime.token_policy,
+        notify_every_login=runtime.settings.notify_every_login,
+    )
+    if isinstance(outcome, login.LoginDone):
+        return JSONResponse(_tokens(outcome.tokens).model_dump())
+    return problem_response(
+        401,
+        "mfa_required",
+        "A second factor is needed to log in on this device.",
+        challenge=_challenge_body(runtime, outcome.challenge_id, outcome.methods, language),
+    )
 
 
 @router.post("/v1/auth/challenges/{challenge_id}/send", status_code=202)

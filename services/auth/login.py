@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.auth import accounts, challenges, devices, lockout, models, sessions, throttle
 from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
@@ -23,7 +26,7 @@ from shared.events import record_event
 from shared.geo import place_of
 from shared.notifications import send_notification
 from shared.outbox import Outbox
-from shared.tokens import Factor
+from shared.tokens import Factor, TokenSigner
 
 PENDING_CONTEXT = "challenge.pending"
 
@@ -48,10 +51,27 @@ class LoginChallenge:
     methods: list[str]
 
 
+@dataclass(frozen=True)
+class LoginDone:
+    """One factor was enough on this trusted device: the session is started."""
+
+    tokens: sessions.IssuedTokens
+
+
 async def login(
-    request: LoginRequest, *, ip: str, user_agent: str, deps: LoginDeps, has_totp: bool
-) -> LoginChallenge | tuple[str, dict[str, Any]]:
-    """A challenge to answer, or (customer id, pending login) when one factor is enough on this device."""
+    request: LoginRequest,
+    *,
+    ip: str,
+    user_agent: str,
+    deps: LoginDeps,
+    signer: TokenSigner,
+    token_policy: sessions.TokenPolicy,
+    notify_every_login: bool,
+) -> tuple[LoginChallenge | LoginDone, str]:
+    """A challenge to answer, or a started session where one factor is enough; and the customer's language.
+
+    Two transactions on the way to a token: the checks before the password, and everything after it.
+    """
     now = deps.clock.now()
     async with deps.database.transaction() as session:
         await throttle.ensure_not_throttled(
@@ -61,6 +81,7 @@ async def login(
         known = row is not None and await devices.is_known(session, row.id, request.device_id, ip)
         if row is not None:
             await lockout.ensure_not_locked(session, row.id, known=known, now=now)
+            has_totp = await has_confirmed_totp(session, row.id)
     if row is None:
         await deps.hasher.verify_dummy(request.password)
         async with deps.database.transaction() as session:
@@ -90,9 +111,18 @@ async def login(
             )
         await lockout.record_success(session, row.id, known=known, now=now)
         seen = await devices.find_device(session, row.id, request.device_id)
-        trusted = seen is not None and seen.trusted_at is not None
-        if trusted and not deps.mfa_on_known_devices:
-            return row.id, pending
+        if seen is not None and seen.trusted_at is not None and not deps.mfa_on_known_devices:
+            tokens = await complete_login(
+                session,
+                customer_row=row,
+                pending=pending,
+                factors=[Factor(cls="knowledge", method="pwd", at=int(now.timestamp()))],
+                deps=deps,
+                signer=signer,
+                token_policy=token_policy,
+                notify_every_login=notify_every_login,
+            )
+            return LoginDone(tokens), row.language
         methods = (["totp"] if has_totp else []) + ["sms", "email"]
         challenge_id = await challenges.create_challenge(
             session,
@@ -106,7 +136,13 @@ async def login(
             now=now,
             ttl_seconds=deps.challenge_ttl_seconds,
         )
-    return LoginChallenge(challenge_id, methods)
+    return LoginChallenge(challenge_id, methods), row.language
+
+
+async def has_confirmed_totp(session: AsyncSession, customer_id: str) -> bool:
+    t = models.totp_factor
+    confirmed = (await session.execute(select(t.c.confirmed_at).where(t.c.customer_id == customer_id))).first()
+    return confirmed is not None and confirmed.confirmed_at is not None
 
 
 async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) -> None:
@@ -159,13 +195,13 @@ async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) ->
 
 
 async def complete_login(
-    session: Any,
+    session: AsyncSession,
     *,
     customer_row: Any,
     pending: dict[str, Any],
     factors: list[Factor],
     deps: LoginDeps,
-    signer: Any,
+    signer: TokenSigner,
     token_policy: sessions.TokenPolicy,
     notify_every_login: bool,
 ) -> sessions.IssuedTokens:

@@ -14,7 +14,7 @@ from services.auth import models, totp
 from services.auth.challenges import CodeLimits
 from services.auth.hashing import PasswordHasher
 from services.auth.lockout import LockRule
-from services.auth.login import LoginDeps
+from services.auth.login import LoginDeps, has_confirmed_totp
 from services.auth.passwords import PasswordPolicy
 from services.auth.sessions import TokenPolicy
 from services.auth.settings import AuthSettings
@@ -70,9 +70,7 @@ class AuthRuntime:
         return self.settings.caution_en if language == "en" else self.settings.caution_ja
 
     async def has_totp(self, session: AsyncSession, customer_id: str) -> bool:
-        t = models.totp_factor
-        row = (await session.execute(select(t.c.confirmed_at).where(t.c.customer_id == customer_id))).first()
-        return row is not None and row.confirmed_at is not None
+        return await has_confirmed_totp(session, customer_id)
 
     async def verify_totp(self, session: AsyncSession, customer_id: str, code: str, *, now: datetime) -> bool:
         t = models.totp_factor

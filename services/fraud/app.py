@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.fraud import models
+from services.fraud import api, models
 from services.fraud.settings import FraudSettings
 from shared import trace
 from shared.clock import Clock
@@ -27,7 +27,7 @@ def create_app(
         name="fraud",
         settings=settings or FraudSettings(),
         migrations=MIGRATIONS,
-        routers=[trace.router],
+        routers=[trace.router, api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from sekisho.sinks import SmsSink, SmtpSink
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.harness import System
-from tests.servers import eventually
+from tests.servers import eventually, eventually_async
 
 DEVICE = "device-iphone-0001"
 PHONE = "+819012345678"
@@ -195,30 +196,32 @@ async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(syste
     assert dead.status_code == 401  # the whole family died with the reuse
 
 
-async def test_logins_and_failures_are_recorded_for_fraud_in_the_same_transaction(system: System, sms: SmsSink) -> None:
-    """fraud's intake lands with its issue; until then the events wait in auth's outbox, none rejected."""
+async def test_logins_and_failures_reach_fraud_through_the_outbox(system: System, sms: SmsSink) -> None:
     from sqlalchemy import select
 
-    from services.auth.models import outbox
-    from shared.outbox import PAYLOAD_CONTEXT
+    from services.fraud.models import event
 
     await open_account(system.gateway)
     await login(system.gateway, password="Wrong-Guess-1x")
     await login(system.gateway, login_id="nobody@example.jp", password="Whatever-123!")
     await full_login(system, sms)
-    state = system.apps["auth"].state.service
-    async with state.database.transaction() as session:
-        rows = (await session.execute(select(outbox).where(outbox.c.destination == "fraud"))).all()
-    events = [json.loads(state.cipher.open(row.payload, context=PAYLOAD_CONTEXT)) for row in rows]
-    kinds = sorted((event["type"], event["outcome"]) for event in events)
-    assert kinds == [
-        ("device_first_seen", "ok"),
-        ("login_failed", "unknown_login_id"),
-        ("login_failed", "wrong_password"),
-        ("login_succeeded", "ok"),
+    fraud = system.apps["fraud"].state.service
+    stored: list[Any] = []
+
+    async def arrived() -> bool:
+        nonlocal stored
+        async with fraud.database.transaction() as session:
+            stored = list((await session.execute(select(event))).all())
+        return len(stored) >= 4
+
+    await eventually_async(arrived)
+    assert sorted((row.type, row.outcome, row.producer) for row in stored) == [
+        ("device_first_seen", "ok", "auth"),
+        ("login_failed", "unknown_login_id", "auth"),
+        ("login_failed", "wrong_password", "auth"),
+        ("login_succeeded", "ok", "auth"),
     ]
-    assert all(row.rejected_at is None for row in rows)
-    assert "nobody@example.jp" not in json.dumps(events)
+    assert "nobody@example.jp" not in json.dumps([row.data for row in stored])
 
 
 @pytest.mark.req("AUTH-LOGIN-3")
