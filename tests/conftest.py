@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from sekisho.sinks import SmsSink, SmtpSink
 from tests.harness import Backend, drop_schemas, new_backend
 
 POSTGRES_URL = os.environ.get("SEKISHO_TEST_DATABASE_URL") or None
@@ -87,3 +88,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     elif POSTGRES_URL is not None:
         terminalreporter.write_line(f"PostgreSQL tests ran against {make_url(POSTGRES_URL).render_as_string()}")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def sms() -> Iterator[SmsSink]:
+    """A real HTTP SMS provider on loopback that keeps what it receives."""
+    sink = SmsSink().start()
+    yield sink
+    sink.stop()

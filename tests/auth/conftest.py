@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,20 +25,6 @@ CUSTOMER: dict[str, Any] = {
     "address": "東京都港区六本木1-2-3",
     "password": "Kiso-Mikan-42!",
 }
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def sms() -> Iterator[SmsSink]:
-    sink = SmsSink().start()
-    yield sink
-    sink.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,20 +20,6 @@ FAST_RETRIES: dict[str, Any] = {
     "delivery_retry_max_seconds": 0.4,
     "delivery_poll_seconds": 0.05,
 }
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def sms() -> Iterator[SmsSink]:
-    sink = SmsSink().start()
-    yield sink
-    sink.stop()
 
 
 def identity_for(caller: str = "auth") -> dict[str, str]:
