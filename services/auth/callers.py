@@ -9,9 +9,8 @@ from fastapi import Depends
 
 from shared.dependencies import IdentityDep
 from shared.problems import Problem
+from shared.roles import has_role
 from shared.tokens import Factor
-
-ROLE_RANK = {"analyst": 1, "supervisor": 2, "admin": 3}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def current_staff(identity: IdentityDep) -> Caller:
 
 def require_role(caller: Caller, role: str) -> None:
     """The service checks the role again: a call that bypassed the gateway's check still cannot act (DATA-3)."""
-    if ROLE_RANK.get(caller.role or "", 0) < ROLE_RANK[role]:
+    if not has_role(caller.role, role):
         raise Problem(f"This action needs the {role} role.", code="forbidden", status=403)
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.gateway.bearer import BearerAuthenticator, identity_context
-from services.gateway.routes import ROLE_RANK, RouteMatch, RouteTable
+from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
 from shared.dependencies import StateDep
 from shared.problems import Problem
+from shared.roles import has_role
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "accept-language", "idempotency-key", "user-agent")
@@ -56,7 +57,7 @@ async def forward(request: Request, state: StateDep) -> Response:
     if match.route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
         claims = await bearer.authenticate(request, "staff" if match.route.caller == "staff" else "customer")
-        if match.route.role is not None and ROLE_RANK.get(claims.role or "", 0) < ROLE_RANK[match.route.role]:
+        if match.route.role is not None and not has_role(claims.role, match.route.role):
             raise Problem(f"This route needs the {match.route.role} role.", code="forbidden", status=403)
         context.update(identity_context(claims))
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}

@@ -78,9 +78,25 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         caller="staff",
         role="supervisor",
     ),
+    Route(
+        "GET",
+        "/v1/ops/notifications",
+        "notify",
+        "ops_read",
+        caller="staff",
+        role="analyst",
+        upstream_path="/internal/notifications",
+    ),
+    Route(
+        "GET",
+        "/v1/ops/notifications/{notification_id}",
+        "notify",
+        "ops_read",
+        caller="staff",
+        role="analyst",
+        upstream_path="/internal/notifications/{notification_id}",
+    ),
 )
-
-ROLE_RANK = {"analyst": 1, "supervisor": 2, "admin": 3}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from services.notify.settings import NotifySettings
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.problems import Problem
+from shared.roles import require_staff
 
 router = APIRouter(prefix="/internal", tags=["notifications"])
 
@@ -61,17 +62,20 @@ async def accept_notification(
 @router.get("/notifications")
 async def list_notifications(
     session: SessionDep,
+    identity: IdentityDep,
     customer_id: str | None = None,
     status: Literal["queued", "sent", "failed", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[NotificationView]:
     """Notifications, newest first, with each delivery's status (staff; recipients masked)."""
+    require_staff(identity, "analyst")
     return await queries.list_notifications(session, customer_id=customer_id, status=status, limit=limit)
 
 
 @router.get("/notifications/{notification_id}")
-async def get_notification(notification_id: str, session: SessionDep) -> NotificationDetail:
-    """One notification with every delivery attempt."""
+async def get_notification(notification_id: str, session: SessionDep, identity: IdentityDep) -> NotificationDetail:
+    """One notification with every delivery attempt (staff)."""
+    require_staff(identity, "analyst")
     return await queries.get_notification(session, notification_id)
 
 

@@ -279,3 +279,43 @@ async def test_the_new_device_notice_says_roughly_where_the_login_came_from(
     notice = smtp.to(CUSTOMER["email"])[-1].get_content()
     assert "Japan (JP)" in notice
     assert "133.242.0.1" in notice
+
+
+@pytest.mark.req("DATA-2")
+async def test_an_outdated_hash_is_upgraded_at_the_next_successful_login(system: System, sms: SmsSink) -> None:
+    from sqlalchemy import select, update
+
+    from services.auth.hashing import Argon2Parameters, PasswordHasher
+    from services.auth.models import customer
+
+    customer_id = await open_account(system.gateway)
+    weaker = await PasswordHasher(Argon2Parameters(memory_cost=19456, time_cost=1, parallelism=1)).hash(
+        CUSTOMER["password"]
+    )
+    state = system.apps["auth"].state.service
+    async with state.database.transaction() as session:
+        await session.execute(update(customer).where(customer.c.id == customer_id).values(password_hash=weaker))
+    await full_login(system, sms)
+    async with state.database.transaction() as session:
+        stored = (await session.execute(select(customer.c.password_hash).where(customer.c.id == customer_id))).scalar()
+    assert stored != weaker
+    assert "$argon2id$" in stored
+    assert "t=2" in stored
+
+
+@pytest.mark.req("AUTH-OTP-2")
+async def test_codes_cannot_be_sent_again_at_once_nor_without_limit(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    challenge_id = (await login(system.gateway)).json()["challenge"]["id"]
+    send = f"/v1/auth/challenges/{challenge_id}/send"
+    assert (await system.gateway.post(send, json={"method": "sms"})).status_code == 202
+    too_soon = await system.gateway.post(send, json={"method": "sms"})
+    assert too_soon.status_code == 429
+    assert int(too_soon.headers["retry-after"]) > 0
+    for _ in range(2):
+        system.clock.advance(31)  # type: ignore[attr-defined]
+        assert (await system.gateway.post(send, json={"method": "sms"})).status_code == 202
+    system.clock.advance(31)  # type: ignore[attr-defined]
+    exhausted = await system.gateway.post(send, json={"method": "sms"})
+    assert exhausted.status_code == 429
+    assert exhausted.json()["code"] == "too_many_attempts"

@@ -111,3 +111,13 @@ async def test_a_revoked_staff_token_stops_working(system: System) -> None:
     after = await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers=headers)
     assert after.status_code == 401
     assert after.json()["reason"] == "session_ended"
+
+
+async def test_an_analyst_reads_delivery_status_through_the_gateway(system: System) -> None:
+    await open_account(system.gateway)
+    token = await staff_token(system, await make_staff(system, "analyst.kato", "analyst"))
+    response = await system.gateway.get("/v1/ops/notifications", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert isinstance(response.json(), list)
+    refused = await system.gateway.get("/v1/ops/notifications")
+    assert refused.status_code == 401

@@ -22,6 +22,13 @@ FAST_RETRIES: dict[str, Any] = {
 }
 
 
+def staff(role: str = "analyst") -> dict[str, str]:
+    """The identity the gateway gives a signed-in staff member's call (reading delivery status is staff's)."""
+    context = {"subject": "stf_test", "subject_type": "staff", "role": role}
+    issuer = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=SystemClock())
+    return {IDENTITY_HEADER: issuer.issue("notify", context)}
+
+
 def identity_for(caller: str = "auth") -> dict[str, str]:
     return {IDENTITY_HEADER: IdentityIssuer(service=caller, secret=TEST_SECRET, clock=SystemClock()).issue("notify")}
 

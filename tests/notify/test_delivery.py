@@ -14,6 +14,7 @@ from services.notify.events import EventType
 from shared.crypto import FieldCipher
 from shared.database import Database, target_for
 from tests.harness import Backend
+from tests.notify.conftest import staff
 from tests.notify.samples import EMAIL, PHONE, SAMPLES
 from tests.servers import SmsSink, SmtpSink
 
@@ -38,7 +39,7 @@ async def wait_sent(notify: httpx.AsyncClient, notification_id: str) -> dict[str
 
     async def sent() -> bool:
         nonlocal view
-        view = (await notify.get(f"/internal/notifications/{notification_id}")).json()
+        view = (await notify.get(f"/internal/notifications/{notification_id}", headers=staff())).json()
         return all(d["status"] == "sent" for d in view["deliveries"])
 
     for _ in range(500):

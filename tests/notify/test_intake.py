@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from services.notify.events import EventType
+from tests.notify.conftest import staff
 from tests.notify.samples import EMAIL, PHONE, SAMPLES
 from tests.notify.test_delivery import request_for, wait_sent
 from tests.servers import SmsSink, SmtpSink
@@ -34,7 +35,9 @@ async def test_invalid_event_data_lists_every_violation_and_stores_nothing(notif
     response = await notify.post("/internal/notifications", json=body)
     assert response.status_code == 422
     assert sorted(v["field"] for v in response.json()["violations"]) == ["data.amount", "data.atm"]
-    assert (await notify.get("/internal/notifications", params={"customer_id": "cus_test"})).json() == []
+    assert (
+        await notify.get("/internal/notifications", params={"customer_id": "cus_test"}, headers=staff())
+    ).json() == []
 
 
 async def test_a_notification_without_any_contact_is_refused(notify: httpx.AsyncClient) -> None:
@@ -71,12 +74,24 @@ async def test_a_customer_may_add_sms_to_email_but_switch_nothing_off(
 async def test_staff_see_each_delivery_status_with_masked_recipients(notify: httpx.AsyncClient) -> None:
     response = await notify.post("/internal/notifications", json=request_for(EventType.ACCOUNT_LOCKED, key="k:staff:1"))
     await wait_sent(notify, response.json()["id"])
-    listed = (await notify.get("/internal/notifications", params={"customer_id": "cus_test", "status": "sent"})).json()
+    listed = (
+        await notify.get(
+            "/internal/notifications", params={"customer_id": "cus_test", "status": "sent"}, headers=staff()
+        )
+    ).json()
     (notification,) = listed
     recipients = sorted(d["recipient"] for d in notification["deliveries"])
     assert recipients == ["***-****-5678", "t***@example.jp"]
     assert EMAIL not in str(listed)
     assert PHONE not in str(listed)
-    detail = (await notify.get(f"/internal/notifications/{notification['id']}")).json()
+    detail = (await notify.get(f"/internal/notifications/{notification['id']}", headers=staff())).json()
     assert all(d["history"][0]["outcome"] == "sent" for d in detail["deliveries"])
-    assert (await notify.get("/internal/notifications/ntf_missing")).status_code == 404
+    assert (await notify.get("/internal/notifications/ntf_missing", headers=staff())).status_code == 404
+
+
+@pytest.mark.req("DATA-3")
+async def test_delivery_status_is_for_staff_only(notify: httpx.AsyncClient) -> None:
+    as_producer = await notify.get("/internal/notifications")  # the client's own identity: auth, a producer
+    assert as_producer.status_code == 401
+    as_customer_service = await notify.get("/internal/notifications", headers=staff(role="none"))
+    assert as_customer_service.status_code == 403

@@ -12,7 +12,7 @@ import pytest
 from services.notify.channels import DELIVERY_HEADER
 from services.notify.events import EventType
 from tests.harness import Backend
-from tests.notify.conftest import notify_client
+from tests.notify.conftest import notify_client, staff
 from tests.notify.test_delivery import request_for
 from tests.servers import SmsSink, SmtpSink, eventually_async
 
@@ -32,18 +32,18 @@ async def test_a_delivery_that_keeps_failing_ends_dead_with_its_whole_history(ba
         )
         notification_id = response.json()["id"]
         await eventually_async(partial(_status_is, notify, notification_id, "dead"), within=15)
-        detail = (await notify.get(f"/internal/notifications/{notification_id}")).json()
+        detail = (await notify.get(f"/internal/notifications/{notification_id}", headers=staff())).json()
         (delivery,) = detail["deliveries"]
         assert delivery["attempts"] == 3
         assert [h["outcome"] for h in delivery["history"]] == ["failed", "failed", "dead"]
         assert "SMTP" in delivery["last_error"]
-        assert (await notify.get("/internal/notifications", params={"status": "dead"})).json()[0][
+        assert (await notify.get("/internal/notifications", params={"status": "dead"}, headers=staff())).json()[0][
             "id"
         ] == notification_id
 
 
 async def _status_is(notify: httpx.AsyncClient, notification_id: str, status: str) -> bool:
-    detail = (await notify.get(f"/internal/notifications/{notification_id}")).json()
+    detail = (await notify.get(f"/internal/notifications/{notification_id}", headers=staff())).json()
     return all(d["status"] == status for d in detail["deliveries"])
 
 
@@ -54,7 +54,7 @@ async def test_an_sms_the_provider_refuses_for_good_is_dead_at_once(backend: Bac
             body = request_for(EventType.ONE_TIME_CODE)
             notification_id = (await notify.post("/internal/notifications", json=body)).json()["id"]
             await eventually_async(partial(_status_is, notify, notification_id, "dead"), within=10)
-            detail = (await notify.get(f"/internal/notifications/{notification_id}")).json()
+            detail = (await notify.get(f"/internal/notifications/{notification_id}", headers=staff())).json()
             assert detail["deliveries"][0]["attempts"] == 1
             assert "HTTP 400" in detail["deliveries"][0]["last_error"]
     finally:
