@@ -49,7 +49,7 @@ async def wait_sent(notify: httpx.AsyncClient, notification_id: str) -> dict[str
     raise AssertionError(f"not sent: {view}")
 
 
-@pytest.mark.req("AUTH-LOGIN-2", "AUTH-WD-2", "AUTH-ATTR-2", "LINK-2", "RESP-1")
+@pytest.mark.req("AUTH-LOGIN-2", "AUTH-ATTR-2")
 @pytest.mark.parametrize("language", ["ja", "en"])
 @pytest.mark.parametrize("event", list(EventType))
 async def test_every_event_type_renders_and_arrives(

@@ -165,7 +165,6 @@ def test_login_notice_says_when_from_which_device_and_where(event: EventType, la
     assert "None" not in everything(unplaced)
 
 
-@pytest.mark.req("AUTH-WD-2")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_withdrawal_notice_shows_amount_atm_and_time(language: Language) -> None:
     sample = SAMPLES[EventType.WITHDRAWAL_COMPLETED]
@@ -208,7 +207,7 @@ def test_attribute_change_notice_speaks_to_the_old_and_the_new_contact_different
     assert to_old.body != to_new.body
 
 
-@pytest.mark.req("LINK-2", "DATA-1")
+@pytest.mark.req("DATA-1")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_bank_link_notice_names_bank_service_and_only_the_masked_account(language: Language) -> None:
     sample = SAMPLES[EventType.BANK_ACCOUNT_LINKED]
@@ -224,7 +223,6 @@ def test_bank_link_notice_names_bank_service_and_only_the_masked_account(languag
     assert AT_SHOWN[language] in rendered.body
 
 
-@pytest.mark.req("RESP-1")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_suspicious_activity_notice_asks_the_customer_to_confirm(language: Language) -> None:
     sample = SAMPLES[EventType.SUSPICIOUS_ACTIVITY]
