@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -168,9 +168,3 @@ class Outbox:
         delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2**attempts)
         delay *= random.uniform(0.5, 1.0)  # jitter: a receiver coming back is not hit by every row at once
         return {"next_attempt_at": self.clock.now() + timedelta(seconds=delay), "last_error": error[:500]}
-
-    async def pending(self) -> int:
-        t = self.table
-        async with self.database.transaction() as session:
-            rows = await session.execute(select(t.c.id).where(t.c.delivered_at.is_(None), t.c.rejected_at.is_(None)))
-            return len(rows.all())

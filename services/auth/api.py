@@ -96,17 +96,15 @@ async def send_code(
     issued = await challenges.issue_code(
         session, challenge_id, method=body.method, now=now, limits=runtime.code_limits, cipher=runtime.cipher
     )
-    row = await challenges.load_live(session, challenge_id, now=now)
-    customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
+    customer = (await session.execute(select(models.customer).where(models.customer.c.id == issued.customer_id))).one()
     contact = accounts.contact_of(customer, runtime.cipher)
-    summary = json.loads(row.summary)
-    data: dict[str, Any] = {"code": issued.code, "expires_in": issued.expires_in, "operation": row.operation}
-    if summary.get("amount"):
-        data["amount"] = summary["amount"]
+    data: dict[str, Any] = {"code": issued.code, "expires_in": issued.expires_in, "operation": issued.operation}
+    if issued.summary.get("amount"):
+        data["amount"] = issued.summary["amount"]
     await send_notification(
         runtime.outbox,
         session,
-        key=f"auth:code:{challenge_id}:{row.codes_sent}",
+        key=f"auth:code:{challenge_id}:{issued.send_number}",
         event_type="one_time_code",
         customer_id=customer.id,
         language=contact.language,

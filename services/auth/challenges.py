@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
-from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound, MethodNotAllowed, TooManyAttempts
+from services.auth.errors import ChallengeDead, ChallengeNotFound, MethodNotAllowed, TooManyAttempts
 from shared.crypto import FieldCipher
 from shared.ids import new_id
 
@@ -38,6 +38,10 @@ class IssuedCode:
     code: str
     method: str
     expires_in: int
+    customer_id: str
+    operation: str
+    summary: dict[str, Any]
+    send_number: int  # 1 for the first code of this challenge, 2 for the next …
 
 
 def code_hash(cipher: FieldCipher, challenge_id: str, code: str) -> str:
@@ -114,7 +118,15 @@ async def issue_code(
             codes_sent=row.codes_sent + 1,
         )
     )
-    return IssuedCode(code, method, limits.code_ttl_seconds)
+    return IssuedCode(
+        code,
+        method,
+        limits.code_ttl_seconds,
+        customer_id=row.customer_id,
+        operation=row.operation,
+        summary=json.loads(row.summary),
+        send_number=row.codes_sent + 1,
+    )
 
 
 def code_matches(row: Any, *, method: str, code: str, now: datetime, cipher: FieldCipher) -> bool:
@@ -141,7 +153,3 @@ async def record_wrong_answer(session: AsyncSession, challenge_id: str, *, limit
 async def mark_verified(session: AsyncSession, challenge_id: str) -> None:
     c = models.challenge
     await session.execute(c.update().where(c.c.id == challenge_id, c.c.status == "pending").values(status="verified"))
-
-
-def refuse(remaining: int) -> ChallengeFailed:
-    return ChallengeFailed("The code is not correct.", attempts_left=max(0, remaining))
