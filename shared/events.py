@@ -15,6 +15,9 @@ from shared.ids import new_id
 from shared.outbox import Outbox
 
 EVENTS_PATH = "/internal/events"
+EVENTS_BATCH_PATH = "/internal/events/batch"
+# What the outbox relay may send in batches (shared/batches.py): events wait a moment for company.
+BATCH_PATHS = {("fraud", EVENTS_PATH): EVENTS_BATCH_PATH}
 
 
 async def record_event(
@@ -40,5 +43,5 @@ async def record_event(
         "outcome": outcome,
         "data": data or {},
     }
-    await outbox.enqueue(session, destination="fraud", path=EVENTS_PATH, payload=payload, key=event_id)
+    await outbox.enqueue(session, destination="fraud", path=EVENTS_PATH, payload=payload, key=event_id, urgent=False)
     return event_id

@@ -36,24 +36,24 @@ async def claim_due(
     claimed again and again while younger rows starve.
     """
     t = table
+    chosen = (
+        select(t.c.id)
+        .where(due, (t.c.lease_until.is_(None)) | (t.c.lease_until < now))
+        .order_by(t.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer and renders no FOR UPDATE
+    )
+    # One statement: choosing and leasing in one round trip, so that an idle poll and a busy round cost the same.
     async with database.transaction() as session:
-        ids = list(
-            (
-                await session.execute(
-                    select(t.c.id)
-                    .where(due, (t.c.lease_until.is_(None)) | (t.c.lease_until < now))
-                    .order_by(t.c.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
-        )
-        if not ids:
-            return []
-        await session.execute(
-            update(t).where(t.c.id.in_(ids)).values(lease_until=now + timedelta(seconds=lease_seconds))
-        )
-        return list((await session.execute(select(t).where(t.c.id.in_(ids)).order_by(t.c.created_at))).all())
+        rows = (
+            await session.execute(
+                update(t)
+                .where(t.c.id.in_(chosen))
+                .values(lease_until=now + timedelta(seconds=lease_seconds))
+                .returning(*t.c)
+            )
+        ).all()
+    return sorted(rows, key=lambda row: row.created_at)
 
 
 class Pump:

@@ -4,8 +4,11 @@ in the same database transaction as the change that causes it, then relayed at l
 A producer calls `enqueue(session, …)` inside its unit of work; if the transaction rolls back, nothing
 is sent, and if it commits, the relay delivers it even across crashes and outages of the receiver,
 with exponential backoff and without limit: nothing a customer did is lost. The receiver deduplicates
-by the idempotency key. The relay is woken the moment a transaction that enqueued commits (one-time
-codes live 60 s), and otherwise polls every second for retries and for rows other replicas enqueued.
+by the idempotency key. The relay is woken the moment a transaction that enqueued an urgent message
+commits (one-time codes live 60 s); a message that can wait (an event for fraud) wakes it a moment later,
+so that the messages of many transactions leave together, and a receiver with a batch route
+(shared/batches.py) takes them in one request. Otherwise the relay polls every second for retries
+and for rows other replicas enqueued.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.batches import MAX_BATCH, BatchOut
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database, UtcDateTime, on_commit
@@ -59,7 +65,8 @@ def outbox_table(metadata: MetaData) -> Table:
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    concurrency: int = 20
+    round_size: int = 100  # messages leased per round; those for one batch route leave in one request
+    batch_delay_seconds: float = 0.2  # how long a message that can wait waits for company
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
     backoff_base_seconds: float = 0.5
@@ -78,6 +85,7 @@ class Outbox:
         cipher: FieldCipher,
         clock: Clock,
         config: OutboxConfig | None = None,
+        batch_paths: Mapping[tuple[str, str], str] | None = None,
     ) -> None:
         self.table = table
         self.database = database
@@ -85,6 +93,9 @@ class Outbox:
         self.cipher = cipher
         self.clock = clock
         self.config = config or OutboxConfig()
+        # (destination, path of the single route) -> path of the receiver's batch route
+        self.batch_paths = dict(batch_paths or {})
+        self._wake_scheduled = False
         self._pump = Pump(
             "outbox-relay",
             self.relay_due,
@@ -93,7 +104,14 @@ class Outbox:
         )
 
     async def enqueue(
-        self, session: AsyncSession, *, destination: str, path: str, payload: dict[str, Any], key: str
+        self,
+        session: AsyncSession,
+        *,
+        destination: str,
+        path: str,
+        payload: dict[str, Any],
+        key: str,
+        urgent: bool = True,
     ) -> None:
         now = self.clock.now()
         sealed = self.cipher.seal(json.dumps(payload, ensure_ascii=False, default=str), context=PAYLOAD_CONTEXT)
@@ -109,7 +127,18 @@ class Outbox:
                 attempts=0,
             )
         )
-        on_commit(session, self._pump.wake)
+        on_commit(session, self._pump.wake if urgent else self._wake_soon)
+
+    def _wake_soon(self) -> None:
+        """Wake the relay after `batch_delay_seconds`, once for every commit in that interval."""
+        if self._wake_scheduled:
+            return
+        self._wake_scheduled = True
+        asyncio.get_running_loop().call_later(self.config.batch_delay_seconds, self._scheduled_wake)
+
+    def _scheduled_wake(self) -> None:
+        self._wake_scheduled = False
+        self._pump.wake()
 
     def start(self) -> None:
         self._pump.start()
@@ -118,7 +147,8 @@ class Outbox:
         await self._pump.stop()
 
     async def relay_due(self) -> int:
-        """One round: lease up to `concurrency` due messages, send them together, record the outcomes together."""
+        """One round: lease the due messages, send them together (batched where the receiver can take a batch),
+        record the outcomes together: one statement for every delivered message, one per other outcome."""
         t = self.table
         now = self.clock.now()
         rows = await claim_due(
@@ -127,17 +157,39 @@ class Outbox:
             due=(t.c.delivered_at.is_(None)) & (t.c.rejected_at.is_(None)) & (t.c.next_attempt_at <= now),
             now=now,
             lease_seconds=self.config.lease_seconds,
-            limit=self.config.concurrency,
+            limit=self.config.round_size,
         )
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._send(row) for row in rows))
+        singles: list[Any] = []
+        batches: dict[str, list[Any]] = {}
+        for row in rows:
+            batch_path = self.batch_paths.get((row.destination, row.path))
+            if batch_path is None:
+                singles.append(row)
+            else:
+                batches.setdefault(batch_path, []).append(row)
+        sends = [self._send_one(row) for row in singles]
+        for batch_path, batch in batches.items():
+            sends += [self._send_batch(batch_path, batch[i : i + MAX_BATCH]) for i in range(0, len(batch), MAX_BATCH)]
+        outcomes = [outcome for sent in await asyncio.gather(*sends) for outcome in sent]
+        delivered = [row.id for row, outcome in outcomes if "delivered_at" in outcome]
         async with self.database.transaction() as session:
-            for row, outcome in zip(rows, outcomes, strict=True):
+            if delivered:
                 await session.execute(
-                    update(t).where(t.c.id == row.id).values(attempts=row.attempts + 1, lease_until=None, **outcome)
+                    update(t)
+                    .where(t.c.id.in_(delivered))
+                    .values(attempts=t.c.attempts + 1, lease_until=None, delivered_at=self.clock.now(), last_error=None)
                 )
+            for row, outcome in outcomes:
+                if "delivered_at" not in outcome:
+                    await session.execute(
+                        update(t).where(t.c.id == row.id).values(attempts=t.c.attempts + 1, lease_until=None, **outcome)
+                    )
         return len(rows)
+
+    async def _send_one(self, row: Any) -> list[tuple[Any, dict[str, Any]]]:
+        return [(row, await self._send(row))]
 
     async def _send(self, row: Any) -> dict[str, Any]:
         payload = json.loads(self.cipher.open(row.payload, context=PAYLOAD_CONTEXT))
@@ -152,17 +204,50 @@ class Outbox:
             )
         except (ServiceUnavailable, ServiceTimeout) as exc:
             return self._retry_later(row.attempts, exc.detail)
-        if response.is_success:
+        return self._outcome(row, response.status_code, response.text)
+
+    async def _send_batch(self, batch_path: str, rows: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+        """Send `rows` (one destination) in one request; each message's result decides its outcome alone."""
+        messages = [
+            {"key": row.idempotency_key, "body": json.loads(self.cipher.open(row.payload, context=PAYLOAD_CONTEXT))}
+            for row in rows
+        ]
+        try:
+            response = await self.client.request(
+                rows[0].destination, "POST", batch_path, json={"messages": messages}, idempotent=True
+            )
+        except (ServiceUnavailable, ServiceTimeout) as exc:
+            return [(row, self._retry_later(row.attempts, exc.detail)) for row in rows]
+        if response.status_code == 404 or response.status_code in REFUSED_FOR_GOOD:
+            # A receiver without the batch route (mid-deploy), or one refusing the envelope: the single
+            # route judges each message on its own, so one message can never hold back the others.
+            return [(row, await self._send(row)) for row in rows]
+        if not response.is_success:
+            return [(row, self._retry_later(row.attempts, f"HTTP {response.status_code}")) for row in rows]
+        try:
+            results = {result.key: result for result in BatchOut.model_validate_json(response.content).results}
+        except ValidationError:
+            return [(row, self._retry_later(row.attempts, "unreadable batch answer")) for row in rows]
+        outcomes = []
+        for row in rows:
+            result = results.get(row.idempotency_key)
+            if result is None:
+                outcomes.append((row, self._retry_later(row.attempts, "no result in the batch answer")))
+            else:
+                outcomes.append((row, self._outcome(row, result.status, result.detail or "")))
+        return outcomes
+
+    def _outcome(self, row: Any, status: int, text: str) -> dict[str, Any]:
+        if 200 <= status < 300:
             return {"delivered_at": self.clock.now(), "last_error": None}
-        if response.status_code not in REFUSED_FOR_GOOD:
+        if status not in REFUSED_FOR_GOOD:
             # 401/403 (identity, clocks), 404 (a receiver mid-deploy), 5xx: operational, so wait and retry.
-            return self._retry_later(row.attempts, f"HTTP {response.status_code}")
+            return self._retry_later(row.attempts, f"HTTP {status}")
         # The receiver will never accept this message as it is; keep it for staff, stop retrying.
         log.error(
-            "outbox message refused",
-            extra={"outbox_id": row.id, "status": response.status_code, "destination": row.destination},
+            "outbox message refused", extra={"outbox_id": row.id, "status": status, "destination": row.destination}
         )
-        return {"rejected_at": self.clock.now(), "last_error": f"HTTP {response.status_code}: {response.text[:400]}"}
+        return {"rejected_at": self.clock.now(), "last_error": f"HTTP {status}: {text[:400]}"}
 
     def _retry_later(self, attempts: int, error: str) -> dict[str, Any]:
         delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2**attempts)

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher
 from shared.database import Database, target_for
+from shared.events import BATCH_PATHS
 from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient
 from shared.logs import configure_logging
@@ -98,6 +99,7 @@ def build_service_app(
                 cipher=cipher,
                 clock=clock,
                 config=outbox_config,
+                batch_paths=BATCH_PATHS,
             )
         app.state.service = state
         try:

@@ -51,3 +51,38 @@ async def test_a_malformed_event_is_refused_with_every_violation(fraud: httpx.As
     response = await fraud.post("/internal/events", json={**EVENT, "occurred_at": "yesterday", "type": "Login Failed"})
     assert response.status_code == 422
     assert sorted(v["field"] for v in response.json()["violations"]) == ["occurred_at", "type"]
+
+
+async def test_a_batch_stores_the_new_events_and_judges_each_message_alone(fraud: httpx.AsyncClient) -> None:
+    await fraud.post("/internal/events", json=EVENT)
+    fresh = {**EVENT, "event_id": "evt_01jtest0000000000000000002"}
+    malformed = {**EVENT, "event_id": "evt_01jtest0000000000000000003", "type": "Not A Type"}
+    mislabelled = {**EVENT, "event_id": "evt_01jtest0000000000000000004"}
+    response = await fraud.post(
+        "/internal/events/batch",
+        json={
+            "messages": [
+                {"key": EVENT["event_id"], "body": EVENT},
+                {"key": fresh["event_id"], "body": fresh},
+                {"key": malformed["event_id"], "body": malformed},
+                {"key": "evt_01jsomethingelse0000000000", "body": mislabelled},
+            ]
+        },
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 201, 422, 422]
+    assert "type" in results[2]["detail"]
+    state = fraud.app.state.service  # type: ignore[attr-defined]
+    async with state.database.transaction() as session:
+        ids = set((await session.execute(select(event.c.id))).scalars())
+    assert ids == {EVENT["event_id"], fresh["event_id"]}
+
+
+async def test_an_empty_or_oversized_batch_is_refused_whole(fraud: httpx.AsyncClient) -> None:
+    empty = await fraud.post("/internal/events/batch", json={"messages": []})
+    big = await fraud.post(
+        "/internal/events/batch",
+        json={"messages": [{"key": f"evt_{i:08d}", "body": {**EVENT, "event_id": f"evt_{i:08d}"}} for i in range(101)]},
+    )
+    assert (empty.status_code, big.status_code) == (422, 422)
