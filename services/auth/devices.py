@@ -28,17 +28,29 @@ async def find_device(session: AsyncSession, customer_id: str, device_key: str) 
     ).first()
 
 
-async def is_known(session: AsyncSession, customer_id: str, device_key: str, ip: str) -> bool:
-    """A device that has logged in before, or a network a trusted device of this customer last used."""
-    d = models.device
-    found = await find_device(session, customer_id, device_key)
-    if found is not None and found.trusted_at is not None:
+async def is_known(session: AsyncSession, customer_id: str, device: Any, ip: str) -> bool:
+    """A device that has logged in before (`device`: its row or None), or a network a trusted device of this
+    customer last used."""
+    if device is not None and device.trusted_at is not None:
         return True
+    d = models.device
     trusted_ips = (
         await session.execute(select(d.c.last_ip).where(d.c.customer_id == customer_id, d.c.trusted_at.is_not(None)))
     ).scalars()
     here = set(networks_of(ip)[1:])
     return any(here & set(networks_of(last)[1:]) for last in trusted_ips)
+
+
+async def touch_trusted(session: AsyncSession, device_id: str, *, ip: str, user_agent: str, now: datetime) -> bool:
+    """Record a login on a trusted device, in one statement; False if the device is no longer trusted."""
+    d = models.device
+    touched = await session.execute(
+        d.update()
+        .where(d.c.id == device_id, d.c.trusted_at.is_not(None))
+        .values(last_seen_at=now, last_ip=ip, user_agent=user_agent[:300])
+        .returning(d.c.id)
+    )
+    return touched.first() is not None
 
 
 async def see_device(

@@ -56,18 +56,35 @@ async def _guard(session: AsyncSession, customer_id: str, now: datetime) -> Any:
     return (await session.execute(select(g).where(g.c.customer_id == customer_id).with_for_update())).one()
 
 
-async def ensure_not_locked(session: AsyncSession, customer_id: str, *, known: bool, now: datetime) -> None:
-    g = models.login_guard
-    row = (await session.execute(select(g).where(g.c.customer_id == customer_id))).first()
-    if row is None:
-        return
-    if row.hard_locked_at is not None or (not known and row.stranger_hard_locked_at is not None):
+# What check_lock and needs_reset read of a guard; a login loads them with the account (login.py).
+GUARD_COLUMNS = (
+    "known_failures",
+    "stranger_failures",
+    "known_locks",
+    "stranger_locks",
+    "known_locked_until",
+    "stranger_locked_until",
+    "hard_locked_at",
+    "stranger_hard_locked_at",
+)
+
+
+def guard_columns() -> list[Any]:
+    return [models.login_guard.c[name] for name in GUARD_COLUMNS]
+
+
+def check_lock(guard: Any, *, known: bool, now: datetime) -> None:
+    """Raise AccountLocked if the guard's locks apply to this side (known device or stranger).
+
+    `guard` has the GUARD_COLUMNS as attributes, all None when the customer has never failed.
+    """
+    if guard.hard_locked_at is not None or (not known and guard.stranger_hard_locked_at is not None):
         raise AccountLocked(
             "The account is locked. Contact us, or verify your identity again, to unlock it.", locked_until=None
         )
-    until = row.known_locked_until
-    if not known and row.stranger_locked_until is not None:
-        until = max(filter(None, (until, row.stranger_locked_until)))
+    until = guard.known_locked_until
+    if not known and guard.stranger_locked_until is not None:
+        until = max(filter(None, (until, guard.stranger_locked_until)))
     if until is not None and until > now:
         seconds = int((until - now).total_seconds()) + 1
         raise AccountLocked(
@@ -75,6 +92,14 @@ async def ensure_not_locked(session: AsyncSession, customer_id: str, *, known: b
             locked_until=until.isoformat(),
             headers={"Retry-After": str(seconds)},
         )
+
+
+def needs_reset(guard: Any, *, known: bool) -> bool:
+    """Whether a success on this side has failures or locks to clear (most logins have none: no write)."""
+    side = "known" if known else "stranger"
+    return bool(
+        getattr(guard, f"{side}_failures") or getattr(guard, f"{side}_locks") or getattr(guard, f"{side}_locked_until")
+    )
 
 
 async def record_failure(

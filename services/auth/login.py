@@ -70,18 +70,16 @@ async def login(
 ) -> tuple[LoginChallenge | LoginDone, str]:
     """A challenge to answer, or a started session where one factor is enough; and the customer's language.
 
-    Two transactions on the way to a token: the checks before the password, and everything after it.
+    Two steps on the way to a token: the checks before the password, read without a transaction (one
+    statement for the account, its locks, this device and its factors), and one transaction after it.
     """
     now = deps.clock.now()
-    async with deps.database.transaction() as session:
+    async with deps.database.reading() as session:
         await throttle.ensure_not_throttled(
             session, ip, now=now, limit=deps.ip_limit, window_seconds=deps.ip_window_seconds
         )
-        row = await accounts.find_by_email(session, deps.cipher, request.login_id)
-        known = row is not None and await devices.is_known(session, row.id, request.device_id, ip)
-        if row is not None:
-            await lockout.ensure_not_locked(session, row.id, known=known, now=now)
-            has_totp = await has_confirmed_totp(session, row.id)
+        row = await _account_facts(session, deps.cipher, request.login_id, request.device_id)
+        known = row is not None and await devices.is_known(session, row.id, _device_of(row), ip)
     if row is None:
         await deps.hasher.verify_dummy(request.password)
         async with deps.database.transaction() as session:
@@ -100,6 +98,7 @@ async def login(
                 },
             )
         raise LoginFailed("The login id or the password is not correct.")
+    lockout.check_lock(row, known=known, now=now)
     verified = await deps.hasher.verify(request.password, row.password_hash)
     if not verified.ok:
         await _record_failure(row, known=known, ip=ip, deps=deps)
@@ -109,9 +108,15 @@ async def login(
             await session.execute(
                 models.customer.update().where(models.customer.c.id == row.id).values(password_hash=verified.new_hash)
             )
-        await lockout.record_success(session, row.id, known=known, now=now)
-        seen = await devices.find_device(session, row.id, request.device_id)
-        if seen is not None and seen.trusted_at is not None and not deps.mfa_on_known_devices:
+        if lockout.needs_reset(row, known=known):
+            await lockout.record_success(session, row.id, known=known, now=now)
+        device = _device_of(row)
+        if (
+            device is not None
+            and device.trusted_at is not None
+            and not deps.mfa_on_known_devices
+            and await devices.touch_trusted(session, device.id, ip=ip, user_agent=user_agent, now=now)
+        ):
             tokens = await complete_login(
                 session,
                 customer_row=row,
@@ -121,9 +126,10 @@ async def login(
                 signer=signer,
                 token_policy=token_policy,
                 notify_every_login=notify_every_login,
+                seen=devices.SeenDevice(device.id, new=False, trusted=True),
             )
             return LoginDone(tokens), row.language
-        methods = (["totp"] if has_totp else []) + ["sms", "email"]
+        methods = (["totp"] if row.totp_confirmed_at is not None else []) + ["sms", "email"]
         challenge_id = await challenges.create_challenge(
             session,
             customer_id=row.id,
@@ -137,6 +143,39 @@ async def login(
             ttl_seconds=deps.challenge_ttl_seconds,
         )
     return LoginChallenge(challenge_id, methods), row.language
+
+
+async def _account_facts(session: AsyncSession, cipher: FieldCipher, login_id: str, device_key: str) -> Any:
+    """In one statement, what a login decides on before the password: the account, its lockout guard
+    (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at)
+    and whether an authenticator app is confirmed (totp_confirmed_at). None for an unknown login id."""
+    c, d, g, t = models.customer, models.device, models.login_guard, models.totp_factor
+    query = (
+        select(
+            c,
+            *lockout.guard_columns(),
+            d.c.id.label("device_row_id"),
+            d.c.trusted_at.label("device_trusted_at"),
+            t.c.confirmed_at.label("totp_confirmed_at"),
+        )
+        .select_from(
+            c.outerjoin(g, g.c.customer_id == c.c.id)
+            .outerjoin(d, (d.c.customer_id == c.c.id) & (d.c.device_key == device_key))
+            .outerjoin(t, t.c.customer_id == c.c.id)
+        )
+        .where(c.c.email_index == accounts.email_index(cipher, login_id))
+    )
+    return (await session.execute(query)).first()
+
+
+@dataclass(frozen=True)
+class _Device:
+    id: str
+    trusted_at: Any
+
+
+def _device_of(facts: Any) -> _Device | None:
+    return None if facts.device_row_id is None else _Device(facts.device_row_id, facts.device_trusted_at)
 
 
 async def has_confirmed_totp(session: AsyncSession, customer_id: str) -> bool:
@@ -204,12 +243,15 @@ async def complete_login(
     signer: TokenSigner,
     token_policy: sessions.TokenPolicy,
     notify_every_login: bool,
+    seen: devices.SeenDevice | None = None,
 ) -> sessions.IssuedTokens:
-    """Both factors are in (or one where the policy allows it): register the device, start the session, notify."""
+    """Both factors are in (or one where the policy allows it): register the device (unless the caller already
+    recorded it as `seen`), start the session, notify."""
     now = deps.clock.now()
-    seen = await devices.see_device(
-        session, customer_row.id, pending["device_key"], ip=pending["ip"], user_agent=pending["user_agent"], now=now
-    )
+    if seen is None:
+        seen = await devices.see_device(
+            session, customer_row.id, pending["device_key"], ip=pending["ip"], user_agent=pending["user_agent"], now=now
+        )
     if len({f.cls for f in factors}) >= 2:
         await devices.trust_device(session, seen.id, now=now)
     issued = await sessions.start_session(

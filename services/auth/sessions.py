@@ -86,18 +86,21 @@ async def start_session(
     policy: TokenPolicy,
     subject_type: str = "customer",
 ) -> IssuedTokens:
-    session_id = new_id("ses")
-    await session.execute(
-        models.auth_session.insert().values(
-            id=session_id,
-            customer_id=customer_id,
-            subject_type=subject_type,
-            device_id=device_id,
-            factors=_factors_json(factors),
-            created_at=now,
+    s = models.auth_session
+    row = (
+        await session.execute(
+            s.insert()
+            .values(
+                id=new_id("ses"),
+                customer_id=customer_id,
+                subject_type=subject_type,
+                device_id=device_id,
+                factors=_factors_json(factors),
+                created_at=now,
+            )
+            .returning(*s.c)
         )
-    )
-    row = (await session.execute(select(models.auth_session).where(models.auth_session.c.id == session_id))).one()
+    ).one()
     return await _issue(session, row=row, now=now, signer=signer, policy=policy)
 
 

@@ -35,12 +35,15 @@ async def ensure_not_throttled(
     session: AsyncSession, ip: str, *, now: datetime, limit: int, window_seconds: int
 ) -> None:
     t = models.ip_throttle
-    for name in networks_of(ip):
-        key, start = _window_key(name, now, window_seconds)
-        failures = (await session.execute(select(t.c.failures).where(t.c.id == key))).scalar()
+    windows = {
+        key: (name, start) for name in networks_of(ip) for key, start in [_window_key(name, now, window_seconds)]
+    }
+    counted = (await session.execute(select(t.c.id, t.c.failures).where(t.c.id.in_(windows)))).all()
+    for key, failures in counted:
+        name, start = windows[key]
         # A /24 holds many customers (mobile carriers' NAT): it gets four times the room of one address.
         allowed = limit if name.startswith("ip:") else limit * 4
-        if failures is not None and failures >= allowed:
+        if failures >= allowed:
             retry = int((start + timedelta(seconds=window_seconds) - now).total_seconds()) + 1
             raise TooManyAttempts(
                 "Too many failed logins from this network; try again later.", headers={"Retry-After": str(retry)}
