@@ -57,15 +57,24 @@ async def claim_due(
 
 
 class Pump:
-    """Runs `round()` until stopped: again at once while it finds work, else after a wake-up or the poll interval.
+    """Runs `round()` until stopped: again at once while its rounds come back full (`full` items handled), else
+    after a wake-up or the poll interval. A round that was not full left nothing due behind it; anything that
+    became due while it ran came with a wake-up, which ends the wait at once.
 
     Stopping lets the round in flight finish: cancelling mid-query can strand a database connection.
     """
 
     def __init__(
-        self, name: str, round_: Callable[[], Awaitable[int]], *, poll_seconds: float, stop_timeout: float
+        self,
+        name: str,
+        round_: Callable[[], Awaitable[int]],
+        *,
+        full: int,
+        poll_seconds: float,
+        stop_timeout: float,
     ) -> None:
         self.name = name
+        self._full = full
         self._round = round_
         self._poll = poll_seconds
         self._stop_timeout = stop_timeout
@@ -100,7 +109,7 @@ class Pump:
             except Exception:  # a failing round (database down) must not end the pump; the rows stay
                 log.exception("%s round failed", self.name)
                 handled = 0
-            if handled or self._stopping:
+            if handled >= self._full or self._stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)

@@ -66,7 +66,7 @@ def outbox_table(metadata: MetaData) -> Table:
 @dataclass(frozen=True)
 class OutboxConfig:
     round_size: int = 100  # messages leased per round; those for one batch route leave in one request
-    batch_delay_seconds: float = 0.2  # how long a message that can wait waits for company
+    batch_delay_seconds: float = 0.5  # how long a message that can wait waits for company
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
     backoff_base_seconds: float = 0.5
@@ -99,6 +99,7 @@ class Outbox:
         self._pump = Pump(
             "outbox-relay",
             self.relay_due,
+            full=self.config.round_size,
             poll_seconds=self.config.poll_seconds,
             stop_timeout=self.config.lease_seconds,
         )

@@ -45,6 +45,7 @@ class DeliveryWorker:
         self.pump = Pump(
             "notify-delivery",
             self.deliver_due,
+            full=settings.delivery_concurrency,
             poll_seconds=settings.delivery_poll_seconds,
             stop_timeout=settings.delivery_lease_seconds,
         )
