@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, inspect, text
+from sqlalchemy import DateTime, Dialect, MetaData, Table, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -92,6 +93,19 @@ def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
 def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Call `callback` once, right after this session's transaction commits (never if it rolls back)."""
     event.listen(session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
+
+
+async def insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose primary key `id` is not stored yet, in one statement; the ids actually inserted.
+
+    ON CONFLICT DO NOTHING: a redelivery, or a concurrent one that stored a row first, changes nothing.
+    """
+    if not rows:
+        return set()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    unique = list({row["id"]: row for row in rows}.values())
+    statement = insert(table).values(unique).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+    return set((await session.execute(statement)).scalars())
 
 
 def _begin_immediately(connection: Any) -> None:

@@ -16,8 +16,6 @@ from shared.outbox import Outbox
 
 EVENTS_PATH = "/internal/events"
 EVENTS_BATCH_PATH = "/internal/events/batch"
-# What the outbox relay may send in batches (shared/batches.py): events wait a moment for company.
-BATCH_PATHS = {("fraud", EVENTS_PATH): EVENTS_BATCH_PATH}
 
 
 async def record_event(

@@ -18,10 +18,11 @@ from sqlalchemy import Table
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
+from shared.audit import AUDIT_BATCH_PATH, AUDIT_PATH
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher
 from shared.database import Database, target_for
-from shared.events import BATCH_PATHS
+from shared.events import EVENTS_BATCH_PATH, EVENTS_PATH
 from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient
 from shared.logs import configure_logging
@@ -30,6 +31,9 @@ from shared.migrations import head_revision
 from shared.outbox import Outbox, OutboxConfig
 from shared.problems import install_problem_handlers, problem_response
 from shared.settings import ServiceSettings
+
+# What the outbox relay may send in batches (shared/batches.py): events and audit entries wait a moment for company.
+BATCH_PATHS = {("fraud", EVENTS_PATH): EVENTS_BATCH_PATH, ("auth", AUDIT_PATH): AUDIT_BATCH_PATH}
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Routes only the gateway calls: auth's public keys, step-up challenges and grant redemption."""
+"""Routes for other services: auth's public keys, step-up challenges and grant redemption (the gateway), and the
+staff audit trail (every service)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from starlette.responses import JSONResponse
 
-from services.auth import challenges, models, step_up
+from services.auth import audit, challenges, models, step_up
+from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
+from shared import batches
+from shared.batches import BatchIn, BatchOut
 from shared.dependencies import IdentityDep, SessionDep
 from shared.problems import Problem
 
@@ -99,3 +104,36 @@ async def redeem(
         now=runtime.clock.now(),
     )
     return {"factor": factor.to_claim()}
+
+
+def _from_its_service(entry: AuditEntryIn, identity: Any) -> str | None:
+    # A service records its own staff's actions only: the entry must name the service that sends it.
+    return None if entry.service == identity.caller else "the entry's service must be the calling service"
+
+
+@router.post("/audit", status_code=201, responses={200: {"description": "already stored (redelivery)"}})
+async def receive_audit_entry(
+    body: AuditEntryIn, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> JSONResponse:
+    """One staff action or read of customer data from another service (SEC-6, shared/audit.py)."""
+    wrong = _from_its_service(body, identity)
+    if wrong is not None:
+        raise Problem(wrong, code="validation_failed", status=422)
+    created = await audit.store(session, [body], now=runtime.clock.now())
+    stored = body.entry_id in created
+    return JSONResponse({"entry_id": body.entry_id, "stored": stored}, status_code=201 if stored else 200)
+
+
+@router.post("/audit/batch")
+async def receive_audit_entries(
+    body: BatchIn, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> BatchOut:
+    """Many entries in one request (shared/batches.py): each is judged alone, as the single route would."""
+    entries, refused = batches.accept(body, AuditEntryIn, lambda entry: entry.entry_id)
+    for entry in entries:
+        wrong = _from_its_service(entry, identity)
+        if wrong is not None:
+            refused[entry.entry_id] = wrong
+    entries = [entry for entry in entries if entry.entry_id not in refused]
+    created = await audit.store(session, entries, now=runtime.clock.now())
+    return batches.answer(body, refused, created)

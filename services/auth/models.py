@@ -155,3 +155,24 @@ ip_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("window_started_at", UtcDateTime, nullable=False),
 )
+
+# The staff audit trail of every service (SEC-6, shared/audit.py): append-only, never updated or deleted.
+audit_entry = Table(
+    "audit_entry",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the entry id: a redelivery is the same row
+    Column("at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("service", String(16), nullable=False),
+    Column("actor_id", String(40), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("session_id", String(40), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target_type", String(24), nullable=False),
+    Column("target_id", String(80), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: what was read or changed, never the personal data itself
+    Index("ix_audit_entry_at", "at"),
+    Index("ix_audit_entry_actor_at", "actor_id", "at"),
+    Index("ix_audit_entry_target_at", "target_id", "at"),
+)

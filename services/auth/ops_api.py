@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, lockout, models, sessions, staff
+from services.auth import accounts, audit, lockout, models, sessions, staff
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
 from services.auth.schemas import StaffLogin
-from shared.dependencies import SessionDep
+from shared.audit import Actor
+from shared.dependencies import IdentityDep, SessionDep
+from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
 from shared.problems import Problem, problem_response
 
@@ -40,9 +44,15 @@ async def staff_login(body: StaffLogin, session: SessionDep, runtime: RuntimeDep
 
 
 @router.post("/v1/ops/auth/logout", status_code=200)
-async def staff_logout(caller: StaffDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def staff_logout(
+    caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
     """End this staff session: its token stops working at the gateway within seconds."""
-    await sessions.revoke(session, caller.session_id, now=runtime.clock.now(), reason="logout")
+    now = runtime.clock.now()
+    await sessions.revoke(session, caller.session_id, now=now, reason="logout")
+    await audit.record(
+        session, Actor.of(identity), action="staff.logout", target_type="staff", target_id=caller.subject, now=now
+    )
     return {"ended": True}
 
 
@@ -54,19 +64,39 @@ async def _customer(session: Any, customer_id: str) -> Any:
 
 
 @router.get("/v1/ops/customers/{customer_id}")
-async def view_customer(customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
-    """Masked attributes (DATA-1): an analyst sees enough to recognise the customer, not to use the data."""
-    require_role(caller, "analyst")
+async def view_customer(
+    customer_id: str,
+    caller: StaffDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+    full: bool = False,
+) -> dict[str, Any]:
+    """Masked attributes (DATA-1): an analyst sees enough to recognise the customer, not to use the data.
+
+    `full=true` shows the values themselves, to supervisors and admins only. Every read is audited (SEC-6).
+    """
+    require_role(caller, "supervisor" if full else "analyst")
     row = await _customer(session, customer_id)
     contact = accounts.contact_of(row, runtime.cipher)
+    address = runtime.cipher.open(row.address, context="customer.address")
     guard = (
         await session.execute(select(models.login_guard).where(models.login_guard.c.customer_id == customer_id))
     ).first()
+    await audit.record(
+        session,
+        Actor.of(identity),
+        action="customer.view",
+        target_type="customer",
+        target_id=customer_id,
+        now=runtime.clock.now(),
+        detail={"full": full},
+    )
     return {
         "customer_id": row.id,
-        "email": mask_email(contact.email),
-        "phone": mask_phone(contact.phone),
-        "address": mask_address(runtime.cipher.open(row.address, context="customer.address")),
+        "email": contact.email if full else mask_email(contact.email),
+        "phone": contact.phone if full else mask_phone(contact.phone),
+        "address": address if full else mask_address(address),
         "kyc_status": row.kyc_status,
         "locked": guard is not None and (guard.hard_locked_at is not None or guard.known_locked_until is not None),
         "created_at": row.created_at.isoformat(),
@@ -74,31 +104,86 @@ async def view_customer(customer_id: str, caller: StaffDep, session: SessionDep,
 
 
 @router.post("/v1/ops/customers/{customer_id}/lock")
-async def lock_customer(customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def lock_customer(
+    customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
     """Stop a customer (INC-1): a hard lock and every session ended."""
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
     now = runtime.clock.now()
     await lockout.hard_lock(session, customer_id, now=now, reason="staff")
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_lock")
+    await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended})
     return {"locked": True, "sessions_ended": ended}
 
 
 @router.post("/v1/ops/customers/{customer_id}/unlock")
 async def unlock_customer(
-    customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep
+    customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
-    await lockout.unlock(session, customer_id, now=runtime.clock.now())
+    now = runtime.clock.now()
+    await lockout.unlock(session, customer_id, now=now)
+    await _audit(session, identity, "customer.unlock", customer_id, now, {})
     return {"locked": False}
 
 
 @router.post("/v1/ops/customers/{customer_id}/sessions/revoke")
 async def revoke_sessions(
-    customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep
+    customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
-    ended = await sessions.revoke_all(session, customer_id, now=runtime.clock.now(), reason="staff_revoke")
+    now = runtime.clock.now()
+    ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_revoke")
+    await _audit(session, identity, "customer.sessions_revoke", customer_id, now, {"sessions_ended": ended})
     return {"sessions_ended": ended}
+
+
+async def _audit(
+    session: Any, identity: ServiceIdentity, action: str, customer_id: str, now: datetime, detail: dict[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        Actor.of(identity),
+        action=action,
+        target_type="customer",
+        target_id=customer_id,
+        now=now,
+        detail=detail,
+    )
+
+
+@router.get("/v1/ops/audit")
+async def search_audit(
+    caller: StaffDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+    actor: Annotated[str | None, Query(max_length=40)] = None,
+    target_id: Annotated[str | None, Query(max_length=80)] = None,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Staff actions and reads of customer data of every service, newest first (admin, SEC-6).
+
+    Reading the trail is itself recorded.
+    """
+    require_role(caller, "admin")
+    filters = {"actor": actor, "target_id": target_id, "action": action, "since": since, "until": until}
+    entries = await audit.search(
+        session, actor_id=actor, target_id=target_id, action=action, since=since, until=until, limit=limit
+    )
+    await audit.record(
+        session,
+        Actor.of(identity),
+        action="audit.search",
+        target_type="audit",
+        target_id="*",
+        now=runtime.clock.now(),
+        detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items() if v is not None},
+    )
+    return {"entries": entries}

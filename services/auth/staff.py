@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import challenges, models, sessions, totp
+from services.auth import audit, challenges, models, sessions, totp
 from services.auth.errors import LoginFailed
 from services.auth.hashing import PasswordHasher
+from shared.audit import Actor
 from shared.crypto import FieldCipher
 from shared.ids import new_id
 from shared.tokens import AccessClaims, Factor
@@ -101,7 +102,7 @@ async def verify_staff_totp(
 
 
 async def start_staff_session(
-    session: AsyncSession, *, staff_id: str, factors: list[Factor], now: datetime, runtime: AuthRuntime
+    session: AsyncSession, *, staff_id: str, factors: list[Factor], now: datetime, runtime: AuthRuntime, ip: str
 ) -> sessions.IssuedTokens:
     role: Any = (await session.execute(select(models.staff.c.role).where(models.staff.c.id == staff_id))).scalar()
     session_id = new_id("ses")
@@ -128,5 +129,7 @@ async def start_staff_session(
             role=str(role),
         )
     )
+    actor = Actor(staff_id=staff_id, role=str(role), session_id=session_id, ip=ip)
+    await audit.record(session, actor, action="staff.login", target_type="staff", target_id=staff_id, now=now)
     # Staff get no refresh token: a shift ends, and a stolen staff token dies within minutes.
     return sessions.IssuedTokens(token, None, session_id, ttl, "aal2")

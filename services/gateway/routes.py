@@ -78,6 +78,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         caller="staff",
         role="supervisor",
     ),
+    Route("GET", "/v1/ops/audit", "auth", "ops_read", caller="staff", role="admin"),
     Route(
         "GET",
         "/v1/ops/notifications",

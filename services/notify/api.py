@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
 from services.notify import intake, preferences, queries
@@ -18,10 +19,13 @@ from services.notify.schemas import (
     PreferenceView,
 )
 from services.notify.settings import NotifySettings
+from shared.audit import Actor, audit_entry, record_audit
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.identity import ServiceIdentity
 from shared.problems import Problem
 from shared.roles import require_staff
+from shared.service import ServiceState
 
 router = APIRouter(prefix="/internal", tags=["notifications"])
 
@@ -62,21 +66,67 @@ async def accept_notification(
 @router.get("/notifications")
 async def list_notifications(
     session: SessionDep,
+    state: StateDep,
     identity: IdentityDep,
     customer_id: str | None = None,
     status: Literal["queued", "sent", "failed", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[NotificationView]:
-    """Notifications, newest first, with each delivery's status (staff; recipients masked)."""
+    """Notifications, newest first, with each delivery's status (staff; recipients masked; the read is audited)."""
     require_staff(identity, "analyst")
-    return await queries.list_notifications(session, customer_id=customer_id, status=status, limit=limit)
+    found = await queries.list_notifications(session, customer_id=customer_id, status=status, limit=limit)
+    await _audit(
+        session,
+        state,
+        identity,
+        action="notifications.search",
+        target_id=customer_id or "*",
+        detail={
+            "filters": {"customer_id": customer_id, "status": status, "limit": limit},
+            "customers": sorted({view.customer_id for view in found if view.customer_id}),
+        },
+    )
+    return found
 
 
 @router.get("/notifications/{notification_id}")
-async def get_notification(notification_id: str, session: SessionDep, identity: IdentityDep) -> NotificationDetail:
-    """One notification with every delivery attempt (staff)."""
+async def get_notification(
+    notification_id: str, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> NotificationDetail:
+    """One notification with every delivery attempt (staff; the read is audited)."""
     require_staff(identity, "analyst")
-    return await queries.get_notification(session, notification_id)
+    found = await queries.get_notification(session, notification_id)
+    await _audit(
+        session,
+        state,
+        identity,
+        action="notification.view",
+        target_id=notification_id,
+        detail={"customers": [found.customer_id] if found.customer_id else []},
+    )
+    return found
+
+
+async def _audit(
+    session: AsyncSession,
+    state: ServiceState,
+    identity: ServiceIdentity,
+    *,
+    action: str,
+    target_id: str,
+    detail: dict[str, Any],
+) -> None:
+    assert state.outbox is not None
+    entry = audit_entry(
+        Actor.of(identity),
+        service="notify",
+        action=action,
+        target_type="notification",
+        target_id=target_id,
+        at=state.clock.now(),
+        detail=detail,
+    )
+    await record_audit(state.outbox, session, entry)
 
 
 @router.get("/deliveries/counts")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.notify import api
+from services.notify import api, models
 from services.notify.delivery import DeliveryWorker
 from services.notify.rendering import Renderer, Sender
 from services.notify.settings import NotifySettings
@@ -51,4 +51,5 @@ def create_app(
         transports=transports,
         on_startup=[start_delivery],
         on_shutdown=[stop_delivery],
+        outbox_table=models.outbox,
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from shared.database import UtcDateTime, new_metadata
+from shared.outbox import outbox_table
 
 metadata = new_metadata()
+
+outbox = outbox_table(metadata)  # audit entries of staff reads, for auth (shared/audit.py)
 
 notification = Table(
     "notification",

@@ -1,0 +1,76 @@
+"""The audit trail of staff (SEC-6): every staff action and every read of customer data, with who, what, when.
+
+auth keeps the trail, append-only. A service records an entry in the same transaction as the action or
+the read it describes: auth stores its own entries directly (services/auth/audit.py); every other
+service sends them through its outbox, so that an entry leaves only if the action happened and always
+arrives, once per entry id, however long auth is unreachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.identity import ServiceIdentity
+from shared.ids import new_id
+from shared.outbox import Outbox
+
+AUDIT_PATH = "/internal/audit"
+AUDIT_BATCH_PATH = "/internal/audit/batch"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The staff member acting, as the gateway vouched for them."""
+
+    staff_id: str
+    role: str
+    session_id: str
+    ip: str
+
+    @classmethod
+    def of(cls, identity: ServiceIdentity) -> Actor:
+        context = identity.context
+        return cls(
+            staff_id=str(context.get("subject", "")),
+            role=str(context.get("role", "")),
+            session_id=str(context.get("session_id", "")),
+            ip=str(context.get("client_ip", "unknown")),
+        )
+
+
+def audit_entry(
+    actor: Actor,
+    *,
+    service: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One entry as auth's /internal/audit takes it. `action` is dotted ("customer.view"); `detail` names what
+    was read or changed (customer ids, filters), never the personal data itself."""
+    return {
+        "entry_id": new_id("aud"),
+        "at": at.isoformat(),
+        "service": service,
+        "actor_id": actor.staff_id,
+        "actor_role": actor.role,
+        "session_id": actor.session_id,
+        "ip": actor.ip,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "detail": detail or {},
+    }
+
+
+async def record_audit(outbox: Outbox, session: AsyncSession, entry: dict[str, Any]) -> None:
+    """Send `entry` (from audit_entry) to auth with this transaction: only if it commits, and then surely."""
+    await outbox.enqueue(
+        session, destination="auth", path=AUDIT_PATH, payload=entry, key=entry["entry_id"], urgent=False
+    )

@@ -1,0 +1,145 @@
+"""The staff audit trail (SEC-6): every staff action and every read of customer data, with who, what, when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.audit import Actor, audit_entry
+from shared.identity import IdentityIssuer
+from shared.middleware import IDENTITY_HEADER
+from tests.auth.conftest import open_account
+from tests.auth.test_staff import make_staff, staff_token
+from tests.harness import TEST_SECRET, System, client_for
+from tests.servers import eventually_async
+
+
+async def _bearer(system: System, login_id: str, role: str) -> tuple[str, dict[str, str]]:
+    created = await make_staff(system, login_id, role)
+    token = await staff_token(system, created)
+    state = system.apps["auth"].state.service
+    async with state.database.transaction() as session:
+        from sqlalchemy import select
+
+        from services.auth import models
+
+        staff_id = (
+            await session.execute(select(models.staff.c.id).where(models.staff.c.login_id == login_id))
+        ).scalar_one()
+    return staff_id, {"Authorization": f"Bearer {token}"}
+
+
+async def _trail(system: System, admin: dict[str, str], **filters: str) -> list[dict[str, Any]]:
+    response = await system.gateway.get("/v1/ops/audit", params=filters, headers=admin)
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["entries"]
+    return entries
+
+
+@pytest.mark.req("SEC-6")
+async def test_a_staff_read_of_a_customer_is_recorded_with_who_what_when(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    analyst_id, analyst = await _bearer(system, "analyst.kato", "analyst")
+    _, admin = await _bearer(system, "admin.mori", "admin")
+    view = await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers=analyst)
+    assert view.status_code == 200
+
+    (entry,) = await _trail(system, admin, actor=analyst_id, action="customer.view")
+    assert entry["target_type"] == "customer"
+    assert entry["target_id"] == customer_id
+    assert entry["actor_role"] == "analyst"
+    assert entry["service"] == "auth"
+    assert entry["detail"] == {"full": False}
+    assert entry["at"] == system.clock.now().isoformat()
+    assert entry["ip"] not in ("", "unknown")
+    assert "hanako" not in str(entry)  # what was read is named, the data itself is not copied
+
+
+@pytest.mark.req("SEC-6", "DATA-1")
+async def test_full_values_are_for_supervisors_only_and_their_reveal_is_recorded(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    _, analyst = await _bearer(system, "analyst.ueda", "analyst")
+    supervisor_id, supervisor = await _bearer(system, "supervisor.ono", "supervisor")
+    _, admin = await _bearer(system, "admin.ito", "admin")
+    refused = await system.gateway.get(f"/v1/ops/customers/{customer_id}?full=true", headers=analyst)
+    assert refused.status_code == 403
+    shown = await system.gateway.get(f"/v1/ops/customers/{customer_id}?full=true", headers=supervisor)
+    assert shown.status_code == 200
+    assert shown.json()["email"] == "hanako.sato@example.jp"
+    (entry,) = await _trail(system, admin, actor=supervisor_id, action="customer.view")
+    assert entry["detail"] == {"full": True}
+
+
+@pytest.mark.req("SEC-6", "INC-1")
+async def test_staff_actions_on_a_customer_and_staff_sign_in_and_out_are_recorded(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    supervisor_id, supervisor = await _bearer(system, "supervisor.abe", "supervisor")
+    _, admin = await _bearer(system, "admin.sano", "admin")
+    for action in ("lock", "unlock", "sessions/revoke"):
+        response = await system.gateway.post(f"/v1/ops/customers/{customer_id}/{action}", headers=supervisor)
+        assert response.status_code == 200, response.text
+    out = await system.gateway.post("/v1/ops/auth/logout", headers=supervisor)
+    assert out.status_code == 200
+
+    entries = await _trail(system, admin, actor=supervisor_id)
+    assert [e["action"] for e in reversed(entries)] == [
+        "staff.login",
+        "customer.lock",
+        "customer.unlock",
+        "customer.sessions_revoke",
+        "staff.logout",
+    ]
+    assert {e["target_id"] for e in entries if e["action"].startswith("customer.")} == {customer_id}
+    assert entries[-1]["target_id"] == supervisor_id
+
+
+@pytest.mark.req("SEC-6")
+async def test_only_admins_read_the_trail_and_reading_it_is_recorded_too(system: System) -> None:
+    _, analyst = await _bearer(system, "analyst.endo", "analyst")
+    admin_id, admin = await _bearer(system, "admin.kudo", "admin")
+    refused = await system.gateway.get("/v1/ops/audit", headers=analyst)
+    assert refused.status_code == 403
+    await _trail(system, admin, action="customer.view")
+    (entry,) = await _trail(system, admin, actor=admin_id, action="audit.search")
+    assert entry["detail"] == {"action": "customer.view"}
+
+
+@pytest.mark.req("SEC-6")
+async def test_a_staff_read_in_another_service_reaches_the_trail_through_its_outbox(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    analyst_id, analyst = await _bearer(system, "analyst.hara", "analyst")
+    _, admin = await _bearer(system, "admin.noda", "admin")
+    listed = await system.gateway.get("/v1/ops/notifications", params={"customer_id": customer_id}, headers=analyst)
+    assert listed.status_code == 200
+
+    async def arrived() -> bool:
+        return len(await _trail(system, admin, actor=analyst_id, action="notifications.search")) == 1
+
+    await eventually_async(arrived)
+    (entry,) = await _trail(system, admin, actor=analyst_id, action="notifications.search")
+    assert entry["service"] == "notify"
+    assert entry["target_id"] == customer_id
+    assert entry["detail"]["filters"]["customer_id"] == customer_id
+
+
+async def test_a_service_cannot_record_entries_in_another_services_name(system: System) -> None:
+    actor = Actor(staff_id="stf_x", role="analyst", session_id="ses_x", ip="198.51.100.1")
+    forged = audit_entry(
+        actor, service="auth", action="customer.view", target_type="customer", target_id="cus_1",
+        at=system.clock.now(),
+    )  # fmt: skip
+    own = audit_entry(
+        actor, service="notify", action="notification.view", target_type="notification", target_id="ntf_1",
+        at=system.clock.now(),
+    )  # fmt: skip
+    issuer = IdentityIssuer(service="notify", secret=TEST_SECRET, clock=system.clock)
+    async with client_for(system.apps["auth"]) as auth:
+        auth.headers[IDENTITY_HEADER] = issuer.issue("auth")
+        single = await auth.post("/internal/audit", json=forged)
+        batch = await auth.post(
+            "/internal/audit/batch",
+            json={"messages": [{"key": e["entry_id"], "body": e} for e in (forged, own)]},
+        )
+    assert single.status_code == 422
+    assert [r["status"] for r in batch.json()["results"]] == [422, 201]
