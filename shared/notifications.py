@@ -23,8 +23,10 @@ async def send_notification(
     email: str | None = None,
     phone: str | None = None,
     channel: str | None = None,
+    once: bool = False,
 ) -> None:
-    """Queue a notification that leaves only if `session` commits. `key` must identify this very notice."""
+    """Queue a notification that leaves only if `session` commits. `key` must identify this very notice; with
+    `once`, a key already queued keeps its first notice and this one is dropped."""
     to = {name: value for name, value in (("email", email), ("phone", phone)) if value is not None}
     payload: dict[str, Any] = {
         "idempotency_key": key,
@@ -36,4 +38,4 @@ async def send_notification(
     }
     if channel is not None:
         payload["channel"] = channel
-    await outbox.enqueue(session, destination="notify", path=NOTIFY_PATH, payload=payload, key=key)
+    await outbox.enqueue(session, destination="notify", path=NOTIFY_PATH, payload=payload, key=key, once=once)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.batches import MAX_BATCH, BatchOut
@@ -113,21 +114,26 @@ class Outbox:
         payload: dict[str, Any],
         key: str,
         urgent: bool = True,
+        once: bool = False,
     ) -> None:
+        """Queue `payload` to leave with this transaction. A key already queued is an error, unless `once`: then
+        the first message with that key stands and this one is dropped (a notice at most once a day, say)."""
         now = self.clock.now()
         sealed = self.cipher.seal(json.dumps(payload, ensure_ascii=False, default=str), context=PAYLOAD_CONTEXT)
-        await session.execute(
-            self.table.insert().values(
-                id=new_id("obx"),
-                destination=destination,
-                path=path,
-                idempotency_key=key,
-                payload=sealed,
-                created_at=now,
-                next_attempt_at=now,
-                attempts=0,
-            )
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        statement = insert(self.table).values(
+            id=new_id("obx"),
+            destination=destination,
+            path=path,
+            idempotency_key=key,
+            payload=sealed,
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
         )
+        if once:
+            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        await session.execute(statement)
         on_commit(session, self._pump.wake if urgent else self._wake_soon)
 
     def _wake_soon(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -16,7 +16,10 @@ from services.auth.passwords import PasswordPolicy, check_password, load_common_
 from services.auth.schemas import AccountApplication
 from shared.clock import Clock
 from shared.crypto import FieldCipher
+from shared.events import record_event
 from shared.ids import new_id
+from shared.notifications import send_notification
+from shared.outbox import Outbox
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ async def open_account(
     hasher: PasswordHasher,
     cipher: FieldCipher,
     clock: Clock,
+    outbox: Outbox,
+    ip: str,
 ) -> tuple[str, bool]:
     """(customer id, created). An email already registered is not revealed: a decoy id comes back, nothing changes."""
     enforce_password_policy(
@@ -69,10 +74,11 @@ async def open_account(
     )
     password_hash = await hasher.hash(application.password)  # always spent, so timing does not tell either
     index = email_index(cipher, application.email)
-    taken = (await session.execute(select(models.customer.c.id).where(models.customer.c.email_index == index))).first()
-    if taken is not None:
-        return new_id("cus"), False
+    taken = (await session.execute(select(models.customer).where(models.customer.c.email_index == index))).first()
     now = clock.now()
+    if taken is not None:
+        await _tell_owner_of_duplicate(session, taken, outbox=outbox, cipher=cipher, now=now, ip=ip)
+        return new_id("cus"), False
     customer_id = new_id("cus")
 
     def seal(column: str, value: str) -> str:
@@ -113,4 +119,32 @@ def contact_of(row: Row[Any], cipher: FieldCipher) -> Contact:
         name=cipher.open(row.name, context="customer.name"),
         birth_date=date.fromisoformat(cipher.open(row.birth_date, context="customer.birth_date")),
         language=row.language,
+    )
+
+
+DUPLICATE_SUMMARY = {
+    "ja": "お客さまのメールアドレスで、新しいアカウントの申込みがありました（申込みは受け付けていません）。",
+    "en": "Someone applied for a new account with your e-mail address (the application was not accepted).",
+}
+
+
+async def _tell_owner_of_duplicate(
+    session: AsyncSession, owner: Row[Any], *, outbox: Outbox, cipher: FieldCipher, now: datetime, ip: str
+) -> None:
+    """The applicant gets the same answer as anyone (no enumeration); the owner of the address is told, at most
+    once a day however often it is tried, and fraud sees every attempt."""
+    contact = contact_of(owner, cipher)
+    await send_notification(
+        outbox,
+        session,
+        key=f"auth:duplicate-application:{owner.id}:{now.date().isoformat()}",
+        event_type="suspicious_activity",
+        customer_id=owner.id,
+        language=contact.language,
+        email=contact.email,
+        data={"at": now.isoformat(), "summary": DUPLICATE_SUMMARY.get(contact.language, DUPLICATE_SUMMARY["ja"])},
+        once=True,
+    )
+    await record_event(
+        outbox, session, type="account_application_duplicate", occurred_at=now, customer_id=owner.id, ip=ip
     )

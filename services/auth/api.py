@@ -50,10 +50,22 @@ def _challenge_body(runtime: AuthRuntime, challenge_id: str, methods: list[str],
 
 
 @router.post("/v1/accounts", status_code=201)
-async def open_account(body: AccountApplication, session: SessionDep, runtime: RuntimeDep) -> AccountOpened:
-    """Apply for an account; the password must meet the policy (422 `password_policy` lists every violation)."""
+async def open_account(
+    body: AccountApplication, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> AccountOpened:
+    """Apply for an account; the password must meet the policy (422 `password_policy` lists every violation).
+
+    An address already registered gets the same answer with an id that leads nowhere (API.md: no enumeration),
+    and its owner is told."""
     customer_id, _created = await accounts.open_account(
-        session, body, policy=runtime.policy, hasher=runtime.hasher, cipher=runtime.cipher, clock=runtime.clock
+        session,
+        body,
+        policy=runtime.policy,
+        hasher=runtime.hasher,
+        cipher=runtime.cipher,
+        clock=runtime.clock,
+        outbox=runtime.outbox,
+        ip=str(identity.context.get("client_ip", "unknown")),
     )
     return AccountOpened(customer_id=customer_id, kyc_status="unverified")
 
@@ -117,7 +129,7 @@ async def send_code(
 
 
 @router.post("/v1/auth/challenges/{challenge_id}/verify")
-async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep) -> JSONResponse:
+async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
     """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant."""
     now = runtime.clock.now()
     async with runtime.database.transaction() as session:
@@ -140,7 +152,12 @@ async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep) ->
             factors = [Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])), factor]
             if row.purpose == "staff_login":
                 issued = await staff.start_staff_session(
-                    session, staff_id=row.customer_id, factors=factors, now=now, runtime=runtime
+                    session,
+                    staff_id=row.customer_id,
+                    factors=factors,
+                    now=now,
+                    runtime=runtime,
+                    ip=str(identity.context.get("client_ip", "unknown")),
                 )
                 return JSONResponse(_tokens(issued).model_dump())
             customer = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -319,3 +320,22 @@ async def test_codes_cannot_be_sent_again_at_once_nor_without_limit(system: Syst
     exhausted = await system.gateway.post(send, json={"method": "sms"})
     assert exhausted.status_code == 429
     assert exhausted.json()["code"] == "too_many_attempts"
+
+
+async def test_applying_with_a_registered_address_reveals_nothing_and_the_owner_is_told_once_a_day(
+    system: System, smtp: SmtpSink
+) -> None:
+    owner = await open_account(system.gateway)
+    attempts = [
+        await system.gateway.post("/v1/accounts", json={**CUSTOMER, "phone": f"090-1111-222{i}"}) for i in range(3)
+    ]
+    assert [a.status_code for a in attempts] == [201, 201, 201]
+    assert {tuple(sorted(a.json())) for a in attempts} == {("customer_id", "kyc_status")}
+    assert owner not in {a.json()["customer_id"] for a in attempts}
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 1)
+    await asyncio.sleep(0.3)  # a second notice, were it sent, would have arrived by now
+    (notice,) = smtp.to(CUSTOMER["email"])
+    assert "新しいアカウントの申込み" in notice.get_content()
+    system.clock.advance(days=1)  # type: ignore[attr-defined]
+    await system.gateway.post("/v1/accounts", json=CUSTOMER)
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) == 2)
