@@ -103,6 +103,7 @@ async def open_account(
             updated_at=now,
         )
     )
+    await record_event(outbox, session, type="account_opened", occurred_at=now, customer_id=customer_id, ip=ip)
     return customer_id, True
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
-from services.auth.throttle import networks_of
 from shared.ids import new_id
+from shared.networks import networks_of
 
 
 @dataclass(frozen=True)

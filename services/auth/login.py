@@ -101,7 +101,7 @@ async def login(
     lockout.check_lock(row, known=known, now=now)
     verified = await deps.hasher.verify(request.password, row.password_hash)
     if not verified.ok:
-        await _record_failure(row, known=known, ip=ip, deps=deps)
+        await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
     pending = {"device_key": request.device_id, "ip": ip, "user_agent": user_agent, "password_at": int(now.timestamp())}
     async with deps.database.transaction() as session:
         if verified.new_hash is not None:
@@ -184,7 +184,7 @@ async def has_confirmed_totp(session: AsyncSession, customer_id: str) -> bool:
     return confirmed is not None and confirmed.confirmed_at is not None
 
 
-async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) -> None:
+async def _record_failure(row: Any, *, known: bool, ip: str, device_key: str, deps: LoginDeps) -> None:
     now = deps.clock.now()
     async with deps.database.transaction() as session:
         await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
@@ -197,7 +197,7 @@ async def _record_failure(row: Any, *, known: bool, ip: str, deps: LoginDeps) ->
             customer_id=row.id,
             ip=ip,
             outcome="wrong_password",
-            data={"known_device": known},
+            data={"known_device": known, "device_key": device_key},
         )
         if outcome.locked:
             await record_event(
@@ -271,12 +271,16 @@ async def complete_login(
         customer_id=customer_row.id,
         device_id=seen.id,
         ip=pending["ip"],
-        data={"factors": [f.method for f in factors], "user_agent": pending["user_agent"][:200]},
+        data={
+            "factors": [f.method for f in factors],
+            "user_agent": pending["user_agent"][:200],
+            "device_key": pending["device_key"],  # the phone itself: fraud links customers sharing one
+        },
     )
     if seen.new:
         await record_event(
             deps.outbox, session, type="device_first_seen", occurred_at=now, customer_id=customer_row.id,
-            device_id=seen.id, ip=pending["ip"],
+            device_id=seen.id, ip=pending["ip"], data={"device_key": pending["device_key"]},
         )  # fmt: skip
     first_time = seen.new or not seen.trusted
     if first_time or notify_every_login:

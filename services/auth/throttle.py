@@ -5,7 +5,6 @@ It stops a credential-stuffing flood without touching the accounts it aims at (s
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,17 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import TooManyAttempts
-
-
-def networks_of(ip: str) -> list[str]:
-    """The address itself and its /24 (IPv4) or /56 (IPv6): a flood rarely comes from one address alone."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return [f"ip:{ip[:64]}"]
-    prefix = 24 if address.version == 4 else 56
-    network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
-    return [f"ip:{address}", f"net:{network}"]
+from shared.networks import networks_of
 
 
 def _window_key(name: str, now: datetime, window_seconds: int) -> tuple[str, datetime]:

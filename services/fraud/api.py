@@ -6,12 +6,15 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
 from services.fraud import intake
-from services.fraud.schemas import EventIn
+from services.fraud.features import ScoreContext
+from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
+from services.fraud.scoring import Scorer
 from shared import batches
 from shared.batches import BatchIn, BatchOut
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 
 router = APIRouter(prefix="/internal", tags=["events"])
+score_router = APIRouter(tags=["scoring"])
 
 
 @router.post("/events", status_code=201, responses={200: {"description": "already stored (redelivery)"}})
@@ -27,3 +30,20 @@ async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, id
     events, refused = batches.accept(body, EventIn, lambda event: event.event_id)
     created = await intake.ingest(session, events, producer=identity.caller, now=state.clock.now())
     return batches.answer(body, refused, created)
+
+
+@score_router.post("/score")
+async def score(body: ScoreRequest, session: SessionDep, state: StateDep) -> ScoreAnswer:
+    """Score an operation before it happens: 0-100, the reasons, the recommended action; the answer is recorded
+    with the rule-set version that gave it."""
+    scorer: Scorer = state.extras["scorer"]
+    context = ScoreContext(at=state.clock.now(), **body.model_dump())
+    record = await scorer.score(session, context, body.model_dump(exclude_none=True))
+    return ScoreAnswer(
+        score_id=record.id,
+        score=record.assessment.score,
+        action=record.assessment.action,
+        reasons=[Reason(**reason) for reason in record.reasons()],
+        summary=record.assessment.summary,
+        rule_set_version=record.rule_set_version,
+    )

@@ -8,13 +8,17 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.fraud import api, models
+from services.fraud import api, models, scoring
 from services.fraud.settings import FraudSettings
 from shared import trace
 from shared.clock import Clock
-from shared.service import build_service_app
+from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def start_scoring(state: ServiceState) -> None:
+    state.extras["scorer"] = scoring.Scorer()
 
 
 def create_app(
@@ -27,7 +31,8 @@ def create_app(
         name="fraud",
         settings=settings or FraudSettings(),
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router],
+        routers=[trace.router, api.router, api.score_router],
+        on_startup=[start_scoring],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

@@ -1,8 +1,8 @@
-"""Tables of the fraud service's own schema."""
+"""Tables of the fraud service's own schema. Nothing here is deleted: what ended is marked, not removed."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
@@ -11,7 +11,8 @@ metadata = new_metadata()
 
 outbox = outbox_table(metadata)
 
-# Every event of every service, append-only (MON-2): never updated, never deleted.
+# Every event of every service, append-only (MON-2): never updated, never deleted. The columns after `data`
+# are derived at intake (from the event and the IP) so that features are index range scans, not JSON parsing.
 event = Table(
     "event",
     metadata,
@@ -21,11 +22,112 @@ event = Table(
     Column("received_at", UtcDateTime, nullable=False),
     Column("producer", String(16), nullable=False),
     Column("customer_id", String(40), nullable=True),
-    Column("device_id", String(40), nullable=True),
+    Column("device_id", String(40), nullable=True),  # the producer's device row (auth: one per customer and device)
     Column("ip", String(64), nullable=True),
     Column("outcome", String(40), nullable=False),
     Column("data", Text, nullable=False),  # JSON
+    Column("device_key", String(200), nullable=True),  # the app's own device id: the same phone across customers
+    Column("network", String(64), nullable=True),  # the IP's /24 (IPv4) or /56 (IPv6)
+    Column("country", String(2), nullable=True),
+    Column("asn", String(100), nullable=True),  # the network operator (autonomous system) name
+    Column("amount", BigInteger, nullable=True),  # yen, for money events
+    Column("bank_account", String(64), nullable=True),  # keyed digest of bank code, branch and number
     Index("ix_event_customer_time", "customer_id", "occurred_at"),
     Index("ix_event_ip_time", "ip", "occurred_at"),
     Index("ix_event_type_time", "type", "occurred_at"),
+    Index("ix_event_device_key_time", "device_key", "occurred_at"),
+    Index("ix_event_network_time", "network", "occurred_at"),
+    Index("ix_event_bank_account_time", "bank_account", "occurred_at"),
+)
+
+# Rule sets (rules.py): drafts are edited, one version is live, every version is kept.
+rule_set = Table(
+    "rule_set",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(8), nullable=False),  # draft | live | retired
+    Column("body", Text, nullable=False),  # JSON: rules.RuleSetBody
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("activated_by", String(40), nullable=True),
+    Column("activated_at", UtcDateTime, nullable=True),
+    Column("retired_at", UtcDateTime, nullable=True),
+)
+
+# Every answer /score gave, with the rule-set version that gave it.
+score = Table(
+    "score",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("customer_id", String(40), nullable=True),
+    Column("device_id", String(40), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("score", Integer, nullable=False),
+    Column("action", String(8), nullable=False),  # allow | step_up | review | deny
+    Column("rule_set_version", Integer, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON: [{rule, weight, reason}]
+    Column("context", Text, nullable=False),  # JSON: the request as received
+    Index("ix_score_customer_at", "customer_id", "at"),
+    Index("ix_score_at", "at"),
+)
+
+# A rule snoozed for one customer, device or IP (known false positives), with an expiry and a note.
+suppression = Table(
+    "suppression",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("rule_id", String(40), nullable=False),
+    Column("entity_type", String(12), nullable=False),  # customer | device | ip
+    Column("entity_value", String(200), nullable=False),
+    Column("until", UtcDateTime, nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("lifted_at", UtcDateTime, nullable=True),
+    Column("lifted_by", String(40), nullable=True),
+    Index("ix_suppression_entity", "entity_type", "entity_value"),
+)
+
+# Cases for review (RESP-1/3): opened by a rule's action, resolved by staff with a label that backtests use.
+case = Table(
+    "fraud_case",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("status", String(8), nullable=False),  # open | resolved
+    Column("score_id", String(40), nullable=True),
+    Column("operation", String(32), nullable=False),
+    Column("customer_id", String(40), nullable=True),
+    Column("device_id", String(40), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("score", Integer, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON
+    Column("actions", Text, nullable=False),  # JSON: what was done on detection
+    Column("label", String(8), nullable=True),  # fraud | legit
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("resolved_by", String(40), nullable=True),
+    Column("note", String(2000), nullable=True),
+    Index("ix_fraud_case_status_opened", "status", "opened_at"),
+    Index("ix_fraud_case_customer", "customer_id"),
+)
+
+# Deny and allow lists (RESP-3, SEC-4): IPs as CIDR, devices (device keys), customers, bank accounts (digests).
+list_entry = Table(
+    "list_entry",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("list", String(16), nullable=False),  # ips | devices | customers | bank_accounts
+    Column("kind", String(8), nullable=False),  # deny | allow
+    Column("value", String(200), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("source", String(40), nullable=False),  # a staff id, or "rule:<id>" when a detection added it
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("removed_at", UtcDateTime, nullable=True),
+    Column("removed_by", String(40), nullable=True),
+    Index("ix_list_entry_list_value", "list", "value"),
 )

@@ -213,10 +213,11 @@ async def test_logins_and_failures_reach_fraud_through_the_outbox(system: System
         nonlocal stored
         async with fraud.database.transaction() as session:
             stored = list((await session.execute(select(event))).all())
-        return len(stored) >= 4
+        return len(stored) >= 5
 
     await eventually_async(arrived)
     assert sorted((row.type, row.outcome, row.producer) for row in stored) == [
+        ("account_opened", "ok", "auth"),
         ("device_first_seen", "ok", "auth"),
         ("login_failed", "unknown_login_id", "auth"),
         ("login_failed", "wrong_password", "auth"),
