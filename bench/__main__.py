@@ -7,13 +7,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import auth_login, gateway_forward, notify_latency
+from bench import auth_login, fraud_score, gateway_forward, notify_latency
 from bench.database import bench_database
 from sekisho.launcher import launch
 from sekisho.sinks import SmsSink, SmtpSink
 from shared.crypto import new_key_spec
 
-NAMES = ("gateway_forward", "notify_latency", "auth_login")
+NAMES = ("gateway_forward", "notify_latency", "auth_login", "fraud_score")
 
 
 def main(selected: list[str]) -> int:
@@ -40,6 +40,8 @@ def main(selected: list[str]) -> int:
                     print(f"== {name}", flush=True)
                     if name == "gateway_forward":
                         print(gateway_forward.run(system, secret), flush=True)
+                    elif name == "fraud_score":
+                        print(fraud_score.run(system, secret, url=url), flush=True)
                     elif name == "auth_login":
                         print(auth_login.run(system, secret, env=env, sms=sms, smtp=smtp), flush=True)
                     else:

@@ -8,8 +8,11 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +23,9 @@ from shared.crypto import new_key_spec, parse_keys
 from shared.database import Database, target_for
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
+
+if TYPE_CHECKING:
+    from services.fraud.backtest import BacktestReport
 
 
 def _services(names: Sequence[str] | None) -> list[str]:
@@ -162,6 +168,73 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     return 0
 
 
+class ProgressBar:
+    """`[#####.....] 12,345/50,000 events  1,234/s` on one line of stderr, redrawn with \\r (10 times a second)."""
+
+    WIDTH = 20
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._started = time.monotonic()
+        self._drawn_at: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and self._drawn_at is not None and now - self._drawn_at < 0.1:
+            return
+        self._drawn_at = now
+        filled = round(min(done / total, 1.0) * self.WIDTH) if total else self.WIDTH
+        rate = done / (now - self._started) if now > self._started else 0.0
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {done:,}/{total:,} events  {rate:,.0f}/s")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._drawn_at is not None:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _aware_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone (end it with Z or +09:00)")
+    return moment
+
+
+async def _fraud_backtest(args: argparse.Namespace, progress: Callable[[int, int], None]) -> BacktestReport:
+    from services.fraud.backtest import backtest_version
+    from services.fraud.settings import FraudSettings
+
+    database = Database(target_for(FraudSettings(), "fraud"), pool_size=2)
+    try:
+        if await database.revision() is None:
+            raise LookupError("the fraud database has no tables: run `sekisho migrate fraud` first")
+        return await backtest_version(
+            database.reading, version=args.version, since=args.since, until=args.until, progress=progress
+        )
+    finally:
+        await database.dispose()
+
+
+def cmd_fraud_backtest(args: argparse.Namespace) -> int:
+    from shared.problems import Problem
+
+    bar = ProgressBar(sys.stderr)
+    try:
+        report = asyncio.run(_fraud_backtest(args, bar))
+    except (LookupError, Problem) as exc:
+        bar.close()
+        print(f"sekisho: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if args.json else report.to_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
     keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")
     keygen.set_defaults(func=cmd_keygen)
+
+    fraud = commands.add_parser("fraud", help="fraud detection")
+    fraud_commands = fraud.add_subparsers(dest="fraud_command", required=True)
+    backtest = fraud_commands.add_parser(
+        "backtest", help="replay stored events with a rule-set version and compare with resolved cases' labels"
+    )
+    backtest.add_argument("--version", type=int, required=True, help="the rule-set version (draft, live or retired)")
+    backtest.add_argument("--since", type=_aware_time, required=True, help="ISO 8601 with a zone, inclusive")
+    backtest.add_argument("--until", type=_aware_time, required=True, help="ISO 8601 with a zone, exclusive")
+    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    backtest.set_defaults(func=cmd_fraud_backtest)
     return parser
 
 

@@ -158,6 +158,13 @@ class Database:
         async with self._autocommit() as session:
             yield session
 
+    @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[AsyncSession]:
+        """For one write that is atomic by itself (a single INSERT): on PostgreSQL it commits on its own, without
+        BEGIN and COMMIT; on SQLite a transaction as usual. More than one write belongs in `transaction()`."""
+        async with self.reading() as session:
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

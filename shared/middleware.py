@@ -52,7 +52,8 @@ async def send_problem(
 
 
 class RequestContextMiddleware:
-    """Adopts the caller's X-Request-ID (or makes one), echoes it, and logs one access line per request."""
+    """Adopts the caller's X-Request-ID (or makes one), echoes it with the time taken (Server-Timing), and logs
+    one access line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,6 +75,10 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
+                # How long this service took to answer (W3C Server-Timing): callers and benchmarks tell the
+                # service's own time from the network's.
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

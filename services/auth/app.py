@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.auth import api, internal_api, models, ops_api, profile_api
+from services.auth import api, fraud_actions_api, internal_api, models, ops_api, profile_api
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
 from services.auth.runtime import AuthRuntime
@@ -57,7 +57,14 @@ def create_app(
         name="auth",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, profile_api.router, ops_api.router, internal_api.router],
+        routers=[
+            trace.router,
+            api.router,
+            profile_api.router,
+            ops_api.router,
+            internal_api.router,
+            fraud_actions_api.router,
+        ],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

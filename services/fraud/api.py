@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from services.fraud import intake
+from services.fraud import actions, intake
 from services.fraud.features import ScoreContext
 from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
-from services.fraud.scoring import Scorer
+from services.fraud.scoring import Scorer, ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
 from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.ids import new_id
 
 router = APIRouter(prefix="/internal", tags=["events"])
 score_router = APIRouter(tags=["scoring"])
@@ -33,12 +34,26 @@ async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, id
 
 
 @score_router.post("/score")
-async def score(body: ScoreRequest, session: SessionDep, state: StateDep) -> ScoreAnswer:
+async def score(body: ScoreRequest, state: StateDep) -> ScoreAnswer:
     """Score an operation before it happens: 0-100, the reasons, the recommended action; the answer is recorded
-    with the rule-set version that gave it."""
+    with the rule-set version that gave it, and what the rules that hit ask for is done with it (actions.py).
+
+    The gateway waits on this, so the reads run without a transaction and the answer is written on its own
+    (one statement), in a transaction only when actions go with it."""
     scorer: Scorer = state.extras["scorer"]
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
-    record = await scorer.score(session, context, body.model_dump(exclude_none=True))
+    request = body.model_dump(exclude_none=True)
+    async with state.database.reading() as session:
+        found, assessment, version = await scorer.assess(session, context)
+    record = ScoreRecord(new_id("scr"), context, found, assessment, version)
+    done: list[actions.Done] = []
+    if actions.needed(assessment):
+        async with state.database.transaction() as session:
+            await scorer.record(session, record, request)
+            done = await actions.react(session, state, record)
+    else:
+        async with state.database.one_statement() as session:
+            await scorer.record(session, record, request)
     return ScoreAnswer(
         score_id=record.id,
         score=record.assessment.score,
@@ -46,4 +61,5 @@ async def score(body: ScoreRequest, session: SessionDep, state: StateDep) -> Sco
         reasons=[Reason(**reason) for reason in record.reasons()],
         summary=record.assessment.summary,
         rule_set_version=record.rule_set_version,
+        case_id=next((entry["case_id"] for entry in done if entry["action"] == "open_case"), None),
     )

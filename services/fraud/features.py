@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, bindparam, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
@@ -126,74 +126,84 @@ async def compute(session: AsyncSession, context: ScoreContext) -> Features:
 async def _customer_features(
     session: AsyncSession, context: ScoreContext, country: str | None
 ) -> tuple[dict[str, Any], str | None]:
-    e = models.event
     at = context.at
     rows = (
-        await session.execute(
-            select(
-                e.c.type,
-                e.c.occurred_at,
-                e.c.device_id,
-                e.c.device_key,
-                e.c.country,
-                e.c.asn,
-                e.c.amount,
-                e.c.bank_account,
-                e.c.data,
-            )
-            .where(e.c.customer_id == context.customer_id, e.c.occurred_at < at, e.c.occurred_at >= at - HISTORY)
-            .order_by(e.c.occurred_at.desc())
-            .limit(HISTORY_ROWS)
-        )
+        await session.execute(_CUSTOMER_EVENTS, {"customer_id": context.customer_id, "at": at, "since": at - HISTORY})
     ).all()
     device_key = context.device_key
     if device_key is None and context.device_id is not None:
         device_key = next((r.device_key for r in rows if r.device_id == context.device_id and r.device_key), None)
     values: dict[str, Any] = {"customer_known": bool(rows)}
-    opened = next((r.occurred_at for r in rows if r.type == "account_opened"), None)
+    # One pass over the customer's events, newest first.
+    since_1m, since_1h = at - timedelta(minutes=1), at - timedelta(hours=1)
+    since_24h, since_30d = at - timedelta(hours=24), at - timedelta(days=30)
+    counts = dict.fromkeys(
+        ("failed_1h", "failed_24h", "links_24h", "asked_1m", "asked_1h", "asked_24h", "amount_24h", "amount_30d"), 0
+    )
+    opened = linked = located = None
+    countries: set[str] = set()
+    asns: set[str] = set()
+    amounts: list[int] = []
+    withdrawals = 0
+    seen_device = False
+    hours: list[int] = []
+    for r in rows:
+        kind, when = r.type, r.occurred_at
+        if r.country:
+            countries.add(r.country)
+            located = located or r
+        if r.asn:
+            asns.add(r.asn)
+        seen_device = seen_device or (device_key is not None and r.device_key == device_key)
+        if kind == "account_opened":
+            opened = opened or when
+        elif kind == LOGIN_FAILED:
+            counts["failed_1h"] += when >= since_1h
+            counts["failed_24h"] += when >= since_24h
+        elif kind == BANK_LINKED:
+            counts["links_24h"] += when >= since_24h
+            if linked is None and r.bank_account and r.bank_account == context.bank_account:
+                linked = when
+        elif kind in MONEY_ASKED:  # attempts, declined ones too: how often, not how much
+            counts["asked_1m"] += when >= since_1m
+            counts["asked_1h"] += when >= since_1h
+            counts["asked_24h"] += when >= since_24h
+        elif kind in MONEY_DONE and r.amount is not None:
+            amounts.append(int(r.amount))
+            withdrawals += kind == "withdrawal_completed"
+            counts["amount_24h"] += r.amount if when >= since_24h else 0
+            counts["amount_30d"] += r.amount if when >= since_30d else 0
+        if kind == "login_succeeded" or kind in MONEY_DONE:
+            hours.append((when.hour + 9) % 24)  # JST: UTC+9, no daylight saving
     if opened is None:
-        first = (
-            await session.execute(
-                select(func.min(e.c.occurred_at)).where(e.c.customer_id == context.customer_id, e.c.occurred_at < at)
-            )
-        ).scalar()
-        opened = first
-        values["customer_known"] = first is not None
+        opened = (await session.execute(_FIRST_EVENT, {"customer_id": context.customer_id, "at": at})).scalar()
+        values["customer_known"] = opened is not None
     if opened is not None:
         values["customer_age_hours"] = _hours(at, opened)
-    values["device_seen_before"] = device_key is not None and any(r.device_key == device_key for r in rows)
-    values["countries_90d"] = frozenset(r.country for r in rows if r.country)
-    values["asns_90d"] = frozenset(r.asn for r in rows if r.asn)
-    located = next((r for r in rows if r.country), None)
     if located is not None:
         values["last_country"], values["last_country_at"] = located.country, located.occurred_at
-    values["hours_since_change"] = _changes(rows, at)
-    values["customer_failed_logins_1h"] = sum(
-        1 for r in rows if r.type == LOGIN_FAILED and r.occurred_at >= at - timedelta(hours=1)
-    )
-    values["customer_failed_logins_24h"] = sum(
-        1 for r in rows if r.type == LOGIN_FAILED and r.occurred_at >= at - timedelta(hours=24)
-    )
-    links = [r for r in rows if r.type == BANK_LINKED]
-    values["links_24h"] = sum(1 for r in links if r.occurred_at >= at - timedelta(hours=24))
-    linked = next((r for r in links if r.bank_account and r.bank_account == context.bank_account), None)
     if linked is not None:
-        values["link_age_hours"] = _hours(at, linked.occurred_at)
-    money = [r for r in rows if r.type in MONEY_DONE and r.amount is not None]
-    asked = [r for r in rows if r.type in MONEY_ASKED]  # attempts, declined ones too: how often, not how much
-    values["money_count_1m"] = sum(1 for r in asked if r.occurred_at >= at - timedelta(minutes=1))
-    values["money_count_1h"] = sum(1 for r in asked if r.occurred_at >= at - timedelta(hours=1))
-    values["money_count_24h"] = sum(1 for r in asked if r.occurred_at >= at - timedelta(hours=24))
-    values["money_amount_24h"] = sum(r.amount for r in money if r.occurred_at >= at - timedelta(hours=24))
-    values["money_amount_30d"] = sum(r.amount for r in money if r.occurred_at >= at - timedelta(days=30))
-    values["past_amounts"] = tuple(int(r.amount) for r in money)
-    values["past_withdrawals"] = sum(1 for r in money if r.type == "withdrawal_completed")
-    hours = [r.occurred_at.astimezone(JST).hour for r in rows if r.type in ("login_succeeded", *MONEY_DONE)]
+        values["link_age_hours"] = _hours(at, linked)
     if hours:
-        now_hour = at.astimezone(JST).hour
-        near = {(now_hour + d) % 24 for d in (-1, 0, 1)}
+        near = {(at.astimezone(JST).hour + d) % 24 for d in (-1, 0, 1)}
         values["hour_share"] = sum(1 for h in hours if h in near) / len(hours)
         values["hour_events"] = len(hours)
+    values.update(
+        device_seen_before=seen_device,
+        countries_90d=frozenset(countries),
+        asns_90d=frozenset(asns),
+        hours_since_change=_changes(rows, at),
+        customer_failed_logins_1h=counts["failed_1h"],
+        customer_failed_logins_24h=counts["failed_24h"],
+        links_24h=counts["links_24h"],
+        money_count_1m=counts["asked_1m"],
+        money_count_1h=counts["asked_1h"],
+        money_count_24h=counts["asked_24h"],
+        money_amount_24h=counts["amount_24h"],
+        money_amount_30d=counts["amount_30d"],
+        past_amounts=tuple(amounts),
+        past_withdrawals=withdrawals,
+    )
     return values, device_key
 
 
@@ -213,38 +223,75 @@ def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
 async def _shared_features(
     session: AsyncSession, context: ScoreContext, device_key: str | None, network: str | None
 ) -> dict[str, Any]:
-    """Counts over everyone: distinct customers on this device, IP, network and bank account, failures from this IP."""
-    e = models.event
+    """Counts over everyone: distinct customers on this device, IP, network and bank account, failures from this IP.
+
+    One prepared statement whatever is known: an unknown value is NULL, which matches nothing.
+    """
     at = context.at
-
-    def distinct_customers(column: Any, value: Any, since: timedelta) -> Any:
-        return (
-            select(func.count(distinct(e.c.customer_id)))
-            .where(column == value, e.c.occurred_at >= at - since, e.c.occurred_at < at)
-            .scalar_subquery()
+    row = (
+        await session.execute(
+            _SHARED_COUNTS,
+            {
+                "device_key": device_key,
+                "ip": context.ip,
+                "network": network,
+                "bank_account": context.bank_account,
+                "at": at,
+                "since_1h": at - timedelta(hours=1),
+                "since_24h": at - timedelta(hours=24),
+                "since_30d": at - timedelta(days=30),
+            },
         )
+    ).one()
+    return {name: int(value or 0) for name, value in row._mapping.items()}
 
-    columns = {
-        "device_customers_30d": distinct_customers(e.c.device_key, device_key, timedelta(days=30))
-        if device_key
-        else None,
-        "ip_customers_24h": distinct_customers(e.c.ip, context.ip, timedelta(hours=24)) if context.ip else None,
-        "network_customers_24h": distinct_customers(e.c.network, network, timedelta(hours=24)) if network else None,
-        "bank_account_customers_30d": distinct_customers(e.c.bank_account, context.bank_account, timedelta(days=30))
-        if context.bank_account
-        else None,
-        "ip_failed_logins_1h": select(func.count())
-        .where(
-            and_(e.c.ip == context.ip, e.c.type == LOGIN_FAILED),
-            e.c.occurred_at >= at - timedelta(hours=1),
-            e.c.occurred_at < at,
-        )
+
+# The statements are built once: building and keying a statement per score cost more than running it.
+_e = models.event
+_CUSTOMER_EVENTS = (
+    select(
+        _e.c.type,
+        _e.c.occurred_at,
+        _e.c.device_id,
+        _e.c.device_key,
+        _e.c.country,
+        _e.c.asn,
+        _e.c.amount,
+        _e.c.bank_account,
+        _e.c.data,
+    )
+    .where(
+        _e.c.customer_id == bindparam("customer_id"),
+        _e.c.occurred_at < bindparam("at"),
+        _e.c.occurred_at >= bindparam("since"),
+    )
+    .order_by(_e.c.occurred_at.desc())
+    .limit(HISTORY_ROWS)
+)
+_FIRST_EVENT = select(func.min(_e.c.occurred_at)).where(
+    _e.c.customer_id == bindparam("customer_id"), _e.c.occurred_at < bindparam("at")
+)
+
+
+def _distinct_customers(column: Any, value: str, since: str) -> Any:
+    return (
+        select(func.count(distinct(_e.c.customer_id)))
+        .where(column == bindparam(value), _e.c.occurred_at >= bindparam(since), _e.c.occurred_at < bindparam("at"))
         .scalar_subquery()
-        if context.ip
-        else None,
-    }
-    wanted = {name: column for name, column in columns.items() if column is not None}
-    if not wanted:
-        return {}
-    row = (await session.execute(select(*(column.label(name) for name, column in wanted.items())))).one()
-    return {name: int(getattr(row, name) or 0) for name in wanted}
+    )
+
+
+_SHARED_COUNTS = select(
+    _distinct_customers(_e.c.device_key, "device_key", "since_30d").label("device_customers_30d"),
+    _distinct_customers(_e.c.ip, "ip", "since_24h").label("ip_customers_24h"),
+    _distinct_customers(_e.c.network, "network", "since_24h").label("network_customers_24h"),
+    _distinct_customers(_e.c.bank_account, "bank_account", "since_30d").label("bank_account_customers_30d"),
+    select(func.count())
+    .where(
+        and_(_e.c.ip == bindparam("ip"), _e.c.type == LOGIN_FAILED),
+        _e.c.occurred_at >= bindparam("since_1h"),
+        _e.c.occurred_at < bindparam("at"),
+    )
+    .scalar_subquery()
+    .label("ip_failed_logins_1h"),
+)

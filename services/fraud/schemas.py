@@ -48,3 +48,4 @@ class ScoreAnswer(BaseModel):
     reasons: list[Reason]
     summary: str = Field(description="the reasons in one line, heaviest first")
     rule_set_version: int
+    case_id: str | None = Field(default=None, description="the case opened for review, when one was")

@@ -7,7 +7,10 @@ replica is in force everywhere within a second or two, and a score costs two rea
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,9 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.fraud import features, lists, models
 from services.fraud.features import Features, ScoreContext
 from services.fraud.rules import Assessment, Lists, RuleSetBody, evaluate
+from shared.clock import Clock
+from shared.database import Database
 from shared.ids import new_id
 
 REFRESH_SECONDS = 1.0
+log = logging.getLogger("sekisho.fraud.scoring")
+_INSERT_SCORE = models.score.insert()  # built once: see features.py
 T = TypeVar("T")
 
 
@@ -34,7 +41,11 @@ def default_rule_set() -> RuleSetBody:
 
 
 class Refreshed(Generic[T]):
-    """A value read from the database, read again when older than REFRESH_SECONDS of real time."""
+    """A value read from the database and kept fresh by the scorer's refresher, off the request path.
+
+    A request reads it from the database itself only the first time, after `forget()`, or when the refresher
+    has fallen behind (twice its interval): a score never waits for a reload in the ordinary course.
+    """
 
     def __init__(self, load: Callable[[AsyncSession, datetime], Awaitable[T]]) -> None:
         self._load = load
@@ -43,10 +54,15 @@ class Refreshed(Generic[T]):
 
     async def get(self, session: AsyncSession, now: datetime) -> T:
         """The value; `now` is the service clock's time, against which expiries are judged when loading."""
-        if self._value is None or self._loaded_at is None or time.monotonic() - self._loaded_at >= REFRESH_SECONDS:
-            self._value = await self._load(session, now)
-            self._loaded_at = time.monotonic()
+        late = self._loaded_at is None or time.monotonic() - self._loaded_at >= 2 * REFRESH_SECONDS
+        if self._value is None or late:
+            await self.refresh(session, now)
+        assert self._value is not None
         return self._value
+
+    async def refresh(self, session: AsyncSession, now: datetime) -> None:
+        self._value = await self._load(session, now)
+        self._loaded_at = time.monotonic()
 
     def forget(self) -> None:
         """Read again at the next use (this replica just changed it)."""
@@ -88,6 +104,29 @@ class Scorer:
         self.rule_set: Refreshed[LiveRuleSet] = Refreshed(_load_live)
         self.lists: Refreshed[Lists] = Refreshed(lists.load_deny)
         self.suppressions: Refreshed[dict[tuple[str, str], frozenset[str]]] = Refreshed(_load_suppressions)
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start(self, database: Database, clock: Clock) -> None:
+        """Refresh the rule set, lists and snoozes every REFRESH_SECONDS: a change made through any replica is
+        in force everywhere within a second or two."""
+        self._refresher = asyncio.create_task(self._refresh_forever(database, clock), name="fraud-scorer-refresh")
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+
+    async def _refresh_forever(self, database: Database, clock: Clock) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                async with database.reading() as session:
+                    for cached in (self.rule_set, self.lists, self.suppressions):
+                        await cached.refresh(session, clock.now())
+            except Exception:  # the database may be away for a moment: keep the last values, try again
+                log.exception("refreshing the scorer's rules and lists failed")
 
     async def assess(
         self, session: AsyncSession, context: ScoreContext, *, body: RuleSetBody | None = None
@@ -112,26 +151,32 @@ class Scorer:
         return found, assessment, live.version
 
     async def score(self, session: AsyncSession, context: ScoreContext, request: dict[str, Any]) -> ScoreRecord:
-        """Assess and record the answer with the version of the rules that gave it."""
+        """Assess and record the answer with the version of the rules that gave it, in one session."""
         found, assessment, version = await self.assess(session, context)
         record = ScoreRecord(new_id("scr"), context, found, assessment, version)
-        await session.execute(
-            models.score.insert().values(
-                id=record.id,
-                at=context.at,
-                operation=context.operation,
-                customer_id=context.customer_id,
-                device_id=context.device_id,
-                ip=context.ip,
-                amount=context.amount,
-                score=assessment.score,
-                action=assessment.action,
-                rule_set_version=version,
-                reasons=json.dumps(record.reasons(), ensure_ascii=False),
-                context=json.dumps(request, ensure_ascii=False, default=str),
-            )
-        )
+        await self.record(session, record, request)
         return record
+
+    async def record(self, session: AsyncSession, record: ScoreRecord, request: dict[str, Any]) -> None:
+        """Keep what was answered, to whom, under which rules (one INSERT)."""
+        context, assessment = record.context, record.assessment
+        await session.execute(
+            _INSERT_SCORE,
+            {
+                "id": record.id,
+                "at": context.at,
+                "operation": context.operation,
+                "customer_id": context.customer_id,
+                "device_id": context.device_id,
+                "ip": context.ip,
+                "amount": context.amount,
+                "score": assessment.score,
+                "action": assessment.action,
+                "rule_set_version": record.rule_set_version,
+                "reasons": json.dumps(record.reasons(), ensure_ascii=False),
+                "context": json.dumps(request, ensure_ascii=False, default=str),
+            },
+        )
 
 
 @dataclass(frozen=True)

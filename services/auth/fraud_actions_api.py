@@ -1,0 +1,147 @@
+"""What fraud asks auth to do to a customer when a rule hits (RESP-1, RESP-3): tell them about the suspicious
+activity, lock the account, or end every session. Only fraud may ask; its outbox delivers the request at least
+once, so each action is applied once per score however often it arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.auth import accounts, lockout, models, sessions
+from services.auth.runtime import AuthRuntime, RuntimeDep
+from shared.dependencies import IdentityDep, SessionDep
+from shared.events import EVENTS_PATH
+from shared.notifications import send_notification
+from shared.problems import Problem
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+
+class FraudActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["notify_suspicious", "lock", "revoke_sessions"]
+    summary: str | None = Field(default=None, min_length=1, max_length=300, description="what was seen, one line")
+    case_id: str | None = Field(default=None, max_length=40)
+    score_id: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _identified(self) -> FraudActionRequest:
+        # The score (or the case) is what makes a redelivery recognisable as the same request.
+        if self.score_id is None and self.case_id is None:
+            raise ValueError("score_id or case_id is required")
+        if self.action == "notify_suspicious" and self.summary is None:
+            raise ValueError("a notice needs its summary")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return self.score_id or f"case:{self.case_id}"
+
+
+@router.post("/customers/{customer_id}/fraud-actions")
+async def apply_fraud_action(
+    customer_id: Annotated[str, Path(max_length=40)],
+    body: FraudActionRequest,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: IdentityDep,
+) -> dict[str, Any]:
+    if identity.caller != "fraud":
+        raise Problem("Only fraud may ask for actions on detection.", code="forbidden", status=403)
+    m = models.customer
+    # Locked so that two deliveries of the same request at once see each other's marker (SQLite has one writer).
+    row = (await session.execute(select(m).where(m.c.id == customer_id).with_for_update())).first()
+    if row is None:
+        # Not a 404 problem: the outbox retries a 404 for ever, and no retry can make this customer exist (a
+        # customer is never deleted, so fraud scored an id auth never issued). 200 ends the retries; the answer
+        # says nothing was done.
+        return {"done": False, "reason": "unknown customer"}
+    marker = _marker(body)
+    if await _applied(session, marker):
+        return {"done": True, "action": body.action, "already": True}
+    result = await _apply(session, runtime, row, body)
+    await _record_applied(session, runtime, marker=marker, customer_id=customer_id, body=body, result=result)
+    return {"done": True, "action": body.action, "already": False, **result}
+
+
+async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: FraudActionRequest) -> dict[str, Any]:
+    now = runtime.clock.now()
+    contact = accounts.contact_of(row, runtime.cipher)
+    if body.action == "notify_suspicious":
+        assert body.summary is not None
+        await send_notification(
+            runtime.outbox,
+            session,
+            key=f"auth:fraud:{body.ref}:notify",
+            event_type="suspicious_activity",
+            customer_id=row.id,
+            language=contact.language,
+            email=contact.email,
+            phone=contact.phone,
+            data={"at": now.isoformat(), "summary": body.summary},
+            once=True,
+        )
+        return {}
+    if body.action == "revoke_sessions":
+        return {"sessions_ended": await sessions.revoke_all(session, row.id, now=now, reason="fraud")}
+    await lockout.hard_lock(session, row.id, now=now, reason="fraud")
+    ended = await sessions.revoke_all(session, row.id, now=now, reason="fraud_lock")
+    await send_notification(
+        runtime.outbox,
+        session,
+        key=f"auth:fraud:{body.ref}:locked",
+        event_type="account_locked",
+        customer_id=row.id,
+        language=contact.language,
+        email=contact.email,
+        phone=contact.phone,
+        data={"at": now.isoformat(), "reason": "fraud", "until": None},
+        once=True,
+    )
+    return {"sessions_ended": ended}
+
+
+def _marker(body: FraudActionRequest) -> str:
+    """The id of the fraud_action_applied event of this request: the same for every delivery of it."""
+    return "evt_" + hashlib.sha256(f"fraud-action:{body.ref}:{body.action}".encode()).hexdigest()[:32]
+
+
+async def _applied(session: AsyncSession, marker: str) -> bool:
+    o = models.outbox
+    found = await session.execute(select(o.c.id).where(o.c.idempotency_key == marker))
+    return found.first() is not None
+
+
+async def _record_applied(
+    session: AsyncSession,
+    runtime: AuthRuntime,
+    *,
+    marker: str,
+    customer_id: str,
+    body: FraudActionRequest,
+    result: dict[str, Any],
+) -> None:
+    """The event for fraud, as shared.events.record_event writes it, but with an id derived from the request: the
+    event is also the marker a redelivery finds (outbox rows are kept), so that it locks, ends sessions started
+    since, or notifies nothing more."""
+    now = runtime.clock.now()
+    payload = {
+        "event_id": marker,
+        "type": "fraud_action_applied",
+        "occurred_at": now.isoformat(),
+        "customer_id": customer_id,
+        "device_id": None,
+        "ip": None,
+        "outcome": "ok",
+        "data": {"action": body.action, "score_id": body.score_id, "case_id": body.case_id, **result},
+    }
+    await runtime.outbox.enqueue(
+        session, destination="fraud", path=EVENTS_PATH, payload=payload, key=marker, urgent=False
+    )

@@ -1,0 +1,453 @@
+"""Staff routes of the fraud service, reached through the gateway's /v1/ops/fraud/...: event search (MON-2),
+trends (MON-1), the deny and allow lists (RESP-3, SEC-4) and the indicator export (INC-4). Every read and
+change is audited (SEC-6); the role is checked here again although the gateway checked it first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import ColumnElement, String, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import JSONResponse, Response
+
+from services.fraud import lists, models
+from services.fraud.scoring import Scorer
+from shared.audit import Actor, audit_entry, record_audit
+from shared.database import on_commit
+from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.identity import ServiceIdentity
+from shared.problems import Problem
+from shared.roles import require_staff
+from shared.service import ServiceState
+
+router = APIRouter(prefix="/internal/ops", tags=["ops"])
+
+# A CIDR wider than 256 of the event's stored networks (/24, /56) is matched in Python over the newest events.
+SCAN_CAP = 20_000
+MAX_WINDOW = {"hour": timedelta(days=31), "day": timedelta(days=366)}
+DEFAULT_WINDOW = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
+INDICATOR_COLUMNS = ("type", "value", "first_seen", "source", "note")
+
+Kind = Literal["deny", "allow"]
+Since = Annotated[AwareDatetime | None, Query()]
+
+
+def invalid(field: str, message: str) -> Problem:
+    return Problem(
+        message,
+        code="validation_failed",
+        status=422,
+        violations=[{"field": field, "code": "invalid", "message": message}],
+    )
+
+
+# ---- event search (MON-2) ------------------------------------------------------------------------------------------
+
+
+@router.get("/events")
+async def search_events(
+    session: SessionDep,
+    state: StateDep,
+    identity: IdentityDep,
+    customer_id: Annotated[str | None, Query(max_length=40)] = None,
+    ip: Annotated[str | None, Query(max_length=64, description="an address, or a network in CIDR notation")] = None,
+    device_id: Annotated[
+        str | None, Query(max_length=200, description="auth's device id or the app's device key")
+    ] = None,
+    type: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+    since: Since = None,
+    until: Since = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Events newest first, by customer, IP or network, device, type and time (analyst; the read is audited)."""
+    require_staff(identity, "analyst")
+    _check_window(since, until)
+    where: list[ColumnElement[bool]] = []
+    e = models.event
+    if customer_id is not None:
+        where.append(e.c.customer_id == customer_id)
+    if device_id is not None:
+        where.append(or_(e.c.device_id == device_id, e.c.device_key == device_id))
+    if type is not None:
+        where.append(e.c.type == type)
+    if since is not None:
+        where.append(e.c.occurred_at >= since)
+    if until is not None:
+        where.append(e.c.occurred_at < until)
+    match = ip_match(ip) if ip is not None else IpMatch()
+    where.extend(match.conditions())
+    rows, truncated = await _find_events(session, where, match, limit)
+    events = [_event_view(row) for row in rows]
+    filters = {"customer_id": customer_id, "ip": ip, "device_id": device_id, "type": type, "limit": limit}
+    filters.update(since=since.isoformat() if since else None, until=until.isoformat() if until else None)
+    await _audit(
+        session,
+        state,
+        identity,
+        action="fraud_events.search",
+        target_type="fraud_event",
+        target_id=customer_id or "*",
+        detail={"filters": filters, "customers": sorted({v["customer_id"] for v in events if v["customer_id"]})},
+    )
+    return {"events": events, "truncated": truncated}
+
+
+@dataclass(frozen=True)
+class IpMatch:
+    """How an `ip` filter is matched: exact addresses, stored networks (SQL), and a network checked in Python."""
+
+    addresses: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    within: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        e = models.event
+        found: list[ColumnElement[bool]] = [e.c.ip.in_(self.addresses)] if self.addresses else []
+        if self.networks:
+            found.append(e.c.network.in_(self.networks))
+        if self.within is not None:
+            found.append(e.c.ip.is_not(None))
+        return found
+
+    def holds(self, ip: str | None) -> bool:
+        if self.within is None:
+            return True
+        try:
+            return ip is not None and ipaddress.ip_address(ip) in self.within
+        except ValueError:
+            return False
+
+
+def ip_match(value: str) -> IpMatch:
+    """Match an address exactly; a network by the event's /24 (/56) column when it is one of them or spans a few
+    (a /22 is four), narrowed in Python when it is smaller; a wider one in Python alone, over SCAN_CAP events."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return IpMatch(addresses=tuple(sorted({value, str(address)})))
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise invalid("ip", f"{value!r} is not an IP address or a network in CIDR notation.") from None
+    if network.prefixlen == network.max_prefixlen:
+        return IpMatch(addresses=(str(network.network_address),))
+    stored = 24 if network.version == 4 else 56
+    if network.prefixlen >= stored:
+        narrower = network if network.prefixlen > stored else None
+        return IpMatch(networks=(str(network.supernet(new_prefix=stored)),), within=narrower)
+    if stored - network.prefixlen <= 8:
+        return IpMatch(networks=tuple(str(n) for n in network.subnets(new_prefix=stored)))
+    return IpMatch(within=network)
+
+
+async def _find_events(
+    session: AsyncSession, where: list[ColumnElement[bool]], match: IpMatch, limit: int
+) -> tuple[list[Any], bool]:
+    e = models.event
+    newest_first = (e.c.occurred_at.desc(), e.c.id.desc())
+    if match.within is None:
+        rows = (await session.execute(select(e).where(*where).order_by(*newest_first).limit(limit))).all()
+        return list(rows), False
+    scanned = (
+        await session.execute(select(e.c.id, e.c.ip).where(*where).order_by(*newest_first).limit(SCAN_CAP))
+    ).all()
+    ids = [row.id for row in scanned if match.holds(row.ip)][:limit]
+    rows = (await session.execute(select(e).where(e.c.id.in_(ids)).order_by(*newest_first))).all() if ids else []
+    return list(rows), len(scanned) == SCAN_CAP and len(ids) < limit
+
+
+def _event_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "type": row.type,
+        "occurred_at": row.occurred_at.isoformat(),
+        "producer": row.producer,
+        "customer_id": row.customer_id,
+        "device_id": row.device_id,
+        "device_key": row.device_key,
+        "ip": row.ip,
+        "country": row.country,
+        "asn": row.asn,
+        "outcome": row.outcome,
+        "amount": row.amount,
+        "data": json.loads(row.data),
+    }
+
+
+def _check_window(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since >= until:
+        raise invalid("since", "since must be before until.")
+
+
+# ---- trends (MON-1) ------------------------------------------------------------------------------------------------
+
+
+@router.get("/trends")
+async def trends(
+    session: SessionDep,
+    state: StateDep,
+    identity: IdentityDep,
+    bucket: Literal["hour", "day"] = "hour",
+    since: Since = None,
+    until: Since = None,
+    type: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+) -> dict[str, Any]:
+    """Events per hour or day (UTC) by type and outcome, oldest first; empty buckets are left out (analyst)."""
+    require_staff(identity, "analyst")
+    until = until or state.clock.now()
+    since = since or until - DEFAULT_WINDOW[bucket]
+    _check_window(since, until)
+    if until - since > MAX_WINDOW[bucket]:
+        raise invalid("since", f"Per {bucket}, a window is at most {MAX_WINDOW[bucket].days} days.")
+    e = models.event
+    at = _bucket_text(session, bucket)
+    query = (
+        select(at.label("bucket_at"), e.c.type, e.c.outcome, func.count().label("count"))
+        .where(e.c.occurred_at >= since, e.c.occurred_at < until)
+        .group_by(at, e.c.type, e.c.outcome)
+    )
+    if type is not None:
+        query = query.where(e.c.type == type)
+    text_format = "%Y-%m-%d %H" if bucket == "hour" else "%Y-%m-%d"
+    series = sorted(
+        (
+            {
+                "at": datetime.strptime(row.bucket_at, text_format).replace(tzinfo=UTC).isoformat(),
+                "type": row.type,
+                "outcome": row.outcome,
+                "count": row.count,
+            }
+            for row in (await session.execute(query)).all()
+        ),
+        key=lambda point: (point["at"], point["type"], point["outcome"]),
+    )
+    await _audit(
+        session,
+        state,
+        identity,
+        action="fraud_trends.view",
+        target_type="fraud_trend",
+        target_id=type or "*",
+        detail={"filters": {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "type": type}},
+    )
+    return {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "series": series}
+
+
+def _bucket_text(session: AsyncSession, bucket: str) -> ColumnElement[str]:
+    """The UTC hour ("2026-01-05 09") or day of `occurred_at` as text, the same on both databases: SQLite holds
+    naive UTC ISO text ("2026-01-05 09:12:00.000000", shared/database.py), PostgreSQL a timestamptz."""
+    # Literals, not bound parameters: PostgreSQL must see the grouped expression and the selected one as equal.
+    occurred_at = models.event.c.occurred_at
+    if session.get_bind().dialect.name == "postgresql":
+        pattern = "'YYYY-MM-DD HH24'" if bucket == "hour" else "'YYYY-MM-DD'"
+        return func.to_char(func.timezone(literal_column("'UTC'"), occurred_at), literal_column(pattern), type_=String)
+    length = "13" if bucket == "hour" else "10"
+    return func.substr(occurred_at, literal_column("1"), literal_column(length), type_=String)
+
+
+# ---- lists (RESP-3, SEC-4) -----------------------------------------------------------------------------------------
+
+
+class ListEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(min_length=1, max_length=200)
+    kind: Kind = "deny"
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    expires_at: AwareDatetime | None = None
+
+
+class ListEntryView(BaseModel):
+    id: str
+    list: str
+    kind: Kind
+    value: str
+    note: str
+    source: str = Field(description="the staff id that added it, or rule:<id>")
+    created_at: datetime
+    expires_at: datetime | None
+    removed_at: datetime | None
+    removed_by: str | None
+    in_force: bool
+
+    @classmethod
+    def of(cls, entry: lists.Entry, now: datetime) -> ListEntryView:
+        return cls(**asdict(entry), in_force=entry.in_force(now))
+
+
+class ListEntries(BaseModel):
+    entries: list[ListEntryView]
+
+
+@router.get("/lists/{list_name}/entries")
+async def list_entries(
+    list_name: str, session: SessionDep, state: StateDep, identity: IdentityDep, include_removed: bool = False
+) -> ListEntries:
+    """The entries in force, newest first; with `include_removed`, also those removed or expired (supervisor)."""
+    require_staff(identity, "supervisor")
+    now = state.clock.now()
+    found = await lists.entries(session, list_name=list_name, now=now, include_removed=include_removed)
+    detail: dict[str, Any] = {"include_removed": include_removed, "count": len(found)}
+    if list_name == "customers":
+        detail["customers"] = sorted({entry.value for entry in found})
+    await _audit_list(session, state, identity, "fraud_list.view", f"{list_name}:*", detail)
+    return ListEntries(entries=[ListEntryView.of(entry, now) for entry in found])
+
+
+@router.put("/lists/{list_name}/entries")
+async def put_list_entry(
+    list_name: str, body: ListEntryIn, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> ListEntryView:
+    """Add a value, or replace the entry in force for the same value and kind (the old one is kept, removed)."""
+    staff_id = require_staff(identity, "supervisor")
+    now = state.clock.now()
+    added, replaced = await lists.add_entry(
+        session,
+        list_name=list_name,
+        kind=body.kind,
+        value=body.value,
+        note=body.note,
+        expires_at=body.expires_at,
+        source=staff_id,
+        now=now,
+    )
+    _forget_lists(session, state)
+    detail = {
+        "entry_id": added.id,
+        "kind": added.kind,
+        "value": added.value,
+        "note": added.note,
+        "expires_at": added.expires_at.isoformat() if added.expires_at else None,
+        "replaced": [entry.id for entry in replaced],
+    }
+    await _audit_list(session, state, identity, "fraud_list.add", f"{list_name}:{added.value}", detail)
+    return ListEntryView.of(added, now)
+
+
+@router.delete("/lists/{list_name}/entries")
+async def delete_list_entry(
+    list_name: str,
+    session: SessionDep,
+    state: StateDep,
+    identity: IdentityDep,
+    value: Annotated[str, Query(min_length=1, max_length=200)],
+    kind: Kind = "deny",
+) -> ListEntryView:
+    """Take a value off the list: its entry is marked removed, by whom and when, and kept."""
+    staff_id = require_staff(identity, "supervisor")
+    now = state.clock.now()
+    removed = await lists.remove_entry(session, list_name=list_name, kind=kind, value=value, by=staff_id, now=now)
+    _forget_lists(session, state)
+    detail = {"entry_id": removed.id, "kind": kind, "value": removed.value}
+    await _audit_list(session, state, identity, "fraud_list.remove", f"{list_name}:{removed.value}", detail)
+    return ListEntryView.of(removed, now)
+
+
+def _forget_lists(session: AsyncSession, state: ServiceState) -> None:
+    # After the commit, not before: a score in between would cache the old lists for another second.
+    scorer: Scorer = state.extras["scorer"]
+    on_commit(session, scorer.lists.forget)
+
+
+async def _audit_list(
+    session: AsyncSession, state: ServiceState, identity: ServiceIdentity, action: str, target: str, detail: Any
+) -> None:
+    await _audit(session, state, identity, action=action, target_type="fraud_list", target_id=target, detail=detail)
+
+
+# ---- indicators (INC-4) --------------------------------------------------------------------------------------------
+
+
+@router.get("/indicators", response_model=None)
+async def export_indicators(
+    session: SessionDep,
+    state: StateDep,
+    identity: IdentityDep,
+    since: Since = None,
+    kinds: Annotated[str, Query(max_length=100, description="comma-separated: ip, device, bank_account")] = (
+        "ip,device,bank_account"
+    ),
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """Indicators to share with other companies: deny-listed IPs, devices and bank accounts, and what cases
+    resolved as fraud showed; never a customer (supervisor; the export is audited)."""
+    require_staff(identity, "supervisor")
+    chosen = frozenset(kind.strip() for kind in kinds.split(",") if kind.strip())
+    allowed = set(lists.INDICATOR_TYPES.values())
+    if not chosen or not chosen <= allowed:
+        raise invalid("kinds", f"kinds is a comma-separated list of {', '.join(sorted(allowed))}.")
+    now = state.clock.now()
+    found = await lists.indicators(session, kinds=chosen, since=since, now=now)
+    detail = {
+        "filters": {"since": since.isoformat() if since else None, "kinds": sorted(chosen), "format": format},
+        "count": len(found),
+    }
+    await _audit(
+        session,
+        state,
+        identity,
+        action="fraud_indicators.export",
+        target_type="fraud_indicator",
+        target_id="*",
+        detail=detail,
+    )
+    rows = [
+        {
+            "type": i.type,
+            "value": i.value,
+            "first_seen": i.first_seen.isoformat(),
+            "source": i.source,
+            "note": i.note,
+        }
+        for i in found
+    ]
+    if format == "csv":
+        return Response(_csv(rows), media_type="text/csv; charset=utf-8")
+    return JSONResponse({"generated_at": now.isoformat(), "indicators": rows})
+
+
+def _csv(rows: list[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=INDICATOR_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows({name: _cell(value) for name, value in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    # A note that starts like a formula would run as one in the spreadsheet the receiving company opens.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def _audit(
+    session: AsyncSession,
+    state: ServiceState,
+    identity: ServiceIdentity,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any],
+) -> None:
+    assert state.outbox is not None
+    entry = audit_entry(
+        Actor.of(identity),
+        service="fraud",
+        action=action,
+        target_type=target_type,
+        target_id=target_id[:80],  # the trail's limit; the whole value is in the detail
+        at=state.clock.now(),
+        detail=detail,
+    )
+    await record_audit(state.outbox, session, entry)
