@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.identity import ServiceIdentity
 from shared.ids import new_id
 from shared.outbox import Outbox
+
+if TYPE_CHECKING:
+    from shared.service import ServiceState
 
 AUDIT_PATH = "/internal/audit"
 AUDIT_BATCH_PATH = "/internal/audit/batch"
@@ -74,3 +77,27 @@ async def record_audit(outbox: Outbox, session: AsyncSession, entry: dict[str, A
     await outbox.enqueue(
         session, destination="auth", path=AUDIT_PATH, payload=entry, key=entry["entry_id"], urgent=False
     )
+
+
+async def audit_staff(
+    session: AsyncSession,
+    state: ServiceState,
+    identity: ServiceIdentity,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """What the staff member behind `identity` did or read in this service (not auth), recorded with `session`."""
+    assert state.outbox is not None, f"{state.name} needs an outbox to record staff actions"
+    entry = audit_entry(
+        Actor.of(identity),
+        service=state.name,
+        action=action,
+        target_type=target_type,
+        target_id=target_id[:80],  # the trail's limit; put the whole value in the detail when it matters
+        at=state.clock.now(),
+        detail=detail,
+    )
+    await record_audit(state.outbox, session, entry)

@@ -71,6 +71,16 @@ class Problem(Exception):
         return problem_body(self.status, self.code, self.detail, title=self.title, **self.extra)
 
 
+def invalid(field: str, message: str) -> Problem:
+    """A 422 `validation_failed` about one field, shaped like the framework's own validation problems."""
+    return Problem(
+        message,
+        code="validation_failed",
+        status=422,
+        violations=[{"field": field, "code": "invalid", "message": message}],
+    )
+
+
 def problem_body(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,

@@ -21,7 +21,7 @@ from services.fraud import models
 from services.fraud.rules import RuleSetBody
 from shared.ids import new_id
 from shared.networks import network_of
-from shared.problems import Problem
+from shared.problems import Problem, invalid
 
 LINK_WINDOW = timedelta(days=30)
 LINK_CAP = 50  # per kind: the entities and the customers linked through them
@@ -48,15 +48,6 @@ class SuppressionNotFound(Problem):
 class SuppressionLifted(Problem):
     status = 409
     code = "suppression_already_lifted"
-
-
-def invalid(field: str, message: str) -> Problem:
-    return Problem(
-        message,
-        code="validation_failed",
-        status=422,
-        violations=[{"field": field, "code": "invalid", "message": message}],
-    )
 
 
 # ---- cases ---------------------------------------------------------------------------------------------------------

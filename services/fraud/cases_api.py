@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import cases
 from services.fraud.scoring import Scorer
-from shared.audit import Actor, audit_entry, record_audit
+from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
@@ -285,14 +285,6 @@ async def _audit(
     detail: dict[str, Any],
     target: Literal["case", "suppression"] = "case",
 ) -> None:
-    assert state.outbox is not None
-    entry = audit_entry(
-        Actor.of(identity),
-        service="fraud",
-        action=action,
-        target_type=f"fraud_{target}",
-        target_id=target_id,
-        at=state.clock.now(),
-        detail=detail,
+    await audit_staff(
+        session, state, identity, action=action, target_type=f"fraud_{target}", target_id=target_id, detail=detail
     )
-    await record_audit(state.outbox, session, entry)

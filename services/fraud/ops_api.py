@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, Response
 
 from services.fraud import lists, models
 from services.fraud.scoring import Scorer
-from shared.audit import Actor, audit_entry, record_audit
+from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import Problem
+from shared.problems import invalid
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -39,15 +39,6 @@ INDICATOR_COLUMNS = ("type", "value", "first_seen", "source", "note")
 
 Kind = Literal["deny", "allow"]
 Since = Annotated[AwareDatetime | None, Query()]
-
-
-def invalid(field: str, message: str) -> Problem:
-    return Problem(
-        message,
-        code="validation_failed",
-        status=422,
-        violations=[{"field": field, "code": "invalid", "message": message}],
-    )
 
 
 # ---- event search (MON-2) ------------------------------------------------------------------------------------------
@@ -440,14 +431,6 @@ async def _audit(
     target_id: str,
     detail: dict[str, Any],
 ) -> None:
-    assert state.outbox is not None
-    entry = audit_entry(
-        Actor.of(identity),
-        service="fraud",
-        action=action,
-        target_type=target_type,
-        target_id=target_id[:80],  # the trail's limit; the whole value is in the detail
-        at=state.clock.now(),
-        detail=detail,
+    await audit_staff(
+        session, state, identity, action=action, target_type=target_type, target_id=target_id, detail=detail
     )
-    await record_audit(state.outbox, session, entry)

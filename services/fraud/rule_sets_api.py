@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from services.fraud import backtest, rule_sets
 from services.fraud.rules import RuleSetBody
 from services.fraud.scoring import Scorer
-from shared.audit import Actor, audit_entry, record_audit
+from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
@@ -178,14 +178,6 @@ async def backtest_rule_set(
 async def _audit(
     session: AsyncSession, state: ServiceState, identity: ServiceIdentity, action: str, target: str, detail: Any
 ) -> None:
-    assert state.outbox is not None
-    entry = audit_entry(
-        Actor.of(identity),
-        service="fraud",
-        action=action,
-        target_type="fraud_rule_set",
-        target_id=target,
-        at=state.clock.now(),
-        detail=detail,
+    await audit_staff(
+        session, state, identity, action=action, target_type="fraud_rule_set", target_id=target, detail=detail
     )
-    await record_audit(state.outbox, session, entry)

@@ -19,7 +19,7 @@ from services.notify.schemas import (
     PreferenceView,
 )
 from services.notify.settings import NotifySettings
-from shared.audit import Actor, audit_entry, record_audit
+from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
@@ -116,17 +116,9 @@ async def _audit(
     target_id: str,
     detail: dict[str, Any],
 ) -> None:
-    assert state.outbox is not None
-    entry = audit_entry(
-        Actor.of(identity),
-        service="notify",
-        action=action,
-        target_type="notification",
-        target_id=target_id,
-        at=state.clock.now(),
-        detail=detail,
+    await audit_staff(
+        session, state, identity, action=action, target_type="notification", target_id=target_id, detail=detail
     )
-    await record_audit(state.outbox, session, entry)
 
 
 @router.get("/deliveries/counts")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,10 +26,10 @@ from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from shared.outbox import PAYLOAD_CONTEXT
-from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
+from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_api_login import PHONE, full_login, login
 from tests.fraud.test_scoring import HOME_IP, NOW, OFFICE_IP, Fraud, rules_of
-from tests.harness import TEST_SECRET, Backend, System, client_for, in_process_system, migrate, running
+from tests.harness import TEST_SECRET, Backend, System, client_for, migrate, running
 from tests.servers import eventually, eventually_async
 
 DENY_LIST_RULE = {"id": "deny_list", "kind": "deny_list", "weight": 100, "reason": "on the deny list ({lists})"}
@@ -225,16 +225,6 @@ async def test_deny_device_and_deny_ip_list_them_for_30_days_and_the_next_score_
 
 
 # ---- the whole system ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running_system:
-        yield running_system
 
 
 def as_service(system: System, caller: str, audience: str) -> httpx.AsyncClient:

@@ -3,37 +3,24 @@ phone shows its other customers), resolution once with a label; rules snoozed fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from sekisho.sinks import SmsSink, SmtpSink
 from services.fraud.scoring import Scorer
 from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
 from shared.ids import new_id
 from shared.middleware import IDENTITY_HEADER
-from tests.auth.conftest import SIGNING_KEY
 from tests.fraud.test_ops_api import audited, staff
-from tests.harness import TEST_SECRET, Backend, System, client_for, in_process_system
+from tests.harness import TEST_SECRET, System, client_for
 
 HOME_IP = "126.0.0.1"  # SoftBank, JP
 US_IP = "8.8.8.8"
 CASES = "/v1/ops/fraud/cases"
 SUPPRESSIONS = "/v1/ops/fraud/suppressions"
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 def as_service(system: System, caller: str) -> httpx.AsyncClient:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,23 +17,11 @@ from services.gateway.bearer import identity_context
 from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.auth.conftest import SIGNING_KEY
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import TEST_SECRET, Backend, System, client_for, in_process_system
-from tests.servers import SmsSink, SmtpSink, eventually_async
+from tests.harness import TEST_SECRET, System, client_for
+from tests.servers import eventually_async
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    """The whole system in-process, as auth's tests run it: staff sign in through the gateway for real."""
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 async def staff(system: System, login_id: str, role: str) -> tuple[str, Headers]:

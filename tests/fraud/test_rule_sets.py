@@ -4,7 +4,6 @@ every version kept, /score on the new version at once; and a backtest by an anal
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,26 +13,13 @@ from sqlalchemy import select
 from services.fraud import models, rule_sets
 from services.fraud.rules import LIBRARY, RuleSetBody
 from services.fraud.scoring import default_rule_set
-from shared.clock import FrozenClock
 from shared.database import Database, target_for
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.auth.conftest import SIGNING_KEY
 from tests.fraud.test_ops_api import Headers, audited, hour_ago, put_events, staff
-from tests.harness import TEST_SECRET, Backend, System, client_for, in_process_system, migrate
-from tests.servers import SmsSink, SmtpSink
+from tests.harness import TEST_SECRET, Backend, System, client_for, migrate
 
 RULE_SETS = "/v1/ops/fraud/rule-sets"
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 def draft_body(**thresholds: int) -> dict[str, Any]:
