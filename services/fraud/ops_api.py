@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import ColumnElement, String, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import lists, models
+from services.fraud import event_queries, lists, models
 from services.fraud.scoring import Scorer
 from shared.audit import audit_staff
 from shared.database import on_commit
@@ -31,8 +29,6 @@ from shared.service import ServiceState
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
 
-# A CIDR wider than 256 of the event's stored networks (/24, /56) is matched in Python over the newest events.
-SCAN_CAP = 20_000
 MAX_WINDOW = {"hour": timedelta(days=31), "day": timedelta(days=366)}
 DEFAULT_WINDOW = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 INDICATOR_COLUMNS = ("type", "value", "first_seen", "source", "note")
@@ -74,10 +70,10 @@ async def search_events(
         where.append(e.c.occurred_at >= since)
     if until is not None:
         where.append(e.c.occurred_at < until)
-    match = ip_match(ip) if ip is not None else IpMatch()
+    match = event_queries.ip_match(ip) if ip is not None else event_queries.IpMatch()
     where.extend(match.conditions())
-    rows, truncated = await _find_events(session, where, match, limit)
-    events = [_event_view(row) for row in rows]
+    rows, truncated = await event_queries.find_events(session, where, match, limit)
+    events = [event_queries.event_view(row) for row in rows]
     filters = {"customer_id": customer_id, "ip": ip, "device_id": device_id, "type": type, "limit": limit}
     filters.update(since=since.isoformat() if since else None, until=until.isoformat() if until else None)
     await _audit(
@@ -90,90 +86,6 @@ async def search_events(
         detail={"filters": filters, "customers": sorted({v["customer_id"] for v in events if v["customer_id"]})},
     )
     return {"events": events, "truncated": truncated}
-
-
-@dataclass(frozen=True)
-class IpMatch:
-    """How an `ip` filter is matched: exact addresses, stored networks (SQL), and a network checked in Python."""
-
-    addresses: tuple[str, ...] = ()
-    networks: tuple[str, ...] = ()
-    within: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        e = models.event
-        found: list[ColumnElement[bool]] = [e.c.ip.in_(self.addresses)] if self.addresses else []
-        if self.networks:
-            found.append(e.c.network.in_(self.networks))
-        if self.within is not None:
-            found.append(e.c.ip.is_not(None))
-        return found
-
-    def holds(self, ip: str | None) -> bool:
-        if self.within is None:
-            return True
-        try:
-            return ip is not None and ipaddress.ip_address(ip) in self.within
-        except ValueError:
-            return False
-
-
-def ip_match(value: str) -> IpMatch:
-    """Match an address exactly; a network by the event's /24 (/56) column when it is one of them or spans a few
-    (a /22 is four), narrowed in Python when it is smaller; a wider one in Python alone, over SCAN_CAP events."""
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        pass
-    else:
-        return IpMatch(addresses=tuple(sorted({value, str(address)})))
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise invalid("ip", f"{value!r} is not an IP address or a network in CIDR notation.") from None
-    if network.prefixlen == network.max_prefixlen:
-        return IpMatch(addresses=(str(network.network_address),))
-    stored = 24 if network.version == 4 else 56
-    if network.prefixlen >= stored:
-        narrower = network if network.prefixlen > stored else None
-        return IpMatch(networks=(str(network.supernet(new_prefix=stored)),), within=narrower)
-    if stored - network.prefixlen <= 8:
-        return IpMatch(networks=tuple(str(n) for n in network.subnets(new_prefix=stored)))
-    return IpMatch(within=network)
-
-
-async def _find_events(
-    session: AsyncSession, where: list[ColumnElement[bool]], match: IpMatch, limit: int
-) -> tuple[list[Any], bool]:
-    e = models.event
-    newest_first = (e.c.occurred_at.desc(), e.c.id.desc())
-    if match.within is None:
-        rows = (await session.execute(select(e).where(*where).order_by(*newest_first).limit(limit))).all()
-        return list(rows), False
-    scanned = (
-        await session.execute(select(e.c.id, e.c.ip).where(*where).order_by(*newest_first).limit(SCAN_CAP))
-    ).all()
-    ids = [row.id for row in scanned if match.holds(row.ip)][:limit]
-    rows = (await session.execute(select(e).where(e.c.id.in_(ids)).order_by(*newest_first))).all() if ids else []
-    return list(rows), len(scanned) == SCAN_CAP and len(ids) < limit
-
-
-def _event_view(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "type": row.type,
-        "occurred_at": row.occurred_at.isoformat(),
-        "producer": row.producer,
-        "customer_id": row.customer_id,
-        "device_id": row.device_id,
-        "device_key": row.device_key,
-        "ip": row.ip,
-        "country": row.country,
-        "asn": row.asn,
-        "outcome": row.outcome,
-        "amount": row.amount,
-        "data": json.loads(row.data),
-    }
 
 
 def _check_window(since: datetime | None, until: datetime | None) -> None:
@@ -202,7 +114,7 @@ async def trends(
     if until - since > MAX_WINDOW[bucket]:
         raise invalid("since", f"Per {bucket}, a window is at most {MAX_WINDOW[bucket].days} days.")
     e = models.event
-    at = _bucket_text(session, bucket)
+    at = event_queries.bucket_text(session, bucket)
     query = (
         select(at.label("bucket_at"), e.c.type, e.c.outcome, func.count().label("count"))
         .where(e.c.occurred_at >= since, e.c.occurred_at < until)
@@ -233,18 +145,6 @@ async def trends(
         detail={"filters": {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "type": type}},
     )
     return {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "series": series}
-
-
-def _bucket_text(session: AsyncSession, bucket: str) -> ColumnElement[str]:
-    """The UTC hour ("2026-01-05 09") or day of `occurred_at` as text, the same on both databases: SQLite holds
-    naive UTC ISO text ("2026-01-05 09:12:00.000000", shared/database.py), PostgreSQL a timestamptz."""
-    # Literals, not bound parameters: PostgreSQL must see the grouped expression and the selected one as equal.
-    occurred_at = models.event.c.occurred_at
-    if session.get_bind().dialect.name == "postgresql":
-        pattern = "'YYYY-MM-DD HH24'" if bucket == "hour" else "'YYYY-MM-DD'"
-        return func.to_char(func.timezone(literal_column("'UTC'"), occurred_at), literal_column(pattern), type_=String)
-    length = "13" if bucket == "hour" else "10"
-    return func.substr(occurred_at, literal_column("1"), literal_column(length), type_=String)
 
 
 # ---- lists (RESP-3, SEC-4) -----------------------------------------------------------------------------------------
