@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, distinct, func, select
+from sqlalchemy import String, and_, bindparam, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
@@ -114,26 +114,22 @@ async def compute(session: AsyncSession, context: ScoreContext) -> Features:
     asn = getattr(place, "network_name", None) if place else None
     network = network_of(context.ip) if context.ip else None
     values: dict[str, Any] = {"country": country, "asn": asn, "network": network}
-    device_key = context.device_key
+    shared = await _shared_features(session, context, network)
+    device_key, first_event_at = shared.pop("device_key"), shared.pop("first_event_at")
+    values.update(shared, device_key=device_key)
     if context.customer_id is not None:
-        own, device_key = await _customer_features(session, context, country)
-        values.update(own)
-    values["device_key"] = device_key
-    values.update(await _shared_features(session, context, device_key, network))
+        values.update(await _customer_features(session, context, device_key, first_event_at))
     return Features(context=context, **values)
 
 
 async def _customer_features(
-    session: AsyncSession, context: ScoreContext, country: str | None
-) -> tuple[dict[str, Any], str | None]:
+    session: AsyncSession, context: ScoreContext, device_key: str | None, first_event_at: datetime | None
+) -> dict[str, Any]:
     at = context.at
     rows = (
         await session.execute(_CUSTOMER_EVENTS, {"customer_id": context.customer_id, "at": at, "since": at - HISTORY})
     ).all()
-    device_key = context.device_key
-    if device_key is None and context.device_id is not None:
-        device_key = next((r.device_key for r in rows if r.device_id == context.device_id and r.device_key), None)
-    values: dict[str, Any] = {"customer_known": bool(rows)}
+    values: dict[str, Any] = {"customer_known": first_event_at is not None}
     # One pass over the customer's events, newest first.
     since_1m, since_1h = at - timedelta(minutes=1), at - timedelta(hours=1)
     since_24h, since_30d = at - timedelta(hours=24), at - timedelta(days=30)
@@ -175,9 +171,7 @@ async def _customer_features(
             counts["amount_30d"] += r.amount if when >= since_30d else 0
         if kind == "login_succeeded" or kind in MONEY_DONE:
             hours.append((when.hour + 9) % 24)  # JST: UTC+9, no daylight saving
-    if opened is None:
-        opened = (await session.execute(_FIRST_EVENT, {"customer_id": context.customer_id, "at": at})).scalar()
-        values["customer_known"] = opened is not None
+    opened = opened or first_event_at  # accounts older than the history window: their first event
     if opened is not None:
         values["customer_age_hours"] = _hours(at, opened)
     if located is not None:
@@ -204,7 +198,7 @@ async def _customer_features(
         past_amounts=tuple(amounts),
         past_withdrawals=withdrawals,
     )
-    return values, device_key
+    return values
 
 
 def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
@@ -220,19 +214,18 @@ def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
     return found
 
 
-async def _shared_features(
-    session: AsyncSession, context: ScoreContext, device_key: str | None, network: str | None
-) -> dict[str, Any]:
-    """Counts over everyone: distinct customers on this device, IP, network and bank account, failures from this IP.
-
-    One prepared statement whatever is known: an unknown value is NULL, which matches nothing.
-    """
+async def _shared_features(session: AsyncSession, context: ScoreContext, network: str | None) -> dict[str, Any]:
+    """In one statement: counts over everyone (distinct customers on this device, IP, network and bank account,
+    failures from this IP), the device key (given, or the one last seen with the session's device id), and the
+    customer's first event ever. An unknown value is NULL, which matches nothing."""
     at = context.at
     row = (
         await session.execute(
-            _SHARED_COUNTS,
+            _SHARED,
             {
-                "device_key": device_key,
+                "customer_id": context.customer_id,
+                "device_id": context.device_id,
+                "device_key": context.device_key,
                 "ip": context.ip,
                 "network": network,
                 "bank_account": context.bank_account,
@@ -243,7 +236,12 @@ async def _shared_features(
             },
         )
     ).one()
-    return {name: int(value or 0) for name, value in row._mapping.items()}
+    found = dict(row._mapping)
+    return {
+        **{name: int(value or 0) for name, value in found.items() if name not in ("device_key", "first_event_at")},
+        "device_key": found["device_key"],
+        "first_event_at": found["first_event_at"],
+    }
 
 
 # The statements are built once: building and keying a statement per score cost more than running it.
@@ -268,24 +266,40 @@ _CUSTOMER_EVENTS = (
     .order_by(_e.c.occurred_at.desc())
     .limit(HISTORY_ROWS)
 )
-_FIRST_EVENT = select(func.min(_e.c.occurred_at)).where(
-    _e.c.customer_id == bindparam("customer_id"), _e.c.occurred_at < bindparam("at")
-)
 
 
-def _distinct_customers(column: Any, value: str, since: str) -> Any:
+def _distinct_customers(column: Any, value: Any, since: str) -> Any:
     return (
         select(func.count(distinct(_e.c.customer_id)))
-        .where(column == bindparam(value), _e.c.occurred_at >= bindparam(since), _e.c.occurred_at < bindparam("at"))
+        .where(column == value, _e.c.occurred_at >= bindparam(since), _e.c.occurred_at < bindparam("at"))
         .scalar_subquery()
     )
 
 
-_SHARED_COUNTS = select(
-    _distinct_customers(_e.c.device_key, "device_key", "since_30d").label("device_customers_30d"),
-    _distinct_customers(_e.c.ip, "ip", "since_24h").label("ip_customers_24h"),
-    _distinct_customers(_e.c.network, "network", "since_24h").label("network_customers_24h"),
-    _distinct_customers(_e.c.bank_account, "bank_account", "since_30d").label("bank_account_customers_30d"),
+# The device key given, or the one this customer's events last carried with the session's device id.
+_DEVICE_KEY = func.coalesce(
+    bindparam("device_key", type_=String),
+    select(_e.c.device_key)
+    .where(
+        _e.c.customer_id == bindparam("customer_id"),
+        _e.c.device_id == bindparam("device_id"),
+        _e.c.device_key.is_not(None),
+        _e.c.occurred_at < bindparam("at"),
+    )
+    .order_by(_e.c.occurred_at.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
+_SHARED = select(
+    _DEVICE_KEY.label("device_key"),
+    select(func.min(_e.c.occurred_at))
+    .where(_e.c.customer_id == bindparam("customer_id"), _e.c.occurred_at < bindparam("at"))
+    .scalar_subquery()
+    .label("first_event_at"),
+    _distinct_customers(_e.c.device_key, _DEVICE_KEY, "since_30d").label("device_customers_30d"),
+    _distinct_customers(_e.c.ip, bindparam("ip"), "since_24h").label("ip_customers_24h"),
+    _distinct_customers(_e.c.network, bindparam("network"), "since_24h").label("network_customers_24h"),
+    _distinct_customers(_e.c.bank_account, bindparam("bank_account"), "since_30d").label("bank_account_customers_30d"),
     select(func.count())
     .where(
         and_(_e.c.ip == bindparam("ip"), _e.c.type == LOGIN_FAILED),

@@ -53,6 +53,7 @@ class Fraud:
         device: str | None = "phone-hanako",
         ip: str | None = HOME_IP,
         outcome: str = "ok",
+        device_id: str | None = None,
         **data: Any,
     ) -> None:
         if device is not None:
@@ -65,6 +66,7 @@ class Fraud:
                 "type": type,
                 "occurred_at": (self.clock.now() - ago).isoformat(),
                 "customer_id": customer,
+                "device_id": device_id,
                 "ip": ip,
                 "outcome": outcome,
                 "data": data,
@@ -178,6 +180,18 @@ async def test_new_device(fraud: Fraud) -> None:
     await fraud.ordinary_customer(days=10)
     assert "new_device" not in rules_of(await fraud.score("login"))
     assert "new_device" in rules_of(await fraud.score("login", device_key="phone-unknown"))
+
+
+@pytest.mark.req("MON-3")
+async def test_the_sessions_device_id_is_known_by_its_device_key(fraud: Fraud) -> None:
+    """The gateway knows the session's device by auth's id; fraud finds the phone's own key from the events."""
+    await fraud.ordinary_customer(days=10)
+    await fraud.event("login_succeeded", ago=timedelta(hours=1), device_id="dev_auth_1")
+    known = await fraud.score("login", device_key=None, device_id="dev_auth_1")
+    assert "new_device" not in rules_of(known)
+    await fraud.event("login_succeeded", ago=timedelta(hours=1), customer="cus_b", device="phone-hanako")
+    await fraud.event("login_succeeded", ago=timedelta(hours=1), customer="cus_c", device="phone-hanako")
+    assert "mule_device" in rules_of(await fraud.score("login", device_key=None, device_id="dev_auth_1"))
 
 
 @pytest.mark.req("MON-3")
