@@ -168,6 +168,70 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _partner_command(args: argparse.Namespace, keys_spec: str) -> dict[str, object]:
+    from datetime import timedelta
+
+    from services.gateway import partners
+    from services.gateway.settings import GatewaySettings
+    from shared.clock import SystemClock
+    from shared.crypto import FieldCipher
+    from shared.migrations import head_revision
+
+    database = Database(target_for(GatewaySettings(), "gateway"), pool_size=1)
+    result: dict[str, object] = {}
+    try:
+        if await database.revision() != head_revision(migrations_dir("gateway")):
+            raise LookupError("the gateway database is not migrated: run `sekisho migrate gateway` first")
+        cipher, now = FieldCipher(parse_keys(keys_spec)), SystemClock().now()
+        async with database.transaction() as session:
+            if args.partner_command == "create":
+                result.update(
+                    await partners.create_partner(
+                        session, name=args.name, allowed_cidrs=args.allow, cipher=cipher, now=now
+                    )
+                )
+            elif args.partner_command == "rotate":
+                overlap = timedelta(hours=args.overlap_hours)
+                result.update(
+                    await partners.rotate_partner_key(session, name=args.name, overlap=overlap, cipher=cipher, now=now)
+                )
+            else:
+                revoked = await partners.revoke_partner(session, name=args.name, key_id=args.key, now=now)
+                result.update(partner=args.name, revoked_key_ids=revoked, partner_disabled=args.key is None)
+    finally:
+        await database.dispose()
+    return result
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    """`sekisho partner create|rotate|revoke`: partner ATM networks' HMAC keys, in the gateway's database."""
+    from services.gateway.settings import GatewaySettings
+    from shared.problems import Problem
+
+    keys_spec = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(GatewaySettings().data_dir)
+    try:
+        result = asyncio.run(_partner_command(args, keys_spec))
+    except (LookupError, Problem, ValueError) as exc:
+        print(f"sekisho: {exc}", file=sys.stderr)
+        return 1
+    except IntegrityError:
+        print(f"sekisho: partner {args.name!r} exists already", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    elif args.partner_command == "revoke":
+        revoked = result["revoked_key_ids"]
+        print(f"revoked: {', '.join(revoked) if isinstance(revoked, list) and revoked else 'no active key'}")
+        if result["partner_disabled"]:
+            print(f"partner {args.name!r} is disabled")
+    else:
+        print(f"partner id: {result['partner_id']}\nkey id:     {result['key_id']}\nsecret:     {result['secret']}")
+        if "old_keys_expire_at" in result:
+            print(f"the previous keys stay valid until {result['old_keys_expire_at']}")
+        print("Hand the secret over once, over a secure channel; it is not shown again.")
+    return 0
+
+
 class ProgressBar:
     """`[#####.....] 12,345/50,000 events  1,234/s` on one line of stderr, redrawn with \\r (10 times a second)."""
 
@@ -263,6 +327,24 @@ def build_parser() -> argparse.ArgumentParser:
     staff_create.add_argument("--role", required=True, choices=["analyst", "supervisor", "admin"])
     staff_create.add_argument("--json", action="store_true", help='print {"login_id", "password", "totp_secret"}')
     staff_create.set_defaults(func=cmd_staff_create)
+
+    partner = commands.add_parser("partner", help="partner ATM networks and their signing keys (RFC 9421)")
+    partner_commands = partner.add_subparsers(dest="partner_command", required=True)
+    partner_create = partner_commands.add_parser("create", help="a partner and its first HMAC key")
+    partner_create.add_argument("name", help="the partner's name")
+    partner_create.add_argument(
+        "--allow", action="append", metavar="CIDR", help="only from this network (repeat for more; default: any)"
+    )
+    partner_create.add_argument("--json", action="store_true", help='print {"partner_id", "key_id", "secret"}')
+    partner_rotate = partner_commands.add_parser("rotate", help="a new key; the old ones expire after the overlap")
+    partner_rotate.add_argument("name")
+    partner_rotate.add_argument("--overlap-hours", type=float, default=24.0, help="how long old keys stay valid")
+    partner_rotate.add_argument("--json", action="store_true", help='print {"partner_id", "key_id", "secret", …}')
+    partner_revoke = partner_commands.add_parser("revoke", help="revoke one key, or all keys and disable the partner")
+    partner_revoke.add_argument("name")
+    partner_revoke.add_argument("--key", metavar="KEY_ID", help="only this key (default: every key)")
+    partner_revoke.add_argument("--json", action="store_true")
+    partner.set_defaults(func=cmd_partner)
 
     keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
     keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")

@@ -9,11 +9,14 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from services.gateway import models, proxy
+from services.gateway import controls_api, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
+from services.gateway.controls import GatewayControls
+from services.gateway.rate_limits import RateLimiter, counter_for
 from services.gateway.routes import PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
+from services.gateway.signatures import PartnerAuthenticator
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
 
@@ -30,20 +33,51 @@ def create_app(
     settings = settings or GatewaySettings()
     if routes is None:
         routes = PUBLIC_ROUTES + (diagnostic_routes() if settings.diagnostics else ())
+    operations = frozenset(route.operation for route in routes)
 
     async def start_bearer(state: ServiceState) -> None:
         state.extras["bearer"] = BearerAuthenticator(client=state.client, clock=state.clock)
+
+    async def start_partners(state: ServiceState) -> None:
+        state.extras["partners"] = PartnerAuthenticator(
+            database=state.database,
+            cipher=state.cipher,
+            clock=state.clock,
+            window_seconds=settings.signature_window_seconds,
+            trusted_proxies=settings.trusted_proxies,
+        )
+
+    async def start_controls(state: ServiceState) -> None:
+        limiter = RateLimiter(
+            counter=counter_for(settings, state.database), limits=settings.rate_limits, clock=state.clock
+        )
+        controls = GatewayControls(
+            database=state.database,
+            clock=state.clock,
+            limiter=limiter,
+            known_operations=operations,
+            refresh_seconds=settings.controls_refresh_seconds,
+        )
+        await controls.start()
+        state.extras["controls"] = controls
+
+    async def stop_controls(state: ServiceState) -> None:
+        controls: GatewayControls | None = state.extras.get("controls")
+        if controls is not None:
+            await controls.stop()
 
     app = build_service_app(
         name="gateway",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[proxy.router],
+        # The gateway's own routes before the proxy: its catch-all would shadow them.
+        routers=[partners_api.router, controls_api.router, proxy.router],
         clock=clock,
         transports=transports,
         internal=False,
         outbox_table=models.outbox,
-        on_startup=[start_bearer],
+        on_startup=[start_bearer, start_partners, start_controls],
+        on_shutdown=[stop_controls],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         title="sekisho gateway",
     )

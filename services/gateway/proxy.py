@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.gateway.bearer import BearerAuthenticator, identity_context
+from services.gateway.client_ip import client_ip
+from services.gateway.controls import GatewayControls, route_class_of
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
 from shared.dependencies import StateDep
@@ -49,17 +51,26 @@ async def forward(request: Request, state: StateDep) -> Response:
     match = _match(request)
     settings = state.settings
     assert isinstance(settings, GatewaySettings)
-    context: dict[str, Any] = {
-        # The client address is the peer's until SEKISHO_TRUSTED_PROXIES lands (gateway issue).
-        "client_ip": request.client.host if request.client else "unknown",
-        "operation": match.route.operation,
-    }
+    operation = match.route.operation
+    ip = client_ip(request, settings.trusted_proxies)
+    context: dict[str, Any] = {"client_ip": ip, "operation": operation}
+    # SEC-4, INC-1 and SEC-3 before any work: a denied address, a stopped operation or a flood costs no service call.
+    controls: GatewayControls = state.extras["controls"]
+    route_class = route_class_of(match.route, request.url.path)
+    controls.check_ip(route_class, ip)
+    controls.check_operation(operation)
+    await controls.limiter.check(operation=operation, route_class=route_class, ip=ip)
     if match.route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
         claims = await bearer.authenticate(request, "staff" if match.route.caller == "staff" else "customer")
         if match.route.role is not None and not has_role(claims.role, match.route.role):
             raise Problem(f"This route needs the {match.route.role} role.", code="forbidden", status=403)
         context.update(identity_context(claims))
+        if claims.subject_type == "customer":
+            await controls.limiter.check(operation=operation, route_class=route_class, customer_id=claims.subject)
+    if partner_id := context.get("partner_id"):  # set where a partner's signature authenticated the request
+        controls.check_operation(operation, partner_id)
+        await controls.limiter.check(operation=operation, route_class=route_class, partner_id=partner_id)
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(
         match.route.service,

@@ -1,0 +1,170 @@
+"""Staff routes the gateway answers itself for its run-time controls: kill switches and IP rules (admin).
+
+Mounted before the proxy's catch-all route. Every call is authenticated here with the staff token, passes
+the ops IP rules, and is audited through the gateway's outbox to auth's trail (SEC-6).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import JSONResponse
+
+from services.gateway.bearer import BearerAuthenticator
+from services.gateway.client_ip import client_ip
+from services.gateway.controls import GatewayControls
+from services.gateway.settings import GatewaySettings
+from shared.audit import Actor, audit_entry, record_audit
+from shared.dependencies import SessionDep, StateDep
+from shared.problems import Problem
+from shared.roles import has_role
+from shared.service import ServiceState
+
+router = APIRouter(prefix="/v1/ops", tags=["controls"])
+
+
+def request_ip(request: Request, state: ServiceState) -> str:
+    settings = state.settings
+    assert isinstance(settings, GatewaySettings)
+    return client_ip(request, settings.trusted_proxies)
+
+
+async def current_admin(request: Request, state: StateDep) -> Actor:
+    controls: GatewayControls = state.extras["controls"]
+    ip = request_ip(request, state)
+    controls.check_ip("ops", ip)
+    bearer: BearerAuthenticator = state.extras["bearer"]
+    claims = await bearer.authenticate(request, "staff")
+    if not has_role(claims.role, "admin"):
+        raise Problem("This route needs the admin role.", code="forbidden", status=403)
+    return Actor(staff_id=claims.subject, role=claims.role or "", session_id=claims.session_id, ip=ip)
+
+
+AdminDep = Annotated[Actor, Depends(current_admin)]
+
+
+async def _audit(
+    session: AsyncSession,
+    state: ServiceState,
+    actor: Actor,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: dict[str, Any],
+) -> None:
+    assert state.outbox is not None
+    entry = audit_entry(
+        actor,
+        service="gateway",
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        at=state.clock.now(),
+        detail=detail,
+    )
+    await record_audit(state.outbox, session, entry)
+
+
+class KillSwitchChange(BaseModel):
+    active: bool
+    reason: str = Field(min_length=1, max_length=500)
+    partner_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+@router.get("/kill-switches")
+async def list_kill_switches(session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
+    """Every switch that was ever set, with its state now; `operations` names what can be switched."""
+    controls: GatewayControls = state.extras["controls"]
+    switches = await controls.kill_switches(session)
+    await _audit(session, state, actor, action="kill_switch.list", target_type="kill_switch", target_id="*", detail={})
+    return {
+        "kill_switches": [switch.view() for switch in switches],
+        "operations": sorted(op for op in controls.known_operations if not op.startswith("ops_")),
+    }
+
+
+@router.put("/kill-switches/{operation}")
+async def set_kill_switch(
+    operation: str, body: KillSwitchChange, session: SessionDep, state: StateDep, actor: AdminDep
+) -> dict[str, Any]:
+    """Stop (`active: true`) or resume an operation type, for every partner or for one (INC-1, LINK-4)."""
+    controls: GatewayControls = state.extras["controls"]
+    switch = await controls.set_kill_switch(
+        session,
+        operation=operation,
+        partner_id=body.partner_id,
+        active=body.active,
+        reason=body.reason,
+        set_by=actor.staff_id,
+    )
+    await _audit(
+        session,
+        state,
+        actor,
+        action="kill_switch.set",
+        target_type="kill_switch",
+        target_id=operation,
+        detail={"partner_id": body.partner_id, "active": body.active, "reason": body.reason},
+    )
+    return switch.view()
+
+
+class IpRuleRequest(BaseModel):
+    route_class: Literal["customer", "partner", "ops"]
+    kind: Literal["allow", "deny"]
+    cidr: str = Field(min_length=1, max_length=64)
+    note: str = Field(default="", max_length=500)
+
+
+@router.get("/ip-rules")
+async def list_ip_rules(session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
+    controls: GatewayControls = state.extras["controls"]
+    rules = await controls.ip_rules(session)
+    await _audit(session, state, actor, action="ip_rule.list", target_type="ip_rule", target_id="*", detail={})
+    return {"ip_rules": [rule.view() for rule in rules]}
+
+
+@router.put("/ip-rules", status_code=201, responses={200: {"description": "the same rule is already in force"}})
+async def add_ip_rule(body: IpRuleRequest, session: SessionDep, state: StateDep, actor: AdminDep) -> JSONResponse:
+    """Add an allow or deny rule (SEC-4); the same rule again answers 200 with the one in force."""
+    controls: GatewayControls = state.extras["controls"]
+    rule, created = await controls.add_ip_rule(
+        session,
+        route_class=body.route_class,
+        kind=body.kind,
+        cidr=body.cidr,
+        note=body.note,
+        created_by=actor.staff_id,
+        caller_ip=actor.ip,
+    )
+    if created:
+        await _audit(
+            session,
+            state,
+            actor,
+            action="ip_rule.add",
+            target_type="ip_rule",
+            target_id=rule.id,
+            detail={"route_class": rule.route_class, "kind": rule.kind, "cidr": str(rule.network)},
+        )
+    return JSONResponse(rule.view(), status_code=201 if created else 200)
+
+
+@router.delete("/ip-rules/{rule_id}")
+async def remove_ip_rule(rule_id: str, session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
+    controls: GatewayControls = state.extras["controls"]
+    rule = await controls.remove_ip_rule(session, rule_id=rule_id, removed_by=actor.staff_id, caller_ip=actor.ip)
+    await _audit(
+        session,
+        state,
+        actor,
+        action="ip_rule.remove",
+        target_type="ip_rule",
+        target_id=rule.id,
+        detail={"route_class": rule.route_class, "kind": rule.kind, "cidr": str(rule.network)},
+    )
+    return {**rule.view(), "removed": True}

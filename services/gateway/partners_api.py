@@ -1,0 +1,27 @@
+"""Routes the gateway answers itself for partner ATM networks; mounted before the proxy's catch-all route."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+
+from services.gateway.signatures import PartnerAuthenticator
+from shared.dependencies import StateDep
+from shared.problems import Problem
+
+router = APIRouter(tags=["partner"])
+
+
+@router.post("/v1/atm/ping")
+async def ping(request: Request, state: StateDep) -> dict[str, str]:
+    """A signed request answered with the partner and key it authenticated as: partners test their signing here."""
+    partners: PartnerAuthenticator = state.extras["partners"]
+    caller = await partners.authenticate(request)
+    body = await request.body()
+    if body:
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            raise Problem("The body is not JSON.", code="bad_request", status=400) from exc
+    return {"partner": caller.partner_name, "key_id": caller.key_id}
