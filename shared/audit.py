@@ -82,17 +82,18 @@ async def record_audit(outbox: Outbox, session: AsyncSession, entry: dict[str, A
 async def audit_staff(
     session: AsyncSession,
     state: ServiceState,
-    identity: ServiceIdentity,
+    who: ServiceIdentity | Actor,
     *,
     action: str,
     target_type: str,
     target_id: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """What the staff member behind `identity` did or read in this service (not auth), recorded with `session`."""
+    """What a staff member (`who`: as the gateway vouched for them, or as the gateway itself authenticated them)
+    did or read in this service (not auth), recorded with `session`."""
     assert state.outbox is not None, f"{state.name} needs an outbox to record staff actions"
     entry = audit_entry(
-        Actor.of(identity),
+        who if isinstance(who, Actor) else Actor.of(who),
         service=state.name,
         action=action,
         target_type=target_type,

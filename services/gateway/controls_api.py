@@ -17,7 +17,7 @@ from services.gateway.bearer import BearerAuthenticator
 from services.gateway.client_ip import client_ip
 from services.gateway.controls import GatewayControls
 from services.gateway.settings import GatewaySettings
-from shared.audit import Actor, audit_entry, record_audit
+from shared.audit import Actor, audit_staff
 from shared.dependencies import SessionDep, StateDep
 from shared.problems import Problem
 from shared.roles import has_role
@@ -56,17 +56,7 @@ async def _audit(
     target_id: str,
     detail: dict[str, Any],
 ) -> None:
-    assert state.outbox is not None
-    entry = audit_entry(
-        actor,
-        service="gateway",
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        at=state.clock.now(),
-        detail=detail,
-    )
-    await record_audit(state.outbox, session, entry)
+    await audit_staff(session, state, actor, action=action, target_type=target_type, target_id=target_id, detail=detail)
 
 
 class KillSwitchChange(BaseModel):

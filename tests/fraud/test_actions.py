@@ -192,7 +192,7 @@ async def test_a_deny_or_review_outcome_opens_a_case_though_no_rule_asks_for_one
     ]
 
 
-@pytest.mark.req("RESP-3", "SEC-4")
+@pytest.mark.req("RESP-3")
 async def test_deny_device_and_deny_ip_list_them_for_30_days_and_the_next_score_hits_the_deny_list(
     fraud: Fraud,
 ) -> None:

@@ -139,7 +139,7 @@ async def test_an_account_takeover_is_stepped_up_or_denied_with_reasons_that_nam
     assert "phone changed 2 h ago" in answer["summary"]
 
 
-@pytest.mark.req("MON-3", "LINK-3")
+@pytest.mark.req("MON-3")
 async def test_the_docomo_pattern_is_stepped_up_or_denied_with_reasons_that_name_it(fraud: Fraud) -> None:
     """A new account in a victim's name, their bank account linked with the PIN alone, a large charge at once."""
     await fraud.event("account_opened", ago=timedelta(hours=5), customer="cus_fake", device="phone-x")
@@ -250,7 +250,7 @@ async def test_one_bank_account_linked_by_two_customers(fraud: Fraud) -> None:
     assert "shared_bank_account" in rules_of(await fraud.score("charge", bank_account="ba_1", amount=1000))
 
 
-@pytest.mark.req("MON-3", "AUTH-ATTR-1")
+@pytest.mark.req("MON-3")
 @pytest.mark.parametrize(
     ("event", "attributes", "named"),
     [
@@ -274,7 +274,7 @@ async def test_a_recent_change_before_money_moves(
     assert "recent_change" not in rules_of(await fraud.score("withdrawal", amount=10000))
 
 
-@pytest.mark.req("MON-3", "LINK-3")
+@pytest.mark.req("MON-3")
 async def test_a_charge_soon_after_a_new_bank_link(fraud: Fraud) -> None:
     await fraud.ordinary_customer(days=30)
     await fraud.event("bank_account_linked", ago=timedelta(minutes=20), bank_account="ba_2")

@@ -121,13 +121,13 @@ def _session(operation: str, login: str, grant: bool, *, kyc: bool = True) -> Se
     )
 
 
-@pytest.mark.req("AUTH-LOGIN-1", "AUTH-WD-1", "AUTH-ATTR-1", "AUTH-EACH-1", "LINK-1")
+# Encodes AUTH-LOGIN-1, AUTH-WD-1, AUTH-ATTR-1, AUTH-EACH-1, LINK-1 (marker once the gateway enforces it).
 def test_the_table_names_every_operation_type_of_the_shipped_policy_and_of_the_routes(shipped: Policy) -> None:
     assert set(TABLE) == set(shipped.operations)
     assert {route.operation for route in PUBLIC_ROUTES} <= set(TABLE)
 
 
-@pytest.mark.req("AUTH-LOGIN-1", "AUTH-WD-1", "AUTH-ATTR-1", "AUTH-EACH-1", "LINK-1", "KYC-2")
+# Encodes AUTH-LOGIN-1, AUTH-WD-1, AUTH-ATTR-1, AUTH-EACH-1, LINK-1, KYC-2 (marker once the gateway enforces it).
 @pytest.mark.parametrize(("operation", "login", "grant", "band", "expected"), _walk())
 def test_the_shipped_policy_table(
     shipped: Policy, operation: str, login: str, grant: bool, band: str, expected: str
@@ -136,7 +136,7 @@ def test_the_shipped_policy_table(
     assert decision.outcome == expected, decision.reasons
 
 
-@pytest.mark.req("KYC-2", "LINK-1")
+# Encodes KYC-2, LINK-1 (marker once the gateway enforces it).
 @pytest.mark.parametrize("operation", [op for op, (caller, _) in TABLE.items() if caller == "customer"])
 def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
     shipped: Policy, operation: str
@@ -149,7 +149,7 @@ def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
         assert decision.outcome == "allow"
 
 
-@pytest.mark.req("LINK-1", "AUTH-WD-1")
+# Encodes LINK-1, AUTH-WD-1 (marker once the gateway enforces it).
 @pytest.mark.parametrize("operation", ["withdrawal", "charge", "bank_link", "profile_change"])
 def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, operation: str) -> None:
     email_grant = Grant(operation, Factor.of("email", NOW - 5))
@@ -169,7 +169,7 @@ def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, op
     assert decide(shipped, operation, email_login_sms_grant, BANDS["low"], now=NOW).outcome == "allow"
 
 
-@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1")
+# Encodes AUTH-LOGIN-1, AUTH-ATTR-1 (marker once the gateway enforces it).
 def test_two_factors_of_one_class_are_not_mfa(shipped: Policy) -> None:
     two_codes = SessionState("customer", (Factor.of("sms", NOW - 10), Factor.of("email", NOW - 10)))
     decision = decide(shipped, "profile_view", two_codes, BANDS["low"], now=NOW)
@@ -183,7 +183,7 @@ def test_two_factors_of_one_class_are_not_mfa(shipped: Policy) -> None:
     assert decide(shipped, "profile_change", same_class_grant, BANDS["low"], now=NOW).outcome == "step_up"
 
 
-@pytest.mark.req("AUTH-EACH-1", "AUTH-WD-1")
+# Encodes AUTH-EACH-1, AUTH-WD-1 (marker once the gateway enforces it).
 def test_a_grant_counts_only_for_its_operation_and_while_fresh(shipped: Policy) -> None:
     stale = SessionState("customer", LOGINS["2f"], Grant("withdrawal", Factor.of("sms", NOW - 61)), True)
     other = SessionState("customer", LOGINS["2f"], Grant("charge", Factor.of("sms", NOW - 5)), True)
@@ -196,7 +196,7 @@ def test_a_grant_counts_only_for_its_operation_and_while_fresh(shipped: Policy) 
     assert (challenge.acr_values, challenge.max_age) == ("aal2", 60)
 
 
-@pytest.mark.req("AUTH-ATTR-1")
+# Encodes AUTH-ATTR-1 (marker once the gateway enforces it).
 @pytest.mark.parametrize(
     ("risk", "expected"),
     [
@@ -276,7 +276,7 @@ def _requests(draw: st.DrawFn, operation: str) -> tuple[SessionState, Risk | Non
     return session, Risk(score, draw(st.sampled_from(("allow", "allow", "allow", "step_up", "review", "deny"))))
 
 
-@pytest.mark.req("AUTH-EACH-1", "AUTH-WD-1", "AUTH-ATTR-1", "LINK-1", "KYC-2")
+# Encodes AUTH-EACH-1, AUTH-WD-1, AUTH-ATTR-1, LINK-1, KYC-2 (marker once the gateway enforces it).
 @pytest.mark.parametrize("operation", _OPS)
 @settings(max_examples=400, deadline=None)
 @given(data=st.data())
@@ -402,7 +402,7 @@ def test_an_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
         load_policy(tmp_path / "absent.toml")
 
 
-@pytest.mark.req("AUTH-EACH-1")
+# Encodes AUTH-EACH-1 (marker once the gateway enforces it).
 def test_without_substitution_every_factor_must_be_as_fresh_as_the_operation(tmp_path: Path) -> None:
     strict_table = "fresh_seconds = 60\nsubstitution = false\n"
     text = _replace_in(_SHIPPED_TEXT, "mfa_change", "fresh_seconds = 60\n", strict_table)
