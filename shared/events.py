@@ -29,8 +29,10 @@ async def record_event(
     ip: str | None = None,
     outcome: str = "ok",
     data: dict[str, Any] | None = None,
+    event_id: str | None = None,
 ) -> str:
-    event_id = new_id("evt")
+    """Queue the event with `session`; its id (made here unless the caller derives one to find it again)."""
+    event_id = event_id or new_id("evt")
     payload = {
         "event_id": event_id,
         "type": type,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth import accounts, lockout, models, sessions
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from shared.dependencies import IdentityDep, SessionDep
-from shared.events import EVENTS_PATH
+from shared.events import record_event
 from shared.notifications import send_notification
 from shared.problems import Problem
 
@@ -128,20 +128,15 @@ async def _record_applied(
     body: FraudActionRequest,
     result: dict[str, Any],
 ) -> None:
-    """The event for fraud, as shared.events.record_event writes it, but with an id derived from the request: the
-    event is also the marker a redelivery finds (outbox rows are kept), so that it locks, ends sessions started
-    since, or notifies nothing more."""
-    now = runtime.clock.now()
-    payload = {
-        "event_id": marker,
-        "type": "fraud_action_applied",
-        "occurred_at": now.isoformat(),
-        "customer_id": customer_id,
-        "device_id": None,
-        "ip": None,
-        "outcome": "ok",
-        "data": {"action": body.action, "score_id": body.score_id, "case_id": body.case_id, **result},
-    }
-    await runtime.outbox.enqueue(
-        session, destination="fraud", path=EVENTS_PATH, payload=payload, key=marker, urgent=False
+    """The event for fraud, with an id derived from the request: the event's outbox row is also the marker a
+    redelivery finds (outbox rows are kept), so that it locks, ends sessions started since, or notifies nothing
+    more."""
+    await record_event(
+        runtime.outbox,
+        session,
+        type="fraud_action_applied",
+        occurred_at=runtime.clock.now(),
+        customer_id=customer_id,
+        data={"action": body.action, "score_id": body.score_id, "case_id": body.case_id, **result},
+        event_id=marker,
     )

@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import lists, models
@@ -166,11 +166,7 @@ async def _deny(session: AsyncSession, record: ScoreRecord, *, list_name: str, v
     """A deny entry for 30 days, unless one is already in force (staff's, with its own expiry, stays as it is)."""
     entry = models.list_entry
     now = record.context.at
-    if session.get_bind().dialect.name == "postgresql":
-        # The lock lists.py takes for the same value: two writers must not leave two entries in force.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"list_entry:{list_name}:deny:{value}"}
-        )
+    await lists.lock_value(session, list_name=list_name, kind="deny", value=value)
     in_force = await session.execute(
         select(entry.c.id)
         .where(entry.c.list == list_name, entry.c.kind == "deny", entry.c.value == value, *lists.active(now))

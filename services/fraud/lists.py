@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.fraud import models
 from services.fraud.rules import Lists
 from shared.ids import new_id
-from shared.problems import Problem
+from shared.problems import Problem, invalid
 
 LIST_NAMES = ("ips", "devices", "customers", "bank_accounts")
 
@@ -63,11 +63,6 @@ class EntryNotFound(Problem):
     code = "list_entry_not_found"
 
 
-class InvalidEntry(Problem):
-    status = 422
-    code = "validation_failed"
-
-
 # The longest value each list can match: the event columns the scorer compares it with.
 _MAX_LENGTH = {"ips": 64, "devices": 200, "customers": 40, "bank_accounts": 64}
 
@@ -99,19 +94,24 @@ def normalise(list_name: str, value: str) -> str:
     """The value as stored and matched: an IP or network as its CIDR (203.0.113.7/24 -> 203.0.113.0/24)."""
     value = value.strip()
     if not value:
-        raise _invalid("value", "The value is empty.")
+        raise invalid("value", "The value is empty.")
     if list_name == "ips":
         try:
             return str(ipaddress.ip_network(value, strict=False))
         except ValueError:
-            raise _invalid("value", f"{value[:64]!r} is not an IP address or a network in CIDR notation.") from None
+            raise invalid("value", f"{value[:64]!r} is not an IP address or a network in CIDR notation.") from None
     if len(value) > _MAX_LENGTH[list_name]:
-        raise _invalid("value", f"A {list_name} value has at most {_MAX_LENGTH[list_name]} characters.")
+        raise invalid("value", f"A {list_name} value has at most {_MAX_LENGTH[list_name]} characters.")
     return value
 
 
-def _invalid(field: str, message: str) -> InvalidEntry:
-    return InvalidEntry(message, violations=[{"field": field, "code": "invalid", "message": message}])
+async def lock_value(session: AsyncSession, *, list_name: str, kind: str, value: str) -> None:
+    """Serialise writers of one list value until the transaction ends: two of them (staff, or a rule's action)
+    must not leave two entries in force. SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"list_entry:{list_name}:{kind}:{value}"}
+        )
 
 
 async def entries(session: AsyncSession, *, list_name: str, now: datetime, include_removed: bool) -> list[Entry]:
@@ -142,7 +142,7 @@ async def add_entry(
     by the same hand, so the history shows what the new one replaced. The new entry and those it replaced."""
     value = normalise(check_list(list_name), value)
     if expires_at is not None and expires_at <= now:
-        raise _invalid("expires_at", "expires_at must be in the future.")
+        raise invalid("expires_at", "expires_at must be in the future.")
     replaced = await _remove(session, list_name=list_name, kind=kind, value=value, by=source, now=now)
     added = Entry(
         id=new_id("lst"),
@@ -175,11 +175,7 @@ async def _remove(
     session: AsyncSession, *, list_name: str, kind: str, value: str, by: str, now: datetime
 ) -> list[Entry]:
     entry = models.list_entry
-    if session.get_bind().dialect.name == "postgresql":
-        # Two staff changing the same value at once must not leave two entries in force (SQLite has one writer).
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"list_entry:{list_name}:{kind}:{value}"}
-        )
+    await lock_value(session, list_name=list_name, kind=kind, value=value)
     rows = (
         await session.execute(
             update(entry)
