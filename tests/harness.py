@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +111,14 @@ class System:
 
 @asynccontextmanager
 async def in_process_system(
-    backend: Backend, overrides: Mapping[str, dict[str, Any]] | None = None, clock: Clock | None = None
+    backend: Backend,
+    overrides: Mapping[str, dict[str, Any]] | None = None,
+    clock: Clock | None = None,
+    gateway_transports: Callable[[dict[str, httpx.AsyncBaseTransport]], dict[str, httpx.AsyncBaseTransport]]
+    | None = None,
 ) -> AsyncIterator[System]:
+    """`gateway_transports`: given the services' transports, those the gateway reaches them through (a test
+    that takes fraud down, or counts what reaches a service, wraps them)."""
     from services.gateway.app import create_app as gateway_app
 
     clock = clock or FrozenClock()
@@ -128,7 +134,8 @@ async def in_process_system(
         apps[service] = module.create_app(settings, clock=clock, transports=transports)
         transports[service] = httpx.ASGITransport(apps[service], raise_app_exceptions=False)
     gateway_settings = backend.settings("gateway", **(overrides or {}).get("gateway", {}))
-    apps["gateway"] = gateway_app(gateway_settings, clock=clock, transports=transports)  # type: ignore[arg-type]
+    seen_by_gateway = gateway_transports(dict(transports)) if gateway_transports else transports
+    apps["gateway"] = gateway_app(gateway_settings, clock=clock, transports=seen_by_gateway)  # type: ignore[arg-type]
     async with AsyncExitStack() as stack:
         # Started callees first so that they stop last: a producer's relay still running must not reach a
         # notify that has already closed its database.

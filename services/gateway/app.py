@@ -13,6 +13,8 @@ from services.gateway import controls_api, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.controls import GatewayControls
+from services.gateway.enforcement import Enforcer
+from services.gateway.policy import policy_for
 from services.gateway.rate_limits import RateLimiter, counter_for
 from services.gateway.routes import PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
@@ -34,6 +36,16 @@ def create_app(
     if routes is None:
         routes = PUBLIC_ROUTES + (diagnostic_routes() if settings.diagnostics else ())
     operations = frozenset(route.operation for route in routes)
+    # A bad policy file stops start-up here, with the file, the line and the reason.
+    policy = policy_for(settings, operations)
+
+    async def start_enforcer(state: ServiceState) -> None:
+        state.extras["enforcer"] = Enforcer(
+            policy=policy,
+            client=state.client,
+            clock=state.clock,
+            score_timeout_seconds=settings.score_timeout_seconds,
+        )
 
     async def start_bearer(state: ServiceState) -> None:
         state.extras["bearer"] = BearerAuthenticator(client=state.client, clock=state.clock)
@@ -76,7 +88,7 @@ def create_app(
         transports=transports,
         internal=False,
         outbox_table=models.outbox,
-        on_startup=[start_bearer, start_partners, start_controls],
+        on_startup=[start_bearer, start_partners, start_controls, start_enforcer],
         on_shutdown=[stop_controls],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         title="sekisho gateway",

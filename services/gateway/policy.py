@@ -83,6 +83,7 @@ class OperationPolicy(_Strict):
     possession_required: bool = False
     kyc_required: bool = False
     fail_closed: bool = False
+    score: bool = True
     risk: RiskThresholds
     key_fields: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")], ...] = ()
     notify: Notification | None = None
@@ -102,6 +103,8 @@ class OperationPolicy(_Strict):
             raise ValueError("step_up needs fresh_seconds above 0")
         if not self.substitution and self.fresh_seconds == 0 and self.factors:
             raise ValueError("without substitution, fresh_seconds must say how fresh every factor must be")
+        if self.fail_closed and not self.score:
+            raise ValueError("fail_closed needs score: only a score that cannot be had can fail closed")
         if self.possession_required and "possession" not in self.factors:
             raise ValueError("possession_required needs 'possession' among the factors")
         if self.possession_required and all(
@@ -185,9 +188,11 @@ def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
     return None if current is None else current + 1
 
 
-def policy_for(settings: GatewaySettings) -> Policy:
-    """The policy the settings name (the shipped file by default), checked to cover every public route."""
-    operations = {route.operation for route in PUBLIC_ROUTES + diagnostic_routes()}
+def policy_for(settings: GatewaySettings, operations: Iterable[str] | None = None) -> Policy:
+    """The policy the settings name (the shipped file by default), checked to cover every operation type of the
+    routes (by default the public routes)."""
+    if operations is None:
+        operations = {route.operation for route in PUBLIC_ROUTES + diagnostic_routes()}
     return load_policy(settings.policy_file or SHIPPED_POLICY, operations)
 
 
@@ -218,8 +223,9 @@ class Risk:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer for one request. For `step_up`: the classes the client may bring (`factors`), the RFC 9470
-    `acr_values` and `max_age` for WWW-Authenticate, and the methods a challenge may offer."""
+    """The answer for one request. For `step_up`: the classes the client must bring (`factors`), the RFC 9470
+    `acr_values` and `max_age` for WWW-Authenticate, and the methods a challenge may offer; no methods: what is
+    missing is not a possession factor, so the customer must sign in again (max_age: how recent that must be)."""
 
     outcome: Outcome
     reasons: tuple[str, ...] = ()
@@ -240,7 +246,9 @@ class Decision:
 
 
 _CLASS_ORDER: tuple[FactorClass, ...] = get_args(FactorClass)
-_METHODS: tuple[Method, ...] = get_args(Method)
+# What auth's step-up challenges can verify (POST /v1/auth/challenges/{id}/verify): possession factors. A missing
+# knowledge or inherence factor cannot be brought by a challenge: the customer signs in again.
+CHALLENGE_METHODS: tuple[Method, ...] = ("totp", "sms", "email")
 
 
 def _is_fresh(factor: Factor, now: float, max_age: int) -> bool:
@@ -249,8 +257,20 @@ def _is_fresh(factor: Factor, now: float, max_age: int) -> bool:
     return age >= -LEEWAY_SECONDS and (max_age == 0 or age <= max_age)
 
 
-def decide(policy: Policy, operation: str, session: SessionState, risk: Risk | None, *, now: float) -> Decision:
-    """What the caller must prove for `operation` at this risk; `now` in Unix seconds. Pure: no I/O."""
+def decide(
+    policy: Policy,
+    operation: str,
+    session: SessionState,
+    risk: Risk | None,
+    *,
+    now: float,
+    continuation: bool = False,
+) -> Decision:
+    """What the caller must prove for `operation` at this risk; `now` in Unix seconds. Pure: no I/O.
+
+    `continuation`: the request finishes an operation stepped up at its start (the confirm of an authenticator
+    enrolment, which needs the secret only the stepped-up start gave): the factors still count, the per-operation
+    grant does not apply again, a risky request still steps up."""
     rule = policy.operations.get(operation)
     if rule is None:
         return Decision("deny", ("unknown_operation",))
@@ -299,21 +319,25 @@ def decide(policy: Policy, operation: str, session: SessionState, risk: Risk | N
         reasons.append("factor_missing")
     if rule.possession_required and "possession" not in have:
         reasons.append("possession_missing")
-    needs_grant = (rule.step_up or risky) and not grant_ok
+    every_time = rule.step_up and not continuation
+    needs_grant = (every_time or risky) and not grant_ok
     if needs_grant:
-        reasons.append("step_up_required" if rule.step_up else "risk_requires_step_up")
+        reasons.append("step_up_required" if every_time else "risk_requires_step_up")
     if not (missing or needs_grant or (rule.possession_required and "possession" not in have)):
         return Decision("allow", tuple(reasons))
     if session.caller != "customer":
         return Decision("deny", (*reasons, "cannot_step_up"))
 
-    bring = missing or tuple(c for c in _CLASS_ORDER if c in rule.factors)
-    methods = tuple(m for m in _METHODS if METHOD_CLASSES[m] in bring and m not in rule.refuse_methods)
+    bring = missing or (("possession",) if "possession" in rule.factors else rule.factors)
+    by_challenge = all(c == "possession" for c in bring)
+    methods = tuple(m for m in CHALLENGE_METHODS if m not in rule.refuse_methods) if by_challenge else ()
+    if not by_challenge:
+        reasons.append("sign_in_again")
     return Decision(
         "step_up",
         tuple(reasons),
         factors=bring,
         acr_values="aal2" if len(rule.factors) >= 2 else "aal1",
-        max_age=rule.fresh_seconds or None,
+        max_age=(rule.login_max_age if not by_challenge and rule.substitution else rule.fresh_seconds) or None,
         methods=methods,
     )

@@ -10,11 +10,15 @@ from starlette.responses import Response
 from services.gateway.bearer import BearerAuthenticator, identity_context
 from services.gateway.client_ip import client_ip
 from services.gateway.controls import GatewayControls, route_class_of
+from services.gateway.enforcement import Enforcer
+from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
+from services.gateway.signatures import PartnerAuthenticator
 from shared.dependencies import StateDep
 from shared.problems import Problem
 from shared.roles import has_role
+from shared.tokens import AccessClaims
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "accept-language", "idempotency-key", "user-agent")
@@ -49,37 +53,48 @@ def _match(request: Request) -> RouteMatch:
 @router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
 async def forward(request: Request, state: StateDep) -> Response:
     match = _match(request)
+    route = match.route
     settings = state.settings
     assert isinstance(settings, GatewaySettings)
-    operation = match.route.operation
+    operation = route.operation
     ip = client_ip(request, settings.trusted_proxies)
     context: dict[str, Any] = {"client_ip": ip, "operation": operation}
     # SEC-4, INC-1 and SEC-3 before any work: a denied address, a stopped operation or a flood costs no service call.
     controls: GatewayControls = state.extras["controls"]
-    route_class = route_class_of(match.route, request.url.path)
+    route_class = route_class_of(route, request.url.path)
     controls.check_ip(route_class, ip)
     controls.check_operation(operation)
     await controls.limiter.check(operation=operation, route_class=route_class, ip=ip)
-    if match.route.caller != "anyone":
+    caller: Caller = "anonymous"
+    claims: AccessClaims | None = None
+    if route.caller == "partner":
+        partners: PartnerAuthenticator = state.extras["partners"]
+        partner = await partners.authenticate(request)
+        caller = "partner"
+        context.update(partner_id=partner.partner_id, partner_name=partner.partner_name, key_id=partner.key_id)
+        controls.check_operation(operation, partner.partner_id)
+        await controls.limiter.check(operation=operation, route_class=route_class, partner_id=partner.partner_id)
+    elif route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
-        claims = await bearer.authenticate(request, "staff" if match.route.caller == "staff" else "customer")
-        if match.route.role is not None and not has_role(claims.role, match.route.role):
-            raise Problem(f"This route needs the {match.route.role} role.", code="forbidden", status=403)
+        claims = await bearer.authenticate(request, "staff" if route.caller == "staff" else "customer")
+        if route.role is not None and not has_role(claims.role, route.role):
+            raise Problem(f"This route needs the {route.role} role.", code="forbidden", status=403)
+        caller = claims.subject_type
         context.update(identity_context(claims))
         if claims.subject_type == "customer":
             await controls.limiter.check(operation=operation, route_class=route_class, customer_id=claims.subject)
-    if partner_id := context.get("partner_id"):  # set where a partner's signature authenticated the request
-        controls.check_operation(operation, partner_id)
-        await controls.limiter.check(operation=operation, route_class=route_class, partner_id=partner_id)
+    # What the caller must prove at this risk (the policy), before anything is forwarded.
+    enforcer: Enforcer = state.extras["enforcer"]
+    context.update(await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip))
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(
-        match.route.service,
+        route.service,
         request.method,
-        match.route.upstream(match.params),
+        route.upstream(match.params),
         content=await request.body(),
         params=dict(request.query_params),
         headers=headers,
-        timeout_seconds=match.route.timeout_seconds or settings.default_route_timeout_seconds,
+        timeout_seconds=route.timeout_seconds or settings.default_route_timeout_seconds,
         idempotent=False,  # the gateway never repeats a caller's request on its own
         context=context,
     )

@@ -20,8 +20,10 @@ class Route:
     operation: str
     upstream_path: str | None = None  # the path at the service, when it differs; same parameters
     timeout_seconds: float | None = None
-    caller: str = "anyone"  # anyone | customer | staff: whose access token the route needs
+    caller: str = "anyone"  # anyone | customer | staff (whose access token the route needs) | partner (signed)
     role: str | None = None  # for staff routes: the least role allowed (analyst < supervisor < admin)
+    # True: the route finishes an operation stepped up at its start (policy.decide's `continuation`).
+    continues: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,7 +62,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/auth/challenges/{challenge_id}/send", "auth", "challenge"),
     Route("POST", "/v1/auth/challenges/{challenge_id}/verify", "auth", "challenge"),
     Route("POST", "/v1/auth/totp", "auth", "mfa_change", caller="customer"),
-    Route("POST", "/v1/auth/totp/confirm", "auth", "mfa_change", caller="customer"),
+    # The confirm needs the secret that only the stepped-up start gave: one step-up per enrolment.
+    Route("POST", "/v1/auth/totp/confirm", "auth", "mfa_change", caller="customer", continues=True),
     Route("GET", "/v1/me", "auth", "profile_view", caller="customer"),
     Route("PATCH", "/v1/me", "auth", "profile_change", caller="customer"),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),

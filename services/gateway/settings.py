@@ -41,6 +41,9 @@ class GatewaySettings(ServiceSettings):
     diagnostics: bool = Field(default=True, description="expose /v1/diagnostics/{service}/trace")
     # SEKISHO_POLICY_FILE: the per-operation policy (services/gateway/policy.py); unset: the shipped policy.toml.
     policy_file: str | None = None
+    score_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=10, description="how long to wait for fraud's score before deciding without it"
+    )
     signature_window_seconds: int = Field(
         default=300, ge=5, le=3600, description="a partner signature's `created` may differ this much from our clock"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -41,6 +42,23 @@ async def code_by_sms(system: System, sms: SmsSink, challenge_id: str) -> str:
     found = re.search(r"\b(\d{6})\b", message.body)
     assert found is not None, message.body
     return found.group(1)
+
+
+async def stepped_up(
+    system: System, sms: SmsSink, send: Callable[[dict[str, str]], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    """A request the policy steps up: the 401 challenge (RFC 9470), an SMS code, the grant, the request again."""
+    first = await send({})
+    assert first.status_code == 401, first.text
+    assert first.json()["code"] == "step_up_required"
+    assert 'error="insufficient_user_authentication"' in first.headers["www-authenticate"]
+    challenge_id = first.json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id)
+    verified = await system.gateway.post(
+        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    return await send({"Step-Up-Grant": verified.json()["grant"]})
 
 
 async def full_login(system: System, sms: SmsSink, device: str = DEVICE) -> dict[str, object]:

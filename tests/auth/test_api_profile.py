@@ -7,7 +7,7 @@ import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
 from tests.auth.conftest import CUSTOMER, open_account
-from tests.auth.test_api_login import full_login, login
+from tests.auth.test_api_login import full_login, login, stepped_up
 from tests.harness import System
 from tests.servers import eventually
 
@@ -33,7 +33,13 @@ async def test_an_email_change_is_told_to_the_old_and_the_new_address(
     tokens = await full_login(system, sms)
     me = await system.gateway.get("/v1/me", headers=bearer(tokens))
     assert me.json()["email"] == CUSTOMER["email"]
-    changed = await system.gateway.patch("/v1/me", json={"email": "hanako.new@example.com"}, headers=bearer(tokens))
+    changed = await stepped_up(
+        system,
+        sms,
+        lambda grant: system.gateway.patch(
+            "/v1/me", json={"email": "hanako.new@example.com"}, headers={**bearer(tokens), **grant}
+        ),
+    )
     assert changed.status_code == 200, changed.text
     await eventually(lambda: len(smtp.to("hanako.new@example.com")) == 1)
     await eventually(lambda: any("変更" in (m["Subject"] or "") for m in smtp.to(CUSTOMER["email"])))
@@ -47,17 +53,25 @@ async def test_a_password_change_follows_the_policy_and_ends_other_sessions(syst
     await open_account(system.gateway)
     first = await full_login(system, sms)
     second = await full_login(system, sms, device="device-ipad-0002")
-    weak = await system.gateway.put(
-        "/v1/me/password",
-        json={"current_password": CUSTOMER["password"], "new_password": "password1"},
-        headers=bearer(second),
+    weak = await stepped_up(
+        system,
+        sms,
+        lambda grant: system.gateway.put(
+            "/v1/me/password",
+            json={"current_password": CUSTOMER["password"], "new_password": "password1"},
+            headers={**bearer(second), **grant},
+        ),
     )
     assert weak.status_code == 422
     assert weak.json()["code"] == "password_policy"
-    good = await system.gateway.put(
-        "/v1/me/password",
-        json={"current_password": CUSTOMER["password"], "new_password": "Yuzu-Hikari-77?"},
-        headers=bearer(second),
+    good = await stepped_up(
+        system,
+        sms,
+        lambda grant: system.gateway.put(
+            "/v1/me/password",
+            json={"current_password": CUSTOMER["password"], "new_password": "Yuzu-Hikari-77?"},
+            headers={**bearer(second), **grant},
+        ),
     )
     assert good.status_code == 200
     assert good.json()["other_sessions_ended"] >= 1
@@ -74,8 +88,11 @@ async def test_an_authenticator_is_enrolled_only_from_an_mfa_session_and_a_used_
     mfa = await full_login(system, sms)
     password_only = (await login(system.gateway)).json()  # the same device: one factor now
     refused = await system.gateway.post("/v1/auth/totp", headers=bearer(password_only))
-    assert refused.status_code == 403
-    started = await system.gateway.post("/v1/auth/totp", headers=bearer(mfa))
+    assert refused.status_code == 401  # the password alone never enrols: a possession factor must be proven
+    assert refused.json()["code"] == "step_up_required"
+    started = await stepped_up(
+        system, sms, lambda grant: system.gateway.post("/v1/auth/totp", headers={**bearer(mfa), **grant})
+    )
     assert started.status_code == 201
     secret = started.json()["secret"]
     assert started.json()["otpauth_uri"].startswith("otpauth://totp/")

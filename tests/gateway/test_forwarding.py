@@ -94,7 +94,7 @@ def _slow_service() -> FastAPI:
 
 async def test_a_route_that_answers_too_late_is_a_504_problem(backend: Backend) -> None:
     await migrate(backend, "gateway")
-    routes = (Route("POST", "/v1/slow", "auth", "test", upstream_path="/slow", timeout_seconds=0.2),)
+    routes = (Route("POST", "/v1/slow", "auth", "diagnostics", upstream_path="/slow", timeout_seconds=0.2),)
     transports = {"auth": httpx.ASGITransport(_slow_service())}
     app = create_app(backend.settings("gateway"), transports=transports, routes=routes)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:

@@ -127,7 +127,10 @@ def test_the_table_names_every_operation_type_of_the_shipped_policy_and_of_the_r
     assert {route.operation for route in PUBLIC_ROUTES} <= set(TABLE)
 
 
-# Encodes AUTH-LOGIN-1, AUTH-WD-1, AUTH-ATTR-1, AUTH-EACH-1, LINK-1, KYC-2 (marker once the gateway enforces it).
+# The gateway decides every request with this policy (enforcement.py; end to end in test_step_up.py). It also
+# encodes AUTH-WD-1, LINK-1 and KYC-2 for the money and bank-link routes that the txn and kyc issues add (marker
+# once those routes exist).
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1", "AUTH-EACH-1")
 @pytest.mark.parametrize(("operation", "login", "grant", "band", "expected"), _walk())
 def test_the_shipped_policy_table(
     shipped: Policy, operation: str, login: str, grant: bool, band: str, expected: str
@@ -413,3 +416,57 @@ def test_without_substitution_every_factor_must_be_as_fresh_as_the_operation(tmp
     assert decide(strict, "mfa_change", recent, BANDS["low"], now=NOW).outcome == "allow"
     challenge = decide(strict, "mfa_change", earlier, BANDS["low"], now=NOW)
     assert (challenge.outcome, challenge.factors, challenge.max_age) == ("step_up", ("knowledge",), 60)
+
+
+def test_a_bad_policy_file_stops_the_gateway_at_start_up(tmp_path: Path) -> None:
+    from services.gateway.app import create_app
+
+    text = _replace_in(_SHIPPED_TEXT, "withdrawal", "fresh_seconds = 60\n", "fresh_seconds = 60\nfresh = 1\n")
+    path = _write(tmp_path, text)
+    with pytest.raises(PolicyError) as caught:
+        create_app(GatewaySettings(policy_file=str(path)))
+    assert caught.value.line == _line(text, "fresh = 1")
+
+
+def test_an_operation_that_fails_closed_must_be_scored(tmp_path: Path) -> None:
+    text = _replace_in(_SHIPPED_TEXT, "withdrawal", "fail_closed = true\n", "fail_closed = true\nscore = false\n")
+    with pytest.raises(PolicyError, match="fail_closed needs score"):
+        load_policy(_write(tmp_path, text))
+
+
+def test_a_login_too_old_for_a_money_operation_means_signing_in_again_not_a_challenge(shipped: Policy) -> None:
+    old = SessionState("customer", LOGINS["old"], Grant("withdrawal", Factor.of("sms", NOW - 5)), kyc_verified=True)
+    decision = decide(shipped, "withdrawal", old, Risk(5, "allow"), now=NOW)
+    assert (decision.outcome, decision.methods, decision.max_age) == ("step_up", (), IN_FLOW_SECONDS)
+    assert "sign_in_again" in decision.reasons
+    fresh = SessionState("customer", LOGINS["2f"], kyc_verified=True)
+    challenge = decide(shipped, "withdrawal", fresh, Risk(5, "allow"), now=NOW)
+    assert (challenge.methods, challenge.max_age) == (("totp", "sms"), 60)
+
+
+async def test_the_answer_to_signing_in_again_is_its_own_401_with_the_max_age(shipped: Policy) -> None:
+    from services.gateway.step_up import challenge as step_up_challenge
+
+    old = SessionState("customer", LOGINS["old"], kyc_verified=True)
+    decision = decide(shipped, "withdrawal", old, Risk(5, "allow"), now=NOW)
+    problem = await step_up_challenge(
+        None,  # type: ignore[arg-type]  # nothing is asked of auth: no challenge can help
+        decision,
+        customer_id="cus_1",
+        operation="withdrawal",
+        fields_digest="0" * 64,
+        summary={},
+    )
+    assert (problem.status, problem.code) == (401, "reauthentication_required")
+    assert problem.headers["WWW-Authenticate"] == (
+        'Bearer realm="sekisho", error="insufficient_user_authentication", acr_values="aal2", max_age=1800'
+    )
+
+
+def test_a_continuation_needs_the_factors_but_not_a_second_grant(shipped: Policy) -> None:
+    mfa = SessionState("customer", LOGINS["2f"])
+    assert decide(shipped, "mfa_change", mfa, Risk(5, "allow"), now=NOW).outcome == "step_up"
+    assert decide(shipped, "mfa_change", mfa, Risk(5, "allow"), now=NOW, continuation=True).outcome == "allow"
+    assert decide(shipped, "mfa_change", mfa, Risk(50, "allow"), now=NOW, continuation=True).outcome == "step_up"
+    one = SessionState("customer", LOGINS["1f"])
+    assert decide(shipped, "mfa_change", one, Risk(5, "allow"), now=NOW, continuation=True).outcome == "step_up"

@@ -1,0 +1,306 @@
+"""Risk-based authentication at the gateway, end to end: the shipped policy, fraud's score and auth's step-up.
+
+The whole system runs in-process. Between the gateway and fraud sits a switch that can take fraud down or make it
+answer a chosen score (the gateway's bands, deterministically); without a chosen score the real fraud service
+answers. Between the gateway and auth sits a recorder of what reached auth's public routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+
+from sekisho.sinks import SmsSink, SmtpSink
+from services.gateway.routes import PUBLIC_ROUTES
+from shared.clock import FrozenClock
+from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
+from tests.auth.test_api_login import DEVICE, code_by_sms, full_login, login, stepped_up
+from tests.auth.test_staff import make_staff, staff_token
+from tests.harness import Backend, System, in_process_system
+from tests.servers import eventually_async
+
+
+class FraudSwitch(httpx.AsyncBaseTransport):
+    """fraud as the gateway sees it: the real service, or down, or a chosen answer to `/score`."""
+
+    def __init__(self, real: httpx.AsyncBaseTransport) -> None:
+        self.real = real
+        self.down = False
+        self.answer: dict[str, Any] | None = None
+        self.scored: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("fraud is down", request=request)
+        if request.url.path == "/score":
+            self.scored.append(request.content.decode())
+            if self.answer is not None:
+                fixed = {"score_id": "scr_test", "reasons": [], "summary": "", "rule_set_version": 1}
+                return httpx.Response(200, json={**fixed, **self.answer})
+        return await self.real.handle_async_request(request)
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """auth as the gateway sees it, noting every request that reaches one of its public routes."""
+
+    def __init__(self, real: httpx.AsyncBaseTransport) -> None:
+        self.real = real
+        self.public: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.startswith("/internal/"):
+            self.public.append((request.method, request.url.path))
+        return await self.real.handle_async_request(request)
+
+
+@pytest.fixture
+async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
+    overrides: dict[str, dict[str, Any]] = {
+        "auth": {"auth_signing_key": SIGNING_KEY},
+        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
+    }
+    wrapped: dict[str, Any] = {}
+
+    def wrap(transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncBaseTransport]:
+        wrapped["fraud"] = FraudSwitch(transports["fraud"])
+        wrapped["auth"] = Recorder(transports["auth"])
+        return {**transports, **wrapped}
+
+    async with in_process_system(
+        backend, overrides, clock=FrozenClock(datetime.now(UTC)), gateway_transports=wrap
+    ) as running:
+        running.fraud = wrapped["fraud"]  # type: ignore[attr-defined]
+        running.auth = wrapped["auth"]  # type: ignore[attr-defined]
+        yield running
+
+
+def fraud(system: System) -> FraudSwitch:
+    switch: FraudSwitch = system.fraud  # type: ignore[attr-defined]
+    return switch
+
+
+def auth_saw(system: System) -> list[tuple[str, str]]:
+    recorder: Recorder = system.auth  # type: ignore[attr-defined]
+    return recorder.public
+
+
+def bearer(tokens: dict[str, object], **more: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}", **more}
+
+
+async def grant_from(system: System, sms: SmsSink, refused: httpx.Response) -> str:
+    challenge_id = refused.json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id)
+    verified = await system.gateway.post(
+        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    grant: str = verified.json()["grant"]
+    return grant
+
+
+async def email_now(system: System, sms: SmsSink, tokens: dict[str, object]) -> str:
+    me = await system.gateway.get("/v1/me", headers=bearer(tokens))
+    assert me.status_code == 200, me.text
+    email: str = me.json()["email"]
+    return email
+
+
+@pytest.mark.req("AUTH-EACH-1", "AUTH-ATTR-1")
+async def test_a_grant_is_bound_to_the_changed_value_and_works_once(system: System, sms: SmsSink) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)  # a fresh MFA login: still a factor for this very change
+
+    def change(email: str, grant: str | None = None) -> Any:
+        extra = {"Step-Up-Grant": grant} if grant else {}
+        return system.gateway.patch("/v1/me", json={"email": email}, headers=bearer(tokens, **extra))
+
+    first = await change("one@example.jp")
+    assert first.status_code == 401
+    challenge = first.json()["challenge"]
+    assert first.json()["code"] == "step_up_required"
+    assert first.headers["www-authenticate"] == (
+        'Bearer realm="sekisho", error="insufficient_user_authentication", acr_values="aal2", max_age=60'
+    )
+    assert challenge["operation"] == "profile_change"
+    assert challenge["caution"]
+    assert challenge["expires_in"] > 0
+    assert set(challenge["methods"]) <= {"totp", "sms", "email"}
+    grant = await grant_from(system, sms, first)
+
+    other = await change("two@example.jp", grant)
+    assert other.status_code == 401
+    assert "grant_invalid" in other.json()["reasons"]
+    assert await email_now(system, sms, tokens) == CUSTOMER["email"]
+
+    used = await change("one@example.jp", grant)
+    assert used.status_code == 200, used.text
+    again = await change("one@example.jp", grant)
+    assert again.status_code == 401
+    assert "grant_invalid" in again.json()["reasons"]
+    assert ("PATCH", "/v1/me") in auth_saw(system)
+    assert auth_saw(system).count(("PATCH", "/v1/me")) == 1  # only the granted request reached auth
+
+
+@pytest.mark.req("AUTH-EACH-1")
+async def test_a_grant_expires_within_60_seconds(system: System, sms: SmsSink) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    body = {"address": "東京都千代田区丸の内1-1-1"}
+    first = await system.gateway.patch("/v1/me", json=body, headers=bearer(tokens))
+    grant = await grant_from(system, sms, first)
+    system.clock.advance(61)  # type: ignore[attr-defined]
+    late = await system.gateway.patch("/v1/me", json=body, headers=bearer(tokens, **{"Step-Up-Grant": grant}))
+    assert late.status_code == 401
+    assert "grant_invalid" in late.json()["reasons"]
+    assert ("PATCH", "/v1/me") not in auth_saw(system)
+
+
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1")
+async def test_a_one_factor_login_must_prove_possession_before_the_customer_sees_their_data(
+    system: System, sms: SmsSink
+) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    await full_login(system, sms)  # makes the device known
+    one_factor = await login(system.gateway)  # the known device: the password alone gives a token
+    assert one_factor.status_code == 200
+    tokens = one_factor.json()
+    assert [f["method"] for f in tokens_amr(tokens)] == ["pwd"]
+    for path in ("/v1/me", "/v1/me/devices"):
+        refused = await system.gateway.get(path, headers=bearer(tokens))
+        assert refused.status_code == 401, path
+        assert refused.json()["factors"] == ["possession"]
+    assert not [seen for seen in auth_saw(system) if seen[1].startswith("/v1/me")]
+    seen = await stepped_up(system, sms, lambda grant: system.gateway.get("/v1/me", headers=bearer(tokens, **grant)))
+    assert seen.status_code == 200
+    assert seen.json()["email"] == CUSTOMER["email"]
+
+
+def tokens_amr(tokens: dict[str, Any]) -> list[dict[str, Any]]:
+    payload = tokens["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    amr: list[dict[str, Any]] = claims["amr"]
+    return amr
+
+
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1", "AUTH-EACH-1")
+async def test_no_customer_route_reaches_its_service_on_a_one_factor_session_without_a_grant(
+    system: System, sms: SmsSink
+) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    await full_login(system, sms)
+    tokens = (await login(system.gateway)).json()
+    customer_routes = [route for route in PUBLIC_ROUTES if route.caller == "customer"]
+    assert len(customer_routes) >= 6
+    for route in customer_routes:
+        path = route.path.replace("{", "").replace("}", "")
+        response = await system.gateway.request(route.method, path, json={}, headers=bearer(tokens))
+        assert response.status_code == 401, (route.path, response.text)
+        assert response.json()["code"] == "step_up_required"
+    guarded = {(route.method, route.path) for route in customer_routes}
+    assert not guarded & set(auth_saw(system))
+    assert auth_saw(system).count(("POST", "/v1/auth/login")) == 2
+
+
+@pytest.mark.req("AUTH-EACH-1")
+async def test_an_authenticator_enrolment_is_stepped_up_once_and_its_confirm_continues_it(
+    system: System, sms: SmsSink
+) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    started = await stepped_up(
+        system, sms, lambda grant: system.gateway.post("/v1/auth/totp", headers=bearer(tokens, **grant))
+    )
+    assert started.status_code == 201
+    code = pyotp.TOTP(started.json()["secret"]).at(system.clock.timestamp())
+    confirmed = await system.gateway.post("/v1/auth/totp/confirm", json={"code": code}, headers=bearer(tokens))
+    assert confirmed.status_code == 200, confirmed.text
+
+
+async def test_a_score_in_the_step_up_band_asks_even_an_mfa_session_for_a_factor_to_see_data(
+    system: System, sms: SmsSink
+) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    fraud(system).answer = {"score": 50, "action": "step_up"}
+    refused = await system.gateway.get("/v1/me", headers=bearer(tokens))
+    assert refused.status_code == 401
+    assert "risk_step_up" in refused.json()["reasons"]
+    seen = await stepped_up(system, sms, lambda grant: system.gateway.get("/v1/me", headers=bearer(tokens, **grant)))
+    assert seen.status_code == 200
+
+
+async def test_a_score_in_the_deny_band_is_refused_for_views_changes_and_logins(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    fraud(system).answer = {"score": 90, "action": "deny"}
+    view = await system.gateway.get("/v1/me", headers=bearer(tokens))
+    change = await system.gateway.patch("/v1/me", json={"email": "x@example.jp"}, headers=bearer(tokens))
+    again = await login(system.gateway)
+    for refused in (view, change, again):
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "operation_denied"
+        assert "risk_deny" in refused.json()["reasons"]
+        assert "access_token" not in refused.text
+    assert auth_saw(system).count(("POST", "/v1/auth/login")) == 1  # the refused login never reached auth
+
+
+async def test_changes_fail_closed_when_fraud_cannot_score_and_views_stay_served(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    fraud(system).down = True
+    change = await system.gateway.patch("/v1/me", json={"email": "x@example.jp"}, headers=bearer(tokens))
+    assert change.status_code == 503
+    assert change.json()["code"] == "service_unavailable"
+    assert change.headers["retry-after"]
+    password = await system.gateway.put(
+        "/v1/me/password",
+        json={"current_password": CUSTOMER["password"], "new_password": "Yuzu-Hikari-77?"},
+        headers=bearer(tokens),
+    )
+    assert password.status_code == 503
+    view = await system.gateway.get("/v1/me", headers=bearer(tokens))
+    assert view.status_code == 200
+    assert view.json()["email"] == CUSTOMER["email"]
+    assert (await login(system.gateway)).status_code == 200  # a login is scored but not closed by fraud's absence
+    assert ("PATCH", "/v1/me") not in auth_saw(system)
+    assert ("PUT", "/v1/me/password") not in auth_saw(system)
+
+
+async def test_the_real_fraud_service_scores_with_the_callers_context_and_its_deny_list_stops_the_customer(
+    system: System, sms: SmsSink
+) -> None:
+    customer_id = await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    assert (await system.gateway.get("/v1/me", headers=bearer(tokens))).status_code == 200
+    sent = [body for body in fraud(system).scored if '"profile_view"' in body]
+    assert sent
+    assert customer_id in sent[-1]
+    assert '"ip"' in sent[-1]
+    assert any(DEVICE in body for body in fraud(system).scored if '"login"' in body)  # the app's device id
+
+    supervisor = await staff_token(system, await make_staff(system, "supervisor.sato", "supervisor"))
+    listed = await system.gateway.put(
+        "/v1/ops/fraud/lists/customers/entries",
+        json={"value": customer_id, "note": "confirmed takeover, case 42"},
+        headers={"Authorization": f"Bearer {supervisor}"},
+    )
+    assert listed.status_code in (200, 201), listed.text
+
+    async def refused() -> bool:
+        response = await system.gateway.get("/v1/me", headers=bearer(tokens))
+        return response.status_code == 403 and response.json()["code"] == "operation_denied"
+
+    await eventually_async(refused)
