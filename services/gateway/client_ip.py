@@ -41,6 +41,19 @@ def resolve_client_ip(peer: str, forwarded_for: Sequence[str], trusted: Sequence
     return str(_parse(hops[0])) if hops else peer
 
 
+def forwarded_scheme(request: Request, trusted: Sequence[Network]) -> str:
+    """The scheme the caller used: behind a trusted TLS-terminating proxy, the X-Forwarded-Proto it appended
+    (the last value); otherwise the scheme of the connection. A partner signs the URL it called (@target-uri)."""
+    scheme = str(request.scope.get("scheme", "http")).lower()
+    peer = request.client.host if request.client else ""
+    if not trusted or not _trusted(peer, trusted):
+        return scheme
+    values = [
+        part.strip().lower() for header in request.headers.getlist("x-forwarded-proto") for part in header.split(",")
+    ]
+    return values[-1] if values and values[-1] in ("http", "https") else scheme
+
+
 def client_ip(request: Request, trusted: Sequence[Network]) -> str:
     peer = request.client.host if request.client else "unknown"
     return resolve_client_ip(peer, request.headers.getlist("x-forwarded-for"), trusted)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.gateway import partners
-from services.gateway.client_ip import Network, client_ip
+from services.gateway.client_ip import Network, client_ip, forwarded_scheme
 from shared.clock import Clock
 from shared.crypto import DecryptionError, FieldCipher
 from shared.problems import Problem
@@ -343,8 +343,9 @@ def check_content_digest(message: SignedMessage) -> None:
             raise SignatureInvalid("Content-Digest does not match the body.", reason="digest")
 
 
-def message_from_scope(scope: Mapping[str, Any], body: bytes) -> SignedMessage:
-    """The message as the ASGI server received it: the raw path, the Host header as sent."""
+def message_from_scope(scope: Mapping[str, Any], body: bytes, *, scheme: str | None = None) -> SignedMessage:
+    """The message as the ASGI server received it: the raw path, the Host header as sent; `scheme`: the one the
+    caller used where a trusted proxy terminated TLS (client_ip.forwarded_scheme)."""
     decoded = tuple((name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope["headers"])
     authority = next((value for name, value in decoded if name == "host"), None)
     if authority is None:
@@ -355,7 +356,7 @@ def message_from_scope(scope: Mapping[str, Any], body: bytes) -> SignedMessage:
     query = scope.get("query_string", b"")
     return SignedMessage(
         method=str(scope.get("method", "GET")).upper(),
-        scheme=str(scope.get("scheme", "http")).lower(),
+        scheme=scheme or str(scope.get("scheme", "http")).lower(),
         authority=authority.lower(),
         path=path or "/",
         query=query.decode("latin-1") if isinstance(query, bytes) else "",
@@ -394,7 +395,9 @@ class PartnerAuthenticator:
         self._purged_at = 0.0
 
     async def authenticate(self, request: Request) -> PartnerCaller:
-        message = message_from_scope(request.scope, await request.body())
+        message = message_from_scope(
+            request.scope, await request.body(), scheme=forwarded_scheme(request, self._trusted)
+        )
         return await self.verify(message, client_ip=client_ip(request, self._trusted))
 
     async def verify(self, message: SignedMessage, *, client_ip: str) -> PartnerCaller:

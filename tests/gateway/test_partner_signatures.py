@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse
 
 from services.gateway import partners
 from services.gateway.app import create_app
+from services.gateway.routes import Route
 from services.gateway.signatures import (
     SignatureInvalid,
     SignedMessage,
@@ -23,9 +25,11 @@ from services.gateway.signatures import (
     signature_base,
 )
 from shared.clock import FrozenClock
+from shared.identity import IdentityVerifier
+from shared.middleware import IDENTITY_HEADER
 from shared.service import ServiceState
 from tests.gateway.partner_client import sign
-from tests.harness import Backend, client_for, migrate, running
+from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
 
 PING = "http://testserver/v1/atm/ping"
 BODY = b'{"hello": "sekisho"}'
@@ -282,3 +286,109 @@ def test_malformed_signature_headers_are_refused(signature_input: str, signature
         parse_signature(rfc_request(signature_input, signature))
     assert refused_with.value.code == "signature_invalid"
     assert refused_with.value.status == 401
+
+
+async def test_behind_a_trusted_tls_proxy_the_signed_https_url_checks_out(backend: Backend) -> None:
+    await migrate(backend, "gateway")
+    clock = FrozenClock()
+    settings = backend.settings("gateway", trusted_proxies="127.0.0.1/32")
+    app = create_app(settings, clock=clock)  # type: ignore[arg-type]
+    async with running(app), client_for(app) as client:
+        gateway = Gateway(app, clock, client)
+        atm = await gateway.create_partner("seven-atm")
+
+        def over_https(**options: object) -> dict[str, str]:
+            signed = sign(
+                "POST",
+                "https://testserver/v1/atm/ping",
+                BODY,
+                key_id=atm["key_id"],
+                secret=atm["secret"],
+                created=int(clock.timestamp()),
+                **options,  # type: ignore[arg-type]
+            )
+            return {"Content-Type": "application/json", **signed}
+
+        assert (await gateway.ping({**over_https(), "X-Forwarded-Proto": "https"})).status_code == 200
+        refused(await gateway.ping(over_https()), "mismatch")  # the proxy did not say https
+
+
+async def test_an_untrusted_peer_cannot_claim_https(gateway: Gateway) -> None:
+    atm = await gateway.create_partner("seven-atm")
+    signed = sign(
+        "POST",
+        "https://testserver/v1/atm/ping",
+        BODY,
+        key_id=atm["key_id"],
+        secret=atm["secret"],
+        created=int(gateway.clock.timestamp()),
+    )
+    headers = {"Content-Type": "application/json", "X-Forwarded-Proto": "https", **signed}
+    refused(await gateway.ping(headers), "mismatch")
+
+
+def _echo_service(clock: FrozenClock, seen: list[dict[str, object]]) -> FastAPI:
+    """A stand-in for the service behind a partner route: it checks and keeps the identity the gateway sent."""
+    verifier = IdentityVerifier(service="txn", secrets=[TEST_SECRET], clock=clock)
+    app = FastAPI()
+
+    @app.post("/internal/atm/echo")
+    async def echo(request: Request) -> JSONResponse:
+        identity = verifier.verify(request.headers[IDENTITY_HEADER])
+        seen.append(identity.context)
+        return JSONResponse({"caller": identity.caller})
+
+    return app
+
+
+def _fraud_answering(score: int | None) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/score")
+    async def answer() -> JSONResponse:
+        if score is None:
+            return JSONResponse({"code": "internal"}, status_code=500)
+        return JSONResponse({"score_id": "scr_1", "score": score, "action": "allow", "reasons": []})
+
+    return app
+
+
+@pytest.mark.parametrize(("score", "status"), [(5, 200), (None, 503), (95, 403)])
+async def test_a_partner_route_forwards_the_authenticated_partner_and_fails_closed_without_a_score(
+    backend: Backend, score: int | None, status: int
+) -> None:
+    await migrate(backend, "gateway")
+    clock = FrozenClock()
+    seen: list[dict[str, object]] = []
+    routes = (
+        Route("POST", "/v1/atm/echo", "txn", "atm_authorize", caller="partner", upstream_path="/internal/atm/echo"),
+    )
+    transports = {
+        "txn": httpx.ASGITransport(_echo_service(clock, seen)),
+        "fraud": httpx.ASGITransport(_fraud_answering(score)),
+    }
+    app = create_app(backend.settings("gateway"), clock=clock, transports=transports, routes=routes)  # type: ignore[arg-type]
+    async with running(app), client_for(app) as client:
+        gateway = Gateway(app, clock, client)
+        atm = await gateway.create_partner("seven-atm")
+        unsigned = await client.post("/v1/atm/echo", content=BODY, headers={"Content-Type": "application/json"})
+        refused(unsigned, "unsigned")
+        signed = sign(
+            "POST",
+            "http://testserver/v1/atm/echo",
+            BODY,
+            key_id=atm["key_id"],
+            secret=atm["secret"],
+            created=int(clock.timestamp()),
+        )
+        response = await client.post(
+            "/v1/atm/echo", content=BODY, headers={"Content-Type": "application/json", **signed}
+        )
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert len(seen) == 1
+        assert seen[0]["partner_name"] == "seven-atm"
+        assert seen[0]["key_id"] == atm["key_id"]
+        assert seen[0]["risk"] == {"score": 5, "action": "allow", "score_id": "scr_1"}
+    else:
+        assert seen == []  # refused or unscored: nothing reached the service
