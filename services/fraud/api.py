@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from services.fraud import actions, intake
+from services.fraud import actions, intake, lists
 from services.fraud.features import ScoreContext
 from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
 from services.fraud.scoring import Scorer, ScoreRecord
@@ -13,6 +13,7 @@ from shared import batches
 from shared.batches import BatchIn, BatchOut
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.ids import new_id
+from shared.problems import Problem
 
 router = APIRouter(prefix="/internal", tags=["events"])
 score_router = APIRouter(tags=["scoring"])
@@ -31,6 +32,16 @@ async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, id
     events, refused = batches.accept(body, EventIn, lambda event: event.event_id)
     created = await intake.ingest(session, events, producer=identity.caller, now=state.clock.now())
     return batches.answer(body, refused, created)
+
+
+@router.get("/lists/ips/denied")
+async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, list[str]]:
+    """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists)."""
+    if identity.caller != "gateway":
+        raise Problem("Only the gateway reads the deny list this way.", code="forbidden", status=403)
+    async with state.database.reading() as session:
+        in_force = await lists.load_deny(session, state.clock.now())
+    return {"networks": sorted(str(network) for network in in_force.ips)}
 
 
 @score_router.post("/score")

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from services.gateway import controls_api, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
-from services.gateway.controls import GatewayControls
+from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
 from services.gateway.enforcement import Enforcer
 from services.gateway.policy import policy_for
 from services.gateway.rate_limits import RateLimiter, counter_for
@@ -69,6 +69,7 @@ def create_app(
             limiter=limiter,
             known_operations=operations,
             refresh_seconds=settings.controls_refresh_seconds,
+            fraud_lists=lambda: fetch_fraud_ip_denies(state.client),
         )
         await controls.start()
         state.extras["controls"] = controls

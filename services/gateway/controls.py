@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from services.gateway.routes import Route
 from shared.clock import Clock
 from shared.database import Database, on_commit
 from shared.ids import new_id
+from shared.internal_client import InternalClient
 from shared.problems import Problem
 
 log = logging.getLogger("sekisho.gateway.controls")
@@ -155,10 +156,22 @@ class IpRuleSet:
         return not allow or any(address in network for network in allow)
 
 
-async def fetch_fraud_ip_denies() -> tuple[Network, ...]:
-    """Hook for fraud's IP deny list (the `ip` list of /v1/ops/fraud/lists): the fraud integration fills it in,
-    and the refresher merges what it returns into the customer and partner deny rules. Empty until then."""
-    return ()
+async def fetch_fraud_ip_denies(client: InternalClient) -> tuple[Network, ...] | None:
+    """fraud's IP deny list in force (staff's and its rules' entries), or None when fraud cannot answer: the
+    last list known stays in force then."""
+    try:
+        response = await client.request("fraud", "GET", "/internal/lists/ips/denied", timeout_seconds=2.0)
+    except Problem:
+        return None
+    if response.status_code != 200:
+        return None
+    networks = []
+    for text in response.json().get("networks", ()):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
 
 
 def _rule_from(row: Any) -> IpRule:
@@ -185,7 +198,12 @@ class GatewayControls:
         limiter: RateLimiter,
         known_operations: Iterable[str],
         refresh_seconds: float = 1.0,
+        fraud_lists: Callable[[], Awaitable[tuple[Network, ...] | None]] | None = None,
     ) -> None:
+        """`fraud_lists`: how to read fraud's IP deny list (fetch_fraud_ip_denies), merged into the customer and
+        partner deny rules at every reload; None: no fraud list (tests of the controls alone)."""
+        self._fraud_lists = fraud_lists
+        self._fraud_list_stale = False
         self._database = database
         self._clock = clock
         self.limiter = limiter
@@ -205,7 +223,13 @@ class GatewayControls:
         async with self._database.reading() as session:
             switches = (await session.execute(select(kill_switch))).all()
             rules = (await session.execute(select(ip_rule).where(ip_rule.c.removed_at.is_(None)))).all()
-        fraud_denied = await fetch_fraud_ip_denies()
+        fraud_denied = self._fraud_denied
+        if self._fraud_lists is not None:
+            fetched = await self._fraud_lists()
+            if fetched is None and not self._fraud_list_stale:
+                log.warning("fraud's IP deny list cannot be read; the last one known stays in force")
+            self._fraud_list_stale = fetched is None
+            fraud_denied = fraud_denied if fetched is None else fetched
         if generation != self._generation:
             return  # a change made here meanwhile is newer than what was read; the next reload catches up
         self._switches = {(row.operation, row.partner_id): KillSwitch(**row._asdict()) for row in switches}

@@ -304,3 +304,30 @@ async def test_the_real_fraud_service_scores_with_the_callers_context_and_its_de
         return response.status_code == 403 and response.json()["code"] == "operation_denied"
 
     await eventually_async(refused)
+
+
+@pytest.mark.req("SEC-4")
+async def test_an_address_on_frauds_deny_list_is_refused_at_the_door_but_staff_can_still_lift_it(
+    system: System, sms: SmsSink
+) -> None:
+    supervisor = await staff_token(system, await make_staff(system, "supervisor.sato", "supervisor"))
+    staff = {"Authorization": f"Bearer {supervisor}"}
+    entry = {"value": "127.0.0.0/24", "note": "credential stuffing from this network"}
+    listed = await system.gateway.put("/v1/ops/fraud/lists/ips/entries", json=entry, headers=staff)
+    assert listed.status_code in (200, 201), listed.text
+
+    # Probed with a refresh (not scored, not rate limited): refused at the door, or answered by auth.
+    async def door(status: int) -> bool:
+        response = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": "rt_" + "0" * 40})
+        return response.status_code == status
+
+    await eventually_async(lambda: door(403), within=5)
+    refused = await system.gateway.post("/v1/accounts", json=CUSTOMER)
+    assert (refused.status_code, refused.json()["code"]) == (403, "ip_denied")
+    assert ("POST", "/v1/accounts") not in auth_saw(system)
+    assert (await system.gateway.get("/v1/ops/fraud/cases", headers=staff)).status_code == 200  # staff still in
+    lifted = await system.gateway.request(
+        "DELETE", "/v1/ops/fraud/lists/ips/entries", params={"value": "127.0.0.0/24"}, headers=staff
+    )
+    assert lifted.status_code == 200, lifted.text
+    await eventually_async(lambda: door(401), within=5)
