@@ -45,6 +45,8 @@ def create_app(
             client=state.client,
             clock=state.clock,
             score_timeout_seconds=settings.score_timeout_seconds,
+            database=state.database,
+            outbox=state.outbox,
         )
 
     async def start_bearer(state: ServiceState) -> None:

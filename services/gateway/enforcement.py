@@ -19,7 +19,10 @@ from services.gateway import risk, step_up
 from services.gateway.policy import Caller, Decision, Grant, Policy, SessionState, decide
 from services.gateway.routes import Route
 from shared.clock import Clock
+from shared.database import Database
+from shared.events import record_event
 from shared.internal_client import InternalClient
+from shared.outbox import Outbox
 from shared.problems import Problem
 from shared.tokens import AccessClaims, Factor
 
@@ -42,6 +45,35 @@ class Enforcer:
     client: InternalClient
     clock: Clock
     score_timeout_seconds: float
+    database: Database | None = None
+    outbox: Outbox | None = None
+
+    async def _record(
+        self,
+        outcome: str,
+        operation: str,
+        *,
+        claims: AccessClaims | None,
+        ip: str,
+        reasons: tuple[str, ...],
+        score_id: str | None,
+    ) -> None:
+        """Every request the policy stopped, and every step-up that passed, is an event for fraud (MON-1's trends
+        of step-ups and refusals per operation; a case's evidence). Requests simply allowed are not recorded."""
+        if self.database is None or self.outbox is None:
+            return
+        async with self.database.transaction() as session:
+            await record_event(
+                self.outbox,
+                session,
+                type="gateway_decision",
+                occurred_at=self.clock.now(),
+                customer_id=claims.subject if claims is not None and claims.subject_type == "customer" else None,
+                device_id=claims.device_id if claims is not None else None,
+                ip=ip,
+                outcome=outcome,
+                data={"operation": operation, "reasons": list(reasons), "score_id": score_id},
+            )
 
     async def clear(
         self, request: Request, route: Route, *, caller: Caller, claims: AccessClaims | None, ip: str
@@ -106,6 +138,14 @@ class Enforcer:
                         continuation=route.continues,
                     )
             if decision.outcome == "step_up":
+                await self._record(
+                    "step_up_required",
+                    operation,
+                    claims=claims,
+                    ip=ip,
+                    reasons=(*decision.reasons, *(("grant_invalid",) if refused else ())),
+                    score_id=scored.score_id if scored else None,
+                )
                 if refused:
                     decision = Decision(
                         decision.outcome,
@@ -123,6 +163,15 @@ class Enforcer:
                     fields_digest=fields_digest,
                     summary=step_up.challenge_summary(rule, body),
                 )
+        if decision.outcome != "allow":
+            await self._record(
+                "denied" if decision.outcome != "unavailable" else "unavailable",
+                operation,
+                claims=claims,
+                ip=ip,
+                reasons=decision.reasons,
+                score_id=scored.score_id if scored else None,
+            )
         if decision.outcome == "deny" or decision.outcome == "step_up":  # a step-up only a customer could give
             raise OperationDenied("This operation is not allowed.", reasons=list(decision.reasons))
         if decision.outcome == "unavailable":
@@ -136,6 +185,14 @@ class Enforcer:
         if scored is not None:
             cleared["risk"] = scored.to_context()
         if granted is not None:
+            await self._record(
+                "step_up_passed",
+                operation,
+                claims=claims,
+                ip=ip,
+                reasons=decision.reasons,
+                score_id=scored.score_id if scored else None,
+            )
             cleared["step_up"] = granted.to_claim()
             cleared["factors"] = [factor.to_claim() for factor in (*session.factors, granted)]
         return cleared

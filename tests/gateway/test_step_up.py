@@ -331,3 +331,32 @@ async def test_an_address_on_frauds_deny_list_is_refused_at_the_door_but_staff_c
     )
     assert lifted.status_code == 200, lifted.text
     await eventually_async(lambda: door(401), within=5)
+
+
+async def test_step_ups_and_refusals_reach_frauds_event_search(system: System, sms: SmsSink) -> None:
+    customer_id = await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    changed = await stepped_up(
+        system,
+        sms,
+        lambda grant: system.gateway.patch(
+            "/v1/me", json={"address": "大阪府大阪市北区梅田1-1"}, headers=bearer(tokens, **grant)
+        ),
+    )
+    assert changed.status_code == 200
+    fraud(system).answer = {"score": 95, "action": "deny"}
+    assert (await system.gateway.get("/v1/me", headers=bearer(tokens))).status_code == 403
+    analyst = await staff_token(system, await make_staff(system, "analyst.ito", "analyst"))
+
+    async def recorded() -> bool:
+        found = await system.gateway.get(
+            "/v1/ops/fraud/events",
+            params={"customer_id": customer_id, "type": "gateway_decision"},
+            headers={"Authorization": f"Bearer {analyst}"},
+        )
+        assert found.status_code == 200, found.text
+        outcomes = sorted(event["outcome"] for event in found.json()["events"])
+        return outcomes == ["denied", "step_up_passed", "step_up_required"]
+
+    await eventually_async(recorded)
