@@ -121,7 +121,7 @@ def _session(operation: str, login: str, grant: bool, *, kyc: bool = True) -> Se
     )
 
 
-# Encodes AUTH-LOGIN-1, AUTH-WD-1, AUTH-ATTR-1, AUTH-EACH-1, LINK-1 (marker once the gateway enforces it).
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1", "AUTH-EACH-1")  # and AUTH-WD-1, LINK-1 once their routes exist
 def test_the_table_names_every_operation_type_of_the_shipped_policy_and_of_the_routes(shipped: Policy) -> None:
     assert set(TABLE) == set(shipped.operations)
     assert {route.operation for route in PUBLIC_ROUTES} <= set(TABLE)
@@ -139,7 +139,7 @@ def test_the_shipped_policy_table(
     assert decision.outcome == expected, decision.reasons
 
 
-# Encodes KYC-2, LINK-1 (marker once the gateway enforces it).
+# Encodes KYC-2, LINK-1 (marker once the kyc and txn issues' routes exist).
 @pytest.mark.parametrize("operation", [op for op, (caller, _) in TABLE.items() if caller == "customer"])
 def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
     shipped: Policy, operation: str
@@ -152,7 +152,7 @@ def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
         assert decision.outcome == "allow"
 
 
-# Encodes LINK-1, AUTH-WD-1 (marker once the gateway enforces it).
+# Encodes LINK-1, AUTH-WD-1 (marker once the txn issue's routes exist).
 @pytest.mark.parametrize("operation", ["withdrawal", "charge", "bank_link", "profile_change"])
 def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, operation: str) -> None:
     email_grant = Grant(operation, Factor.of("email", NOW - 5))
@@ -172,7 +172,7 @@ def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, op
     assert decide(shipped, operation, email_login_sms_grant, BANDS["low"], now=NOW).outcome == "allow"
 
 
-# Encodes AUTH-LOGIN-1, AUTH-ATTR-1 (marker once the gateway enforces it).
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1")
 def test_two_factors_of_one_class_are_not_mfa(shipped: Policy) -> None:
     two_codes = SessionState("customer", (Factor.of("sms", NOW - 10), Factor.of("email", NOW - 10)))
     decision = decide(shipped, "profile_view", two_codes, BANDS["low"], now=NOW)
@@ -186,7 +186,7 @@ def test_two_factors_of_one_class_are_not_mfa(shipped: Policy) -> None:
     assert decide(shipped, "profile_change", same_class_grant, BANDS["low"], now=NOW).outcome == "step_up"
 
 
-# Encodes AUTH-EACH-1, AUTH-WD-1 (marker once the gateway enforces it).
+@pytest.mark.req("AUTH-EACH-1")  # and AUTH-WD-1 once the withdrawal route exists
 def test_a_grant_counts_only_for_its_operation_and_while_fresh(shipped: Policy) -> None:
     stale = SessionState("customer", LOGINS["2f"], Grant("withdrawal", Factor.of("sms", NOW - 61)), True)
     other = SessionState("customer", LOGINS["2f"], Grant("charge", Factor.of("sms", NOW - 5)), True)
@@ -199,7 +199,7 @@ def test_a_grant_counts_only_for_its_operation_and_while_fresh(shipped: Policy) 
     assert (challenge.acr_values, challenge.max_age) == ("aal2", 60)
 
 
-# Encodes AUTH-ATTR-1 (marker once the gateway enforces it).
+@pytest.mark.req("AUTH-ATTR-1")
 @pytest.mark.parametrize(
     ("risk", "expected"),
     [
@@ -279,7 +279,9 @@ def _requests(draw: st.DrawFn, operation: str) -> tuple[SessionState, Risk | Non
     return session, Risk(score, draw(st.sampled_from(("allow", "allow", "allow", "step_up", "review", "deny"))))
 
 
-# Encodes AUTH-EACH-1, AUTH-WD-1, AUTH-ATTR-1, LINK-1, KYC-2 (marker once the gateway enforces it).
+# The same property through the whole system, on the routes that exist: test_step_up.py. Here it also covers
+# the money and bank-link operations (AUTH-WD-1, LINK-1, KYC-2; marker once their routes exist).
+@pytest.mark.req("AUTH-EACH-1", "AUTH-ATTR-1")
 @pytest.mark.parametrize("operation", _OPS)
 @settings(max_examples=400, deadline=None)
 @given(data=st.data())
@@ -405,7 +407,7 @@ def test_an_unreadable_file_is_a_policy_error(tmp_path: Path) -> None:
         load_policy(tmp_path / "absent.toml")
 
 
-# Encodes AUTH-EACH-1 (marker once the gateway enforces it).
+@pytest.mark.req("AUTH-EACH-1")
 def test_without_substitution_every_factor_must_be_as_fresh_as_the_operation(tmp_path: Path) -> None:
     strict_table = "fresh_seconds = 60\nsubstitution = false\n"
     text = _replace_in(_SHIPPED_TEXT, "mfa_change", "fresh_seconds = 60\n", strict_table)

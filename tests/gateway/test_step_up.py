@@ -14,12 +14,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import jwt
 import pyotp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sekisho.sinks import SmsSink, SmtpSink
-from services.gateway.routes import PUBLIC_ROUTES
+from services.gateway.policy import SHIPPED_POLICY, load_policy
+from services.gateway.routes import PUBLIC_ROUTES, Route
 from shared.clock import FrozenClock
+from shared.tokens import Factor, Method, TokenSigner
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
 from tests.auth.test_api_login import DEVICE, code_by_sms, full_login, login, stepped_up
 from tests.auth.test_staff import make_staff, staff_token
@@ -360,3 +365,73 @@ async def test_step_ups_and_refusals_reach_frauds_event_search(system: System, s
         return outcomes == ["denied", "step_up_passed", "step_up_required"]
 
     await eventually_async(recorded)
+
+
+# --- a property through the whole system: minted tokens with any factors, any score ---------------------------
+
+_AGES = (5, 0, 59, 61, -6, 600, 1799, 1801, 7200)
+_CUSTOMER_ROUTES = [route for route in PUBLIC_ROUTES if route.caller == "customer"]
+_SHIPPED = load_policy(SHIPPED_POLICY)
+
+
+@st.composite
+def _minted(draw: st.DrawFn) -> tuple[Route, list[tuple[Method, int]], int]:
+    route = draw(st.sampled_from(_CUSTOMER_ROUTES))
+    methods: tuple[Method, ...] = ("pwd", "sms", "email", "totp", "pwd")
+    factors = draw(
+        st.lists(
+            st.builds(lambda m, a: (m, a), st.sampled_from(methods), st.sampled_from(_AGES)), min_size=1, max_size=3
+        )
+    )
+    score = draw(st.sampled_from((0, 10, 40, 90)))
+    return route, factors, score
+
+
+@pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1", "AUTH-EACH-1")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+async def test_no_request_short_of_its_factors_ever_reaches_its_service(
+    system: System, sms: SmsSink, data: st.DataObject
+) -> None:
+    """Tokens are minted with auth's own key for a real session, with any factors of any age; fraud answers
+    any score. Whatever reaches auth's public routes had what the shipped policy demands, checked here
+    independently of the gateway's code."""
+    setup = getattr(system, "minting", None)
+    if setup is None:
+        await open_account(system.gateway)
+        real = await full_login(system, sms)
+        claims = jwt.decode(str(real["access_token"]), options={"verify_signature": False})
+        kid = jwt.get_unverified_header(str(real["access_token"]))["kid"]
+        signer = TokenSigner(SIGNING_KEY, kid=kid, clock=system.clock)
+        setup = (signer, claims)
+        system.minting = setup  # type: ignore[attr-defined]
+        now = int(system.clock.timestamp())
+        both = (Factor.of("pwd", now - 5), Factor.of("sms", now - 5))
+        minted = signer.issue(
+            subject=claims["sub"], session_id=claims["sid"], device_id=claims.get("did"), factors=both
+        )
+        fraud(system).answer = {"score": 0, "action": "allow"}
+        seen = await system.gateway.get("/v1/me", headers={"Authorization": f"Bearer {minted.token}"})
+        assert seen.status_code == 200, seen.text  # a minted token is believed: the property below is not vacuous
+    signer, claims = setup
+    route, aged, score = data.draw(_minted())
+    now = int(system.clock.timestamp())
+    factors = tuple(Factor.of(method, now - age) for method, age in aged)
+    token = signer.issue(
+        subject=claims["sub"], session_id=claims["sid"], device_id=claims.get("did"), factors=factors
+    ).token
+    fraud(system).answer = {"score": score, "action": "deny" if score >= 85 else "allow"}
+    auth_saw(system).clear()
+    path = route.path.replace("{", "").replace("}", "")
+    response = await system.gateway.request(route.method, path, json={}, headers={"Authorization": f"Bearer {token}"})
+    reached = (route.method, route.path) in auth_saw(system)
+    if not reached:
+        assert response.status_code in (401, 403), response.text
+        return
+    rule = _SHIPPED.operations[route.operation]
+    fresh = [f for f in factors if f.method not in rule.refuse_methods and now - f.at >= -5]
+    if rule.login_max_age:
+        fresh = [f for f in fresh if now - f.at <= rule.login_max_age]
+    assert {f.cls for f in fresh} >= set(rule.factors)  # by class: two codes of one class are one factor
+    assert not rule.step_up or route.continues  # no grant was presented: only a continuation may pass
+    assert score < rule.risk.deny
