@@ -52,13 +52,18 @@ async def stepped_up(
     assert first.status_code == 401, first.text
     assert first.json()["code"] == "step_up_required"
     assert 'error="insufficient_user_authentication"' in first.headers["www-authenticate"]
-    challenge_id = first.json()["challenge"]["id"]
+    return await send({"Step-Up-Grant": await grant_by_sms(system, sms, first.json()["challenge"]["id"])})
+
+
+async def grant_by_sms(system: System, sms: SmsSink, challenge_id: str) -> str:
+    """The grant a step-up challenge gives for the SMS code it sent."""
     code = await code_by_sms(system, sms, challenge_id)
     verified = await system.gateway.post(
         f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
     )
     assert verified.status_code == 200, verified.text
-    return await send({"Step-Up-Grant": verified.json()["grant"]})
+    grant: str = verified.json()["grant"]
+    return grant
 
 
 async def full_login(system: System, sms: SmsSink, device: str = DEVICE) -> dict[str, object]:

@@ -12,7 +12,7 @@ from sekisho.sinks import SmsSink
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import open_account
-from tests.auth.test_api_login import code_by_sms
+from tests.auth.test_api_login import grant_by_sms
 from tests.harness import TEST_SECRET, System, client_for
 
 
@@ -44,15 +44,8 @@ async def grant_for(system: System, sms: SmsSink, customer_id: str, operation: s
             },
         )
     assert created.status_code == 201, created.text
-    challenge_id = created.json()["id"]
     assert created.json()["caution"]
-    code = await code_by_sms(system, sms, challenge_id)
-    verified = await system.gateway.post(
-        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
-    )
-    assert verified.status_code == 200, verified.text
-    grant: str = verified.json()["grant"]
-    return grant
+    return await grant_by_sms(system, sms, created.json()["id"])
 
 
 async def redeem(system: System, grant: str, customer_id: str, operation: str, fields_digest: str) -> httpx.Response:

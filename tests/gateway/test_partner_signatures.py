@@ -62,10 +62,12 @@ class Gateway:
         async with self.state.database.transaction() as session:
             return await partners.revoke_partner(session, name=name, key_id=key_id, now=self.clock.now())
 
-    def signed(self, credentials: dict[str, str], body: bytes = BODY, **options: object) -> dict[str, str]:
+    def signed(
+        self, credentials: dict[str, str], body: bytes = BODY, url: str = PING, **options: object
+    ) -> dict[str, str]:
         headers = sign(
             "POST",
-            PING,
+            url,
             body,
             key_id=credentials["key_id"],
             secret=credentials["secret"],
@@ -296,34 +298,14 @@ async def test_behind_a_trusted_tls_proxy_the_signed_https_url_checks_out(backen
     async with running(app), client_for(app) as client:
         gateway = Gateway(app, clock, client)
         atm = await gateway.create_partner("seven-atm")
-
-        def over_https(**options: object) -> dict[str, str]:
-            signed = sign(
-                "POST",
-                "https://testserver/v1/atm/ping",
-                BODY,
-                key_id=atm["key_id"],
-                secret=atm["secret"],
-                created=int(clock.timestamp()),
-                **options,  # type: ignore[arg-type]
-            )
-            return {"Content-Type": "application/json", **signed}
-
-        assert (await gateway.ping({**over_https(), "X-Forwarded-Proto": "https"})).status_code == 200
-        refused(await gateway.ping(over_https()), "mismatch")  # the proxy did not say https
+        https = "https://testserver/v1/atm/ping"
+        assert (await gateway.ping({**gateway.signed(atm, url=https), "X-Forwarded-Proto": "https"})).status_code == 200
+        refused(await gateway.ping(gateway.signed(atm, url=https)), "mismatch")  # the proxy did not say https
 
 
 async def test_an_untrusted_peer_cannot_claim_https(gateway: Gateway) -> None:
     atm = await gateway.create_partner("seven-atm")
-    signed = sign(
-        "POST",
-        "https://testserver/v1/atm/ping",
-        BODY,
-        key_id=atm["key_id"],
-        secret=atm["secret"],
-        created=int(gateway.clock.timestamp()),
-    )
-    headers = {"Content-Type": "application/json", "X-Forwarded-Proto": "https", **signed}
+    headers = {**gateway.signed(atm, url="https://testserver/v1/atm/ping"), "X-Forwarded-Proto": "https"}
     refused(await gateway.ping(headers), "mismatch")
 
 
@@ -373,16 +355,8 @@ async def test_a_partner_route_forwards_the_authenticated_partner_and_fails_clos
         atm = await gateway.create_partner("seven-atm")
         unsigned = await client.post("/v1/atm/echo", content=BODY, headers={"Content-Type": "application/json"})
         refused(unsigned, "unsigned")
-        signed = sign(
-            "POST",
-            "http://testserver/v1/atm/echo",
-            BODY,
-            key_id=atm["key_id"],
-            secret=atm["secret"],
-            created=int(clock.timestamp()),
-        )
         response = await client.post(
-            "/v1/atm/echo", content=BODY, headers={"Content-Type": "application/json", **signed}
+            "/v1/atm/echo", content=BODY, headers=gateway.signed(atm, url="http://testserver/v1/atm/echo")
         )
     assert response.status_code == status, response.text
     if status == 200:

@@ -26,7 +26,7 @@ from services.gateway.routes import PUBLIC_ROUTES, Route
 from shared.clock import FrozenClock
 from shared.tokens import Factor, Method, TokenSigner
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
-from tests.auth.test_api_login import DEVICE, code_by_sms, full_login, login, stepped_up
+from tests.auth.test_api_login import DEVICE, full_login, grant_by_sms, login, stepped_up
 from tests.auth.test_staff import make_staff, staff_token
 from tests.harness import Backend, System, in_process_system
 from tests.servers import eventually_async
@@ -101,14 +101,7 @@ def bearer(tokens: dict[str, object], **more: str) -> dict[str, str]:
 
 
 async def grant_from(system: System, sms: SmsSink, refused: httpx.Response) -> str:
-    challenge_id = refused.json()["challenge"]["id"]
-    code = await code_by_sms(system, sms, challenge_id)
-    verified = await system.gateway.post(
-        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
-    )
-    assert verified.status_code == 200, verified.text
-    grant: str = verified.json()["grant"]
-    return grant
+    return await grant_by_sms(system, sms, refused.json()["challenge"]["id"])
 
 
 async def email_now(system: System, sms: SmsSink, tokens: dict[str, object]) -> str:
