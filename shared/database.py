@@ -158,6 +158,12 @@ class Database:
         async with self._autocommit() as session:
             yield session
 
+    @property
+    def parallel_reads(self) -> bool:
+        """Whether two `reading()` sessions can wait on the database at the same time (PostgreSQL; on SQLite a
+        reading holds the write lock, so a second would only queue behind it)."""
+        return self._autocommit is not None
+
     @asynccontextmanager
     async def one_statement(self) -> AsyncIterator[AsyncSession]:
         """For one write that is atomic by itself (a single INSERT): on PostgreSQL it commits on its own, without

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from fastapi import APIRouter
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from services.fraud import actions, intake, lists
 from services.fraud.features import ScoreContext
@@ -44,18 +46,21 @@ async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, l
     return {"networks": sorted(str(network) for network in in_force.ips)}
 
 
-@score_router.post("/score")
-async def score(body: ScoreRequest, state: StateDep) -> ScoreAnswer:
+@score_router.post("/score", response_model=ScoreAnswer)
+async def score(body: ScoreRequest, state: StateDep) -> Response:
     """Score an operation before it happens: 0-100, the reasons, the recommended action; the answer is recorded
     with the rule-set version that gave it, and what the rules that hit ask for is done with it (actions.py).
 
-    The gateway waits on this, so the reads run without a transaction and the answer is written on its own
-    (one statement), in a transaction only when actions go with it."""
+    The gateway waits on this, so the reads run without a transaction (the customer's events beside the shared
+    counts, on two connections), and an answer without actions is written just after it is sent; one with
+    actions is written with them, in their transaction, before."""
     scorer: Scorer = state.extras["scorer"]
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
     request = body.model_dump(exclude_none=True)
-    async with state.database.reading() as session:
-        found, assessment, version = await scorer.assess(session, context)
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(state.database.reading())
+        beside = await stack.enter_async_context(state.database.reading()) if state.database.parallel_reads else None
+        found, assessment, version = await scorer.assess(session, context, beside=beside)
     record = ScoreRecord(new_id("scr"), context, found, assessment, version)
     done: list[actions.Done] = []
     if actions.needed(assessment):
@@ -63,9 +68,8 @@ async def score(body: ScoreRequest, state: StateDep) -> ScoreAnswer:
             await scorer.record(session, record, request)
             done = await actions.react(session, state, record)
     else:
-        async with state.database.one_statement() as session:
-            await scorer.record(session, record, request)
-    return ScoreAnswer(
+        scorer.record_soon(state.database, record, request)
+    answer = ScoreAnswer(
         score_id=record.id,
         score=record.assessment.score,
         action=record.assessment.action,
@@ -74,3 +78,5 @@ async def score(body: ScoreRequest, state: StateDep) -> ScoreAnswer:
         rule_set_version=record.rule_set_version,
         case_id=next((entry["case_id"] for entry in done if entry["action"] == "open_case"), None),
     )
+    # Serialized once, here: returned as a model, FastAPI would validate it again on the way out.
+    return Response(answer.model_dump_json(), media_type="application/json")

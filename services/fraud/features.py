@@ -12,6 +12,7 @@ rows), and one row of counts over the device, the IP and the network (index rang
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 from collections.abc import Sequence
@@ -108,27 +109,43 @@ def _hours(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / 3600
 
 
-async def compute(session: AsyncSession, context: ScoreContext) -> Features:
+async def compute(session: AsyncSession, context: ScoreContext, *, beside: AsyncSession | None = None) -> Features:
+    """The features of `context`. With `beside` (a second session, on another connection), the customer's events
+    are read there while the shared counts are read in `session`: the two reads wait on the database together."""
     place = place_of(context.ip) if context.ip else None
     country = place.country_code if place else None
     asn = getattr(place, "network_name", None) if place else None
     network = network_of(context.ip) if context.ip else None
     values: dict[str, Any] = {"country": country, "asn": asn, "network": network}
-    shared = await _shared_features(session, context, network)
+    if context.customer_id is None:
+        rows: Sequence[Any] = ()
+        shared = await _shared_features(session, context, network)
+    elif beside is None:
+        shared = await _shared_features(session, context, network)
+        rows = await _customer_events(session, context)
+    else:
+        shared, rows = await asyncio.gather(
+            _shared_features(session, context, network), _customer_events(beside, context)
+        )
     device_key, first_event_at = shared.pop("device_key"), shared.pop("first_event_at")
     values.update(shared, device_key=device_key)
     if context.customer_id is not None:
-        values.update(await _customer_features(session, context, device_key, first_event_at))
+        values.update(_customer_features(rows, context, device_key, first_event_at))
     return Features(context=context, **values)
 
 
-async def _customer_features(
-    session: AsyncSession, context: ScoreContext, device_key: str | None, first_event_at: datetime | None
-) -> dict[str, Any]:
+async def _customer_events(session: AsyncSession, context: ScoreContext) -> Sequence[Any]:
+    """The customer's events over the history window, newest first."""
     at = context.at
-    rows = (
+    return (
         await session.execute(_CUSTOMER_EVENTS, {"customer_id": context.customer_id, "at": at, "since": at - HISTORY})
     ).all()
+
+
+def _customer_features(
+    rows: Sequence[Any], context: ScoreContext, device_key: str | None, first_event_at: datetime | None
+) -> dict[str, Any]:
+    at = context.at
     values: dict[str, Any] = {"customer_known": first_event_at is not None}
     # One pass over the customer's events, newest first.
     since_1m, since_1h = at - timedelta(minutes=1), at - timedelta(hours=1)

@@ -29,6 +29,7 @@ from shared.database import Database
 from shared.ids import new_id
 
 REFRESH_SECONDS = 1.0
+WRITE_ATTEMPTS = 4  # a score record is written again after 0.2, 0.4 and 0.8 s when the database is away
 log = logging.getLogger("sekisho.fraud.scoring")
 _INSERT_SCORE = models.score.insert()  # built once: see features.py
 T = TypeVar("T")
@@ -118,6 +119,7 @@ class Scorer:
         self.lists: Refreshed[Lists] = Refreshed(lists.load_deny)
         self.suppressions: Refreshed[dict[tuple[str, str], frozenset[str]]] = Refreshed(_load_suppressions)
         self._refresher: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     def start(self, database: Database, clock: Clock) -> None:
         """Refresh the rule set, lists and snoozes every REFRESH_SECONDS: a change made through any replica is
@@ -130,6 +132,28 @@ class Scorer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
             self._refresher = None
+        if self._writes:  # a graceful stop keeps every answer already given
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    def record_soon(self, database: Database, record: ScoreRecord, request: dict[str, Any]) -> None:
+        """Record an answer that sets off no action just after it is sent: the gateway does not wait for the
+        write. Only a crash of the process in that moment loses the record (answers that open a case or act
+        are recorded before they are sent, in the transaction of their actions)."""
+        task = asyncio.get_running_loop().create_task(self._write(database, record, request))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, database: Database, record: ScoreRecord, request: dict[str, Any]) -> None:
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                async with database.one_statement() as session:
+                    await self.record(session, record, request)
+                return
+            except Exception:  # the database may be away for a moment
+                if attempt == WRITE_ATTEMPTS - 1:
+                    log.exception("the score %s could not be recorded", record.id)
+                    return
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _refresh_forever(self, database: Database, clock: Clock) -> None:
         while True:
@@ -142,12 +166,18 @@ class Scorer:
                 log.exception("refreshing the scorer's rules and lists failed")
 
     async def assess(
-        self, session: AsyncSession, context: ScoreContext, *, body: RuleSetBody | None = None
+        self,
+        session: AsyncSession,
+        context: ScoreContext,
+        *,
+        body: RuleSetBody | None = None,
+        beside: AsyncSession | None = None,
     ) -> tuple[Features, Assessment, int]:
-        """Features and assessment of `context` under the live rule set (or `body`, for a backtest's draft)."""
+        """Features and assessment of `context` under the live rule set (or `body`, for a backtest's draft);
+        `beside`: a second session for reading the customer's events at the same time (features.compute)."""
         now = context.at
         live = await self.rule_set.get(session, now)
-        found = await features.compute(session, context)
+        found = await features.compute(session, context, beside=beside)
         snoozed = await self.suppressions.get(session, now)
         suppressed = frozenset().union(
             *(

@@ -23,6 +23,7 @@ from shared.identity import IdentityIssuer
 from shared.ids import new_id
 from shared.middleware import IDENTITY_HEADER
 from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.servers import eventually_async
 
 # Real addresses, so that the offline database places them: two Japanese carriers, a Korean and a US network.
 HOME_IP = "126.0.0.1"  # SoftBank, JP
@@ -160,6 +161,12 @@ async def test_every_answer_is_recorded_with_the_rule_set_version(fraud: Fraud) 
     await fraud.ordinary_customer(days=10)
     answer = await fraud.score("withdrawal", amount=5000)
     state = fraud.app.state.service
+
+    async def recorded() -> bool:  # an answer without actions is written just after it is sent
+        async with state.database.transaction() as session:
+            return len((await session.execute(select(score_table))).all()) == 1
+
+    await eventually_async(recorded)
     async with state.database.transaction() as session:
         (row,) = (await session.execute(select(score_table))).all()
     assert (row.id, row.score, row.action, row.rule_set_version) == (
