@@ -6,7 +6,7 @@ service's own schema, so a service cannot name another's tables by accident (ARC
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,7 +117,10 @@ def _begin_immediately(connection: Any) -> None:
 class Database:
     """A service's engine and sessions. Built in the app's lifespan, disposed there."""
 
-    def __init__(self, target: DatabaseTarget, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, target: DatabaseTarget, *, pool_size: int = 10, server_settings: Mapping[str, str] | None = None
+    ) -> None:
+        """`server_settings`: PostgreSQL settings for every connection of this engine (ignored on SQLite)."""
         self.target = target
         if target.schema is None:
             Path(target.url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +135,7 @@ class Database:
                 # No ping per checkout (a round trip on every transaction); connections are recycled instead,
                 # and one broken by a server restart is invalidated by SQLAlchemy on its first error.
                 pool_recycle=300,
-                connect_args={"server_settings": {"search_path": target.schema}},
+                connect_args={"server_settings": {**(server_settings or {}), "search_path": target.schema}},
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._autocommit = (

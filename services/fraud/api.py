@@ -13,6 +13,7 @@ from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
 from services.fraud.scoring import Scorer, ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.database import Database
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.ids import new_id
 from shared.problems import Problem
@@ -57,9 +58,10 @@ async def score(body: ScoreRequest, state: StateDep) -> Response:
     scorer: Scorer = state.extras["scorer"]
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
     request = body.model_dump(exclude_none=True)
+    reads: Database = state.extras["score_reads"]  # planned generically (app.py)
     async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(state.database.reading())
-        beside = await stack.enter_async_context(state.database.reading()) if state.database.parallel_reads else None
+        session = await stack.enter_async_context(reads.reading())
+        beside = await stack.enter_async_context(reads.reading()) if reads.parallel_reads else None
         found, assessment, version = await scorer.assess(session, context, beside=beside)
     record = ScoreRecord(new_id("scr"), context, found, assessment, version)
     done: list[actions.Done] = []

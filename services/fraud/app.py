@@ -12,6 +12,7 @@ from services.fraud import api, cases_api, models, ops_api, rule_sets_api, scori
 from services.fraud.settings import FraudSettings
 from shared import geo, trace
 from shared.clock import Clock
+from shared.database import Database
 from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,10 +23,23 @@ async def start_scoring(state: ServiceState) -> None:
     scorer = scoring.Scorer()
     scorer.start(state.database, state.clock)
     state.extras["scorer"] = scorer
+    state.extras["score_reads"] = state.database
+    if state.database.parallel_reads:
+        # The reads of a score are the same few statements with other values: planned once, generically. Left to
+        # itself PostgreSQL plans them again at every execution (custom plans), which cost more than running them
+        # (0.3 ms of a 0.5 ms read). Only these connections are told so: the ops queries keep custom plans.
+        state.extras["score_reads"] = Database(
+            state.database.target,
+            pool_size=state.settings.database_pool_size,
+            server_settings={"plan_cache_mode": "force_generic_plan"},
+        )
 
 
 async def stop_scoring(state: ServiceState) -> None:
     await state.extras["scorer"].stop()
+    reads: Database = state.extras["score_reads"]
+    if reads is not state.database:
+        await reads.dispose()
 
 
 def create_app(
