@@ -19,10 +19,13 @@ import pytest
 from sekisho.sinks import SmsSink, SmtpSink
 from services.gateway.app import create_app
 from services.gateway.client_ip import resolve_client_ip
+from services.gateway.controls import GatewayControls, IpDenied
+from services.gateway.rate_limits import RateLimiter, counter_for
 from shared.clock import FrozenClock
+from shared.database import Database, target_for
 from tests.auth.conftest import SIGNING_KEY
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import Backend, System, client_for, in_process_system, running
+from tests.harness import Backend, System, client_for, in_process_system, migrate, running
 from tests.servers import eventually_async
 
 PROXY = "127.0.0.1/32"  # httpx.ASGITransport gives every request the peer 127.0.0.1
@@ -304,3 +307,34 @@ async def test_the_21st_login_from_one_address_in_a_minute_is_refused_redis_coun
             assert await redis.keys(f"{prefix}rate:login:*")  # the counters are Redis's, not the database's
         finally:
             await redis.aclose()
+
+
+@pytest.mark.req("SEC-4")
+async def test_frauds_ip_list_denies_customers_and_partners_and_stays_while_fraud_is_away(backend: Backend) -> None:
+    await migrate(backend, "gateway")
+    settings = backend.settings("gateway")
+    database = Database(target_for(settings, "gateway"), pool_size=1)
+    clock = FrozenClock()
+    answers: list[tuple[Any, ...] | None] = [(ip_network("198.51.100.0/24"),), None, ()]
+
+    async def fraud_lists() -> tuple[Any, ...] | None:
+        return answers.pop(0)
+
+    limiter = RateLimiter(counter=counter_for(settings, database), limits=(), clock=clock)  # type: ignore[arg-type]
+    controls = GatewayControls(
+        database=database, clock=clock, limiter=limiter, known_operations={"login"}, fraud_lists=fraud_lists
+    )
+    try:
+        await controls.refresh()
+        for route_class in ("customer", "partner"):
+            with pytest.raises(IpDenied):
+                controls.check_ip(route_class, "198.51.100.7")
+        controls.check_ip("ops", "198.51.100.7")  # staff can always reach the routes that lift it
+        controls.check_ip("customer", "203.0.113.7")
+        await controls.refresh()  # fraud cannot answer: the last list known stays in force
+        with pytest.raises(IpDenied):
+            controls.check_ip("customer", "198.51.100.7")
+        await controls.refresh()  # fraud lifted it
+        controls.check_ip("customer", "198.51.100.7")
+    finally:
+        await database.dispose()
