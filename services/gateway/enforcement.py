@@ -10,13 +10,13 @@ did not allow.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
 
 from fastapi import Request
 
 from services.gateway import risk, step_up
-from services.gateway.policy import Caller, Decision, Grant, Policy, SessionState, decide
+from services.gateway.policy import Caller, Decision, Grant, OperationPolicy, Policy, SessionState, decide
 from services.gateway.routes import Route
 from shared.clock import Clock
 from shared.database import Database
@@ -40,6 +40,21 @@ def _json(raw: bytes) -> Any:
 
 
 @dataclass
+class _Asked:
+    """One request as the policy sees it."""
+
+    route: Route
+    rule: OperationPolicy
+    claims: AccessClaims | None
+    ip: str
+    raw: bytes
+    body: Any  # the JSON body where the policy needs it (score, key fields), else None
+    customer_id: str | None
+    now: float
+    scored: risk.Scored | None = None
+
+
+@dataclass
 class Enforcer:
     policy: Policy
     client: InternalClient
@@ -48,52 +63,54 @@ class Enforcer:
     database: Database | None = None
     outbox: Outbox | None = None
 
-    async def _record(
-        self,
-        outcome: str,
-        operation: str,
-        *,
-        claims: AccessClaims | None,
-        ip: str,
-        reasons: tuple[str, ...],
-        score_id: str | None,
-    ) -> None:
+    async def _record(self, outcome: str, asked: _Asked, reasons: tuple[str, ...]) -> None:
         """Every request the policy stopped, and every step-up that passed, is an event for fraud (MON-1's trends
         of step-ups and refusals per operation; a case's evidence). Requests simply allowed are not recorded."""
         if self.database is None or self.outbox is None:
             return
+        claims = asked.claims
         async with self.database.transaction() as session:
             await record_event(
                 self.outbox,
                 session,
                 type="gateway_decision",
                 occurred_at=self.clock.now(),
-                customer_id=claims.subject if claims is not None and claims.subject_type == "customer" else None,
+                customer_id=asked.customer_id,
                 device_id=claims.device_id if claims is not None else None,
-                ip=ip,
+                ip=asked.ip,
                 outcome=outcome,
-                data={"operation": operation, "reasons": list(reasons), "score_id": score_id},
+                data={
+                    "operation": asked.route.operation,
+                    "reasons": list(reasons),
+                    "score_id": asked.scored.score_id if asked.scored else None,
+                },
             )
 
     async def clear(
         self, request: Request, route: Route, *, caller: Caller, claims: AccessClaims | None, ip: str
     ) -> dict[str, Any]:
         """The context to forward with, once the policy allows the request; raises the problem that stops it."""
-        operation = route.operation
-        rule = self.policy.operations[operation]
+        rule = self.policy.operations[route.operation]
         raw = await request.body()
-        body = _json(raw) if raw and (rule.score or rule.key_fields) else None
-        customer_id = claims.subject if claims is not None and claims.subject_type == "customer" else None
-        scored = None
+        asked = _Asked(
+            route=route,
+            rule=rule,
+            claims=claims,
+            ip=ip,
+            raw=raw,
+            body=_json(raw) if raw and (rule.score or rule.key_fields) else None,
+            customer_id=claims.subject if claims is not None and claims.subject_type == "customer" else None,
+            now=self.clock.timestamp(),
+        )
         if rule.score:
-            scored = await risk.score(
+            asked.scored = await risk.score(
                 self.client,
                 risk.score_request(
-                    operation,
-                    customer_id=customer_id,
+                    route.operation,
+                    customer_id=asked.customer_id,
                     device_id=claims.device_id if claims is not None else None,
                     ip=ip,
-                    body=body,
+                    body=asked.body,
                 ),
                 timeout_seconds=self.score_timeout_seconds,
             )
@@ -104,76 +121,62 @@ class Enforcer:
             # requires it (money movement, bank links) is allowed.
             kyc_verified=False,
         )
-        now = self.clock.timestamp()
-        decision = decide(
-            self.policy, operation, session, scored.risk if scored else None, now=now, continuation=route.continues
-        )
+        decision = self._decide(asked, session)
         granted: Factor | None = None
-        if decision.outcome == "step_up" and customer_id is not None:
-            fields_digest = step_up.key_fields_digest(rule, body, raw)
-            presented = request.headers.get(step_up.GRANT_HEADER)
-            refused = False
-            if presented:
-                granted = await step_up.redeem(
-                    self.client,
-                    presented.strip(),
-                    customer_id=customer_id,
-                    operation=operation,
-                    fields_digest=fields_digest,
-                )
-                refused = granted is None
-                if granted is not None:
-                    session = SessionState(
-                        caller=caller,
-                        factors=session.factors,
-                        grant=Grant(operation, granted),
-                        kyc_verified=session.kyc_verified,
-                    )
-                    decision = decide(
-                        self.policy,
-                        operation,
-                        session,
-                        scored.risk if scored else None,
-                        now=now,
-                        continuation=route.continues,
-                    )
-            if decision.outcome == "step_up":
-                await self._record(
-                    "step_up_required",
-                    operation,
-                    claims=claims,
-                    ip=ip,
-                    reasons=(*decision.reasons, *(("grant_invalid",) if refused else ())),
-                    score_id=scored.score_id if scored else None,
-                )
-                if refused:
-                    decision = Decision(
-                        decision.outcome,
-                        (*decision.reasons, "grant_invalid"),
-                        decision.factors,
-                        decision.acr_values,
-                        decision.max_age,
-                        decision.methods,
-                    )
-                raise await step_up.challenge(
-                    self.client,
-                    decision,
-                    customer_id=customer_id,
-                    operation=operation,
-                    fields_digest=fields_digest,
-                    summary=step_up.challenge_summary(rule, body),
-                )
-        if decision.outcome != "allow":
-            await self._record(
-                "denied" if decision.outcome != "unavailable" else "unavailable",
-                operation,
-                claims=claims,
-                ip=ip,
-                reasons=decision.reasons,
-                score_id=scored.score_id if scored else None,
+        if decision.outcome == "step_up" and asked.customer_id is not None:
+            granted = await self._step_up(request, asked, session, decision)
+        elif decision.outcome != "allow":
+            await self._refuse(asked, decision)
+        cleared: dict[str, Any] = {"operation": route.operation}
+        if asked.scored is not None:
+            cleared["risk"] = asked.scored.to_context()
+        if granted is not None:
+            await self._record("step_up_passed", asked, decision.reasons)
+            cleared["step_up"] = granted.to_claim()
+            cleared["factors"] = [factor.to_claim() for factor in (*session.factors, granted)]
+        return cleared
+
+    def _decide(self, asked: _Asked, session: SessionState) -> Decision:
+        risk_now = asked.scored.risk if asked.scored else None
+        return decide(
+            self.policy, asked.route.operation, session, risk_now, now=asked.now, continuation=asked.route.continues
+        )
+
+    async def _step_up(self, request: Request, asked: _Asked, session: SessionState, decision: Decision) -> Factor:
+        """The factor of the Step-Up-Grant the request brings, redeemed at auth, when it makes the policy allow the
+        request; otherwise the challenge (401) to answer first."""
+        operation, customer_id = asked.route.operation, asked.customer_id
+        assert customer_id is not None
+        fields_digest = step_up.key_fields_digest(asked.rule, asked.body, asked.raw)
+        presented = request.headers.get(step_up.GRANT_HEADER)
+        if presented:
+            granted = await step_up.redeem(
+                self.client,
+                presented.strip(),
+                customer_id=customer_id,
+                operation=operation,
+                fields_digest=fields_digest,
             )
-        if decision.outcome == "deny" or decision.outcome == "step_up":  # a step-up only a customer could give
-            raise OperationDenied("This operation is not allowed.", reasons=list(decision.reasons))
+            if granted is not None:
+                decision = self._decide(asked, replace(session, grant=Grant(operation, granted)))
+                if decision.outcome == "allow":
+                    return granted
+                if decision.outcome != "step_up":
+                    await self._refuse(asked, decision)
+            else:
+                decision = replace(decision, reasons=(*decision.reasons, "grant_invalid"))
+        await self._record("step_up_required", asked, decision.reasons)
+        raise await step_up.challenge(
+            self.client,
+            decision,
+            customer_id=customer_id,
+            operation=operation,
+            fields_digest=fields_digest,
+            summary=step_up.challenge_summary(asked.rule, asked.body),
+        )
+
+    async def _refuse(self, asked: _Asked, decision: Decision) -> NoReturn:
+        await self._record("unavailable" if decision.outcome == "unavailable" else "denied", asked, decision.reasons)
         if decision.outcome == "unavailable":
             raise Problem(
                 "This operation cannot be checked right now; nothing was done. Please try again shortly.",
@@ -181,18 +184,5 @@ class Enforcer:
                 status=503,
                 headers={"Retry-After": "5"},
             )
-        cleared: dict[str, Any] = {"operation": operation}
-        if scored is not None:
-            cleared["risk"] = scored.to_context()
-        if granted is not None:
-            await self._record(
-                "step_up_passed",
-                operation,
-                claims=claims,
-                ip=ip,
-                reasons=decision.reasons,
-                score_id=scored.score_id if scored else None,
-            )
-            cleared["step_up"] = granted.to_claim()
-            cleared["factors"] = [factor.to_claim() for factor in (*session.factors, granted)]
-        return cleared
+        # A deny, or a step-up that only a customer could give.
+        raise OperationDenied("This operation is not allowed.", reasons=list(decision.reasons))
