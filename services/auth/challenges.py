@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
@@ -31,6 +31,9 @@ class CodeLimits:
     max_attempts: int = 5
     max_sends: int = 3
     resend_seconds: int = 30
+    # Across all of a customer's challenges: what stops a flood of codes to one phone (SMS bombing, SMS cost)
+    # from many addresses, which the gateway's per-IP limits cannot see as one customer.
+    max_sends_per_customer_hour: int = 10
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,19 @@ async def issue_code(
         raise MethodNotAllowed(f"This challenge cannot be answered by {method}.")
     if row.codes_sent >= limits.max_sends:
         raise TooManyAttempts("No more codes can be sent for this challenge; start again.")
+    c = models.challenge
+    sent_this_hour = (
+        await session.execute(
+            select(func.coalesce(func.sum(c.c.codes_sent), 0)).where(
+                c.c.customer_id == row.customer_id, c.c.created_at > now - timedelta(hours=1)
+            )
+        )
+    ).scalar_one()
+    if sent_this_hour >= limits.max_sends_per_customer_hour:
+        raise TooManyAttempts(
+            "Too many codes were sent to this customer in the last hour; try again later.",
+            headers={"Retry-After": "3600"},
+        )
     if row.code_expires_at is not None:
         sent_at = row.code_expires_at - timedelta(seconds=limits.code_ttl_seconds)
         if (now - sent_at).total_seconds() < limits.resend_seconds:

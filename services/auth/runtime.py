@@ -44,7 +44,13 @@ class AuthRuntime:
     @property
     def code_limits(self) -> CodeLimits:
         s = self.settings
-        return CodeLimits(s.code_ttl_seconds, s.code_max_attempts, s.code_max_sends, s.code_resend_seconds)
+        return CodeLimits(
+            s.code_ttl_seconds,
+            s.code_max_attempts,
+            s.code_max_sends,
+            s.code_resend_seconds,
+            s.code_max_sends_per_customer_hour,
+        )
 
     @property
     def token_policy(self) -> TokenPolicy:

@@ -31,6 +31,7 @@ class AuthSettings(ServiceSettings):
     code_max_attempts: int = Field(default=5, ge=1, le=10)
     code_max_sends: int = Field(default=3, ge=1, le=10)
     code_resend_seconds: int = Field(default=30, ge=0)
+    code_max_sends_per_customer_hour: int = Field(default=10, ge=1, le=100)
     notify_every_login: bool = False
     company_name: str = "sekisho"  # the issuer shown in authenticator apps
     caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"

@@ -24,13 +24,15 @@ class RateLimit(BaseModel, frozen=True):
     window_seconds: int = Field(ge=1, le=86_400)
 
 
-# SEC-3: brute force and floods at the doors that take secrets or cost money (SMS); the partner API per partner.
+# Brute force and floods at the doors that take secrets or cost money (SMS), per address; a signed-in customer's
+# routes per customer (a stolen token scraping); the partner API per partner. Login and challenge routes carry no
+# customer at the gateway: auth counts those per customer (lockout; at most 10 codes an hour to one customer).
 DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit(operation="login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="ops_login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="challenge", per="ip", limit=10, window_seconds=60),
-    RateLimit(operation="challenge", per="customer", limit=30, window_seconds=600),
     RateLimit(operation="account_open", per="ip", limit=5, window_seconds=3600),
+    RateLimit(route_class="customer", per="customer", limit=120, window_seconds=60),
     RateLimit(route_class="partner", per="partner", limit=600, window_seconds=60),
 )
 

@@ -363,3 +363,28 @@ async def test_applying_with_a_registered_address_reveals_nothing_and_the_owner_
     system.clock.advance(days=1)  # type: ignore[attr-defined]
     await system.gateway.post("/v1/accounts", json=CUSTOMER)
     await eventually(lambda: len(smtp.to(CUSTOMER["email"])) == 2)
+
+
+async def test_a_customer_gets_at_most_ten_codes_an_hour_whatever_the_challenges(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    sent = 0
+    refused = None
+    for device in range(5):  # every login from a new device is a new challenge, with up to 3 sends each
+        challenge_id = (await login(system.gateway, device=f"device-new-{device:04d}")).json()["challenge"]["id"]
+        for _ in range(3):
+            response = await system.gateway.post(f"/v1/auth/challenges/{challenge_id}/send", json={"method": "sms"})
+            system.clock.advance(31)  # type: ignore[attr-defined]
+            if response.status_code != 202:
+                refused = response
+                break
+            sent += 1
+        if refused is not None:
+            break
+    assert sent == 10
+    assert refused is not None
+    assert (refused.status_code, refused.json()["code"]) == (429, "too_many_attempts")
+    assert int(refused.headers["retry-after"]) > 0
+    await eventually(lambda: len([m for m in sms.received if m.to == PHONE]) == 10)
+    system.clock.advance(3600)  # type: ignore[attr-defined]
+    fresh = (await login(system.gateway, device="device-new-0099")).json()["challenge"]["id"]
+    assert (await system.gateway.post(f"/v1/auth/challenges/{fresh}/send", json={"method": "sms"})).status_code == 202

@@ -428,3 +428,17 @@ async def test_no_request_short_of_its_factors_ever_reaches_its_service(
     assert {f.cls for f in fresh} >= set(rule.factors)  # by class: two codes of one class are one factor
     assert not rule.step_up or route.continues  # no grant was presented: only a continuation may pass
     assert score < rule.risk.deny
+
+
+async def test_a_signed_in_customer_gets_at_most_120_requests_a_minute(system: System, sms: SmsSink) -> None:
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    statuses = [(await system.gateway.get("/v1/me/devices", headers=bearer(tokens))).status_code for _ in range(120)]
+    assert statuses == [200] * 120
+    limited = await system.gateway.get("/v1/me", headers=bearer(tokens))
+    assert (limited.status_code, limited.json()["code"]) == (429, "rate_limited")
+    assert 0 < int(limited.headers["retry-after"]) <= 60
+    assert auth_saw(system).count(("GET", "/v1/me")) == 0  # the refused request never reached auth
+    system.clock.advance(60)  # type: ignore[attr-defined]
+    assert (await system.gateway.get("/v1/me", headers=bearer(tokens))).status_code == 200
