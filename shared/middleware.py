@@ -24,6 +24,7 @@ IDENTITY_HEADER = "x-sekisho-identity"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 access_log = logging.getLogger("sekisho.access")
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -53,10 +54,12 @@ async def send_problem(
 
 class RequestContextMiddleware:
     """Adopts the caller's X-Request-ID (or makes one), echoes it with the time taken (Server-Timing), and logs
-    one access line per request."""
+    one access line per request. A successful GET of a `quiet` path (probes, and what other services poll every
+    second) is logged at DEBUG: at INFO it would bury the requests that matter."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, quiet: frozenset[str] = frozenset()) -> None:
         self.app = app
+        self.quiet = QUIET_PATHS | quiet
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +88,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access_log.info(
+            polled = scope["method"] == "GET" and status < 400 and scope["path"] in self.quiet
+            access_log.log(
+                logging.DEBUG if polled else logging.INFO,
                 "%s %s %s",
                 scope["method"],
                 scope["path"],

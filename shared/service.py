@@ -69,6 +69,7 @@ def build_service_app(
     outbox_table: Table | None = None,
     outbox_config: OutboxConfig | None = None,
     middleware: Sequence[Middleware] = (),
+    quiet_paths: frozenset[str] = frozenset(),
     title: str | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
@@ -169,5 +170,5 @@ def build_service_app(
     for extra in middleware:
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     # Outermost, so that every answer (a 401 or 413 from the middleware inside included) carries the request id.
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, quiet=quiet_paths)
     return app

@@ -37,7 +37,10 @@ async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, id
     return batches.answer(body, refused, created)
 
 
-@router.get("/lists/ips/denied")
+DENIED_NETWORKS_PATH = "/internal/lists/ips/denied"
+
+
+@router.get(DENIED_NETWORKS_PATH.removeprefix("/internal"))
 async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, list[str]]:
     """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists)."""
     if identity.caller != "gateway":

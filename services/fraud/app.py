@@ -58,4 +58,5 @@ def create_app(
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
+        quiet_paths=frozenset({api.DENIED_NETWORKS_PATH}),  # every gateway replica reads it every second
     )
