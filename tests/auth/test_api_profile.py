@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pyotp
 import pytest
 
@@ -53,26 +54,19 @@ async def test_a_password_change_follows_the_policy_and_ends_other_sessions(syst
     await open_account(system.gateway)
     first = await full_login(system, sms)
     second = await full_login(system, sms, device="device-ipad-0002")
-    weak = await stepped_up(
-        system,
-        sms,
-        lambda grant: system.gateway.put(
-            "/v1/me/password",
-            json={"current_password": CUSTOMER["password"], "new_password": "password1"},
-            headers={**bearer(second), **grant},
-        ),
-    )
+
+    async def change_to(new_password: str) -> httpx.Response:
+        body = {"current_password": CUSTOMER["password"], "new_password": new_password}
+        return await stepped_up(
+            system,
+            sms,
+            lambda grant: system.gateway.put("/v1/me/password", json=body, headers={**bearer(second), **grant}),
+        )
+
+    weak = await change_to("password1")
     assert weak.status_code == 422
     assert weak.json()["code"] == "password_policy"
-    good = await stepped_up(
-        system,
-        sms,
-        lambda grant: system.gateway.put(
-            "/v1/me/password",
-            json={"current_password": CUSTOMER["password"], "new_password": "Yuzu-Hikari-77?"},
-            headers={**bearer(second), **grant},
-        ),
-    )
+    good = await change_to("Yuzu-Hikari-77?")
     assert good.status_code == 200
     assert good.json()["other_sessions_ended"] >= 1
     assert (
