@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import actions, intake, lists
+from services.fraud import actions, intake
 from services.fraud.features import ScoreContext
 from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
 from services.fraud.scoring import Scorer, ScoreRecord
@@ -42,11 +42,13 @@ DENIED_NETWORKS_PATH = "/internal/lists/ips/denied"
 
 @router.get(DENIED_NETWORKS_PATH.removeprefix("/internal"))
 async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, list[str]]:
-    """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists)."""
+    """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists): the
+    one the scorer holds, kept fresh every second; read from the database only if its refresher fell behind."""
     if identity.caller != "gateway":
         raise Problem("Only the gateway reads the deny list this way.", code="forbidden", status=403)
+    scorer: Scorer = state.extras["scorer"]
     async with state.database.reading() as session:
-        in_force = await lists.load_deny(session, state.clock.now())
+        in_force = await scorer.lists.get(session, state.clock.now())
     return {"networks": sorted(str(network) for network in in_force.ips)}
 
 

@@ -40,6 +40,7 @@ def create_app(
     policy = policy_for(settings, operations)
 
     async def start_enforcer(state: ServiceState) -> None:
+        assert state.outbox is not None  # the gateway is built with an outbox table
         state.extras["enforcer"] = Enforcer(
             policy=policy,
             client=state.client,

@@ -60,14 +60,12 @@ class Enforcer:
     client: InternalClient
     clock: Clock
     score_timeout_seconds: float
-    database: Database | None = None
-    outbox: Outbox | None = None
+    database: Database
+    outbox: Outbox
 
     async def _record(self, outcome: str, asked: _Asked, reasons: tuple[str, ...]) -> None:
         """Every request the policy stopped, and every step-up that passed, is an event for fraud (MON-1's trends
         of step-ups and refusals per operation; a case's evidence). Requests simply allowed are not recorded."""
-        if self.database is None or self.outbox is None:
-            return
         claims = asked.claims
         async with self.database.transaction() as session:
             await record_event(
