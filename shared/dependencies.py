@@ -1,4 +1,8 @@
-"""FastAPI dependencies every service uses, as Annotated aliases."""
+"""FastAPI dependencies every service uses, as Annotated aliases.
+
+Each is `async def`, even without anything to await: FastAPI runs a plain `def` dependency in a worker thread,
+two thread hand-offs per request for a dictionary look-up.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from shared.problems import Problem
 from shared.service import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
@@ -32,7 +36,7 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_identity(request: Request) -> ServiceIdentity:
+async def get_identity(request: Request) -> ServiceIdentity:
     identity = request.scope.get("state", {}).get("identity")
     if not isinstance(identity, ServiceIdentity):
         raise Problem("This route needs a service identity.", code="service_identity_required", status=401)

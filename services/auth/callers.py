@@ -41,11 +41,11 @@ def _caller(identity: IdentityDep, subject_type: str) -> Caller:
     )
 
 
-def current_customer(identity: IdentityDep) -> Caller:
+async def current_customer(identity: IdentityDep) -> Caller:
     return _caller(identity, "customer")
 
 
-def current_staff(identity: IdentityDep) -> Caller:
+async def current_staff(identity: IdentityDep) -> Caller:
     return _caller(identity, "staff")
 
 

@@ -91,7 +91,7 @@ class AuthRuntime:
         return True
 
 
-def get_runtime(request: Request) -> AuthRuntime:
+async def get_runtime(request: Request) -> AuthRuntime:
     runtime: AuthRuntime = request.app.state.service.extras["runtime"]
     return runtime
 
