@@ -6,6 +6,7 @@ service's own schema, so a service cannot name another's tables by accident (ARC
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, Dialect, MetaData, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from shared.settings import ServiceSettings
+from shared.statements import DriverStatements, SessionStatements, Statements
 
 # Stable constraint names, so that migrations written on SQLite and PostgreSQL agree.
 NAMING_CONVENTION = {
@@ -114,6 +117,12 @@ def _begin_immediately(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+async def _keep_session_state(connection: asyncpg.Connection) -> None:
+    """The direct pool's reset on release: asyncpg still rolls back a transaction left open; its default reset
+    adds a round trip per release (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL) for state that direct
+    statements never create: they take no advisory lock, keep no cursor, never LISTEN and never SET."""
+
+
 class Database:
     """A service's engine and sessions. Built in the app's lifespan, disposed there."""
 
@@ -122,6 +131,10 @@ class Database:
     ) -> None:
         """`server_settings`: PostgreSQL settings for every connection of this engine (ignored on SQLite)."""
         self.target = target
+        self._pool_size = pool_size
+        self._server_settings = {**(server_settings or {}), "search_path": target.schema or ""}
+        self._driver_pool: asyncpg.Pool | None = None
+        self._driver_pool_lock = asyncio.Lock()
         if target.schema is None:
             Path(target.url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(target.url)
@@ -174,6 +187,48 @@ class Database:
         async with self.reading() as session:
             yield session
 
+    @asynccontextmanager
+    async def direct_reading(self) -> AsyncIterator[Statements]:
+        """`reading()` for prepared statements (shared/statements.py): on PostgreSQL straight on asyncpg, each
+        statement on its own; on SQLite through a session as usual."""
+        if self.target.schema is None:
+            async with self.reading() as session:
+                yield SessionStatements(session)
+            return
+        pool = await self._driver()
+        async with pool.acquire() as connection:
+            yield DriverStatements(connection)
+
+    @asynccontextmanager
+    async def direct_transaction(self) -> AsyncIterator[Statements]:
+        """`transaction()` for prepared statements: committed once if the block succeeds, then the `on_commit`
+        callbacks run; rolled back if anything raises."""
+        if self.target.schema is None:
+            async with self.transaction() as session:
+                yield SessionStatements(session)
+            return
+        pool = await self._driver()
+        async with pool.acquire() as connection:
+            statements = DriverStatements(connection)
+            async with connection.transaction():
+                yield statements
+        for callback in statements.committed:
+            callback()
+
+    async def _driver(self) -> asyncpg.Pool:
+        """The asyncpg pool of the direct statements, opened at first use (most services never use it)."""
+        async with self._driver_pool_lock:
+            if self._driver_pool is None:
+                dsn = make_url(self.target.url).set(drivername="postgresql").render_as_string(hide_password=False)
+                self._driver_pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    server_settings=self._server_settings,
+                    reset=_keep_session_state,
+                )
+            return self._driver_pool
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -187,4 +242,6 @@ class Database:
         return None if row is None else str(row[0])
 
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
         await self.engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.ids import new_id
 from shared.outbox import Outbox
+from shared.statements import Statements
 
 EVENTS_PATH = "/internal/events"
 EVENTS_BATCH_PATH = "/internal/events/batch"
@@ -20,7 +21,7 @@ EVENTS_BATCH_PATH = "/internal/events/batch"
 
 async def record_event(
     outbox: Outbox,
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     type: str,
     occurred_at: datetime,

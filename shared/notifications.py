@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.outbox import Outbox
+from shared.statements import Statements
 
 NOTIFY_PATH = "/internal/notifications"
 
 
 async def send_notification(
     outbox: Outbox,
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     key: str,
     event_type: str,

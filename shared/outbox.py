@@ -30,14 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.batches import MAX_BATCH, BatchOut
 from shared.clock import Clock
 from shared.crypto import FieldCipher
-from shared.database import Database, UtcDateTime, on_commit
+from shared.database import Database, UtcDateTime
 from shared.ids import new_id
 from shared.internal_client import InternalClient, ServiceTimeout, ServiceUnavailable
 from shared.leases import Pump, claim_due
+from shared.statements import Prepared, Statements, statements_of
 
 log = logging.getLogger("sekisho.outbox")
 
 PAYLOAD_CONTEXT = "outbox_message.payload"
+# The columns a new message is given values for; the others start empty.
+_ENQUEUED = ("id", "destination", "path", "idempotency_key", "payload", "created_at", "next_attempt_at", "attempts")
 # Answers that mean "this message itself is wrong": retrying the same bytes can never succeed.
 REFUSED_FOR_GOOD = frozenset({400, 409, 413, 422})
 
@@ -97,6 +100,9 @@ class Outbox:
         # (destination, path of the single route) -> path of the receiver's batch route
         self.batch_paths = dict(batch_paths or {})
         self._wake_scheduled = False
+        # Built once: every transaction that tells another service something runs one of them.
+        self._insert = Prepared(table.insert(), columns=_ENQUEUED)
+        self._inserts_once: dict[str, Prepared] = {}
         self._pump = Pump(
             "outbox-relay",
             self.relay_due,
@@ -107,7 +113,7 @@ class Outbox:
 
     async def enqueue(
         self,
-        session: AsyncSession,
+        session: AsyncSession | Statements,
         *,
         destination: str,
         path: str,
@@ -120,21 +126,27 @@ class Outbox:
         the first message with that key stands and this one is dropped (a notice at most once a day, say)."""
         now = self.clock.now()
         sealed = self.cipher.seal(json.dumps(payload, ensure_ascii=False, default=str), context=PAYLOAD_CONTEXT)
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(self.table).values(
-            id=new_id("obx"),
-            destination=destination,
-            path=path,
-            idempotency_key=key,
-            payload=sealed,
-            created_at=now,
-            next_attempt_at=now,
-            attempts=0,
-        )
-        if once:
-            statement = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        await session.execute(statement)
-        on_commit(session, self._pump.wake if urgent else self._wake_soon)
+        values = {
+            "id": new_id("obx"),
+            "destination": destination,
+            "path": path,
+            "idempotency_key": key,
+            "payload": sealed,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+        unit = statements_of(session)
+        await unit.execute(self._insert_once(unit.dialect) if once else self._insert, values)
+        unit.on_commit(self._pump.wake if urgent else self._wake_soon)
+
+    def _insert_once(self, dialect: str) -> Prepared:
+        """The insert that leaves the row already queued with that key alone (ON CONFLICT DO NOTHING)."""
+        if dialect not in self._inserts_once:
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            statement = insert(self.table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            self._inserts_once[dialect] = Prepared(statement, columns=_ENQUEUED)
+        return self._inserts_once[dialect]
 
     def _wake_soon(self) -> None:
         """Wake the relay after `batch_delay_seconds`, once for every commit in that interval."""

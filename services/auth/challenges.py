@@ -21,6 +21,7 @@ from services.auth import models
 from services.auth.errors import ChallengeDead, ChallengeNotFound, MethodNotAllowed, TooManyAttempts
 from shared.crypto import FieldCipher
 from shared.ids import new_id
+from shared.statements import Prepared, Statements, statements_of
 
 POSSESSION_METHODS = ("totp", "sms", "email")
 
@@ -52,8 +53,17 @@ def code_hash(cipher: FieldCipher, challenge_id: str, code: str) -> str:
     return cipher.blind_index(code, context=f"challenge.code:{challenge_id}")
 
 
+_CREATE = Prepared(
+    models.challenge.insert(),
+    columns=(
+        "id", "customer_id", "purpose", "operation", "fields_digest", "summary", "methods", "pending",
+        "codes_sent", "attempts", "status", "created_at", "expires_at",
+    ),
+)  # fmt: skip
+
+
 async def create_challenge(
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     customer_id: str,
     purpose: str,
@@ -66,22 +76,23 @@ async def create_challenge(
     ttl_seconds: int,
 ) -> str:
     challenge_id = new_id("chl")
-    await session.execute(
-        models.challenge.insert().values(
-            id=challenge_id,
-            customer_id=customer_id,
-            purpose=purpose,
-            operation=operation,
-            fields_digest=fields_digest,
-            summary=json.dumps(summary, ensure_ascii=False),
-            methods=",".join(methods),
-            pending=pending,
-            codes_sent=0,
-            attempts=0,
-            status="pending",
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+    await statements_of(session).execute(
+        _CREATE,
+        {
+            "id": challenge_id,
+            "customer_id": customer_id,
+            "purpose": purpose,
+            "operation": operation,
+            "fields_digest": fields_digest,
+            "summary": json.dumps(summary, ensure_ascii=False),
+            "methods": ",".join(methods),
+            "pending": pending,
+            "codes_sent": 0,
+            "attempts": 0,
+            "status": "pending",
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+        },
     )
     return challenge_id
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from shared.ids import new_id
 from shared.networks import networks_of
+from shared.statements import Prepared, Statements, statements_of
 
 
 @dataclass(frozen=True)
@@ -21,66 +22,80 @@ class SeenDevice:
     trusted: bool  # a full login has succeeded on it before: its failures count as "known"
 
 
-async def find_device(session: AsyncSession, customer_id: str, device_key: str) -> Any:
-    d = models.device
-    return (
-        await session.execute(select(d).where(d.c.customer_id == customer_id, d.c.device_key == device_key))
-    ).first()
+_d = models.device
+# Built once: a login runs them every time (shared/statements.py).
+_FIND = Prepared(select(_d).where(_d.c.customer_id == bindparam("customer"), _d.c.device_key == bindparam("key")))
+_TRUSTED_IPS = Prepared(
+    select(_d.c.last_ip).where(_d.c.customer_id == bindparam("customer"), _d.c.trusted_at.is_not(None))
+)
+_TOUCH_TRUSTED = Prepared(
+    _d.update()
+    .where(_d.c.id == bindparam("device"), _d.c.trusted_at.is_not(None))
+    .values(last_seen_at=bindparam("seen_at"), last_ip=bindparam("seen_ip"), user_agent=bindparam("seen_agent"))
+    .returning(_d.c.id)
+)
+_TOUCH = Prepared(
+    _d.update()
+    .where(_d.c.id == bindparam("device"))
+    .values(last_seen_at=bindparam("seen_at"), last_ip=bindparam("seen_ip"), user_agent=bindparam("seen_agent"))
+)
+_REGISTER = Prepared(
+    _d.insert(),
+    columns=("id", "customer_id", "device_key", "first_seen_at", "last_seen_at", "last_ip", "user_agent"),
+)
+_TRUST = Prepared(
+    _d.update().where(_d.c.id == bindparam("device"), _d.c.trusted_at.is_(None)).values(trusted_at=bindparam("at"))
+)
 
 
-async def is_known(session: AsyncSession, customer_id: str, device: Any, ip: str) -> bool:
+async def find_device(session: AsyncSession | Statements, customer_id: str, device_key: str) -> Any:
+    return await statements_of(session).one_or_none(_FIND, {"customer": customer_id, "key": device_key})
+
+
+async def is_known(session: AsyncSession | Statements, customer_id: str, device: Any, ip: str) -> bool:
     """A device that has logged in before (`device`: its row or None), or a network a trusted device of this
     customer last used."""
     if device is not None and device.trusted_at is not None:
         return True
-    d = models.device
-    trusted_ips = (
-        await session.execute(select(d.c.last_ip).where(d.c.customer_id == customer_id, d.c.trusted_at.is_not(None)))
-    ).scalars()
+    trusted_ips = [row.last_ip for row in await statements_of(session).all(_TRUSTED_IPS, {"customer": customer_id})]
     here = set(networks_of(ip)[1:])
     return any(here & set(networks_of(last)[1:]) for last in trusted_ips)
 
 
-async def touch_trusted(session: AsyncSession, device_id: str, *, ip: str, user_agent: str, now: datetime) -> bool:
+async def touch_trusted(statements: Statements, device_id: str, *, ip: str, user_agent: str, now: datetime) -> bool:
     """Record a login on a trusted device, in one statement; False if the device is no longer trusted."""
-    d = models.device
-    touched = await session.execute(
-        d.update()
-        .where(d.c.id == device_id, d.c.trusted_at.is_not(None))
-        .values(last_seen_at=now, last_ip=ip, user_agent=user_agent[:300])
-        .returning(d.c.id)
-    )
-    return touched.first() is not None
+    parameters = {"device": device_id, "seen_at": now, "seen_ip": ip, "seen_agent": user_agent[:300]}
+    return await statements.one_or_none(_TOUCH_TRUSTED, parameters) is not None
 
 
 async def see_device(
-    session: AsyncSession, customer_id: str, device_key: str, *, ip: str, user_agent: str, now: datetime
+    session: AsyncSession | Statements, customer_id: str, device_key: str, *, ip: str, user_agent: str, now: datetime
 ) -> SeenDevice:
-    d = models.device
-    found = await find_device(session, customer_id, device_key)
+    statements = statements_of(session)
+    found = await find_device(statements, customer_id, device_key)
     if found is None:
         device_id = new_id("dev")
-        await session.execute(
-            d.insert().values(
-                id=device_id,
-                customer_id=customer_id,
-                device_key=device_key,
-                first_seen_at=now,
-                last_seen_at=now,
-                last_ip=ip,
-                user_agent=user_agent[:300],
-            )
+        await statements.execute(
+            _REGISTER,
+            {
+                "id": device_id,
+                "customer_id": customer_id,
+                "device_key": device_key,
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "last_ip": ip,
+                "user_agent": user_agent[:300],
+            },
         )
         return SeenDevice(device_id, new=True, trusted=False)
-    await session.execute(
-        d.update().where(d.c.id == found.id).values(last_seen_at=now, last_ip=ip, user_agent=user_agent[:300])
+    await statements.execute(
+        _TOUCH, {"device": found.id, "seen_at": now, "seen_ip": ip, "seen_agent": user_agent[:300]}
     )
     return SeenDevice(found.id, new=False, trusted=found.trusted_at is not None)
 
 
-async def trust_device(session: AsyncSession, device_id: str, *, now: datetime) -> None:
-    d = models.device
-    await session.execute(d.update().where(d.c.id == device_id, d.c.trusted_at.is_(None)).values(trusted_at=now))
+async def trust_device(session: AsyncSession | Statements, device_id: str, *, now: datetime) -> None:
+    await statements_of(session).execute(_TRUST, {"device": device_id, "at": now})
 
 
 async def list_devices(session: AsyncSession, customer_id: str) -> list[dict[str, Any]]:

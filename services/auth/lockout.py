@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import AccountLocked
+from shared.statements import Prepared, Statements, statements_of
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,24 @@ async def record_failure(
     return outcome
 
 
-async def record_success(session: AsyncSession, customer_id: str, *, known: bool, now: datetime) -> None:
+def _reset(side: str) -> Prepared:
     g = models.login_guard
-    side = "known" if known else "stranger"
-    await session.execute(
-        g.update()
-        .where(g.c.customer_id == customer_id)
-        .values(**{f"{side}_failures": 0, f"{side}_locks": 0, f"{side}_locked_until": None, "updated_at": now})
+    values: dict[str, Any] = {
+        f"{side}_failures": 0,
+        f"{side}_locks": 0,
+        f"{side}_locked_until": None,
+        "updated_at": bindparam("at"),
+    }
+    return Prepared(g.update().where(g.c.customer_id == bindparam("customer")).values(**values))
+
+
+# Built once: a login that follows failures runs one (shared/statements.py).
+_RESETS = {"known": _reset("known"), "stranger": _reset("stranger")}
+
+
+async def record_success(session: AsyncSession | Statements, customer_id: str, *, known: bool, now: datetime) -> None:
+    await statements_of(session).execute(
+        _RESETS["known" if known else "stranger"], {"customer": customer_id, "at": now}
     )
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import accounts, challenges, devices, lockout, models, sessions, throttle
@@ -26,6 +27,7 @@ from shared.events import record_event
 from shared.geo import place_of
 from shared.notifications import send_notification
 from shared.outbox import Outbox
+from shared.statements import Prepared, Statements
 from shared.tokens import Factor, TokenSigner
 
 PENDING_CONTEXT = "challenge.pending"
@@ -71,15 +73,20 @@ async def login(
     """A challenge to answer, or a started session where one factor is enough; and the customer's language.
 
     Two steps on the way to a token: the checks before the password, read without a transaction (one
-    statement for the account, its locks, this device and its factors), and one transaction after it.
+    statement for the account, its locks, this device, its factors and the network's failed logins), and one
+    transaction after it.
+    Both run prepared statements straight on the driver (shared/statements.py): every login runs them, and
+    SQLAlchemy's own layers cost more CPU than the statements themselves.
     """
     now = deps.clock.now()
-    async with deps.database.reading() as session:
-        await throttle.ensure_not_throttled(
-            session, ip, now=now, limit=deps.ip_limit, window_seconds=deps.ip_window_seconds
-        )
-        row = await _account_facts(session, deps.cipher, request.login_id, request.device_id)
-        known = row is not None and await devices.is_known(session, row.id, _device_of(row), ip)
+    limit, window = deps.ip_limit, deps.ip_window_seconds
+    async with deps.database.direct_reading() as statements:
+        row = await _account_facts(statements, deps.cipher, request, ip=ip, now=now, window_seconds=window)
+        if row is None:
+            await throttle.ensure_not_throttled(statements, ip, now=now, limit=limit, window_seconds=window)
+        else:
+            throttle.check(row, now=now, limit=limit, window_seconds=window)
+            known = await devices.is_known(statements, row.id, _device_of(row), ip)
     if row is None:
         await deps.hasher.verify_dummy(request.password)
         async with deps.database.transaction() as session:
@@ -103,22 +110,20 @@ async def login(
     if not verified.ok:
         await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
     pending = {"device_key": request.device_id, "ip": ip, "user_agent": user_agent, "password_at": int(now.timestamp())}
-    async with deps.database.transaction() as session:
+    async with deps.database.direct_transaction() as statements:
         if verified.new_hash is not None:
-            await session.execute(
-                models.customer.update().where(models.customer.c.id == row.id).values(password_hash=verified.new_hash)
-            )
+            await statements.execute(_UPGRADE_HASH, {"customer": row.id, "new_hash": verified.new_hash})
         if lockout.needs_reset(row, known=known):
-            await lockout.record_success(session, row.id, known=known, now=now)
+            await lockout.record_success(statements, row.id, known=known, now=now)
         device = _device_of(row)
         if (
             device is not None
             and device.trusted_at is not None
             and not deps.mfa_on_known_devices
-            and await devices.touch_trusted(session, device.id, ip=ip, user_agent=user_agent, now=now)
+            and await devices.touch_trusted(statements, device.id, ip=ip, user_agent=user_agent, now=now)
         ):
             tokens = await complete_login(
-                session,
+                statements,
                 customer_row=row,
                 pending=pending,
                 factors=[Factor(cls="knowledge", method="pwd", at=int(now.timestamp()))],
@@ -131,7 +136,7 @@ async def login(
             return LoginDone(tokens), row.language
         methods = (["totp"] if row.totp_confirmed_at is not None else []) + ["sms", "email"]
         challenge_id = await challenges.create_challenge(
-            session,
+            statements,
             customer_id=row.id,
             purpose="login",
             operation="login",
@@ -145,27 +150,49 @@ async def login(
     return LoginChallenge(challenge_id, methods), row.language
 
 
-async def _account_facts(session: AsyncSession, cipher: FieldCipher, login_id: str, device_key: str) -> Any:
-    """In one statement, what a login decides on before the password: the account, its lockout guard
-    (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at)
-    and whether an authenticator app is confirmed (totp_confirmed_at). None for an unknown login id."""
+def _account_facts_query() -> Any:
     c, d, g, t = models.customer, models.device, models.login_guard, models.totp_factor
-    query = (
+    return (
         select(
             c,
             *lockout.guard_columns(),
             d.c.id.label("device_row_id"),
             d.c.trusted_at.label("device_trusted_at"),
             t.c.confirmed_at.label("totp_confirmed_at"),
+            *throttle.failure_columns(),
         )
         .select_from(
             c.outerjoin(g, g.c.customer_id == c.c.id)
-            .outerjoin(d, (d.c.customer_id == c.c.id) & (d.c.device_key == device_key))
+            .outerjoin(d, (d.c.customer_id == c.c.id) & (d.c.device_key == bindparam("device_key")))
             .outerjoin(t, t.c.customer_id == c.c.id)
         )
-        .where(c.c.email_index == accounts.email_index(cipher, login_id))
+        .where(c.c.email_index == bindparam("email_index"))
     )
-    return (await session.execute(query)).first()
+
+
+# Built once (shared/statements.py): SQLAlchemy's cache key of a freshly built four-table join alone cost more
+# than running it.
+_ACCOUNT_FACTS = Prepared(_account_facts_query())
+_UPGRADE_HASH = Prepared(
+    models.customer.update()
+    .where(models.customer.c.id == bindparam("customer"))
+    .values(password_hash=bindparam("new_hash"))
+)
+
+
+async def _account_facts(
+    statements: Statements, cipher: FieldCipher, request: LoginRequest, *, ip: str, now: datetime, window_seconds: int
+) -> Any:
+    """In one statement, what a login decides on before the password: the account, its lockout guard
+    (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at),
+    whether an authenticator app is confirmed (totp_confirmed_at), and the failed logins from this network
+    (throttle.failure_columns). None for an unknown login id."""
+    parameters = {
+        "email_index": accounts.email_index(cipher, request.login_id),
+        "device_key": request.device_id,
+        **throttle.window_params(ip, now=now, window_seconds=window_seconds),
+    }
+    return await statements.one_or_none(_ACCOUNT_FACTS, parameters)
 
 
 @dataclass(frozen=True)
@@ -234,7 +261,7 @@ async def _record_failure(row: Any, *, known: bool, ip: str, device_key: str, de
 
 
 async def complete_login(
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     customer_row: Any,
     pending: dict[str, Any],

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth import models
 from services.auth.errors import TokenInvalid
 from shared.ids import new_id, new_token
+from shared.statements import Prepared, Statements, statements_of
 from shared.tokens import AccessClaims, Factor, TokenSigner, acr_for
 
 
@@ -36,6 +37,16 @@ class IssuedTokens:
     acr: str
 
 
+# Built once (every login runs them); the values come with each execution.
+_INSERT_SESSION = Prepared(
+    models.auth_session.insert().returning(*models.auth_session.c),
+    columns=("id", "customer_id", "subject_type", "device_id", "factors", "created_at"),
+)
+_INSERT_REFRESH = Prepared(
+    models.refresh_token.insert(), columns=("token_hash", "session_id", "issued_at", "expires_at")
+)
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -49,7 +60,7 @@ def _factors_from(text: str) -> list[Factor]:
 
 
 async def _issue(
-    session: AsyncSession, *, row: Any, now: datetime, signer: TokenSigner, policy: TokenPolicy
+    session: AsyncSession | Statements, *, row: Any, now: datetime, signer: TokenSigner, policy: TokenPolicy
 ) -> IssuedTokens:
     factors = _factors_from(row.factors)
     access = signer.sign(
@@ -64,19 +75,20 @@ async def _issue(
         )
     )
     refresh = new_token(32)
-    await session.execute(
-        models.refresh_token.insert().values(
-            token_hash=_digest(refresh),
-            session_id=row.id,
-            issued_at=now,
-            expires_at=now + timedelta(seconds=policy.refresh_ttl_seconds),
-        )
+    await statements_of(session).execute(
+        _INSERT_REFRESH,
+        {
+            "token_hash": _digest(refresh),
+            "session_id": row.id,
+            "issued_at": now,
+            "expires_at": now + timedelta(seconds=policy.refresh_ttl_seconds),
+        },
     )
     return IssuedTokens(access, refresh, row.id, policy.access_ttl_seconds, acr_for(factors))
 
 
 async def start_session(
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     customer_id: str,
     device_id: str | None,
@@ -86,21 +98,15 @@ async def start_session(
     policy: TokenPolicy,
     subject_type: str = "customer",
 ) -> IssuedTokens:
-    s = models.auth_session
-    row = (
-        await session.execute(
-            s.insert()
-            .values(
-                id=new_id("ses"),
-                customer_id=customer_id,
-                subject_type=subject_type,
-                device_id=device_id,
-                factors=_factors_json(factors),
-                created_at=now,
-            )
-            .returning(*s.c)
-        )
-    ).one()
+    values = {
+        "id": new_id("ses"),
+        "customer_id": customer_id,
+        "subject_type": subject_type,
+        "device_id": device_id,
+        "factors": _factors_json(factors),
+        "created_at": now,
+    }
+    row = await statements_of(session).one_or_none(_INSERT_SESSION, values)
     return await _issue(session, row=row, now=now, signer=signer, policy=policy)
 
 
