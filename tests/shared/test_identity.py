@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+
+import jwt
 import pytest
 
 from shared.clock import FrozenClock
@@ -85,3 +91,26 @@ def test_context_free_tokens_are_reused_until_half_their_life() -> None:
     assert mint.issue("auth") == first
     clock.advance(2)
     assert mint.issue("auth") != first
+
+
+@pytest.mark.req("SEC-1")
+def test_a_token_changed_after_signing_or_signed_with_another_algorithm_is_refused() -> None:
+    clock = FrozenClock()
+    header, payload, signature = issuer(clock).issue("auth", {"subject": "cus_1"}).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["ctx"]["subject"] = "cus_2"
+    changed = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(IdentityError, match="signature"):
+        verifier(clock).verify(f"{header}.{changed}.{signature}")
+    hs512 = base64.urlsafe_b64encode(b'{"alg":"HS512","typ":"JWT"}').rstrip(b"=").decode()
+    signed = hmac.new(SECRET.encode(), f"{hs512}.{payload}".encode(), hashlib.sha512).digest()
+    forged = f"{hs512}.{payload}.{base64.urlsafe_b64encode(signed).rstrip(b'=').decode()}"
+    with pytest.raises(IdentityError, match="malformed"):
+        verifier(clock).verify(forged)
+
+
+def test_tokens_made_by_pyjwt_before_this_release_are_still_accepted() -> None:
+    clock = FrozenClock()
+    now = int(clock.timestamp())
+    claims = {"iss": "gateway", "aud": "auth", "iat": now, "exp": now + 60, "ctx": {"subject": "cus_1"}}
+    assert verifier(clock).verify(jwt.encode(claims, SECRET, algorithm="HS256")).context == {"subject": "cus_1"}
