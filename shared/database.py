@@ -7,7 +7,7 @@ service's own schema, so a service cannot name another's tables by accident (ARC
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from shared.settings import ServiceSettings
+
+# on_commit lives beside Statements, which uses it too; services import it from here, with the database.
 from shared.statements import DriverStatements, SessionStatements, Statements
+from shared.statements import on_commit as on_commit
 
 # Stable constraint names, so that migrations written on SQLite and PostgreSQL agree.
 NAMING_CONVENTION = {
@@ -93,11 +96,6 @@ def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Call `callback` once, right after this session's transaction commits (never if it rolls back)."""
-    event.listen(session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
-
-
 async def insert_new(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the rows whose primary key `id` is not stored yet, in one statement; the ids actually inserted.
 
@@ -148,7 +146,7 @@ class Database:
                 # No ping per checkout (a round trip on every transaction); connections are recycled instead,
                 # and one broken by a server restart is invalidated by SQLAlchemy on its first error.
                 pool_recycle=300,
-                connect_args={"server_settings": {**(server_settings or {}), "search_path": target.schema}},
+                connect_args={"server_settings": self._server_settings},
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._autocommit = (

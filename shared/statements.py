@@ -34,6 +34,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 _ASYNCPG = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
+def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call `callback` once, right after this session's transaction commits (never if it rolls back)."""
+    event.listen(session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
+
+
 class Prepared:
     """A Core statement built once, with named `bindparam()`s, and its asyncpg SQL compiled at first use.
 
@@ -63,7 +68,7 @@ class Prepared:
         """The SQL and its positional arguments: each named parameter from `params` (a missing one is a
         KeyError, never a silent NULL), the statement's own values for the others."""
         sql, names = self.driver_sql()
-        args = [params[name] if name in params or name not in self._fixed else self._fixed[name] for name in names]
+        args = [self._fixed[name] if name in self._fixed else params[name] for name in names]
         for name, value in zip(names, args, strict=True):
             if isinstance(value, datetime) and value.tzinfo is None:
                 raise ValueError(f"naive datetime for {name!r}; use the clock's aware UTC time")
@@ -73,7 +78,8 @@ class Prepared:
 class Statements(Protocol):
     """What a hot path needs of a unit of work: run prepared statements, act once it commits."""
 
-    dialect: str
+    @property
+    def dialect(self) -> str: ...
 
     async def one_or_none(self, prepared: Prepared, params: Mapping[str, Any]) -> Any: ...
 
@@ -82,7 +88,8 @@ class Statements(Protocol):
     async def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None: ...
 
     def on_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` once right after the commit (never on a rollback; at once outside a transaction)."""
+        """Call `callback` once right after the transaction commits (never on a rollback). Writes, and so their
+        callbacks, belong in a transaction: `direct_reading()` runs none."""
 
 
 class SessionStatements:
@@ -90,7 +97,10 @@ class SessionStatements:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.dialect = session.get_bind().dialect.name
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
     async def one_or_none(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
         return (await self.session.execute(prepared.statement, params)).first()
@@ -102,8 +112,7 @@ class SessionStatements:
         await self.session.execute(prepared.statement, params)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
-        # What shared.database.on_commit does; not imported from there, which imports this module.
-        event.listen(self.session.sync_session, "after_commit", lambda _sync_session: callback(), once=True)
+        on_commit(self.session, callback)
 
 
 class DriverRow:

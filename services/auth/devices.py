@@ -28,16 +28,15 @@ _FIND = Prepared(select(_d).where(_d.c.customer_id == bindparam("customer"), _d.
 _TRUSTED_IPS = Prepared(
     select(_d.c.last_ip).where(_d.c.customer_id == bindparam("customer"), _d.c.trusted_at.is_not(None))
 )
+# A login seen on a device: when, from where, with what.
+_SEEN: dict[str, Any] = {
+    "last_seen_at": bindparam("seen_at"),
+    "last_ip": bindparam("seen_ip"),
+    "user_agent": bindparam("seen_agent"),
+}
+_TOUCH = Prepared(_d.update().where(_d.c.id == bindparam("device")).values(**_SEEN))
 _TOUCH_TRUSTED = Prepared(
-    _d.update()
-    .where(_d.c.id == bindparam("device"), _d.c.trusted_at.is_not(None))
-    .values(last_seen_at=bindparam("seen_at"), last_ip=bindparam("seen_ip"), user_agent=bindparam("seen_agent"))
-    .returning(_d.c.id)
-)
-_TOUCH = Prepared(
-    _d.update()
-    .where(_d.c.id == bindparam("device"))
-    .values(last_seen_at=bindparam("seen_at"), last_ip=bindparam("seen_ip"), user_agent=bindparam("seen_agent"))
+    _d.update().where(_d.c.id == bindparam("device"), _d.c.trusted_at.is_not(None)).values(**_SEEN).returning(_d.c.id)
 )
 _REGISTER = Prepared(
     _d.insert(),
@@ -46,6 +45,10 @@ _REGISTER = Prepared(
 _TRUST = Prepared(
     _d.update().where(_d.c.id == bindparam("device"), _d.c.trusted_at.is_(None)).values(trusted_at=bindparam("at"))
 )
+
+
+def _seen(device_id: str, ip: str, user_agent: str, now: datetime) -> dict[str, Any]:
+    return {"device": device_id, "seen_at": now, "seen_ip": ip, "seen_agent": user_agent[:300]}
 
 
 async def find_device(session: AsyncSession | Statements, customer_id: str, device_key: str) -> Any:
@@ -64,8 +67,7 @@ async def is_known(session: AsyncSession | Statements, customer_id: str, device:
 
 async def touch_trusted(statements: Statements, device_id: str, *, ip: str, user_agent: str, now: datetime) -> bool:
     """Record a login on a trusted device, in one statement; False if the device is no longer trusted."""
-    parameters = {"device": device_id, "seen_at": now, "seen_ip": ip, "seen_agent": user_agent[:300]}
-    return await statements.one_or_none(_TOUCH_TRUSTED, parameters) is not None
+    return await statements.one_or_none(_TOUCH_TRUSTED, _seen(device_id, ip, user_agent, now)) is not None
 
 
 async def see_device(
@@ -88,9 +90,7 @@ async def see_device(
             },
         )
         return SeenDevice(device_id, new=True, trusted=False)
-    await statements.execute(
-        _TOUCH, {"device": found.id, "seen_at": now, "seen_ip": ip, "seen_agent": user_agent[:300]}
-    )
+    await statements.execute(_TOUCH, _seen(found.id, ip, user_agent, now))
     return SeenDevice(found.id, new=False, trusted=found.trusted_at is not None)
 
 
