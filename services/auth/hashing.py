@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
 from passlib.context import CryptContext
 
 from services.auth.passwords import normalize_password
@@ -26,6 +29,25 @@ class Argon2Parameters:
 # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1.
 OWASP_PARAMETERS = Argon2Parameters()
 
+# How much lower the hashing threads' CPU priority is than the rest of the process (Linux niceness).
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Each hashing thread, as it starts: a lower priority for itself alone (on Linux, niceness is per thread).
+    A flood of logins then takes the CPU the event loop leaves, never the loop's own: other requests, and the
+    loop handing out the next hashes, keep their pace on a saturated machine."""
+    if sys.platform == "linux":
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS))
+
+
+# The process's hashing threads (started on first use), one per CPU: hashing is CPU-bound, so more threads would
+# only add switching, and each hash in progress holds `memory_cost` KiB: a flood queues instead of taking memory.
+HASHING_THREADS = ThreadPoolExecutor(
+    max_workers=os.cpu_count() or 1, thread_name_prefix="argon2id", initializer=_lower_priority
+)
+
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -37,22 +59,14 @@ class VerifyResult:
 
 
 class PasswordHasher:
-    """Argon2id through passlib, off the event loop: one hash costs tens of milliseconds of CPU.
-
-    `limiter` bounds how many hashes run at once (each holds `memory_cost` KiB); anyio's default
-    thread limiter is used without one. `verifications` counts every verification made, the dummy
-    ones included.
+    """Argon2id through passlib, off the event loop, in the process's hashing threads (`HASHING_THREADS`): one
+    hash costs tens of milliseconds of CPU. `verifications` counts every verification made, the dummy ones
+    included.
     """
 
-    def __init__(
-        self,
-        parameters: Argon2Parameters = OWASP_PARAMETERS,
-        *,
-        limiter: anyio.CapacityLimiter | None = None,
-    ) -> None:
+    def __init__(self, parameters: Argon2Parameters = OWASP_PARAMETERS) -> None:
         self.parameters = parameters
         self.verifications = 0
-        self._limiter = limiter
         self._dummy_hash: str | None = None
         # min_rounds = max_rounds = time_cost: passlib only flags a hash whose rounds fall outside the
         # desired range, so pinning both makes any other time cost, lower or higher, a rehash on login.
@@ -95,4 +109,4 @@ class PasswordHasher:
             self.verifications += 1
 
     async def _run(self, function: Callable[..., T], *args: str) -> T:
-        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+        return await asyncio.get_running_loop().run_in_executor(HASHING_THREADS, function, *args)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import statistics
+import sys
+import threading
 import time
 from collections.abc import Awaitable
 
 import anyio
 import pytest
 
-from services.auth.hashing import OWASP_PARAMETERS, Argon2Parameters, PasswordHasher, VerifyResult
+from services.auth.hashing import (
+    HASHING_NICENESS,
+    OWASP_PARAMETERS,
+    Argon2Parameters,
+    PasswordHasher,
+    VerifyResult,
+)
 
 PASSWORD = "Kumo-Sora-47-Umi"
 OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
@@ -142,3 +152,18 @@ async def test_hashing_does_not_block_the_event_loop(hasher: PasswordHasher) -> 
     assert all(stored.startswith(OWASP_PREFIX) for stored in hashes)
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
     assert max(gaps) < 0.05, f"the loop stalled for {max(gaps) * 1000:.0f} ms while hashing"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="niceness per thread is Linux's")
+async def test_hashes_run_in_one_thread_per_cpu_below_the_event_loop_priority(hasher: PasswordHasher) -> None:
+    # A flood of logins must neither take the CPU from the event loop nor start a 19 MiB hash per request.
+    cpus = os.cpu_count() or 1
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    hashes = await asyncio.gather(*(hasher.hash(PASSWORD) for _ in range(3 * cpus)))
+
+    assert len(set(hashes)) == 3 * cpus
+    threads = [thread for thread in threading.enumerate() if thread.name.startswith("argon2id")]
+    assert 1 <= len(threads) <= cpus
+    niceness = {os.getpriority(os.PRIO_PROCESS, thread.native_id) for thread in threads if thread.native_id}
+    assert niceness == {min(19, loop_niceness + HASHING_NICENESS)}
