@@ -23,7 +23,7 @@ run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 
 test: $(STAMP) lint ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy strict on shared/
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict on shared/ and sekisho/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared sekisho
