@@ -57,17 +57,18 @@ async def score(body: ScoreRequest, state: StateDep) -> Response:
     """Score an operation before it happens: 0-100, the reasons, the recommended action; the answer is recorded
     with the rule-set version that gave it, and what the rules that hit ask for is done with it (actions.py).
 
-    The gateway waits on this, so the reads run without a transaction (the customer's events beside the shared
-    counts, on two connections), and an answer without actions is written just after it is sent; one with
-    actions is written with them, in their transaction, before."""
+    The gateway waits on this, so the reads run without a transaction, as prepared statements on the driver
+    (shared/statements.py; the customer's events beside the shared counts, on two connections), and an answer
+    without actions is written just after it is sent; one with actions is written with them, in their
+    transaction, before."""
     scorer: Scorer = state.extras["scorer"]
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
     request = body.model_dump(exclude_none=True)
     reads: Database = state.extras["score_reads"]  # planned generically (app.py)
     async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(reads.reading())
-        beside = await stack.enter_async_context(reads.reading()) if reads.parallel_reads else None
-        found, assessment, version = await scorer.assess(session, context, beside=beside)
+        first = await stack.enter_async_context(reads.direct_reading())
+        beside = await stack.enter_async_context(reads.direct_reading()) if reads.parallel_reads else None
+        found, assessment, version = await scorer.assess(state.database, context, reads=first, beside=beside)
     record = ScoreRecord(new_id("scr"), context, found, assessment, version)
     done: list[actions.Done] = []
     if actions.needed(assessment):

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.fraud import models
 from shared.geo import place_of
 from shared.networks import network_of
+from shared.statements import Prepared, Statements, statements_of
 
 JST = ZoneInfo("Asia/Tokyo")
 HISTORY = timedelta(days=90)  # how far back the customer's own habits are read
@@ -109,9 +110,12 @@ def _hours(later: datetime, earlier: datetime) -> float:
     return (later - earlier).total_seconds() / 3600
 
 
-async def compute(session: AsyncSession, context: ScoreContext, *, beside: AsyncSession | None = None) -> Features:
-    """The features of `context`. With `beside` (a second session, on another connection), the customer's events
-    are read there while the shared counts are read in `session`: the two reads wait on the database together."""
+async def compute(
+    session: AsyncSession | Statements, context: ScoreContext, *, beside: AsyncSession | Statements | None = None
+) -> Features:
+    """The features of `context`. With `beside` (a second unit, on another connection), the customer's events
+    are read there while the shared counts are read in `session`: the two reads wait on the database together.
+    /score passes prepared statements on the driver (shared/statements.py), a backtest its session."""
     place = place_of(context.ip) if context.ip else None
     country = place.country_code if place else None
     asn = getattr(place, "network_name", None) if place else None
@@ -134,12 +138,12 @@ async def compute(session: AsyncSession, context: ScoreContext, *, beside: Async
     return Features(context=context, **values)
 
 
-async def _customer_events(session: AsyncSession, context: ScoreContext) -> Sequence[Any]:
+async def _customer_events(session: AsyncSession | Statements, context: ScoreContext) -> Sequence[Any]:
     """The customer's events over the history window, newest first."""
     at = context.at
-    return (
-        await session.execute(_CUSTOMER_EVENTS, {"customer_id": context.customer_id, "at": at, "since": at - HISTORY})
-    ).all()
+    return await statements_of(session).all(
+        _CUSTOMER_EVENTS, {"customer_id": context.customer_id, "at": at, "since": at - HISTORY}
+    )
 
 
 def _customer_features(
@@ -231,39 +235,39 @@ def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
     return found
 
 
-async def _shared_features(session: AsyncSession, context: ScoreContext, network: str | None) -> dict[str, Any]:
+async def _shared_features(
+    session: AsyncSession | Statements, context: ScoreContext, network: str | None
+) -> dict[str, Any]:
     """In one statement: counts over everyone (distinct customers on this device, IP, network and bank account,
     failures from this IP), the device key (given, or the one last seen with the session's device id), and the
     customer's first event ever. An unknown value is NULL, which matches nothing."""
     at = context.at
-    row = (
-        await session.execute(
-            _SHARED,
-            {
-                "customer_id": context.customer_id,
-                "device_id": context.device_id,
-                "device_key": context.device_key,
-                "ip": context.ip,
-                "network": network,
-                "bank_account": context.bank_account,
-                "at": at,
-                "since_1h": at - timedelta(hours=1),
-                "since_24h": at - timedelta(hours=24),
-                "since_30d": at - timedelta(days=30),
-            },
-        )
-    ).one()
-    found = dict(row._mapping)
+    row = await statements_of(session).one_or_none(
+        _SHARED,
+        {
+            "customer_id": context.customer_id,
+            "device_id": context.device_id,
+            "device_key": context.device_key,
+            "ip": context.ip,
+            "network": network,
+            "bank_account": context.bank_account,
+            "at": at,
+            "since_1h": at - timedelta(hours=1),
+            "since_24h": at - timedelta(hours=24),
+            "since_30d": at - timedelta(days=30),
+        },
+    )
     return {
-        **{name: int(value or 0) for name, value in found.items() if name not in ("device_key", "first_event_at")},
-        "device_key": found["device_key"],
-        "first_event_at": found["first_event_at"],
+        **{name: int(getattr(row, name) or 0) for name in _SHARED_COUNTS},
+        "device_key": row.device_key,
+        "first_event_at": row.first_event_at,
     }
 
 
-# The statements are built once: building and keying a statement per score cost more than running it.
+# The statements are built once (shared/statements.py): building and keying a statement per score cost more
+# than running it, and SQLAlchemy's session layer more again.
 _e = models.event
-_CUSTOMER_EVENTS = (
+_CUSTOMER_EVENTS = Prepared(
     select(
         _e.c.type,
         _e.c.occurred_at,
@@ -282,6 +286,13 @@ _CUSTOMER_EVENTS = (
     )
     .order_by(_e.c.occurred_at.desc())
     .limit(HISTORY_ROWS)
+)
+_SHARED_COUNTS = (
+    "device_customers_30d",
+    "ip_customers_24h",
+    "network_customers_24h",
+    "bank_account_customers_30d",
+    "ip_failed_logins_1h",
 )
 
 
@@ -307,22 +318,26 @@ _DEVICE_KEY = func.coalesce(
     .limit(1)
     .scalar_subquery(),
 )
-_SHARED = select(
-    _DEVICE_KEY.label("device_key"),
-    select(func.min(_e.c.occurred_at))
-    .where(_e.c.customer_id == bindparam("customer_id"), _e.c.occurred_at < bindparam("at"))
-    .scalar_subquery()
-    .label("first_event_at"),
-    _distinct_customers(_e.c.device_key, _DEVICE_KEY, "since_30d").label("device_customers_30d"),
-    _distinct_customers(_e.c.ip, bindparam("ip"), "since_24h").label("ip_customers_24h"),
-    _distinct_customers(_e.c.network, bindparam("network"), "since_24h").label("network_customers_24h"),
-    _distinct_customers(_e.c.bank_account, bindparam("bank_account"), "since_30d").label("bank_account_customers_30d"),
-    select(func.count())
-    .where(
-        and_(_e.c.ip == bindparam("ip"), _e.c.type == LOGIN_FAILED),
-        _e.c.occurred_at >= bindparam("since_1h"),
-        _e.c.occurred_at < bindparam("at"),
+_SHARED = Prepared(
+    select(
+        _DEVICE_KEY.label("device_key"),
+        select(func.min(_e.c.occurred_at))
+        .where(_e.c.customer_id == bindparam("customer_id"), _e.c.occurred_at < bindparam("at"))
+        .scalar_subquery()
+        .label("first_event_at"),
+        _distinct_customers(_e.c.device_key, _DEVICE_KEY, "since_30d").label("device_customers_30d"),
+        _distinct_customers(_e.c.ip, bindparam("ip"), "since_24h").label("ip_customers_24h"),
+        _distinct_customers(_e.c.network, bindparam("network"), "since_24h").label("network_customers_24h"),
+        _distinct_customers(_e.c.bank_account, bindparam("bank_account"), "since_30d").label(
+            "bank_account_customers_30d"
+        ),
+        select(func.count())
+        .where(
+            and_(_e.c.ip == bindparam("ip"), _e.c.type == LOGIN_FAILED),
+            _e.c.occurred_at >= bindparam("since_1h"),
+            _e.c.occurred_at < bindparam("at"),
+        )
+        .scalar_subquery()
+        .label("ip_failed_logins_1h"),
     )
-    .scalar_subquery()
-    .label("ip_failed_logins_1h"),
 )

@@ -27,6 +27,7 @@ from services.fraud.rules import Assessment, Lists, RuleSetBody, evaluate
 from shared.clock import Clock
 from shared.database import Database
 from shared.ids import new_id
+from shared.statements import Statements
 
 REFRESH_SECONDS = 1.0
 WRITE_ATTEMPTS = 4  # a score record is written again after 0.2, 0.4 and 0.8 s when the database is away
@@ -53,13 +54,22 @@ class Refreshed(Generic[T]):
         self._value: T | None = None
         self._loaded_at: float | None = None
 
+    def stale(self) -> bool:
+        """Never read, forgotten, or the refresher has fallen behind."""
+        return (
+            self._value is None or self._loaded_at is None or time.monotonic() - self._loaded_at >= 2 * REFRESH_SECONDS
+        )
+
+    @property
+    def value(self) -> T:
+        assert self._value is not None, "read before its first refresh"
+        return self._value
+
     async def get(self, session: AsyncSession, now: datetime) -> T:
         """The value; `now` is the service clock's time, against which expiries are judged when loading."""
-        late = self._loaded_at is None or time.monotonic() - self._loaded_at >= 2 * REFRESH_SECONDS
-        if self._value is None or late:
+        if self.stale():
             await self.refresh(session, now)
-        assert self._value is not None
-        return self._value
+        return self.value
 
     async def refresh(self, session: AsyncSession, now: datetime) -> None:
         self._value = await self._load(session, now)
@@ -97,7 +107,11 @@ class _LiveLoader:
 _LIVE_VERSION = select(models.rule_set.c.version).where(models.rule_set.c.status == "live")
 
 
-async def _load_suppressions(session: AsyncSession, now: datetime) -> dict[tuple[str, str], frozenset[str]]:
+# The rules snoozed per (entity type, value): a supervisor's suppression for a customer, device or IP.
+Snoozed = dict[tuple[str, str], frozenset[str]]
+
+
+async def _load_suppressions(session: AsyncSession, now: datetime) -> Snoozed:
     """(entity type, value) -> rule ids snoozed for it now."""
     s = models.suppression
     rows = (
@@ -117,7 +131,7 @@ class Scorer:
     def __init__(self) -> None:
         self.rule_set: Refreshed[LiveRuleSet] = Refreshed(_LiveLoader())
         self.lists: Refreshed[Lists] = Refreshed(lists.load_deny)
-        self.suppressions: Refreshed[dict[tuple[str, str], frozenset[str]]] = Refreshed(_load_suppressions)
+        self.suppressions: Refreshed[Snoozed] = Refreshed(_load_suppressions)
         self._refresher: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -165,20 +179,33 @@ class Scorer:
             except Exception:  # the database may be away for a moment: keep the last values, try again
                 log.exception("refreshing the scorer's rules and lists failed")
 
+    async def in_force(self, source: Database | AsyncSession, now: datetime) -> tuple[LiveRuleSet, Lists, Snoozed]:
+        """The live rule set, the deny lists and the snoozed rules, as held in memory. Only what is stale (see
+        `Refreshed`) is read, from `source`: a database (a session is opened only then) or the caller's session."""
+        cached = (self.rule_set, self.lists, self.suppressions)
+        if isinstance(source, AsyncSession):
+            for each in cached:
+                await each.get(source, now)
+        elif any(each.stale() for each in cached):
+            async with source.reading() as session:
+                for each in cached:
+                    await each.get(session, now)
+        return self.rule_set.value, self.lists.value, self.suppressions.value
+
     async def assess(
         self,
-        session: AsyncSession,
+        source: Database | AsyncSession,
         context: ScoreContext,
         *,
+        reads: AsyncSession | Statements,
+        beside: AsyncSession | Statements | None = None,
         body: RuleSetBody | None = None,
-        beside: AsyncSession | None = None,
     ) -> tuple[Features, Assessment, int]:
-        """Features and assessment of `context` under the live rule set (or `body`, for a backtest's draft);
-        `beside`: a second session for reading the customer's events at the same time (features.compute)."""
-        now = context.at
-        live = await self.rule_set.get(session, now)
-        found = await features.compute(session, context, beside=beside)
-        snoozed = await self.suppressions.get(session, now)
+        """Features and assessment of `context` under the live rule set (or `body`, for a backtest's draft). The
+        events are read through `reads`, and with `beside` (on another connection) the customer's events at the
+        same time (features.compute); the rules, lists and snoozes come from memory (`in_force`, from `source`)."""
+        live, deny_lists, snoozed = await self.in_force(source, context.at)
+        found = await features.compute(reads, context, beside=beside)
         suppressed = frozenset().union(
             *(
                 snoozed.get((kind, value), frozenset())
@@ -190,12 +217,12 @@ class Scorer:
                 if value
             )
         )
-        assessment = evaluate(body or live.body, found, lists=await self.lists.get(session, now), suppressed=suppressed)
+        assessment = evaluate(body or live.body, found, lists=deny_lists, suppressed=suppressed)
         return found, assessment, live.version
 
     async def score(self, session: AsyncSession, context: ScoreContext, request: dict[str, Any]) -> ScoreRecord:
         """Assess and record the answer with the version of the rules that gave it, in one session."""
-        found, assessment, version = await self.assess(session, context)
+        found, assessment, version = await self.assess(session, context, reads=session)
         record = ScoreRecord(new_id("scr"), context, found, assessment, version)
         await self.record(session, record, request)
         return record
