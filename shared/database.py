@@ -62,6 +62,9 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_SQLITE_URL = "sqlite+aiosqlite:///"
+
+
 @dataclass(frozen=True)
 class DatabaseTarget:
     url: str
@@ -70,6 +73,11 @@ class DatabaseTarget:
     @property
     def dialect(self) -> str:
         return make_url(self.url).get_backend_name()
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The database file of an SQLite target."""
+        return Path(self.url.removeprefix(_SQLITE_URL))
 
 
 def target_for(settings: ServiceSettings, service: str) -> DatabaseTarget:
@@ -80,7 +88,7 @@ def target_for(settings: ServiceSettings, service: str) -> DatabaseTarget:
         url = url.set(drivername="postgresql+asyncpg")
         return DatabaseTarget(url.render_as_string(hide_password=False), settings.database_schema_prefix + service)
     data_dir = Path(settings.data_dir).resolve()
-    return DatabaseTarget(f"sqlite+aiosqlite:///{data_dir / (service + '.db')}", None)
+    return DatabaseTarget(f"{_SQLITE_URL}{data_dir / (service + '.db')}", None)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _: Any) -> None:
@@ -134,7 +142,7 @@ class Database:
         self._driver_pool: asyncpg.Pool | None = None
         self._driver_pool_lock = asyncio.Lock()
         if target.schema is None:
-            Path(target.url.removeprefix("sqlite+aiosqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(target.url)
             event.listen(self.engine.sync_engine, "connect", _on_sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _begin_immediately)
@@ -215,6 +223,8 @@ class Database:
 
     async def _driver(self) -> asyncpg.Pool:
         """The asyncpg pool of the direct statements, opened at first use (most services never use it)."""
+        if self._driver_pool is not None:  # every direct unit of work asks: no lock once it is open
+            return self._driver_pool
         async with self._driver_pool_lock:
             if self._driver_pool is None:
                 dsn = make_url(self.target.url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import secrets
 import shutil
 import tempfile
@@ -92,22 +93,22 @@ async def migrate(backend: Backend, service: str) -> str | None:
         await database.dispose()
 
 
-_SQLITE_TEMPLATES: list[Path] = []  # the directory of the databases migrated once per test run
-_TEMPLATED: set[str] = set()  # the services migrated there
+_TEMPLATED: set[str] = set()  # the services migrated in _sqlite_templates()
 
 
+@functools.cache
 def _sqlite_templates() -> Path:
-    if not _SQLITE_TEMPLATES:
-        _SQLITE_TEMPLATES.append(Path(tempfile.mkdtemp(prefix="sekisho-migrated-")))
-        atexit.register(shutil.rmtree, _SQLITE_TEMPLATES[0], ignore_errors=True)
-    return _SQLITE_TEMPLATES[0]
+    """The directory of the SQLite databases migrated once per test run."""
+    path = Path(tempfile.mkdtemp(prefix="sekisho-migrated-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _new_sqlite_file(backend: Backend, service: str) -> Path | None:
     """Where the service's SQLite database is to be made; None on PostgreSQL or when it exists."""
     if backend.database_url is not None:
         return None
-    path = Path(target_for(backend.settings(service), service).url.removeprefix("sqlite+aiosqlite:///"))
+    path = target_for(backend.settings(service), service).sqlite_path
     return None if path.exists() else path
 
 
