@@ -147,7 +147,6 @@ async def test_an_ip_rule_is_not_bypassed_with_a_forged_x_forwarded_for(
     assert (await login(gateway, forged("198.51.100.9"))).status_code == 401  # the rules are gone
 
 
-@pytest.mark.req("SEC-4")
 async def test_a_partner_signature_over_https_does_not_verify_over_plain_http(
     system: Running, gateway: httpx.AsyncClient
 ) -> None:
@@ -184,7 +183,6 @@ def atm_key(created: dict[str, Any]) -> dict[str, str]:
     return {"key_id": created["key_id"], "secret": created["secret"]}
 
 
-@pytest.mark.req("SEC-6")
 async def test_the_audit_trail_records_the_real_peer_not_the_forged_address(
     system: Running, gateway: httpx.AsyncClient
 ) -> None:
@@ -202,7 +200,6 @@ async def test_the_audit_trail_records_the_real_peer_not_the_forged_address(
     assert {entry["ip"] for entry in entries} == {"127.0.0.1"}
 
 
-@pytest.mark.req("SEC-3")
 async def test_fresh_x_forwarded_for_values_do_not_escape_the_login_limit(
     system: Running, gateway: httpx.AsyncClient
 ) -> None:

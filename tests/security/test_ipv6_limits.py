@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 
 from shared.clock import FrozenClock
 from tests.harness import Backend, System, in_process_system
@@ -34,7 +33,6 @@ async def login(system: System, ip: str) -> httpx.Response:
     )
 
 
-@pytest.mark.req("SEC-3")
 async def test_the_gateways_login_limit_counts_an_ipv6_client_per_64(backend: Backend) -> None:
     async with started(backend, {"gateway": {"trusted_proxies": PROXY}}) as system:
         for n in range(1, 21):  # the default: 20 logins a minute per IP
