@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from services.gateway import partners
-from services.gateway.settings import RateLimit
+from services.gateway.origins import PublicOrigins
+from services.gateway.settings import GatewaySettings, RateLimit
 from shared.clock import FrozenClock
 from tests.gateway.partner_client import sign
 from tests.gateway.test_controls import bearer
@@ -116,3 +118,26 @@ async def test_a_request_signed_for_another_origin_is_refused(system: System, ba
     assert body["reason"] == "target_uri"
     assert replayed.headers["content-type"] == "application/problem+json"
     assert (await ping(system, atm)).status_code == 200  # signed for the gateway's own origin
+
+
+def test_an_origin_is_its_scheme_host_and_port() -> None:
+    production = PublicOrigins.configured(["https://API.example.jp"], "http://gateway.sekisho.svc.cluster.local")
+    assert production.admits("https", "api.example.jp")
+    assert production.admits("https", "api.example.jp:443")
+    for scheme, authority in [
+        ("http", "api.example.jp"),
+        ("https", "api.example.jp:8443"),
+        ("https", "api.example.jp.evil.example"),
+        ("https", "api.example.jp@evil.example"),
+        ("https", "gateway.sekisho.svc.cluster.local"),
+        ("https", "api.example.jp:port"),
+    ]:
+        assert not production.admits(scheme, authority), authority
+    # Unset: the gateway's own URL; a loopback one under each loopback name (make run).
+    development = PublicOrigins.configured([], "http://127.0.0.1:8000")
+    assert development.admits("http", "localhost:8000")
+    assert development.admits("http", "[::1]:8000")
+    assert not development.admits("http", "localhost:8001")
+    assert not development.admits("https", "127.0.0.1:8000")
+    with pytest.raises(ValidationError):
+        GatewaySettings(public_origins="https://api.example.jp/v1")
