@@ -47,9 +47,12 @@ def start(services: Sequence[str], *, host: str, urls: Mapping[str, str], env: M
     children = []
     for service in services:
         port = port_of(urls[service])
+        # --no-proxy-headers: uvicorn would otherwise rewrite the client address and scheme from X-Forwarded-*
+        # of any loopback peer; only SEKISHO_TRUSTED_PROXIES decides whom the gateway believes (client_ip.py).
         command = [
             sys.executable, "-m", "uvicorn", "--factory", app_factory(service),
             "--host", host, "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "10",
+            "--no-proxy-headers",
         ]  # fmt: skip
         process = subprocess.Popen(
             command, env={**env, "SEKISHO_SERVICE": service}, process_group=0, preexec_fn=_die_with_parent

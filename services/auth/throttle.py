@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import TooManyAttempts
-from shared.networks import networks_of
+from shared.networks import client_key, networks_of
 from shared.statements import Prepared, Statements
 
 
@@ -23,6 +23,12 @@ def _window_key(name: str, now: datetime, window_seconds: int) -> tuple[str, dat
 
 
 _t = models.ip_throttle
+
+
+def _counted(ip: str) -> list[str]:
+    """The client and its network: an IPv6 client is its /64 (it can take a fresh address for every attempt)."""
+    names = networks_of(ip)
+    return [f"ip:{client_key(ip)}", *names[1:]]
 
 
 def _failures(param: str, label: str) -> Any:
@@ -42,7 +48,7 @@ _COUNTED = Prepared(select(*failure_columns()))
 
 def window_params(ip: str, *, now: datetime, window_seconds: int) -> dict[str, str]:
     """The current window of `ip`'s address and of its network (the same key twice where `ip` is no address)."""
-    keys = [_window_key(name, now, window_seconds)[0] for name in networks_of(ip)]
+    keys = [_window_key(name, now, window_seconds)[0] for name in _counted(ip)]
     return {"throttle_address": keys[0], "throttle_network": keys[-1]}
 
 
@@ -66,7 +72,7 @@ async def ensure_not_throttled(
 
 async def record_network_failure(session: AsyncSession, ip: str, *, now: datetime, window_seconds: int) -> None:
     t = models.ip_throttle
-    for name in networks_of(ip):
+    for name in _counted(ip):
         key, start = _window_key(name, now, window_seconds)
         updated = await session.execute(t.update().where(t.c.id == key).values(failures=t.c.failures + 1))
         if updated.rowcount == 0:  # type: ignore[attr-defined]

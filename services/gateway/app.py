@@ -14,9 +14,10 @@ from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
 from services.gateway.enforcement import Enforcer
+from services.gateway.origins import PublicOrigins
 from services.gateway.policy import policy_for
 from services.gateway.rate_limits import RateLimiter, counter_for
-from services.gateway.routes import PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
+from services.gateway.routes import PING, PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import PartnerAuthenticator
 from shared.clock import Clock
@@ -38,6 +39,7 @@ def create_app(
     operations = frozenset(route.operation for route in routes)
     # A bad policy file stops start-up here, with the file, the line and the reason.
     policy = policy_for(settings, operations)
+    origins = PublicOrigins.configured(settings.public_origins, settings.gateway_url)
 
     async def start_enforcer(state: ServiceState) -> None:
         assert state.outbox is not None  # the gateway is built with an outbox table
@@ -59,6 +61,7 @@ def create_app(
             cipher=state.cipher,
             clock=state.clock,
             window_seconds=settings.signature_window_seconds,
+            origins=origins,
             trusted_proxies=settings.trusted_proxies,
         )
 
@@ -70,7 +73,7 @@ def create_app(
             database=state.database,
             clock=state.clock,
             limiter=limiter,
-            known_operations=operations,
+            known_operations=operations | {PING.operation},
             refresh_seconds=settings.controls_refresh_seconds,
             fraud_lists=lambda: fetch_fraud_ip_denies(state.client),
         )

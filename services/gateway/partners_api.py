@@ -6,18 +6,20 @@ import json
 
 from fastapi import APIRouter, Request
 
-from services.gateway.signatures import PartnerAuthenticator
+from services.gateway import admission
+from services.gateway.routes import PING
 from shared.dependencies import StateDep
 from shared.problems import Problem
 
 router = APIRouter(tags=["partner"])
 
 
-@router.post("/v1/atm/ping")
+@router.post(PING.path)
 async def ping(request: Request, state: StateDep) -> dict[str, str]:
-    """A signed request answered with the partner and key it authenticated as: partners test their signing here."""
-    partners: PartnerAuthenticator = state.extras["partners"]
-    caller = await partners.authenticate(request)
+    """A signed request answered with the partner and key it authenticated as: partners test their signing here.
+    Its IP rules, kill switches and rate limits are those of any partner route."""
+    admitted = await admission.admit(request, state, PING)
+    caller = await admission.admit_partner(request, state, PING, admitted)
     body = await request.body()
     if body:
         try:

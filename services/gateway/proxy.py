@@ -7,14 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from services.gateway import admission
 from services.gateway.bearer import BearerAuthenticator, identity_context
-from services.gateway.client_ip import client_ip
-from services.gateway.controls import GatewayControls, route_class_of
+from services.gateway.controls import GatewayControls
 from services.gateway.enforcement import Enforcer
 from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
-from services.gateway.signatures import PartnerAuthenticator
 from shared.dependencies import StateDep
 from shared.problems import Problem
 from shared.roles import has_role
@@ -57,23 +56,16 @@ async def forward(request: Request, state: StateDep) -> Response:
     settings = state.settings
     assert isinstance(settings, GatewaySettings)
     operation = route.operation
-    ip = client_ip(request, settings.trusted_proxies)
-    context: dict[str, Any] = {"client_ip": ip, "operation": operation}
     # SEC-4, INC-1 and SEC-3 before any work: a denied address, a stopped operation or a flood costs no service call.
-    controls: GatewayControls = state.extras["controls"]
-    route_class = route_class_of(route, request.url.path)
-    controls.check_ip(route_class, ip)
-    controls.check_operation(operation)
-    await controls.limiter.check(operation=operation, route_class=route_class, ip=ip)
+    admitted = await admission.admit(request, state, route)
+    ip = admitted.ip
+    context: dict[str, Any] = {"client_ip": ip, "operation": operation}
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
     if route.caller == "partner":
-        partners: PartnerAuthenticator = state.extras["partners"]
-        partner = await partners.authenticate(request)
+        partner = await admission.admit_partner(request, state, route, admitted)
         caller = "partner"
         context.update(partner_id=partner.partner_id, partner_name=partner.partner_name, key_id=partner.key_id)
-        controls.check_operation(operation, partner.partner_id)
-        await controls.limiter.check(operation=operation, route_class=route_class, partner_id=partner.partner_id)
     elif route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
         claims = await bearer.authenticate(request, "staff" if route.caller == "staff" else "customer")
@@ -82,7 +74,10 @@ async def forward(request: Request, state: StateDep) -> Response:
         caller = claims.subject_type
         context.update(identity_context(claims))
         if claims.subject_type == "customer":
-            await controls.limiter.check(operation=operation, route_class=route_class, customer_id=claims.subject)
+            controls: GatewayControls = state.extras["controls"]
+            await controls.limiter.check(
+                operation=operation, route_class=admitted.route_class, customer_id=claims.subject
+            )
     # What the caller must prove at this risk (the policy), before anything is forwarded.
     enforcer: Enforcer = state.extras["enforcer"]
     context.update(await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip))

@@ -19,6 +19,7 @@ from services.gateway.models import rate_counter
 from services.gateway.settings import GatewaySettings, RateLimit
 from shared.clock import Clock
 from shared.database import Database
+from shared.networks import client_key
 from shared.problems import Problem
 
 
@@ -116,7 +117,8 @@ class RateLimiter:
         partner_id: str | None = None,
     ) -> None:
         """Counts this request against every limit that applies to it and whose key is known."""
-        keys = {"ip": ip, "customer": customer_id, "partner": partner_id}
+        # Per IP is per IPv4 address or per IPv6 /64: one subscriber's /64 is one client.
+        keys = {"ip": client_key(ip) if ip is not None else None, "customer": customer_id, "partner": partner_id}
         now = self._clock.timestamp()
         for limit in self._limits:
             value = keys[limit.per]

@@ -54,6 +54,11 @@ def diagnostic_routes() -> tuple[Route, ...]:
     )
 
 
+# Answered by the gateway itself (partners_api.py), outside the policy: it moves nothing. It passes the same
+# controls as every partner route, under an operation of its own that a kill switch can stop, for all partners
+# or for one.
+PING = Route("POST", "/v1/atm/ping", "gateway", "atm_ping", caller="partner")
+
 PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/accounts", "auth", "account_open"),
     Route("POST", "/v1/auth/login", "auth", "login"),

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
+from services.gateway.origins import parse_origin
 from shared.settings import ServiceSettings
 
 
@@ -51,6 +52,10 @@ class GatewaySettings(ServiceSettings):
     )
     # A comma-separated list of CIDRs (SEKISHO_TRUSTED_PROXIES): only from these peers is X-Forwarded-For believed.
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # A comma-separated list of origins (SEKISHO_PUBLIC_ORIGINS, e.g. `https://api.example.jp`): the addresses
+    # partners call the gateway at. A partner signature over any other @target-uri is refused. Unset: the
+    # gateway's own URL (SEKISHO_GATEWAY_URL), with its loopback aliases (origins.py).
+    public_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Shared rate-limit counters; unset: the gateway's database.
     redis_url: str | None = None
     redis_key_prefix: str = "sekisho:"
@@ -59,9 +64,16 @@ class GatewaySettings(ServiceSettings):
         default=1.0, gt=0, le=5, description="how often each replica reloads kill switches and IP rules"
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "public_origins", mode="before")
     @classmethod
-    def _split_cidrs(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("public_origins")
+    @classmethod
+    def _origins_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parse_origin(origin)  # a ValueError names the bad one
         return value

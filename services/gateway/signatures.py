@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.gateway import partners
 from services.gateway.client_ip import Network, client_ip, forwarded_scheme
+from services.gateway.origins import PublicOrigins
 from shared.clock import Clock
 from shared.crypto import DecryptionError, FieldCipher
 from shared.problems import Problem
@@ -385,9 +386,11 @@ class PartnerAuthenticator:
         cipher: FieldCipher,
         clock: Clock,
         window_seconds: int,
+        origins: PublicOrigins,
         trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self._database = database
+        self._origins = origins
         self._trusted = trusted_proxies
         self._cipher = cipher
         self._clock = clock
@@ -404,6 +407,10 @@ class PartnerAuthenticator:
         now = self._clock.now()
         signature = parse_signature(message)
         checked = check_policy(message, signature, now=now.timestamp(), window_seconds=self._window)
+        # @target-uri is built from the request's scheme and Host: a signature made for another host, replayed
+        # here with that Host header, would otherwise check out.
+        if not self._origins.admits(message.scheme, message.authority):
+            raise SignatureInvalid("The signed @target-uri is not an address of this gateway.", reason="target_uri")
         check_content_digest(message)
         async with self._database.reading() as session:
             key = await partners.find_key(session, key_id=checked.key_id)

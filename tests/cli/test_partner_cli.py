@@ -69,7 +69,7 @@ async def test_keys_made_by_the_cli_sign_requests_until_rotated_out_or_revoked(b
     assert again.returncode == 1
     assert "exists already" in again.stderr
 
-    app = create_app(backend.settings("gateway"))  # type: ignore[arg-type]
+    app = create_app(backend.settings("gateway", public_origins="http://testserver"))  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
         response = await ping(client, created)
         assert response.status_code == 200, response.text

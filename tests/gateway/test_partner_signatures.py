@@ -32,6 +32,8 @@ from tests.gateway.partner_client import sign
 from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
 
 PING = "http://testserver/v1/atm/ping"
+# The test clients call the gateway at testserver; behind a TLS proxy partners sign https://testserver.
+ORIGINS = "http://testserver,https://testserver"
 BODY = b'{"hello": "sekisho"}'
 
 
@@ -84,7 +86,7 @@ class Gateway:
 async def gateway(backend: Backend) -> AsyncIterator[Gateway]:
     await migrate(backend, "gateway")
     clock = FrozenClock()
-    app = create_app(backend.settings("gateway"), clock=clock)  # type: ignore[arg-type]
+    app = create_app(backend.settings("gateway", public_origins=ORIGINS), clock=clock)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
         yield Gateway(app, clock, client)
 
@@ -196,7 +198,7 @@ async def test_the_allow_list_believes_x_forwarded_for_only_from_a_trusted_proxy
     for trusted, expected in (("", 401), ("127.0.0.0/8", 200)):
         await migrate(backend, "gateway")
         clock = FrozenClock()
-        settings = backend.settings("gateway", trusted_proxies=trusted)
+        settings = backend.settings("gateway", trusted_proxies=trusted, public_origins=ORIGINS)
         app = create_app(settings, clock=clock)  # type: ignore[arg-type]
         async with running(app), client_for(app) as client:
             gateway = Gateway(app, clock, client)
@@ -293,7 +295,7 @@ def test_malformed_signature_headers_are_refused(signature_input: str, signature
 async def test_behind_a_trusted_tls_proxy_the_signed_https_url_checks_out(backend: Backend) -> None:
     await migrate(backend, "gateway")
     clock = FrozenClock()
-    settings = backend.settings("gateway", trusted_proxies="127.0.0.1/32")
+    settings = backend.settings("gateway", trusted_proxies="127.0.0.1/32", public_origins=ORIGINS)
     app = create_app(settings, clock=clock)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
         gateway = Gateway(app, clock, client)
@@ -349,7 +351,8 @@ async def test_a_partner_route_forwards_the_authenticated_partner_and_fails_clos
         "txn": httpx.ASGITransport(_echo_service(clock, seen)),
         "fraud": httpx.ASGITransport(_fraud_answering(score)),
     }
-    app = create_app(backend.settings("gateway"), clock=clock, transports=transports, routes=routes)  # type: ignore[arg-type]
+    settings = backend.settings("gateway", public_origins=ORIGINS)
+    app = create_app(settings, clock=clock, transports=transports, routes=routes)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
         gateway = Gateway(app, clock, client)
         atm = await gateway.create_partner("seven-atm")

@@ -43,7 +43,16 @@ def start_notify(backend: Backend, port: int, smtp_port: int, log: Path) -> subp
     )
     if backend.database_url:
         env.update(SEKISHO_DATABASE_URL=backend.database_url, SEKISHO_DATABASE_SCHEMA_PREFIX=backend.schema_prefix)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "services.notify.app:create_app", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "services.notify.app:create_app",
+        "--port",
+        str(port),
+        "--no-proxy-headers",
+    ]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
