@@ -40,7 +40,11 @@ DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
 class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger request bodies get 413")
     default_route_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    diagnostics: bool = Field(default=True, description="expose /v1/diagnostics/{service}/trace")
+    # Off unless configured: each tells an outsider something about the inside (the routes a trace walks,
+    # how long the work behind an answer took, every route and schema).
+    diagnostics: bool = Field(default=False, description="expose /v1/diagnostics/{service}/trace to staff")
+    server_timing: bool = Field(default=False, description="answers carry Server-Timing: app;dur=…")
+    api_docs: bool = Field(default=False, description="serve FastAPI's /docs and /redoc pages")
     # SEKISHO_POLICY_FILE: the per-operation policy (services/gateway/policy.py); unset: the shipped policy.toml.
     policy_file: str | None = None
     score_timeout_seconds: float = Field(
