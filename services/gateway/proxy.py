@@ -16,8 +16,10 @@ from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import PartnerAuthenticator
 from shared.dependencies import StateDep
+from shared.internal_client import ServiceTimeout
 from shared.problems import Problem
 from shared.roles import has_role
+from shared.service import ServiceState
 from shared.tokens import AccessClaims
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
@@ -65,6 +67,30 @@ async def forward(request: Request, state: StateDep) -> Response:
     controls.check_ip(route_class, ip)
     controls.check_operation(operation)
     await controls.limiter.check(operation=operation, route_class=route_class, ip=ip)
+    # Limits of what is created (accounts opened per IP): a slot held now, given back unless the service made
+    # one (rate_limits.py).
+    held = await controls.limiter.hold(operation=operation, route_class=route_class, ip=ip)
+    try:
+        response = await _authenticated_and_forwarded(request, state, match, context, ip=ip, route_class=route_class)
+    except ServiceTimeout:
+        raise  # no answer (and, below, no cancelled request): what was asked for may exist, the slot stays taken
+    except Exception:
+        await controls.limiter.release(held)
+        raise
+    if response.status_code != 201:
+        await controls.limiter.release(held)
+    return response
+
+
+async def _authenticated_and_forwarded(
+    request: Request, state: ServiceState, match: RouteMatch, context: dict[str, Any], *, ip: str, route_class: str
+) -> Response:
+    """The caller authenticated and the request cleared by the policy, then forwarded: the service's answer."""
+    route = match.route
+    operation = route.operation
+    settings = state.settings
+    assert isinstance(settings, GatewaySettings)
+    controls: GatewayControls = state.extras["controls"]
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
     if route.caller == "partner":
