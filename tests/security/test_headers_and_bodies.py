@@ -59,7 +59,8 @@ def assert_too_deep(status: int, body: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", ["/v1/auth/login", "/v1/accounts", "/v1/auth/refresh", "/v1/ops/auth/login"])
 async def test_deeply_nested_json_to_the_gateway_is_a_422_and_reaches_no_service(system: System, path: str) -> None:
-    """Before: 500 internal_error (the gateway's own parse for scoring, or the service's)."""
+    """Before: 500 internal_error where the gateway parses the body itself (login and account opening are
+    scored), else forwarded and 400 bad_request from the service's parser."""
     client = system.apps["gateway"].state.service.client
     calls: list[str] = []
     original = client.request
@@ -81,7 +82,7 @@ async def test_deeply_nested_json_to_the_gateway_is_a_422_and_reaches_no_service
 
 async def test_deeply_nested_json_from_another_service_is_a_422_at_every_service(system: System) -> None:
     """Services do not trust the gateway alone: a call with a valid service identity gets the same answer.
-    Before: 500 at every service."""
+    Before: every service ran its parser into RecursionError (answered 400 bad_request by FastAPI)."""
     client = system.apps["gateway"].state.service.client  # signs the gateway's identity for each call
     for service in SERVICE_NAMES:
         if service == "gateway":
