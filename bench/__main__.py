@@ -36,6 +36,7 @@ def main(selected: list[str]) -> int:
                 "SEKISHO_SMS_URL": sms.url,
                 # One client machine plays every customer from 127.0.0.1: the per-IP limits would stop it.
                 "SEKISHO_RATE_LIMITS": "[]",
+                "SEKISHO_DIAGNOSTICS": "true",  # gateway_forward measures the gateway on the trace route
             }
             with launch(Path(workdir), env) as system:
                 for name in chosen:

@@ -10,7 +10,7 @@ import time
 import httpx
 
 from bench.stats import Latency, report
-from sekisho.launcher import LaunchedSystem
+from sekisho.launcher import LaunchedSystem, signed_in_staff
 from shared.clock import SystemClock
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
@@ -24,10 +24,12 @@ def run(system: LaunchedSystem, secret: str) -> str:
     via_gateway: list[float] = []
     direct: list[float] = []
     body = {"hops": []}
+    # The trace answers admins only (the bench switches it on with SEKISHO_DIAGNOSTICS).
+    admin = {"Authorization": f"Bearer {signed_in_staff(system, 'bench.admin', 'admin')}"}
     with httpx.Client(timeout=10) as client:
         for i in range(WARMUP + ROUNDS):
             started = time.perf_counter()
-            response = client.post(system.urls["gateway"] + "/v1/diagnostics/auth/trace", json=body)
+            response = client.post(system.urls["gateway"] + "/v1/diagnostics/auth/trace", json=body, headers=admin)
             gateway_s = time.perf_counter() - started
             assert response.status_code == 200, response.text
             headers = {IDENTITY_HEADER: issuer.issue("auth")}

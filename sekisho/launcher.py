@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
+import pyotp
 
 from shared.settings import SERVICE_NAMES
 
@@ -33,6 +37,37 @@ class LaunchedSystem:
     process: subprocess.Popen[bytes]
     urls: dict[str, str]
     log_path: Path
+    env: dict[str, str]  # the environment `sekisho up` runs with, for the command-line tool beside it
+
+
+def signed_in_staff(system: LaunchedSystem, login_id: str, role: str) -> str:
+    """The access token of a staff member made with `sekisho staff create` and signed in through the gateway
+    with password and TOTP (what an admin needs for the diagnostics trace, for instance)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "sekisho.cli", "staff", "create", login_id, "--role", role, "--json"],
+        env=system.env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    created = json.loads(made.stdout)
+    gateway = system.urls["gateway"]
+    first = httpx.post(
+        gateway + "/v1/ops/auth/login",
+        json={"login_id": created["login_id"], "password": created["password"]},
+        timeout=10,
+    )
+    if first.status_code != 401:
+        raise RuntimeError(f"staff sign-in did not ask for the TOTP code: {first.status_code} {first.text}")
+    verified = httpx.post(
+        gateway + f"/v1/auth/challenges/{first.json()['challenge']['id']}/verify",
+        json={"method": "totp", "code": pyotp.TOTP(created["totp_secret"]).now()},
+        timeout=10,
+    )
+    if verified.status_code != 200:
+        raise RuntimeError(f"staff TOTP was refused: {verified.status_code} {verified.text}")
+    token: str = verified.json()["access_token"]
+    return token
 
 
 @contextmanager
@@ -55,7 +90,7 @@ def launch(workdir: Path, env: Mapping[str, str], *, timeout: float = 90.0) -> I
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("sekisho up did not start:\n" + log_path.read_text(errors="replace")[-4000:])
                 time.sleep(0.1)
-            yield LaunchedSystem(process, urls, log_path)
+            yield LaunchedSystem(process, urls, log_path, child_env)
         finally:
             if process.poll() is None:
                 process.terminate()

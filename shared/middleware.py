@@ -35,9 +35,9 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 async def send_problem(
-    send: Send, status: int, code: str, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
+    send: Send, status: int, code: str, detail: str, headers: Iterable[tuple[bytes, bytes]] = (), **extra: Any
 ) -> None:
-    body = json.dumps(problem_body(status, code, detail)).encode()
+    body = json.dumps(problem_body(status, code, detail, **extra)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -53,13 +53,15 @@ async def send_problem(
 
 
 class RequestContextMiddleware:
-    """Adopts the caller's X-Request-ID (or makes one), echoes it with the time taken (Server-Timing), and logs
-    one access line per request. A successful GET of a `quiet` path (probes, and what other services poll every
-    second) is logged at DEBUG: at INFO it would bury the requests that matter."""
+    """Adopts the caller's X-Request-ID (or makes one), echoes it with the time taken (Server-Timing, unless
+    `server_timing` is off), and logs one access line per request. A successful GET of a `quiet` path (probes,
+    and what other services poll every second) is logged at DEBUG: at INFO it would bury the requests that
+    matter."""
 
-    def __init__(self, app: ASGIApp, quiet: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, quiet: frozenset[str] = frozenset(), *, server_timing: bool = True) -> None:
         self.app = app
         self.quiet = QUIET_PATHS | quiet
+        self.server_timing = server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,8 +82,9 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 # How long this service took to answer (W3C Server-Timing): callers and benchmarks tell the
                 # service's own time from the network's.
-                elapsed_ms = (time.perf_counter() - started) * 1000
-                headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
+                if self.server_timing:
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    headers.append((b"server-timing", f"app;dur={elapsed_ms:.2f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

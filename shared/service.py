@@ -26,11 +26,13 @@ from shared.database import Database, target_for
 from shared.events import EVENTS_BATCH_PATH, EVENTS_PATH
 from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient
+from shared.json_depth import JsonDepthMiddleware
 from shared.logs import configure_logging
 from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
 from shared.migrations import head_revision
 from shared.outbox import Outbox, OutboxConfig
 from shared.problems import install_problem_handlers, problem_response
+from shared.security_headers import EVERY_SERVICE_HEADERS, SecurityHeadersMiddleware
 from shared.settings import ServiceSettings
 
 # What the outbox relay may send in batches (shared/batches.py): events and audit entries wait a moment for company.
@@ -72,7 +74,13 @@ def build_service_app(
     quiet_paths: frozenset[str] = frozenset(),
     title: str | None = None,
     version: str = "0.1.0",
+    response_headers: Sequence[tuple[str, str]] = (),
+    server_timing: bool = True,
+    api_docs: bool = True,
 ) -> FastAPI:
+    """`response_headers`: added to every answer besides EVERY_SERVICE_HEADERS. `server_timing`: answers say
+    how long the service took (a caller outside can time the work behind an answer with it). `api_docs`:
+    FastAPI's /docs and /redoc pages (the OpenAPI document at /openapi.json stays, as the README promises)."""
     secret = settings.require_internal_secret()
     cipher = FieldCipher(settings.require_data_keys())
     clock = clock or SystemClock()
@@ -126,7 +134,10 @@ def build_service_app(
             await state.client.aclose()
             await state.database.dispose()
 
-    app = FastAPI(title=title or f"sekisho {name}", version=version, lifespan=lifespan)
+    docs_url, redoc_url = ("/docs", "/redoc") if api_docs else (None, None)
+    app = FastAPI(
+        title=title or f"sekisho {name}", version=version, lifespan=lifespan, docs_url=docs_url, redoc_url=redoc_url
+    )
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["probes"])
@@ -163,12 +174,16 @@ def build_service_app(
     for router in routers:
         app.include_router(router)
 
+    # Innermost: after the caller is known (and, at the gateway, the body's size bounded), before any parser.
+    app.add_middleware(JsonDepthMiddleware)
     if internal:
         app.add_middleware(
             ServiceIdentityMiddleware, verifier=IdentityVerifier(service=name, secrets=secrets, clock=clock)
         )
     for extra in middleware:
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
+    pages = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"}) if api_docs else frozenset()
+    app.add_middleware(SecurityHeadersMiddleware, headers=(*EVERY_SERVICE_HEADERS, *response_headers), pages=pages)
     # Outermost, so that every answer (a 401 or 413 from the middleware inside included) carries the request id.
-    app.add_middleware(RequestContextMiddleware, quiet=quiet_paths)
+    app.add_middleware(RequestContextMiddleware, quiet=quiet_paths, server_timing=server_timing)
     return app

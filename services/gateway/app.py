@@ -21,6 +21,7 @@ from services.gateway.routes import PING, PUBLIC_ROUTES, Route, RouteTable, diag
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import PartnerAuthenticator
 from shared.clock import Clock
+from shared.security_headers import GATEWAY_HEADERS
 from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -99,6 +100,9 @@ def create_app(
         on_shutdown=[stop_controls],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         title="sekisho gateway",
+        response_headers=GATEWAY_HEADERS,
+        server_timing=settings.server_timing,
+        api_docs=settings.api_docs,
     )
     app.state.routes = RouteTable(routes)
     return app

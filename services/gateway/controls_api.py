@@ -1,4 +1,5 @@
-"""Staff routes the gateway answers itself for its run-time controls: kill switches and IP rules (admin).
+"""Staff routes the gateway answers itself for its run-time controls: kill switches and IP rules (admin), and
+clearing a rate limit's count for one address, customer or partner (supervisor).
 
 Mounted before the proxy's catch-all route. Every call is authenticated here with the staff token, passes
 the ops IP rules, and is audited through the gateway's outbox to auth's trail (SEC-6).
@@ -8,18 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, IPvAnyAddress
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.client_ip import client_ip
 from services.gateway.controls import GatewayControls
+from services.gateway.rate_limits import Per
 from services.gateway.settings import GatewaySettings
 from shared.audit import Actor, audit_staff
 from shared.dependencies import SessionDep, StateDep
-from shared.problems import Problem
+from shared.problems import Problem, invalid
 from shared.roles import has_role
 from shared.service import ServiceState
 
@@ -32,18 +34,27 @@ def request_ip(request: Request, state: ServiceState) -> str:
     return client_ip(request, settings.trusted_proxies)
 
 
-async def current_admin(request: Request, state: StateDep) -> Actor:
+async def _current_staff(request: Request, state: ServiceState, role: str) -> Actor:
     controls: GatewayControls = state.extras["controls"]
     ip = request_ip(request, state)
     controls.check_ip("ops", ip)
     bearer: BearerAuthenticator = state.extras["bearer"]
     claims = await bearer.authenticate(request, "staff")
-    if not has_role(claims.role, "admin"):
-        raise Problem("This route needs the admin role.", code="forbidden", status=403)
+    if not has_role(claims.role, role):
+        raise Problem(f"This route needs the {role} role.", code="forbidden", status=403)
     return Actor(staff_id=claims.subject, role=claims.role or "", session_id=claims.session_id, ip=ip)
 
 
+async def current_admin(request: Request, state: StateDep) -> Actor:
+    return await _current_staff(request, state, "admin")
+
+
+async def current_supervisor(request: Request, state: StateDep) -> Actor:
+    return await _current_staff(request, state, "supervisor")
+
+
 AdminDep = Annotated[Actor, Depends(current_admin)]
+SupervisorDep = Annotated[Actor, Depends(current_supervisor)]
 
 
 async def _audit(
@@ -158,3 +169,47 @@ async def remove_ip_rule(rule_id: str, session: SessionDep, state: StateDep, act
         detail={"route_class": rule.route_class, "kind": rule.kind, "cidr": str(rule.network)},
     )
     return {**rule.view(), "removed": True}
+
+
+class RateLimitKey(BaseModel):
+    """Whose count to clear: exactly one of an address, a customer or a partner."""
+
+    operation: str = Field(min_length=1, max_length=64)
+    ip: IPvAnyAddress | None = None
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64)
+    partner_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    def keyed(self) -> tuple[Per, str]:
+        given: list[tuple[Per, str]] = [
+            (per, str(value))
+            for per, value in (("ip", self.ip), ("customer", self.customer_id), ("partner", self.partner_id))
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise invalid("ip", "Give exactly one of ip, customer_id and partner_id.")
+        return given[0]
+
+
+@router.delete("/rate-limits")
+async def clear_rate_limit(
+    key: Annotated[RateLimitKey, Query()], session: SessionDep, state: StateDep, actor: SupervisorDep
+) -> dict[str, Any]:
+    """Forget the counts of one address, customer or partner in the limits of one operation, on every replica:
+    a customer shut out of account opening behind a carrier's shared address, for instance."""
+    controls: GatewayControls = state.extras["controls"]
+    if key.operation not in controls.known_operations:
+        raise Problem(f"There is no operation {key.operation!r}.", code="unknown_operation", status=422)
+    per, value = key.keyed()
+    cleared = await controls.limiter.clear(operation=key.operation, per=per, value=value)
+    if not cleared:
+        raise Problem(f"No rate limit of {key.operation} is kept per {per}.", code="not_found", status=404)
+    await _audit(
+        session,
+        state,
+        actor,
+        action="rate_limit.clear",
+        target_type="rate_limit",
+        target_id=f"{key.operation}:{per}={value}",
+        detail={"operation": key.operation, "per": per, "value": value, "limits": cleared},
+    )
+    return {"operation": key.operation, "per": per, "value": value, "limits_cleared": cleared}

@@ -35,8 +35,10 @@ class OperationDenied(Problem):
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw else None
-    except ValueError:
-        return None  # the service answers a malformed body with its own problem
+    except (ValueError, RecursionError):
+        # The service answers a malformed body with its own problem; JsonDepthMiddleware has already refused
+        # bodies deep enough to exhaust the parser, this is the last line.
+        return None
 
 
 @dataclass

@@ -15,8 +15,10 @@ from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.settings import GatewaySettings
 from shared.dependencies import StateDep
+from shared.internal_client import ServiceTimeout
 from shared.problems import Problem
 from shared.roles import has_role
+from shared.service import ServiceState
 from shared.tokens import AccessClaims
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
@@ -60,6 +62,31 @@ async def forward(request: Request, state: StateDep) -> Response:
     admitted = await admission.admit(request, state, route)
     ip = admitted.ip
     context: dict[str, Any] = {"client_ip": ip, "operation": operation}
+    # Limits of what is created (accounts opened per IP): a slot held now, given back unless the service made
+    # one (rate_limits.py).
+    controls: GatewayControls = state.extras["controls"]
+    held = await controls.limiter.hold(operation=operation, route_class=admitted.route_class, ip=ip)
+    try:
+        response = await _authenticated_and_forwarded(request, state, match, context, admitted=admitted)
+    except ServiceTimeout:
+        raise  # no answer (and, below, no cancelled request): what was asked for may exist, the slot stays taken
+    except Exception:
+        await controls.limiter.release(held)
+        raise
+    if response.status_code != 201:
+        await controls.limiter.release(held)
+    return response
+
+
+async def _authenticated_and_forwarded(
+    request: Request, state: ServiceState, match: RouteMatch, context: dict[str, Any], *, admitted: admission.Admitted
+) -> Response:
+    """The caller authenticated and the request cleared by the policy, then forwarded: the service's answer."""
+    route = match.route
+    operation = route.operation
+    settings = state.settings
+    assert isinstance(settings, GatewaySettings)
+    ip = admitted.ip
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
     if route.caller == "partner":

@@ -40,7 +40,9 @@ DIAGNOSTIC_SERVICES = ("auth", "kyc", "txn", "fraud", "notify")
 
 
 def diagnostic_routes() -> tuple[Route, ...]:
-    """`POST /v1/diagnostics/{service}/trace`: a request followed through the services (no customer data)."""
+    """`POST /v1/diagnostics/{service}/trace`: a request followed through the services (no customer data).
+    Only when SEKISHO_DIAGNOSTICS is on, and only for admins: it shows an outsider how the inside is wired and
+    lets anyone make every service do work."""
     return tuple(
         Route(
             "POST",
@@ -49,6 +51,8 @@ def diagnostic_routes() -> tuple[Route, ...]:
             "diagnostics",
             upstream_path="/internal/trace",
             timeout_seconds=5,
+            caller="staff",
+            role="admin",
         )
         for service in DIAGNOSTIC_SERVICES
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from services.gateway.origins import parse_origin
@@ -23,6 +23,16 @@ class RateLimit(BaseModel, frozen=True):
     per: Literal["ip", "customer", "partner"]
     limit: int = Field(ge=1)
     window_seconds: int = Field(ge=1, le=86_400)
+    # requests: every request counts. created: only requests the service answered with 201 (rate_limits.py).
+    counts: Literal["requests", "created"] = "requests"
+
+    @model_validator(mode="after")
+    def _created_per_ip(self) -> RateLimit:
+        # What was created is known only after the request is forwarded; the gateway holds its slot before it
+        # knows the caller, by the one key it always has.
+        if self.counts == "created" and self.per != "ip":
+            raise ValueError('a limit with counts "created" must be per "ip"')
+        return self
 
 
 # Brute force and floods at the doors that take secrets or cost money (SMS), per address; a signed-in customer's
@@ -32,7 +42,9 @@ DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit(operation="login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="ops_login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="challenge", per="ip", limit=10, window_seconds=60),
-    RateLimit(operation="account_open", per="ip", limit=5, window_seconds=3600),
+    # Accounts created, not attempts: a refused sign-up (a weak password) costs nothing; staff clear an address
+    # (a carrier's, shared by many customers) with DELETE /v1/ops/rate-limits.
+    RateLimit(operation="account_open", per="ip", limit=5, window_seconds=3600, counts="created"),
     RateLimit(route_class="customer", per="customer", limit=120, window_seconds=60),
     RateLimit(route_class="partner", per="partner", limit=600, window_seconds=60),
 )
@@ -41,7 +53,11 @@ DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
 class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger request bodies get 413")
     default_route_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    diagnostics: bool = Field(default=True, description="expose /v1/diagnostics/{service}/trace")
+    # Off unless configured: each tells an outsider something about the inside (the routes a trace walks,
+    # how long the work behind an answer took, every route and schema).
+    diagnostics: bool = Field(default=False, description="expose /v1/diagnostics/{service}/trace to staff")
+    server_timing: bool = Field(default=False, description="answers carry Server-Timing: app;dur=…")
+    api_docs: bool = Field(default=False, description="serve FastAPI's /docs and /redoc pages")
     # SEKISHO_POLICY_FILE: the per-operation policy (services/gateway/policy.py); unset: the shipped policy.toml.
     policy_file: str | None = None
     score_timeout_seconds: float = Field(

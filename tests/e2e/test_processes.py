@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sekisho.launcher import launch
+from sekisho.launcher import LaunchedSystem, launch, signed_in_staff
 from shared.settings import SERVICE_NAMES
 from tests.conftest import require_postgres
 from tests.harness import Backend, drop_schemas, new_backend
@@ -43,6 +43,7 @@ class Running:
     urls: dict[str, str]
     mark: str
     backend: Backend
+    launched: LaunchedSystem
 
 
 # One system per backend for the whole module (starting six processes takes seconds); the SIGTERM
@@ -56,12 +57,13 @@ def system(
         require_postgres(postgres_url, request.node.nodeid)
     backend = new_backend(request.param, tmp_path, postgres_url)
     mark = uuid.uuid4().hex
-    env = {"SEKISHO_E2E_MARK": mark}
+    # The trace is off by default (and for admins only): this system switches it on.
+    env = {"SEKISHO_E2E_MARK": mark, "SEKISHO_DIAGNOSTICS": "true"}
     if backend.database_url:
         env.update(SEKISHO_DATABASE_URL=backend.database_url, SEKISHO_DATABASE_SCHEMA_PREFIX=backend.schema_prefix)
     try:
         with launch(tmp_path, env) as launched:
-            yield Running(launched.process, launched.urls, mark, backend)
+            yield Running(launched.process, launched.urls, mark, backend, launched)
     finally:
         for pid in processes_marked(mark):
             os.kill(pid, signal.SIGKILL)
@@ -70,10 +72,16 @@ def system(
 
 @pytest.mark.req("SEC-1")
 def test_one_request_goes_from_the_gateway_through_a_service_into_another(system: Running) -> None:
+    trace = system.urls["gateway"] + "/v1/diagnostics/auth/trace"
+    anonymous = httpx.post(trace, json={"hops": ["notify"]}, timeout=10)
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthorized")
     response = httpx.post(
-        system.urls["gateway"] + "/v1/diagnostics/auth/trace",
+        trace,
         json={"hops": ["notify"]},
-        headers={"X-Request-ID": "e2e-trace-1"},
+        headers={
+            "X-Request-ID": "e2e-trace-1",
+            "Authorization": f"Bearer {signed_in_staff(system.launched, 'admin.trace', 'admin')}",
+        },
         timeout=10,
     )
     assert response.status_code == 200, response.text

@@ -13,19 +13,27 @@ from starlette.responses import JSONResponse
 
 from services.gateway.app import create_app
 from services.gateway.routes import Route
+from tests.auth.test_staff import make_staff, staff_token
 from tests.harness import Backend, System, client_for, in_process_system, migrate, running
 
 
 @pytest.fixture
 async def system(backend: Backend) -> AsyncIterator[System]:
-    async with in_process_system(backend) as running_system:
+    # The trace is off by default and for admins only (tests/security/test_diagnostics.py).
+    async with in_process_system(backend, {"gateway": {"diagnostics": True}}) as running_system:
         yield running_system
+
+
+async def admin(system: System) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await staff_token(system, await make_staff(system, 'admin.trace', 'admin'))}"}
 
 
 @pytest.mark.req("SEC-1")
 async def test_a_request_crosses_the_gateway_and_two_services_with_one_request_id(system: System) -> None:
     response = await system.gateway.post(
-        "/v1/diagnostics/auth/trace", json={"hops": ["notify"]}, headers={"X-Request-ID": "req-e2e-1"}
+        "/v1/diagnostics/auth/trace",
+        json={"hops": ["notify"]},
+        headers={"X-Request-ID": "req-e2e-1", **await admin(system)},
     )
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "req-e2e-1"
@@ -59,7 +67,9 @@ async def test_a_known_path_with_the_wrong_method_is_a_405_problem(system: Syste
 
 
 async def test_a_service_validation_problem_reaches_the_caller_unchanged(system: System) -> None:
-    response = await system.gateway.post("/v1/diagnostics/auth/trace", json={"hops": "notify"})
+    response = await system.gateway.post(
+        "/v1/diagnostics/auth/trace", json={"hops": "notify"}, headers=await admin(system)
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
     assert response.json()["violations"][0]["field"] == "hops"
@@ -94,7 +104,7 @@ def _slow_service() -> FastAPI:
 
 async def test_a_route_that_answers_too_late_is_a_504_problem(backend: Backend) -> None:
     await migrate(backend, "gateway")
-    routes = (Route("POST", "/v1/slow", "auth", "diagnostics", upstream_path="/slow", timeout_seconds=0.2),)
+    routes = (Route("POST", "/v1/slow", "auth", "session", upstream_path="/slow", timeout_seconds=0.2),)
     transports = {"auth": httpx.ASGITransport(_slow_service())}
     app = create_app(backend.settings("gateway"), transports=transports, routes=routes)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
@@ -107,6 +117,6 @@ async def test_a_service_that_is_down_is_a_503_problem(backend: Backend) -> None
     await migrate(backend, "gateway")
     app = create_app(backend.settings("gateway", auth_url="http://127.0.0.1:9"))  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
-        response = await client.post("/v1/diagnostics/auth/trace", json={"hops": []})
+        response = await client.post("/v1/auth/refresh", json={"refresh_token": "x"})
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"

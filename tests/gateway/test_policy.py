@@ -71,7 +71,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "login": ("anonymous", OPEN),
     "session": ("anonymous", OPEN),
     "challenge": ("anonymous", OPEN),
-    "diagnostics": ("anonymous", OPEN),
+    "diagnostics": ("staff", OPEN),
     "ops_login": ("anonymous", OPEN),
     "atm_authorize": ("partner", OPEN_FAIL_CLOSED),
     "profile_view": ("customer", VIEW),
