@@ -29,9 +29,10 @@ class Unauthenticated(Problem):
 
 
 class BearerAuthenticator:
-    def __init__(self, *, client: InternalClient, clock: Clock) -> None:
+    def __init__(self, *, client: InternalClient, clock: Clock, max_lifetime_seconds: int | None = None) -> None:
         self._client = client
         self._clock = clock
+        self._max_lifetime = max_lifetime_seconds
         self._verifier: TokenVerifier | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -45,7 +46,9 @@ class BearerAuthenticator:
                 response = await self._client.request("auth", "GET", "/internal/keys")
                 if response.status_code != 200:
                     raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
-                self._verifier = TokenVerifier(response.json()["keys"], clock=self._clock)
+                self._verifier = TokenVerifier(
+                    response.json()["keys"], clock=self._clock, max_lifetime_seconds=self._max_lifetime
+                )
                 self._fetched_at = time.monotonic()
             return self._verifier
 
