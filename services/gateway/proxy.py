@@ -67,6 +67,8 @@ async def forward(request: Request, state: StateDep) -> Response:
     await controls.limiter.check(operation=operation, route_class=route_class, ip=ip)
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
+    contact_changed_at: int | None = None
+    enforcer: Enforcer = state.extras["enforcer"]
     if route.caller == "partner":
         partners: PartnerAuthenticator = state.extras["partners"]
         partner = await partners.authenticate(request)
@@ -76,7 +78,12 @@ async def forward(request: Request, state: StateDep) -> Response:
         await controls.limiter.check(operation=operation, route_class=route_class, partner_id=partner.partner_id)
     elif route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
-        claims = await bearer.authenticate(request, "staff" if route.caller == "staff" else "customer")
+        # An operation that waits a cool-off after a contact change asks auth afresh: the change may be seconds old.
+        cool_off = enforcer.policy.operations[operation].contact_change_cool_off_seconds > 0
+        claims = await bearer.authenticate(
+            request, "staff" if route.caller == "staff" else "customer", fresh_session=cool_off
+        )
+        contact_changed_at = bearer.contact_changed_at(claims.session_id)
         if route.role is not None and not has_role(claims.role, route.role):
             raise Problem(f"This route needs the {route.role} role.", code="forbidden", status=403)
         caller = claims.subject_type
@@ -84,8 +91,9 @@ async def forward(request: Request, state: StateDep) -> Response:
         if claims.subject_type == "customer":
             await controls.limiter.check(operation=operation, route_class=route_class, customer_id=claims.subject)
     # What the caller must prove at this risk (the policy), before anything is forwarded.
-    enforcer: Enforcer = state.extras["enforcer"]
-    context.update(await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip))
+    context.update(
+        await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip, contact_changed_at=contact_changed_at)
+    )
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(
         route.service,
