@@ -158,26 +158,23 @@ async def _apply(
     await session.execute(models.customer.update().where(models.customer.c.id == row.id).values(**values))
     for name, new in changes.items():
         old = old_values[name]
-        # The old contact hears of it through what was registered before the change, the new one too.
-        for role, email, phone in (
-            ("old", before.email, before.phone),
-            (
-                "new",
-                new if name == "email" else (changes.get("email") or before.email),
-                new if name == "phone" else None,
-            ),
-        ):
+        data = {"at": now.isoformat(), "attribute": name, "old": old, "new": new}
+        stamp = f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}"
+        # By e-mail: the old contact hears of it through what was registered before the change, the new one too.
+        email_to = {"old": before.email, "new": new if name == "email" else (changes.get("email") or before.email)}
+        # By SMS too for an e-mail or phone change, to the phone registered before (and the new phone): whoever
+        # holds the inbox cannot hide the change from the phone's owner.
+        sms_to = {"old": before.phone, "new": new} if name == "phone" else {"old": before.phone}
+        for role, email in email_to.items():
             await send_notification(
-                runtime.outbox,
-                session,
-                key=f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}:{role}",
-                event_type="attribute_changed",
-                customer_id=row.id,
-                language=row.language,
-                email=email,
-                phone=phone if name == "phone" else None,
-                data={"at": now.isoformat(), "attribute": name, "old": old, "new": new, "recipient_role": role},
-            )
+                runtime.outbox, session, key=f"{stamp}:{role}", event_type="attribute_changed", customer_id=row.id,
+                language=row.language, email=email, data={**data, "recipient_role": role},
+            )  # fmt: skip
+        for role, phone in sms_to.items() if name in contact_changes.CONTACT_ATTRIBUTES else ():
+            await send_notification(
+                runtime.outbox, session, key=f"{stamp}:{role}:sms", event_type="attribute_changed",
+                customer_id=row.id, language=row.language, phone=phone, data={**data, "recipient_role": role},
+            )  # fmt: skip
     await record_event(
         runtime.outbox,
         session,
