@@ -278,7 +278,11 @@ def decide(
 
     `continuation`: the request finishes an operation stepped up at its start (the confirm of an authenticator
     enrolment, which needs the secret only the stepped-up start gave): the factors still count, the per-operation
-    grant does not apply again, a risky request still steps up."""
+    grant does not apply again, a risky request still steps up.
+
+    Within the operation's `contact_change_cool_off_seconds` after the customer's e-mail or phone changed
+    (`session.contact_changed_at`), only a TOTP grant for this very operation counts, and the challenge offers TOTP
+    alone: the phone that answers SMS codes may be the one just registered by an attacker."""
     rule = policy.operations.get(operation)
     if rule is None:
         return Decision("deny", ("unknown_operation",))
