@@ -58,7 +58,7 @@ class TokenError(Exception):
     """The access token is malformed, forged, expired, of the wrong kind, or signed by an unknown key.
 
     `reason` is one of: malformed, algorithm, unknown_key, signature, issuer, audience, expired,
-    not_yet_valid, claims, wrong_type.
+    not_yet_valid, lifetime, claims, wrong_type.
     """
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -341,11 +341,22 @@ class TokenSigner:
 class TokenVerifier:
     """Checks access tokens against the public keys listed by kid; list the old key too while rotating."""
 
-    def __init__(self, public_keys: Mapping[str, str | bytes | Ed25519PublicKey], *, clock: Clock) -> None:
+    def __init__(
+        self,
+        public_keys: Mapping[str, str | bytes | Ed25519PublicKey],
+        *,
+        clock: Clock,
+        max_lifetime_seconds: int | None = None,
+    ) -> None:
+        """`max_lifetime_seconds`: the longest `exp - iat` a token may claim (the issuer's configured lifetime);
+        None: not checked."""
         if not public_keys:
             raise ValueError("at least one verification key is needed")
+        if max_lifetime_seconds is not None and max_lifetime_seconds <= 0:
+            raise ValueError("a token's maximum lifetime must be a positive number of seconds")
         self._keys = {_check_kid(kid): load_public_key(key) for kid, key in public_keys.items()}
         self._clock = clock
+        self._max_lifetime = max_lifetime_seconds
 
     def verify(self, token: str, *, subject_type: SubjectType | None = None) -> AccessClaims:
         """The token's claims, or TokenError. With `subject_type`, a token of the other kind is refused."""
@@ -364,6 +375,10 @@ class TokenVerifier:
             raise TokenError("expired", "The access token has expired.")
         if issued_at - LEEWAY_SECONDS > now:
             raise TokenError("not_yet_valid", "The access token is not valid yet.")
+        # A token living longer than the issuer ever issues them was not issued as configured (a leaked signing
+        # key, or a bug): a stolen one would otherwise stay good for as long as its exp says, years perhaps.
+        if self._max_lifetime is not None and expires_at - issued_at > self._max_lifetime + LEEWAY_SECONDS:
+            raise TokenError("lifetime", "The access token claims a longer life than tokens are issued for.")
         try:
             parsed = AccessClaims.from_claims(claims)
         except (ValueError, TypeError) as exc:

@@ -21,6 +21,8 @@ class Caller:
     factors: tuple[Factor, ...]
     acr: str
     role: str | None
+    # The factor of the Step-Up-Grant the gateway redeemed for this very request, if any.
+    step_up: Factor | None = None
 
     @property
     def mfa(self) -> bool:
@@ -38,6 +40,7 @@ def _caller(identity: IdentityDep, subject_type: str) -> Caller:
         factors=tuple(Factor.from_claim(item) for item in context.get("factors", [])),
         acr=str(context.get("acr", "aal1")),
         role=context.get("role"),
+        step_up=Factor.from_claim(context["step_up"]) if context.get("step_up") else None,
     )
 
 

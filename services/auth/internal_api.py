@@ -53,10 +53,22 @@ async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
 
 @router.get("/sessions/{session_id}")
 async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
-    """Whether a session still stands (the gateway asks, and believes the answer for a few seconds)."""
-    s = models.auth_session
-    row = (await session.execute(select(s.c.revoked_at, s.c.subject_type).where(s.c.id == session_id))).first()
-    return {"active": row is not None and row.revoked_at is None, "subject_type": row.subject_type if row else None}
+    """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), and when its
+    customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off)."""
+    s, c = models.auth_session, models.customer
+    row = (
+        await session.execute(
+            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at)
+            .select_from(s.outerjoin(c, (c.c.id == s.c.customer_id) & (s.c.subject_type == "customer")))
+            .where(s.c.id == session_id)
+        )
+    ).first()
+    changed = row.contact_changed_at if row is not None else None
+    return {
+        "active": row is not None and row.revoked_at is None,
+        "subject_type": row.subject_type if row else None,
+        "contact_changed_at": int(changed.timestamp()) if changed is not None else None,
+    }
 
 
 @router.post("/step-up/challenges", status_code=201)

@@ -33,6 +33,24 @@ customer = Table(
     Column("password_changed_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # When an e-mail or phone change last took effect: money waits a cool-off after it (the gateway's policy).
+    Column("contact_changed_at", UtcDateTime, nullable=True),
+)
+
+# A change of e-mail or phone waiting for the code sent to the new contact (contact_changes.py).
+contact_change = Table(
+    "contact_change",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customer.id"), nullable=False, index=True),
+    Column("attribute", String(8), nullable=False),  # email | phone
+    Column("new_value", Text, nullable=False),  # sealed
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | applied | dead | superseded
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=True),
 )
 
 # Lockout (AUTH-LOGIN-3), counted in the database so that replicas agree. Failures from a device or

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, devices, models, totp
+from services.auth import accounts, contact_changes, devices, models, totp
 from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
-from services.auth.runtime import RuntimeDep
-from services.auth.schemas import PasswordChange, ProfileChange, TotpConfirm
+from services.auth.runtime import AuthRuntime, RuntimeDep
+from services.auth.schemas import ContactCode, PasswordChange, ProfileChange, TotpConfirm
 from shared.dependencies import SessionDep
 from shared.events import record_event
 from shared.notifications import send_notification
-from shared.problems import Problem
+from shared.problems import Problem, invalid
 
 router = APIRouter(tags=["profile"])
 
@@ -55,55 +56,125 @@ async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) 
 async def patch_me(
     body: ProfileChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    """Change email, phone or address; each change is told to the old and to the new contact (AUTH-ATTR-2)."""
+    """Change the address at once; an e-mail or phone change waits for the code sent to the new contact
+    (contact_changes.py) and must have been stepped up with an SMS code or TOTP, never e-mail."""
     row = await _customer(session, caller)
-    before = accounts.contact_of(row, runtime.cipher)
-    now = runtime.clock.now()
     changes = {name: value for name, value in body.model_dump().items() if value is not None}
     if not changes:
         raise Problem("Nothing to change.", code="validation_failed", status=422)
-    values: dict[str, Any] = {"updated_at": now}
+    contacts = [name for name in contact_changes.CONTACT_ATTRIBUTES if name in changes]
+    if len(contacts) > 1:
+        raise invalid("phone", "Change the e-mail address and the phone number one at a time.")
+    if contacts:
+        contact_changes.ensure_strong_step_up(caller.step_up)
+    if "email" in changes:
+        await _ensure_email_free(session, runtime, changes["email"], row.id)
+    now = runtime.clock.now()
+    at_once = {name: value for name, value in changes.items() if name not in contacts}
+    if at_once:
+        await _apply(session, runtime, row, at_once, caller=caller, now=now)
+    waiting: dict[str, Any] | None = None
+    if contacts:
+        attribute = contacts[0]
+        started = await contact_changes.start(
+            session,
+            customer_id=row.id,
+            attribute=attribute,
+            value=changes[attribute],
+            cipher=runtime.cipher,
+            now=now,
+            ttl_seconds=runtime.settings.challenge_ttl_seconds,
+        )
+        # The code goes to the NEW contact only: entering it proves the customer holds it.
+        await send_notification(
+            runtime.outbox,
+            session,
+            key=f"auth:contact-code:{started.change_id}",
+            event_type="one_time_code",
+            customer_id=row.id,
+            language=row.language,
+            email=changes[attribute] if attribute == "email" else None,
+            phone=changes[attribute] if attribute == "phone" else None,
+            channel="email" if attribute == "email" else "sms",
+            data={"code": started.code, "expires_in": started.expires_in, "operation": "profile_change"},
+        )
+        waiting = {"change_id": started.change_id, "attribute": attribute, "expires_in": started.expires_in}
+    return {"changed": sorted(at_once), "pending": waiting}
+
+
+@router.post("/v1/me/contacts/{change_id}/verify")
+async def verify_contact(change_id: str, body: ContactCode, caller: CustomerDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """The code sent to the new e-mail address or phone number: the change takes effect, and the old and the new
+    contact are told. Five wrong codes end the change."""
+    now = runtime.clock.now()
+    async with runtime.database.transaction() as session:
+        change = await contact_changes.pending(session, change_id, customer_id=caller.subject, now=now)
+        if contact_changes.code_matches(change, body.code, cipher=runtime.cipher):
+            row = await _customer(session, caller)
+            value = contact_changes.new_value(change, runtime.cipher)
+            if change.attribute == "email":
+                await _ensure_email_free(session, runtime, value, row.id)
+            await _apply(session, runtime, row, {change.attribute: value}, caller=caller, now=now)
+            await contact_changes.mark_applied(session, change_id, now=now)
+            return {"changed": [change.attribute]}
+    async with runtime.database.transaction() as session:
+        left = await contact_changes.record_wrong_code(session, change_id)
+    raise contact_changes.wrong_code(left)
+
+
+async def _ensure_email_free(session: AsyncSession, runtime: AuthRuntime, email: str, customer_id: str) -> None:
+    index = accounts.email_index(runtime.cipher, email)
+    taken = (await session.execute(select(models.customer.c.id).where(models.customer.c.email_index == index))).first()
+    if taken is not None and taken.id != customer_id:
+        raise Problem("This email address cannot be used.", code="email_unavailable", status=409)
+
+
+async def _apply(
+    session: AsyncSession,
+    runtime: AuthRuntime,
+    row: Any,
+    changes: dict[str, str],
+    *,
+    caller: Caller,
+    now: datetime,
+) -> None:
+    """Write the changes; each is told to the old and to the new contact (AUTH-ATTR-2), and reported to fraud."""
+    before = accounts.contact_of(row, runtime.cipher)
     c = runtime.cipher
     old_values = {
         "email": before.email,
         "phone": before.phone,
         "address": c.open(row.address, context="customer.address"),
     }
+    values: dict[str, Any] = {"updated_at": now}
     for name, value in changes.items():
         values[name] = c.seal(value, context=f"customer.{name}")
     if "email" in changes:
-        index = accounts.email_index(c, changes["email"])
-        taken = (
-            await session.execute(select(models.customer.c.id).where(models.customer.c.email_index == index))
-        ).first()
-        if taken is not None and taken.id != row.id:
-            raise Problem("This email address cannot be used.", code="email_unavailable", status=409)
-        values["email_index"] = index
+        values["email_index"] = accounts.email_index(c, changes["email"])
     if "phone" in changes:
         values["phone_index"] = accounts.phone_index(c, changes["phone"])
+    if set(changes) & set(contact_changes.CONTACT_ATTRIBUTES):
+        values["contact_changed_at"] = now
     await session.execute(models.customer.update().where(models.customer.c.id == row.id).values(**values))
     for name, new in changes.items():
         old = old_values[name]
-        # The old contact hears of it through what was registered before the change, the new one too.
-        for role, email, phone in (
-            ("old", before.email, before.phone),
-            (
-                "new",
-                new if name == "email" else (changes.get("email") or before.email),
-                new if name == "phone" else None,
-            ),
-        ):
+        data = {"at": now.isoformat(), "attribute": name, "old": old, "new": new}
+        stamp = f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}"
+        # By e-mail: the old contact hears of it through what was registered before the change, the new one too.
+        email_to = {"old": before.email, "new": new if name == "email" else (changes.get("email") or before.email)}
+        # By SMS too for an e-mail or phone change, to the phone registered before (and the new phone): whoever
+        # holds the inbox cannot hide the change from the phone's owner.
+        sms_to = {"old": before.phone, "new": new} if name == "phone" else {"old": before.phone}
+        for role, email in email_to.items():
             await send_notification(
-                runtime.outbox,
-                session,
-                key=f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}:{role}",
-                event_type="attribute_changed",
-                customer_id=row.id,
-                language=row.language,
-                email=email,
-                phone=phone if name == "phone" else None,
-                data={"at": now.isoformat(), "attribute": name, "old": old, "new": new, "recipient_role": role},
-            )
+                runtime.outbox, session, key=f"{stamp}:{role}", event_type="attribute_changed", customer_id=row.id,
+                language=row.language, email=email, data={**data, "recipient_role": role},
+            )  # fmt: skip
+        for role, phone in sms_to.items() if name in contact_changes.CONTACT_ATTRIBUTES else ():
+            await send_notification(
+                runtime.outbox, session, key=f"{stamp}:{role}:sms", event_type="attribute_changed",
+                customer_id=row.id, language=row.language, phone=phone, data={**data, "recipient_role": role},
+            )  # fmt: skip
     await record_event(
         runtime.outbox,
         session,
@@ -113,7 +184,6 @@ async def patch_me(
         device_id=caller.device_id,
         data={"attributes": sorted(changes)},
     )
-    return {"changed": sorted(changes)}
 
 
 @router.put("/v1/me/password", status_code=200)

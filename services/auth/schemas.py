@@ -121,6 +121,14 @@ class ProfileChange(BaseModel):
         return None if value is None else value.lower()
 
 
+class ContactCode(BaseModel):
+    """The code sent to the new e-mail address or phone number (POST /v1/me/contacts/{change_id}/verify)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

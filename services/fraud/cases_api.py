@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import cases
+from services.fraud.device_digests import as_digest, device_digest
 from services.fraud.scoring import Scorer
 from shared.audit import audit_staff
 from shared.database import on_commit
@@ -101,7 +102,9 @@ class SuppressionIn(BaseModel):
 
     rule_id: str = Field(min_length=1, max_length=40)
     entity_type: Literal["customer", "device", "ip"]
-    entity_value: str = Field(min_length=1, max_length=200, description="for a device: the app's device KEY")
+    entity_value: str = Field(
+        min_length=1, max_length=200, description="for a device: its digest as the ops views show it (or its key)"
+    )
     until: AwareDatetime
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
@@ -121,7 +124,10 @@ class SuppressionView(BaseModel):
 
     @classmethod
     def of(cls, suppression: cases.Suppression, now: datetime) -> SuppressionView:
-        return cls(**asdict(suppression), in_force=suppression.in_force(now))
+        view = cls(**asdict(suppression), in_force=suppression.in_force(now))
+        if suppression.entity_type == "device":  # by digest, never the key (device_digests.py)
+            view.entity_value = as_digest(suppression.entity_value)
+        return view
 
 
 class SuppressionList(BaseModel):
@@ -160,8 +166,18 @@ async def view_case(case_id: CaseId, session: SessionDep, state: StateDep, ident
     linked = await cases.linked_entities(session, case, now=state.clock.now())
     shown = sorted({*linked.customer_ids(), *([case.customer_id] if case.customer_id else [])})
     await _audit(session, state, identity, action="fraud_case.view", target_id=case.id, detail={"customers": shown})
-    kinds = {kind: LinksView.model_validate(asdict(links)) for kind, links in linked.kinds.items()}
+    kinds = {kind: _links_view(kind, asdict(links)) for kind, links in linked.kinds.items()}
     return CaseDetail(**asdict(case), linked=LinkedView(since=linked.since, until=linked.until, **kinds))
+
+
+def _links_view(kind: str, links: dict[str, Any]) -> LinksView:
+    """Devices are shown by digest, never by key (device_digests.py), in the entities and in each customer's `via`."""
+    if kind == "devices":
+        for entity in links["entities"]:
+            entity["value"] = device_digest(entity["value"])
+        for customer in links["customers"]:
+            customer["via"] = sorted(device_digest(value) for value in customer["via"])
+    return LinksView.model_validate(links)
 
 
 @router.post("/cases/{case_id}/resolve")

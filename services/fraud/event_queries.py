@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.fraud import models
+from services.fraud import device_digests, models
 from shared.problems import invalid
 
 # A CIDR wider than 256 of the event's stored networks (/24, /56) is matched in Python over the newest events.
@@ -92,13 +92,14 @@ def event_view(row: Any) -> dict[str, Any]:
         "producer": row.producer,
         "customer_id": row.customer_id,
         "device_id": row.device_id,
-        "device_key": row.device_key,
+        # Never the key: with it and a password, a login skips the new-device check (device_digests.py).
+        "device_digest": device_digests.shown(row.device_key),
         "ip": row.ip,
         "country": row.country,
         "asn": row.asn,
         "outcome": row.outcome,
         "amount": row.amount,
-        "data": json.loads(row.data),
+        "data": device_digests.redacted(json.loads(row.data)),
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
+from services.fraud.device_digests import device_digest
 from services.fraud.schemas import EventIn
 from shared.database import insert_new
 from shared.geo import place_of
@@ -25,6 +26,7 @@ def derived(event: EventIn) -> dict[str, Any]:
     bank_account = event.data.get("bank_account")
     return {
         "device_key": str(device_key)[:200] if device_key else None,
+        "device_digest": device_digest(str(device_key)[:200]) if device_key else None,
         "network": network_of(event.ip) if event.ip else None,
         "country": place.country_code if place else None,
         "asn": (getattr(place, "network_name", None) or None) if place else None,

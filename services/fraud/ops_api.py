@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import event_queries, lists, models
+from services.fraud import device_digests, event_queries, lists, models
 from services.fraud.scoring import Scorer
 from shared.audit import audit_staff
 from shared.database import on_commit
@@ -48,7 +48,7 @@ async def search_events(
     customer_id: Annotated[str | None, Query(max_length=40)] = None,
     ip: Annotated[str | None, Query(max_length=64, description="an address, or a network in CIDR notation")] = None,
     device_id: Annotated[
-        str | None, Query(max_length=200, description="auth's device id or the app's device key")
+        str | None, Query(max_length=200, description="auth's device id, or the device digest (or key)")
     ] = None,
     type: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
     since: Since = None,
@@ -63,7 +63,7 @@ async def search_events(
     if customer_id is not None:
         where.append(e.c.customer_id == customer_id)
     if device_id is not None:
-        where.append(or_(e.c.device_id == device_id, e.c.device_key == device_id))
+        where.append(or_(e.c.device_id == device_id, e.c.device_digest == device_digests.as_digest(device_id)))
     if type is not None:
         where.append(e.c.type == type)
     if since is not None:
@@ -296,7 +296,8 @@ async def export_indicators(
     rows = [
         {
             "type": i.type,
-            "value": i.value,
+            # Shared by digest (device_digests.py): the receiver hashes the keys it has seen to match.
+            "value": device_digests.device_digest(i.value) if i.type == "device" else i.value,
             "first_seen": i.first_seen.isoformat(),
             "source": i.source,
             "note": i.note,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
-from services.fraud.rules import LIBRARY, RuleSetBody
+from services.fraud.rules import LIBRARY, RuleSetBody, template_problem
 from shared.problems import Problem
 
 # Parameters a condition divides by: zero would make /score fail for everyone.
@@ -115,11 +115,15 @@ async def load_rule_set(session: AsyncSession, *, version: int) -> RuleSet:
 
 
 def parameter_violations(body: RuleSetBody) -> list[dict[str, str]]:
-    """Parameters whose values are not of their default's type (a number, a list of names), or would break the
-    condition: refused when the draft is written, not found out when /score fails with it. Field paths are
-    those the request validation gives (shared/problems.py)."""
+    """Reason templates that are not plain `{name}` substitutions (rules.template_problem), and parameters whose
+    values are not of their default's type (a number, a list of names), or would break the condition: refused when
+    the draft is written, not found out when /score fails with it. Field paths are those the request validation
+    gives (shared/problems.py)."""
     found: list[dict[str, str]] = []
     for index, rule in enumerate(body.rules):
+        template = template_problem(rule.reason)
+        if template is not None:
+            found.append({"field": f"rules.{index}.reason", "code": "invalid_template", "message": template})
         defaults = LIBRARY[rule.kind].defaults
         for name, value in rule.params.items():
             expected = defaults[name]
@@ -160,7 +164,7 @@ async def create_draft(
     """A new draft with the next version number. Versions are immutable: a change to a draft is a new draft."""
     violations = parameter_violations(body)
     if violations:
-        raise InvalidRuleSet(f"The rule set has {len(violations)} invalid parameter(s).", violations=violations)
+        raise InvalidRuleSet(f"The rule set has {len(violations)} invalid value(s).", violations=violations)
     await _lock(session)
     r = models.rule_set
     version = int((await session.execute(select(func.coalesce(func.max(r.c.version), 0)))).scalar_one()) + 1

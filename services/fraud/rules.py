@@ -4,12 +4,15 @@ its parameters, a weight, a human-readable reason and the actions to take on a h
 The library is the vocabulary of conditions; a rule set chooses among them, tunes them and weighs them.
 The score is the sum of the weights of the rules that hit (at most 100); the rule set's thresholds turn
 it into the recommended action. A rule's reason is a template filled with what the condition saw, so an
-analyst reads "phone changed 2 h ago", not "rule 7".
+analyst reads "phone changed 2 h ago", not "rule 7". Templates name what the condition saw with plain `{name}`
+placeholders and nothing else: rendering is simple substitution, never `str.format` (a supervisor's
+"{customer.__class__.__mro__}" would reach Python's internals, "{x:>1000000000}" ask for a gigabyte).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +30,22 @@ Reaction = Literal["open_case", "notify_customer", "lock_account", "revoke_sessi
 
 Detail = dict[str, Any]
 Condition = Callable[[Features, Mapping[str, Any]], Detail | None]
+
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]{0,39})\}")
+
+
+def template_problem(template: str) -> str | None:
+    """Why a reason template cannot be used, or None: only `{name}` placeholders (lower-case letters, digits,
+    underscores), no other brace, no attribute, index, conversion or format spec."""
+    if "{" in PLACEHOLDER.sub("", template) or "}" in PLACEHOLDER.sub("", template):
+        return "only plain {name} placeholders are allowed (no attributes, indexes, conversions or format specs)"
+    return None
+
+
+def render_reason(template: str, detail: Mapping[str, Any]) -> str:
+    """The template with each `{name}` the condition gives replaced by its value; any other text (a name the
+    condition does not give, a stray brace in a rule set stored before templates were checked) shown as written."""
+    return PLACEHOLDER.sub(lambda m: str(detail[m.group(1)])[:200] if m.group(1) in detail else m.group(0), template)
 
 
 @dataclass(frozen=True)
@@ -318,10 +337,7 @@ def evaluate(
         detail = LIBRARY[rule.kind].check(features, settings)
         if detail is None:
             continue
-        try:
-            reason = rule.reason.format(**detail)
-        except (KeyError, IndexError, ValueError):
-            reason = rule.reason  # a template naming what this condition does not give: shown as written
+        reason = render_reason(rule.reason, detail)
         hits.append(Hit(rule.id, rule.weight, reason, tuple(rule.actions)))
     score = min(100, sum(hit.weight for hit in hits))
     return Assessment(score, body.thresholds.action_for(score), tuple(hits))

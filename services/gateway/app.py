@@ -54,7 +54,9 @@ def create_app(
         )
 
     async def start_bearer(state: ServiceState) -> None:
-        state.extras["bearer"] = BearerAuthenticator(client=state.client, clock=state.clock)
+        state.extras["bearer"] = BearerAuthenticator(
+            client=state.client, clock=state.clock, max_lifetime_seconds=settings.access_token_ttl_seconds
+        )
 
     async def start_partners(state: ServiceState) -> None:
         state.extras["partners"] = PartnerAuthenticator(

@@ -29,13 +29,16 @@ class Unauthenticated(Problem):
 
 
 class BearerAuthenticator:
-    def __init__(self, *, client: InternalClient, clock: Clock) -> None:
+    def __init__(self, *, client: InternalClient, clock: Clock, max_lifetime_seconds: int | None = None) -> None:
         self._client = client
         self._clock = clock
+        self._max_lifetime = max_lifetime_seconds
         self._verifier: TokenVerifier | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         self._live: dict[str, float] = {}  # session id -> until when it is believed live
+        # session id -> when its customer's e-mail or phone last changed (Unix seconds), from the same check
+        self._contact_changed: dict[str, int | None] = {}
         self._ended: set[str] = set()
 
     async def _keys(self, *, refresh: bool) -> TokenVerifier:
@@ -45,18 +48,24 @@ class BearerAuthenticator:
                 response = await self._client.request("auth", "GET", "/internal/keys")
                 if response.status_code != 200:
                     raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
-                self._verifier = TokenVerifier(response.json()["keys"], clock=self._clock)
+                self._verifier = TokenVerifier(
+                    response.json()["keys"], clock=self._clock, max_lifetime_seconds=self._max_lifetime
+                )
                 self._fetched_at = time.monotonic()
             return self._verifier
 
-    async def authenticate(self, request: Request, subject_type: SubjectType) -> AccessClaims:
+    async def authenticate(
+        self, request: Request, subject_type: SubjectType, *, fresh_session: bool = False
+    ) -> AccessClaims:
+        """The token's claims once it and its session stand. `fresh_session`: ask auth now rather than believe the
+        last answer (operations that depend on the latest contact change: another replica may have applied it)."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="sekisho"'}
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Sign in first: this route needs an access token.", headers=challenge)
         claims = await self._verified(token.strip(), subject_type)
-        if not await self._session_live(claims.session_id):
+        if not await self._session_live(claims.session_id, fresh=fresh_session):
             raise Unauthenticated(
                 "The session has ended; sign in again.",
                 reason="session_ended",
@@ -64,21 +73,30 @@ class BearerAuthenticator:
             )
         return claims
 
-    async def _session_live(self, session_id: str) -> bool:
+    def contact_changed_at(self, session_id: str) -> int | None:
+        """When the session's customer last changed e-mail or phone, as of the last session check (None: never)."""
+        return self._contact_changed.get(session_id)
+
+    async def _session_live(self, session_id: str, *, fresh: bool = False) -> bool:
         now = self._clock.timestamp()
         if session_id in self._ended:
             return False
-        if self._live.get(session_id, 0.0) > now:
+        if not fresh and self._live.get(session_id, 0.0) > now:
             return True
         response = await self._client.request("auth", "GET", f"/internal/sessions/{session_id}")
         if response.status_code != 200:
             raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
-        if response.json().get("active") is True:
+        state = response.json()
+        if state.get("active") is True:
             if len(self._live) > 100_000:
                 self._live.clear()
+                self._contact_changed.clear()
             self._live[session_id] = now + SESSION_CHECK_SECONDS
+            changed = state.get("contact_changed_at")
+            self._contact_changed[session_id] = changed if isinstance(changed, int) else None
             return True
         self._live.pop(session_id, None)
+        self._contact_changed.pop(session_id, None)
         self._ended.add(session_id)
         return False
 

@@ -87,9 +87,17 @@ class Enforcer:
             )
 
     async def clear(
-        self, request: Request, route: Route, *, caller: Caller, claims: AccessClaims | None, ip: str
+        self,
+        request: Request,
+        route: Route,
+        *,
+        caller: Caller,
+        claims: AccessClaims | None,
+        ip: str,
+        contact_changed_at: int | None = None,
     ) -> dict[str, Any]:
-        """The context to forward with, once the policy allows the request; raises the problem that stops it."""
+        """The context to forward with, once the policy allows the request; raises the problem that stops it.
+        `contact_changed_at`: when the customer's e-mail or phone last changed, as auth's session check said."""
         rule = self.policy.operations[route.operation]
         raw = await request.body()
         asked = _Asked(
@@ -120,6 +128,7 @@ class Enforcer:
             # KYC-2: verified identity comes with the kyc service (a later issue); until then no operation that
             # requires it (money movement, bank links) is allowed.
             kyc_verified=False,
+            contact_changed_at=contact_changed_at,
         )
         decision = self._decide(asked, session)
         granted: Factor | None = None

@@ -80,6 +80,7 @@ class OperationPolicy(_Strict):
     substitution: bool = True
     login_max_age: int = Field(default=0, ge=0, le=86_400)
     refuse_methods: tuple[Method, ...] = ()
+    contact_change_cool_off_seconds: int = Field(default=0, ge=0, le=30 * 86_400)
     possession_required: bool = False
     kyc_required: bool = False
     fail_closed: bool = False
@@ -103,6 +104,11 @@ class OperationPolicy(_Strict):
             raise ValueError("step_up needs fresh_seconds above 0")
         if not self.substitution and self.fresh_seconds == 0 and self.factors:
             raise ValueError("without substitution, fresh_seconds must say how fresh every factor must be")
+        if self.contact_change_cool_off_seconds and ("customer" not in self.callers or "totp" in self.refuse_methods):
+            raise ValueError(
+                "a contact-change cool-off is lifted by a customer's TOTP step-up: it needs the customer "
+                "caller and totp not refused"
+            )
         if self.fail_closed and not self.score:
             raise ValueError("fail_closed needs score: only a score that cannot be had can fail closed")
         if self.possession_required and "possession" not in self.factors:
@@ -213,6 +219,8 @@ class SessionState:
     factors: tuple[Factor, ...] = ()  # the access token's amr
     grant: Grant | None = None
     kyc_verified: bool = False
+    # When the customer's e-mail or phone last changed (Unix seconds, from auth's session check), if ever.
+    contact_changed_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +278,11 @@ def decide(
 
     `continuation`: the request finishes an operation stepped up at its start (the confirm of an authenticator
     enrolment, which needs the secret only the stepped-up start gave): the factors still count, the per-operation
-    grant does not apply again, a risky request still steps up."""
+    grant does not apply again, a risky request still steps up.
+
+    Within the operation's `contact_change_cool_off_seconds` after the customer's e-mail or phone changed
+    (`session.contact_changed_at`), only a TOTP grant for this very operation counts, and the challenge offers TOTP
+    alone: the phone that answers SMS codes may be the one just registered by an attacker."""
     rule = policy.operations.get(operation)
     if rule is None:
         return Decision("deny", ("unknown_operation",))
@@ -295,6 +307,13 @@ def decide(
     if not rule.factors:
         return Decision("allow", tuple(reasons))
 
+    cooling = (
+        rule.contact_change_cool_off_seconds > 0
+        and session.contact_changed_at is not None
+        and now - session.contact_changed_at < rule.contact_change_cool_off_seconds
+    )
+    if cooling:
+        reasons.append("contact_change_cool_off")
     counted = [
         f
         for f in session.factors
@@ -307,6 +326,8 @@ def decide(
         and grant.operation == operation
         and grant.factor.method not in rule.refuse_methods
         and _is_fresh(grant.factor, now, rule.fresh_seconds)
+        # In the cool-off after a contact change only the authenticator app: the new phone may be the attacker's.
+        and (not cooling or grant.factor.method == "totp")
     )
     if grant is not None and grant_ok:
         counted.append(grant.factor)
@@ -320,7 +341,7 @@ def decide(
     if rule.possession_required and "possession" not in have:
         reasons.append("possession_missing")
     every_time = rule.step_up and not continuation
-    needs_grant = (every_time or risky) and not grant_ok
+    needs_grant = (every_time or risky or cooling) and not grant_ok
     if needs_grant:
         reasons.append("step_up_required" if every_time else "risk_requires_step_up")
     if not (missing or needs_grant or (rule.possession_required and "possession" not in have)):
@@ -330,7 +351,8 @@ def decide(
 
     bring = missing or (("possession",) if "possession" in rule.factors else rule.factors)
     by_challenge = all(c == "possession" for c in bring)
-    methods = tuple(m for m in CHALLENGE_METHODS if m not in rule.refuse_methods) if by_challenge else ()
+    offered = ("totp",) if cooling else CHALLENGE_METHODS
+    methods = tuple(m for m in offered if m not in rule.refuse_methods) if by_challenge else ()
     if not by_challenge:
         reasons.append("sign_in_again")
     return Decision(

@@ -89,13 +89,20 @@ async def _authenticated_and_forwarded(
     ip = admitted.ip
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
+    contact_changed_at: int | None = None
+    enforcer: Enforcer = state.extras["enforcer"]
     if route.caller == "partner":
         partner = await admission.admit_partner(request, state, route, admitted)
         caller = "partner"
         context.update(partner_id=partner.partner_id, partner_name=partner.partner_name, key_id=partner.key_id)
     elif route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
-        claims = await bearer.authenticate(request, "staff" if route.caller == "staff" else "customer")
+        # An operation that waits a cool-off after a contact change asks auth afresh: the change may be seconds old.
+        cool_off = enforcer.policy.operations[operation].contact_change_cool_off_seconds > 0
+        claims = await bearer.authenticate(
+            request, "staff" if route.caller == "staff" else "customer", fresh_session=cool_off
+        )
+        contact_changed_at = bearer.contact_changed_at(claims.session_id)
         if route.role is not None and not has_role(claims.role, route.role):
             raise Problem(f"This route needs the {route.role} role.", code="forbidden", status=403)
         caller = claims.subject_type
@@ -106,8 +113,9 @@ async def _authenticated_and_forwarded(
                 operation=operation, route_class=admitted.route_class, customer_id=claims.subject
             )
     # What the caller must prove at this risk (the policy), before anything is forwarded.
-    enforcer: Enforcer = state.extras["enforcer"]
-    context.update(await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip))
+    context.update(
+        await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip, contact_changed_at=contact_changed_at)
+    )
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(
         route.service,

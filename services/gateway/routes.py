@@ -75,6 +75,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/auth/totp/confirm", "auth", "mfa_change", caller="customer", continues=True),
     Route("GET", "/v1/me", "auth", "profile_view", caller="customer"),
     Route("PATCH", "/v1/me", "auth", "profile_change", caller="customer"),
+    # The code sent to the new e-mail address or phone: finishes the change stepped up at the PATCH.
+    Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
     Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),

@@ -60,6 +60,8 @@ class GatewaySettings(ServiceSettings):
     api_docs: bool = Field(default=False, description="serve FastAPI's /docs and /redoc pages")
     # SEKISHO_POLICY_FILE: the per-operation policy (services/gateway/policy.py); unset: the shipped policy.toml.
     policy_file: str | None = None
+    # The same variable as auth's (SEKISHO_ACCESS_TOKEN_TTL_SECONDS): a token claiming a longer life is refused.
+    access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     score_timeout_seconds: float = Field(
         default=2.0, gt=0, le=10, description="how long to wait for fraud's score before deciding without it"
     )

@@ -99,6 +99,13 @@ async def challenge(
         },
         idempotent=False,
     )
+    if response.status_code == 422:  # none of the methods is the customer's (no authenticator app enrolled)
+        return Problem(
+            "This operation is not allowed.",
+            code="operation_denied",
+            status=403,
+            reasons=[*decision.reasons, "no_usable_method"],
+        )
     if response.status_code != 201:
         return Problem(
             "The additional verification cannot be started right now.", code="service_unavailable", status=503

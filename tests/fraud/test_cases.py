@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.fraud.device_digests import device_digest
 from services.fraud.scoring import Scorer
 from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
@@ -20,6 +21,7 @@ from tests.harness import TEST_SECRET, System, client_for
 HOME_IP = "126.0.0.1"  # SoftBank, JP
 US_IP = "8.8.8.8"
 CASES = "/v1/ops/fraud/cases"
+MULE = device_digest("key-mule")  # how staff see the mule phone
 SUPPRESSIONS = "/v1/ops/fraud/suppressions"
 
 
@@ -134,9 +136,11 @@ async def test_a_mule_phone_case_is_listed_viewed_with_its_linked_customers_and_
     assert viewed.status_code == 200, viewed.text
     linked = viewed.json()["linked"]
     devices = linked["devices"]
-    assert [(d["value"], d["events"], d["customers"]) for d in devices["entities"]] == [("key-mule", 2, 3)]
+    assert [(d["value"], d["events"], d["customers"]) for d in devices["entities"]] == [
+        (device_digest("key-mule"), 2, 3)
+    ]
     # The other customers on the phone within 30 days; the one who used it 60 days ago is outside the window.
-    assert customers_of(devices) == {"cus_mule_b": ["key-mule"], "cus_mule_a": ["key-mule"]}
+    assert customers_of(devices) == {"cus_mule_b": [MULE], "cus_mule_a": [MULE]}
     mule_b = next(c for c in devices["customers"] if c["customer_id"] == "cus_mule_b")
     assert mule_b["events"] == 2
     assert datetime.fromisoformat(mule_b["first_seen"]) < datetime.fromisoformat(mule_b["last_seen"])
@@ -230,7 +234,7 @@ async def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_o
         json={
             "rule_id": "new_device",
             "entity_type": "device",
-            "entity_value": "phone-qa",
+            "entity_value": device_digest("phone-qa"),  # as the ops views show a device
             "until": (now + timedelta(days=30)).isoformat(),
             "note": "QA handset",
         },
@@ -245,7 +249,7 @@ async def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_o
 
     listed = await system.gateway.get(SUPPRESSIONS, headers=analyst)
     assert listed.status_code == 200
-    assert {s["entity_value"] for s in listed.json()["suppressions"]} == {"cus_s1", "phone-qa"}
+    assert {s["entity_value"] for s in listed.json()["suppressions"]} == {"cus_s1", device_digest("phone-qa")}
 
     suppression_id = for_device.json()["id"]
     lifted = await system.gateway.delete(f"{SUPPRESSIONS}/{suppression_id}", headers=supervisor)
@@ -264,7 +268,7 @@ async def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_o
     ended = await system.gateway.get(SUPPRESSIONS, params={"include_ended": "true"}, headers=analyst)
     assert {(s["entity_value"], s["in_force"]) for s in ended.json()["suppressions"]} == {
         ("cus_s1", False),
-        ("phone-qa", False),
+        (device_digest("phone-qa"), False),
     }
 
     trail = await audited(system, admin, 1, actor=supervisor_id, action="fraud_suppression.lift")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from services.auth import models as auth_models
 from services.fraud import models
+from services.fraud.device_digests import device_digest
 from services.gateway.bearer import identity_context
 from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
@@ -498,8 +499,8 @@ async def test_indicators_hold_deny_listed_and_case_ips_devices_and_bank_account
     found = {(i["type"], i["value"], i["source"]) for i in exported.json()["indicators"]}
     assert found == {
         ("bank_account", "ba_digest_1", "deny_list"),
-        ("device", "key-case-phone", "case"),
-        ("device", "key-mule-phone", "deny_list"),
+        ("device", device_digest("key-case-phone"), "case"),  # shared by digest, never the key
+        ("device", device_digest("key-mule-phone"), "deny_list"),
         ("ip", "198.51.100.0/24", "deny_list"),
         ("ip", "203.0.113.9", "case"),
     }

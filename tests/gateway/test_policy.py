@@ -152,7 +152,8 @@ def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
         assert decision.outcome == "allow"
 
 
-# Encodes LINK-1, AUTH-WD-1 (marker once the txn issue's routes exist).
+# Encodes LINK-1, AUTH-WD-1 (marker once the txn issue's routes exist); and a contact change (issue 13 item 4):
+# the inbox must not take the phone over.
 @pytest.mark.parametrize("operation", ["withdrawal", "charge", "bank_link", "profile_change"])
 def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, operation: str) -> None:
     email_grant = Grant(operation, Factor.of("email", NOW - 5))
@@ -161,7 +162,7 @@ def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, op
     sms_grant = Grant(operation, Factor.of("sms", NOW - 5))
     email_login_sms_grant = SessionState("customer", email_login.factors, sms_grant, kyc_verified=True)
     outcomes = [decide(shipped, operation, s, BANDS["low"], now=NOW).outcome for s in (one_factor, email_login)]
-    if operation in MONEY_OPS:
+    if operation in (*MONEY_OPS, "profile_change"):
         assert outcomes == ["step_up", "step_up"]
         challenge = decide(shipped, operation, one_factor, BANDS["low"], now=NOW)
         assert challenge.factors == ("possession",)

@@ -358,3 +358,15 @@ def test_a_factor_must_belong_to_the_class_its_method_proves() -> None:
 def test_a_token_cannot_be_issued_without_a_factor() -> None:
     with pytest.raises(ValueError, match="factor"):
         signer(FrozenClock()).issue(subject="cus_1", session_id="ses_1", device_id=None, factors=[])
+
+
+def test_a_token_claiming_a_longer_life_than_configured_is_refused() -> None:
+    clock = FrozenClock()
+    now = int(clock.timestamp())
+    strict = TokenVerifier({"k1": PUBLIC_PEM}, clock=clock, max_lifetime_seconds=300)
+    assert strict.verify(customer_token(clock)).subject == "cus_1"  # the signer's own 300 s
+    long_lived = _sign_raw({**_genuine_claims(clock), "iat": now, "exp": now + 300 + LEEWAY_SECONDS + 1})
+    with pytest.raises(TokenError) as caught:
+        strict.verify(long_lived)
+    assert caught.value.reason == "lifetime"
+    assert verifier(clock).verify(long_lived).subject == "cus_1"  # unchecked without a maximum
