@@ -237,3 +237,16 @@ def test_in_the_cool_off_only_a_totp_step_up_moves_money() -> None:
     assert _withdrawal(now, grant_method=None, changed_ago=3600).methods == ("totp",)
     assert _withdrawal(now, grant_method="totp", changed_ago=3600).outcome == "allow"
     assert _withdrawal(now, grant_method="sms", changed_ago=86_401).outcome == "allow"  # the cool-off is over
+
+
+async def test_an_authenticator_app_is_not_enrolled_on_an_email_step_up(system: System, sms: SmsSink) -> None:
+    """With the inbox alone an authenticator app would become the TOTP that proves contact changes and money."""
+    fraud(system).answer = {"score": 0, "action": "allow"}
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    asked = await system.gateway.post("/v1/auth/totp", json={}, headers=bearer(tokens))
+    assert (asked.status_code, asked.json()["code"]) == (401, "step_up_required")
+    challenge = asked.json()["challenge"]
+    assert "email" not in challenge["methods"]
+    by_email = await system.gateway.post(f"/v1/auth/challenges/{challenge['id']}/send", json={"method": "email"})
+    assert (by_email.status_code, by_email.json()["code"]) == (422, "method_not_allowed")
