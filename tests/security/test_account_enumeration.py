@@ -95,3 +95,37 @@ async def test_logging_in_after_applying_with_a_registered_email_looks_like_a_ne
     # The owner's own password still logs the owner in as before.
     own = await login(system.gateway)
     assert own.json()["code"] == "mfa_required"
+
+
+async def test_unknown_login_ids_are_remembered_within_bounds_and_forgotten_in_time(system: System) -> None:
+    """A spray of made-up ids cannot grow the table without end: the oldest and the expired are forgotten."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from services.auth import lockout
+    from services.auth.models import login_guard
+
+    runtime = system.apps["auth"].state.service.extras["runtime"]
+    clock = system.clock
+    assert isinstance(clock, FrozenClock)
+    rule = lockout.LockRule()
+    for n in range(12):
+        clock.advance(1)
+        async with runtime.database.transaction() as session:
+            await lockout.forget_unknown(session, now=clock.now(), keep=10)
+            await lockout.record_failure(
+                session,
+                lockout.unknown_subject(f"{n:064x}"),
+                known=False,
+                now=clock.now(),
+                rule=rule,
+                expires_at=clock.now() + timedelta(hours=1),
+            )
+    async with runtime.database.transaction() as session:
+        kept = (await session.execute(select(login_guard.c.customer_id).order_by(login_guard.c.customer_id))).scalars()
+        assert list(kept) == [lockout.unknown_subject(f"{n:064x}") for n in range(1, 12)]  # the 10 newest, and 1 more
+    clock.advance(hours=2)
+    async with runtime.database.transaction() as session:
+        await lockout.forget_unknown(session, now=clock.now(), keep=10)
+        assert (await session.execute(select(func.count()).select_from(login_guard))).scalar_one() == 0
