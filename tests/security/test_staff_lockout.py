@@ -234,3 +234,38 @@ async def test_staff_and_customer_challenges_are_answered_only_at_their_own_rout
     assert (
         await system.gateway.post(staff_challenge["verify"], json={"method": "totp", "code": code})
     ).status_code == 200
+
+
+async def test_when_every_admin_is_locked_out_the_operator_unlocks_one_from_the_server(
+    system: System, backend: Backend
+) -> None:
+    """Guessable staff login ids make every admin lockable by a stranger: `sekisho staff unlock` is the way back."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from tests.cli.test_partner_cli import environment
+
+    admin_staff = await make_staff(system, "admin.only", "admin")
+    clock = system.clock
+    assert isinstance(clock, FrozenClock)
+    async with attacker(system) as client:
+        for i in range(5):
+            await staff_login(client, admin_staff, password=f"Guess-{i}-Pw!")
+            clock.advance(minutes=16)  # past the short lock after the 3rd
+    assert (await sign_in(system, system.gateway, admin_staff)).status_code == 423
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "sekisho.cli", "staff", "unlock", "admin.only"],
+        env=environment(backend),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (await sign_in(system, system.gateway, admin_staff)).status_code == 200
+    clock.advance(31)  # a TOTP code is good once: the next sign-in needs the next one
+    admin = await bearer(system, admin_staff)
+    (entry,) = await audit(system, admin, action="staff.unlock")
+    assert (entry["actor_id"], entry["actor_role"]) == ("operator", "operator")
