@@ -45,7 +45,7 @@ async def verify_answer(
     """Check one answer; raises the problem that refuses it. `staff_route`: only staff sign-in challenges are
     answered there, and never at the customer route (either way: 404, as for an unknown challenge)."""
     now = runtime.clock.now()
-    async with runtime.database.transaction() as session:
+    async with runtime.database.reading() as session:
         row = await challenges.load_live(session, challenge_id, now=now)
         if (row.purpose == STAFF_PURPOSE) != staff_route:
             raise ChallengeNotFound("No such challenge.")
