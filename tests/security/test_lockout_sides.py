@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from tests.harness import Backend, System, in_process_system
 
 @pytest.fixture
 async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "auth": {"auth_signing_key": SIGNING_KEY},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
     }

@@ -100,7 +100,7 @@ async def test_wrong_step_up_codes_lock_the_signed_in_customers_own_side(system:
     tokens = await full_login(system, sms)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     change = {"current_password": CUSTOMER["password"], "new_password": "Another-Mikan-77!"}
-    wrong = []
+    wrong: list[int] = []
     for _ in range(2):  # two step-ups in a row, five wrong codes in all
         asked = await system.gateway.put("/v1/me/password", json=change, headers=bearer)
         assert asked.json()["code"] == "step_up_required", asked.text

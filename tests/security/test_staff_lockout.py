@@ -27,7 +27,7 @@ from tests.servers import eventually_async
 
 @pytest.fixture
 async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "auth": {"auth_signing_key": SIGNING_KEY},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
     }
