@@ -168,6 +168,17 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_unlock(args: argparse.Namespace) -> int:
+    from sekisho.staff import unlock
+    from services.auth.settings import AuthSettings
+
+    if not asyncio.run(unlock(AuthSettings(), login_id=args.name)):
+        print(f"sekisho: no staff {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"staff {args.name!r} unlocked")
+    return 0
+
+
 async def _partner_command(args: argparse.Namespace, keys_spec: str) -> dict[str, object]:
     from datetime import timedelta
 
@@ -327,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     staff_create.add_argument("--role", required=True, choices=["analyst", "supervisor", "admin"])
     staff_create.add_argument("--json", action="store_true", help='print {"login_id", "password", "totp_secret"}')
     staff_create.set_defaults(func=cmd_staff_create)
+    staff_unlock = staff_commands.add_parser("unlock", help="lift a staff member's lock (when no admin can sign in)")
+    staff_unlock.add_argument("name", help="the login id")
+    staff_unlock.set_defaults(func=cmd_staff_unlock)
 
     partner = commands.add_parser("partner", help="partner ATM networks and their signing keys (RFC 9421)")
     partner_commands = partner.add_subparsers(dest="partner_command", required=True)

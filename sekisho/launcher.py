@@ -60,7 +60,7 @@ def signed_in_staff(system: LaunchedSystem, login_id: str, role: str) -> str:
     if first.status_code != 401:
         raise RuntimeError(f"staff sign-in did not ask for the TOTP code: {first.status_code} {first.text}")
     verified = httpx.post(
-        gateway + f"/v1/auth/challenges/{first.json()['challenge']['id']}/verify",
+        gateway + first.json()["challenge"]["verify"],
         json={"method": "totp", "code": pyotp.TOTP(created["totp_secret"]).now()},
         timeout=10,
     )

@@ -24,3 +24,30 @@ async def create(settings: AuthSettings, keys_spec: str, *, login_id: str, role:
             )
     finally:
         await database.dispose()
+
+
+async def unlock(settings: AuthSettings, *, login_id: str) -> bool:
+    """`sekisho staff unlock NAME`: lift a staff member's lock from the server itself, for when no admin can sign in
+    to do it (every admin locked out by guesses at their login ids). False: no such staff member. Audited."""
+    from sqlalchemy import select
+
+    from services.auth import audit, lockout, models
+    from shared.audit import Actor
+
+    database = Database(target_for(settings, "auth"), pool_size=1)
+    try:
+        async with database.transaction() as session:
+            s = models.staff
+            staff_id = (await session.execute(select(s.c.id).where(s.c.login_id == login_id))).scalar_one_or_none()
+            if staff_id is None:
+                return False
+            now = SystemClock().now()
+            await lockout.unlock(session, staff_id, now=now)
+            operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
+            await audit.record(
+                session, operator, action="staff.unlock", target_type="staff", target_id=staff_id, now=now,
+                detail={"by": "sekisho staff unlock"},
+            )  # fmt: skip
+            return True
+    finally:
+        await database.dispose()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import models
+from services.auth import decoys, models
 from services.auth.errors import PasswordPolicyViolated
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import PasswordPolicy, check_password, load_common_passwords
@@ -63,8 +63,10 @@ async def open_account(
     clock: Clock,
     outbox: Outbox,
     ip: str,
+    decoy_ttl: timedelta = timedelta(days=30),
 ) -> tuple[str, bool]:
-    """(customer id, created). An email already registered is not revealed: a decoy id comes back, nothing changes."""
+    """(customer id, created). An email already registered is not revealed: a decoy id comes back, nothing changes
+    but the decoy remembered, so that logging in with it answers as a new account would (decoys.py)."""
     enforce_password_policy(
         application.password,
         policy=policy,
@@ -78,7 +80,18 @@ async def open_account(
     now = clock.now()
     if taken is not None:
         await _tell_owner_of_duplicate(session, taken, outbox=outbox, cipher=cipher, now=now, ip=ip)
-        return new_id("cus"), False
+        decoy_id = new_id("cus")
+        await decoys.remember(
+            session,
+            cipher,
+            decoy_id=decoy_id,
+            email_index=index,
+            password=application.password,
+            language=application.language,
+            now=now,
+            ttl=decoy_ttl,
+        )
+        return decoy_id, False
     customer_id = new_id("cus")
 
     def seal(column: str, value: str) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from services.auth import accounts, challenges, login, models, sessions, staff, step_up
-from services.auth.errors import ChallengeFailed
+from services.auth import accounts, challenges, decoys, login, models, sessions, step_up, verification
+from services.auth.errors import ChallengeNotFound
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import (
     AccountApplication,
@@ -24,7 +23,6 @@ from services.auth.schemas import (
 from shared.dependencies import IdentityDep, SessionDep
 from shared.notifications import send_notification
 from shared.problems import problem_response
-from shared.tokens import Factor
 
 router = APIRouter(tags=["auth"])
 
@@ -66,6 +64,7 @@ async def open_account(
         clock=runtime.clock,
         outbox=runtime.outbox,
         ip=str(identity.context.get("client_ip", "unknown")),
+        decoy_ttl=runtime.unknown_retention,
     )
     return AccountOpened(customer_id=customer_id, kyc_status="unverified")
 
@@ -105,9 +104,16 @@ async def send_code(
 ) -> dict[str, Any]:
     """Send a one-time code (6 digits, 60 s) to the customer's registered phone or email."""
     now = runtime.clock.now()
+    found = await challenges.load_live(session, challenge_id, now=now)
+    if found.purpose == verification.STAFF_PURPOSE:
+        raise ChallengeNotFound("No such challenge.")  # staff use TOTP, at their own route
     issued = await challenges.issue_code(
         session, challenge_id, method=body.method, now=now, limits=runtime.code_limits, cipher=runtime.cipher
     )
+    if found.purpose == decoys.PURPOSE:
+        # As for a new account, in the application's language; the code goes to nobody (decoys.py).
+        language = await decoys.language_of(session, issued.customer_id)
+        return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(language)}
     customer = (await session.execute(select(models.customer).where(models.customer.c.id == issued.customer_id))).one()
     contact = accounts.contact_of(customer, runtime.cipher)
     data: dict[str, Any] = {"code": issued.code, "expires_in": issued.expires_in, "operation": issued.operation}
@@ -130,54 +136,21 @@ async def send_code(
 
 @router.post("/v1/auth/challenges/{challenge_id}/verify")
 async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
-    """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant."""
-    now = runtime.clock.now()
-    async with runtime.database.transaction() as session:
-        row = await challenges.load_live(session, challenge_id, now=now, lock=True)
-        if body.method not in row.methods.split(","):
-            ok = False
-        elif body.method == "totp" and row.purpose == "staff_login":
-            ok = await staff.verify_staff_totp(session, row.customer_id, body.code, now=now, cipher=runtime.cipher)
-        elif body.method == "totp":
-            ok = await runtime.verify_totp(session, row.customer_id, body.code, now=now)
-        else:
-            ok = challenges.code_matches(row, method=body.method, code=body.code, now=now, cipher=runtime.cipher)
-        if ok:
-            await challenges.mark_verified(session, challenge_id)
-            factor = Factor.of(body.method, int(now.timestamp()))
-            if row.purpose == "step_up":
-                grant = await step_up.issue_grant(session, challenge=row, factor=factor, now=now)
-                return JSONResponse({"grant": grant, "expires_in": step_up.GRANT_TTL_SECONDS})
-            pending = json.loads(runtime.cipher.open(row.pending, context=login.PENDING_CONTEXT))
-            factors = [Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])), factor]
-            if row.purpose == "staff_login":
-                issued = await staff.start_staff_session(
-                    session,
-                    staff_id=row.customer_id,
-                    factors=factors,
-                    now=now,
-                    runtime=runtime,
-                    ip=str(identity.context.get("client_ip", "unknown")),
-                )
-                return JSONResponse(_tokens(issued).model_dump())
-            customer = (
-                await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))
-            ).one()
-            issued = await login.complete_login(
-                session,
-                customer_row=customer,
-                pending=pending,
-                factors=factors,
-                deps=runtime.login_deps(),
-                signer=runtime.signer,
-                token_policy=runtime.token_policy,
-                notify_every_login=runtime.settings.notify_every_login,
-            )
-            return JSONResponse(_tokens(issued).model_dump())
-    async with runtime.database.transaction() as session:
-        await challenges.record_wrong_answer(session, challenge_id, limits=runtime.code_limits)
-    remaining = max(0, runtime.code_limits.max_attempts - row.attempts - 1)
-    raise ChallengeFailed("The code is not correct.", attempts_left=remaining)
+    """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant.
+
+    Staff sign-in challenges are not answered here (404): only at `POST /v1/ops/auth/challenges/{id}/verify`."""
+    verified = await verification.verify_answer(
+        runtime,
+        challenge_id,
+        method=body.method,
+        code=body.code,
+        ip=str(identity.context.get("client_ip", "unknown")),
+        staff_route=False,
+    )
+    if verified.grant is not None:
+        return JSONResponse({"grant": verified.grant, "expires_in": step_up.GRANT_TTL_SECONDS})
+    assert verified.tokens is not None
+    return JSONResponse(_tokens(verified.tokens).model_dump())
 
 
 @router.post("/v1/auth/refresh")

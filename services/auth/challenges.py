@@ -164,19 +164,39 @@ def code_matches(row: Any, *, method: str, code: str, now: datetime, cipher: Fie
     return hmac.compare_digest(row.code_hash, code_hash(cipher, row.id, code))
 
 
-async def record_wrong_answer(session: AsyncSession, challenge_id: str, *, limits: CodeLimits) -> None:
-    """Counted in its own transaction by the caller, so that the refusal cannot roll it back."""
+async def claim_attempt(session: AsyncSession, challenge_id: str, *, now: datetime, limits: CodeLimits) -> int | None:
+    """Take one of the challenge's attempts before its answer is checked, in one atomic statement; the attempts
+    taken so far (this one included), or None when none is left (or the challenge is no longer pending).
+
+    Committed by the caller before the check: however many answers arrive at once, at most `max_attempts` of them
+    are ever compared with the code (a read-then-write let 40 concurrent answers check 6)."""
     c = models.challenge
-    row = (await session.execute(select(c.c.attempts).where(c.c.id == challenge_id).with_for_update())).first()
-    if row is None:
-        return
-    attempts = row.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts}
+    claimed = await session.execute(
+        c.update()
+        .where(
+            c.c.id == challenge_id,
+            c.c.status == "pending",
+            c.c.expires_at > now,
+            c.c.attempts < limits.max_attempts,
+        )
+        .values(attempts=c.c.attempts + 1)
+        .returning(c.c.attempts)
+    )
+    attempts = claimed.scalar_one_or_none()
+    return None if attempts is None else int(attempts)
+
+
+async def record_wrong_answer(session: AsyncSession, challenge_id: str, *, attempts: int, limits: CodeLimits) -> None:
+    """The answer of the attempt `attempts` was wrong: the last one allowed kills the challenge."""
     if attempts >= limits.max_attempts:
-        values["status"] = "dead"
-    await session.execute(c.update().where(c.c.id == challenge_id).values(**values))
+        c = models.challenge
+        await session.execute(c.update().where(c.c.id == challenge_id, c.c.status == "pending").values(status="dead"))
 
 
-async def mark_verified(session: AsyncSession, challenge_id: str) -> None:
+async def mark_verified(session: AsyncSession, challenge_id: str) -> bool:
+    """Whether this answer is the one that verified the challenge (two right answers at once: only one is)."""
     c = models.challenge
-    await session.execute(c.update().where(c.c.id == challenge_id, c.c.status == "pending").values(status="verified"))
+    updated = await session.execute(
+        c.update().where(c.c.id == challenge_id, c.c.status == "pending").values(status="verified")
+    )
+    return bool(updated.rowcount == 1)  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from shared.ids import new_id
-from shared.networks import networks_of
 from shared.statements import Prepared, Statements, statements_of
 
 
@@ -19,15 +18,12 @@ from shared.statements import Prepared, Statements, statements_of
 class SeenDevice:
     id: str
     new: bool  # first time this customer used it
-    trusted: bool  # a full login has succeeded on it before: its failures count as "known"
+    trusted: bool  # a full login has succeeded on it before: its failures count as "known" (only these do)
 
 
 _d = models.device
 # Built once: a login runs them every time (shared/statements.py).
 _FIND = Prepared(select(_d).where(_d.c.customer_id == bindparam("customer"), _d.c.device_key == bindparam("key")))
-_TRUSTED_IPS = Prepared(
-    select(_d.c.last_ip).where(_d.c.customer_id == bindparam("customer"), _d.c.trusted_at.is_not(None))
-)
 # A login seen on a device: when, from where, with what.
 _SEEN: dict[str, Any] = {
     "last_seen_at": bindparam("seen_at"),
@@ -53,16 +49,6 @@ def _seen(device_id: str, ip: str, user_agent: str, now: datetime) -> dict[str, 
 
 async def find_device(session: AsyncSession | Statements, customer_id: str, device_key: str) -> Any:
     return await statements_of(session).one_or_none(_FIND, {"customer": customer_id, "key": device_key})
-
-
-async def is_known(session: AsyncSession | Statements, customer_id: str, device: Any, ip: str) -> bool:
-    """A device that has logged in before (`device`: its row or None), or a network a trusted device of this
-    customer last used."""
-    if device is not None and device.trusted_at is not None:
-        return True
-    trusted_ips = [row.last_ip for row in await statements_of(session).all(_TRUSTED_IPS, {"customer": customer_id})]
-    here = set(networks_of(ip)[1:])
-    return any(here & set(networks_of(last)[1:]) for last in trusted_ips)
 
 
 async def touch_trusted(statements: Statements, device_id: str, *, ip: str, user_agent: str, now: datetime) -> bool:

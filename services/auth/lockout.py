@@ -1,25 +1,37 @@
 """Lockout after repeated login failures (JFSA 2(2) login ③, AUTH-LOGIN-3), without becoming a weapon.
 
 Failures are counted in the database so that replicas agree. Failures from a device that has logged
-in before ("known") are counted apart from strangers': N failures lock the side that made them for a
-while, the wait doubling each time, and M failures lock that side until staff or a re-verification
-lift it. A stranger's flood therefore locks out strangers only; the customer's own phone still logs
-in (Keycloak shipped the opposite, GHSA-3hrr-xwvg-hxvr), while the per-network throttle in
-throttle.py stops the flood itself. A successful login clears its own side's count.
+in before ("known": one of the customer's own trusted devices, never merely a nearby address) are
+counted apart from strangers': N failures lock the side that made them for a while, the wait doubling
+each time, and M failures lock that side until staff or a re-verification lift it. A stranger's flood
+therefore locks out strangers only; the customer's own phone still logs in (Keycloak shipped the
+opposite, GHSA-3hrr-xwvg-hxvr), while the per-network throttle in throttle.py stops the flood itself.
+A successful login clears its own side's count.
+
+Wrong one-time codes (a second factor, at login or at a step-up) are counted the same way, per side, but
+apart from wrong passwords: a right password must not wipe out the codes guessed after it, or a thief who
+has the password could guess codes for ever, five per challenge. Only a verified code clears them.
+
+The same guard serves staff (always the "known" side: staff have no devices; stricter rules) and login ids
+that name no account (`unknown_subject`: strangers only, forgotten `expires_at` after their last failure),
+so that an unknown id answers exactly as an existing one does (no enumeration by lockout).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import AccountLocked
 from shared.statements import Prepared, Statements, statements_of
+
+FailureKind = Literal["password", "code"]
 
 
 @dataclass(frozen=True)
@@ -38,23 +50,32 @@ class LockOutcome:
     until: datetime | None
 
 
-async def _guard(session: AsyncSession, customer_id: str, now: datetime) -> Any:
+def unknown_subject(login_id_digest: str) -> str:
+    """The guard's subject for a login id that names no account: its keyed digest, never the id itself."""
+    return "?" + login_id_digest
+
+
+async def _guard(session: AsyncSession, subject: str, now: datetime) -> Any:
+    """The subject's guard, locked for this transaction; made first where it has none (concurrent first failures
+    of one subject make one row)."""
     g = models.login_guard
-    row = (await session.execute(select(g).where(g.c.customer_id == customer_id).with_for_update())).first()
-    if row is not None:
-        return row
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(
-        g.insert().values(
-            customer_id=customer_id,
+        insert(g)
+        .values(
+            customer_id=subject,
             known_failures=0,
             stranger_failures=0,
-            code_failures=0,
+            known_code_failures=0,
+            stranger_code_failures=0,
             known_locks=0,
             stranger_locks=0,
             updated_at=now,
         )
+        .on_conflict_do_nothing(index_elements=["customer_id"])
     )
-    return (await session.execute(select(g).where(g.c.customer_id == customer_id).with_for_update())).one()
+    return (await session.execute(select(g).where(g.c.customer_id == subject).with_for_update())).one()
 
 
 # What check_lock and needs_reset read of a guard; a login loads them with the account (login.py).
@@ -104,25 +125,81 @@ def needs_reset(guard: Any, *, known: bool) -> bool:
 
 
 async def record_failure(
-    session: AsyncSession, customer_id: str, *, known: bool, now: datetime, rule: LockRule
+    session: AsyncSession,
+    subject: str,
+    *,
+    known: bool,
+    now: datetime,
+    rule: LockRule,
+    kind: FailureKind = "password",
+    expires_at: datetime | None = None,
 ) -> LockOutcome:
+    """Count one failure of `kind` on the side that made it, and lock that side where the rule says so.
+
+    `expires_at`: for a subject that is no account (unknown_subject), when to forget it."""
     g = models.login_guard
-    row = await _guard(session, customer_id, now)
+    row = await _guard(session, subject, now)
     side = "known" if known else "stranger"
-    failures = getattr(row, f"{side}_failures") + 1
-    values: dict[str, Any] = {f"{side}_failures": failures, "updated_at": now}
+    column = f"{side}_failures" if kind == "password" else f"{side}_code_failures"
+    reason = "password_failures" if kind == "password" else "code_failures"
+    failures = getattr(row, column) + 1
+    values: dict[str, Any] = {column: failures, "updated_at": now}
+    if expires_at is not None:
+        values["expires_at"] = expires_at
     outcome = LockOutcome(False, False, None)
     if failures >= rule.hard_lock_after:
         values[("hard_locked_at" if known else "stranger_hard_locked_at")] = now
-        values["lock_reason"] = "password_failures"
+        values["lock_reason"] = reason
         outcome = LockOutcome(True, True, None)
     elif failures % rule.lock_after == 0:
-        locks = getattr(row, f"{side}_locks") + 1
+        # Passwords count their locks (a right password resets them); codes are never reset by a password, so
+        # their count of failures says how many locks they made.
+        locks = getattr(row, f"{side}_locks") + 1 if kind == "password" else failures // rule.lock_after
         until = now + timedelta(minutes=rule.lock_minutes * 2 ** (locks - 1))
-        values.update({f"{side}_locks": locks, f"{side}_locked_until": until, "lock_reason": "password_failures"})
+        current = getattr(row, f"{side}_locked_until")
+        values.update({f"{side}_locked_until": max(until, current) if current else until, "lock_reason": reason})
+        if kind == "password":
+            values[f"{side}_locks"] = locks
         outcome = LockOutcome(True, False, until)
-    await session.execute(g.update().where(g.c.customer_id == customer_id).values(**values))
+    await session.execute(g.update().where(g.c.customer_id == subject).values(**values))
     return outcome
+
+
+async def load_guard(session: AsyncSession, subject: str) -> Any:
+    """The subject's guard (GUARD_COLUMNS among its attributes), or None where it never failed."""
+    g = models.login_guard
+    return (await session.execute(select(g).where(g.c.customer_id == subject))).first()
+
+
+def ensure_unlocked(guard: Any, *, known: bool, now: datetime) -> None:
+    """check_lock for a guard that may be None (never failed: nothing to check)."""
+    if guard is not None:
+        check_lock(guard, known=known, now=now)
+
+
+async def record_code_success(session: AsyncSession, subject: str, *, known: bool, now: datetime) -> None:
+    """A verified code clears its side's count of wrong codes (a statement that changes nothing where none)."""
+    g = models.login_guard
+    column = g.c[f"{'known' if known else 'stranger'}_code_failures"]
+    await session.execute(
+        g.update().where(g.c.customer_id == subject, column > 0).values({column.name: 0, "updated_at": now})
+    )
+
+
+async def forget_unknown(session: AsyncSession, *, now: datetime, keep: int) -> None:
+    """Forget the unknown login ids whose time is up, and beyond the `keep` most recent: a spray of made-up ids
+    cannot grow the table without bound."""
+    g = models.login_guard
+    await session.execute(delete(g).where(g.c.expires_at.is_not(None), g.c.expires_at < now))
+    overflow = (
+        select(g.c.customer_id)
+        .where(g.c.expires_at.is_not(None))
+        .order_by(g.c.expires_at.desc())
+        .offset(keep)
+        .limit(1000)
+        .scalar_subquery()
+    )
+    await session.execute(delete(g).where(g.c.customer_id.in_(overflow)))
 
 
 def _reset(side: str) -> Prepared:
@@ -155,7 +232,8 @@ async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> N
         .values(
             known_failures=0,
             stranger_failures=0,
-            code_failures=0,
+            known_code_failures=0,
+            stranger_code_failures=0,
             known_locks=0,
             stranger_locks=0,
             known_locked_until=None,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, challenges, devices, lockout, models, sessions, throttle
+from services.auth import accounts, challenges, decoys, devices, lockout, models, sessions, throttle
 from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
@@ -45,6 +45,10 @@ class LoginDeps:
     ip_window_seconds: int
     challenge_ttl_seconds: int
     mfa_on_known_devices: bool
+    # Login ids that name no account are tracked like accounts (no enumeration by lockout), forgotten this long
+    # after their last failure, and at most this many at once.
+    unknown_retention: timedelta = timedelta(days=30)
+    unknown_max_tracked: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -82,32 +86,19 @@ async def login(
     limit, window = deps.ip_limit, deps.ip_window_seconds
     async with deps.database.direct_reading() as statements:
         row = await _account_facts(statements, deps.cipher, request, ip=ip, now=now, window_seconds=window)
-        if row is None:
-            await throttle.ensure_not_throttled(statements, ip, now=now, limit=limit, window_seconds=window)
-        else:
-            throttle.check(row, now=now, limit=limit, window_seconds=window)
-            known = await devices.is_known(statements, row.id, _device_of(row), ip)
-    if row is None:
-        await deps.hasher.verify_dummy(request.password)
-        async with deps.database.transaction() as session:
-            await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
-            await record_event(
-                deps.outbox,
-                session,
-                type="login_failed",
-                occurred_at=now,
-                ip=ip,
-                outcome="unknown_login_id",
-                # Keyed digest, not the address: fraud counts distinct ids per IP (credential stuffing).
-                data={
-                    "login_id_digest": accounts.email_index(deps.cipher, request.login_id),
-                    "device_key": request.device_id,
-                },
-            )
-        raise LoginFailed("The login id or the password is not correct.")
+    throttle.check(row, now=now, limit=limit, window_seconds=window)
+    if row.id is None:
+        await _unknown_login_id(request, row, ip=ip, now=now, deps=deps)
+    # Only the customer's own devices are known: a stranger next to the trusted phone (the same /24, a
+    # carrier's NAT) is still a stranger, and cannot lock the phone out.
+    device = _device_of(row)
+    known = device is not None and device.trusted_at is not None
     lockout.check_lock(row, known=known, now=now)
     verified = await deps.hasher.verify(request.password, row.password_hash)
     if not verified.ok:
+        decoy = await decoys.find(deps.database, deps.cipher, row.email_index, request.password, now=now)
+        if decoy is not None:
+            return await _decoy_login(decoy, now=now, deps=deps), decoy.language
         await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
     pending = {"device_key": request.device_id, "ip": ip, "user_agent": user_agent, "password_at": int(now.timestamp())}
     async with deps.database.direct_transaction() as statements:
@@ -115,7 +106,6 @@ async def login(
             await statements.execute(_UPGRADE_HASH, {"customer": row.id, "new_hash": verified.new_hash})
         if lockout.needs_reset(row, known=known):
             await lockout.record_success(statements, row.id, known=known, now=now)
-        device = _device_of(row)
         if (
             device is not None
             and device.trusted_at is not None
@@ -162,21 +152,21 @@ def login_methods(*, totp: bool, phone: bool) -> list[str]:
 
 def _account_facts_query() -> Any:
     c, d, g, t = models.customer, models.device, models.login_guard, models.totp_factor
-    return (
-        select(
-            c,
-            *lockout.guard_columns(),
-            d.c.id.label("device_row_id"),
-            d.c.trusted_at.label("device_trusted_at"),
-            t.c.confirmed_at.label("totp_confirmed_at"),
-            *throttle.failure_columns(),
-        )
-        .select_from(
-            c.outerjoin(g, g.c.customer_id == c.c.id)
-            .outerjoin(d, (d.c.customer_id == c.c.id) & (d.c.device_key == bindparam("device_key")))
-            .outerjoin(t, t.c.customer_id == c.c.id)
-        )
-        .where(c.c.email_index == bindparam("email_index"))
+    # Always one row: the account's columns are NULL where the login id names none, and the guard is then the
+    # unknown id's own (lockout.unknown_subject), so that both are checked alike.
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        c,
+        *lockout.guard_columns(),
+        d.c.id.label("device_row_id"),
+        d.c.trusted_at.label("device_trusted_at"),
+        t.c.confirmed_at.label("totp_confirmed_at"),
+        *throttle.failure_columns(),
+    ).select_from(
+        one.outerjoin(c, c.c.email_index == bindparam("email_index"))
+        .outerjoin(g, g.c.customer_id == func.coalesce(c.c.id, bindparam("unknown_subject")))
+        .outerjoin(d, (d.c.customer_id == c.c.id) & (d.c.device_key == bindparam("device_key")))
+        .outerjoin(t, t.c.customer_id == c.c.id)
     )
 
 
@@ -196,9 +186,12 @@ async def _account_facts(
     """In one statement, what a login decides on before the password: the account, its lockout guard
     (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at),
     whether an authenticator app is confirmed (totp_confirmed_at), and the failed logins from this network
-    (throttle.failure_columns). None for an unknown login id."""
+    (throttle.failure_columns). For an unknown login id the account's columns are None and the guard is the
+    unknown id's."""
+    index = accounts.email_index(cipher, request.login_id)
     parameters = {
-        "email_index": accounts.email_index(cipher, request.login_id),
+        "email_index": index,
+        "unknown_subject": lockout.unknown_subject(index),
         "device_key": request.device_id,
         **throttle.window_params(ip, now=now, window_seconds=window_seconds),
     }
@@ -221,7 +214,99 @@ async def has_confirmed_totp(session: AsyncSession, customer_id: str) -> bool:
     return confirmed is not None and confirmed.confirmed_at is not None
 
 
-async def _record_failure(row: Any, *, known: bool, ip: str, device_key: str, deps: LoginDeps) -> None:
+async def _unknown_login_id(request: LoginRequest, facts: Any, *, ip: str, now: datetime, deps: LoginDeps) -> NoReturn:
+    """A login id that names no account: the same checks, the same cost, the same answers as a stranger's wrong
+    password on an existing one, its failures counted under its keyed digest (API.md: nothing tells them apart)."""
+    lockout.check_lock(facts, known=False, now=now)
+    await deps.hasher.verify_dummy(request.password)
+    digest = accounts.email_index(deps.cipher, request.login_id)
+    async with deps.database.transaction() as session:
+        await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
+        if facts.stranger_failures is None:  # a new id to remember: make room first
+            await lockout.forget_unknown(session, now=now, keep=deps.unknown_max_tracked)
+        outcome = await lockout.record_failure(
+            session,
+            lockout.unknown_subject(digest),
+            known=False,
+            now=now,
+            rule=deps.lock_rule,
+            expires_at=now + deps.unknown_retention,
+        )
+        await record_event(
+            deps.outbox,
+            session,
+            type="login_failed",
+            occurred_at=now,
+            ip=ip,
+            outcome="unknown_login_id",
+            # Keyed digest, not the address: fraud counts distinct ids per IP (credential stuffing).
+            data={"login_id_digest": digest, "device_key": request.device_id},
+        )
+    raise_for(outcome)
+
+
+async def _decoy_login(decoy: decoys.Decoy, *, now: datetime, deps: LoginDeps) -> LoginChallenge:
+    """The password chosen in an application with a registered e-mail: answered as a new account's first login
+    (a challenge for sms or email) whose codes reach nobody (decoys.py says why)."""
+    async with deps.database.reading() as session:
+        guard = await lockout.load_guard(session, decoy.id)
+    lockout.ensure_unlocked(guard, known=False, now=now)
+    methods = ["sms", "email"]
+    async with deps.database.direct_transaction() as statements:
+        challenge_id = await challenges.create_challenge(
+            statements,
+            customer_id=decoy.id,
+            purpose=decoys.PURPOSE,
+            operation="login",
+            fields_digest="",
+            summary={"operation": "login"},
+            methods=methods,
+            pending=None,
+            now=now,
+            ttl_seconds=deps.challenge_ttl_seconds,
+        )
+    return LoginChallenge(challenge_id, methods)
+
+
+def raise_for(outcome: lockout.LockOutcome) -> NoReturn:
+    """The answer to a failed login: 423 where this failure locked, else 401 (one wording for every cause)."""
+    if outcome.locked:
+        raise AccountLocked(
+            "The account is locked after repeated failures.",
+            locked_until=outcome.until.isoformat() if outcome.until else None,
+        )
+    raise LoginFailed("The login id or the password is not correct.")
+
+
+async def announce_lock(
+    session: AsyncSession, row: Any, outcome: lockout.LockOutcome, *, ip: str, reason: str, deps: LoginDeps
+) -> None:
+    """A failure locked the customer: fraud sees it, and the customer is told (whatever the failures were)."""
+    now = deps.clock.now()
+    await record_event(
+        deps.outbox,
+        session,
+        type="account_locked",
+        occurred_at=now,
+        customer_id=row.id,
+        ip=ip,
+        data={"hard": outcome.hard, "until": outcome.until.isoformat() if outcome.until else None, "reason": reason},
+    )
+    contact = accounts.contact_of(row, deps.cipher)
+    await send_notification(
+        deps.outbox,
+        session,
+        key=f"auth:locked:{row.id}:{int(now.timestamp())}:{'hard' if outcome.hard else 'temp'}",
+        event_type="account_locked",
+        customer_id=row.id,
+        language=contact.language,
+        email=contact.email,
+        phone=contact.phone,
+        data={"at": now.isoformat(), "reason": reason, "until": outcome.until.isoformat() if outcome.until else None},
+    )
+
+
+async def _record_failure(row: Any, *, known: bool, ip: str, device_key: str, deps: LoginDeps) -> NoReturn:
     now = deps.clock.now()
     async with deps.database.transaction() as session:
         await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
@@ -237,37 +322,32 @@ async def _record_failure(row: Any, *, known: bool, ip: str, device_key: str, de
             data={"known_device": known, "device_key": device_key},
         )
         if outcome.locked:
-            await record_event(
-                deps.outbox,
-                session,
-                type="account_locked",
-                occurred_at=now,
-                customer_id=row.id,
-                ip=ip,
-                data={"hard": outcome.hard, "until": outcome.until.isoformat() if outcome.until else None},
-            )
-            contact = accounts.contact_of(row, deps.cipher)
-            await send_notification(
-                deps.outbox,
-                session,
-                key=f"auth:locked:{row.id}:{int(now.timestamp())}:{'hard' if outcome.hard else 'temp'}",
-                event_type="account_locked",
-                customer_id=row.id,
-                language=contact.language,
-                email=contact.email,
-                phone=contact.phone,
-                data={
-                    "at": now.isoformat(),
-                    "reason": "password_failures",
-                    "until": outcome.until.isoformat() if outcome.until else None,
-                },
-            )
-    if outcome.locked:
-        raise AccountLocked(
-            "The account is locked after repeated failures.",
-            locked_until=outcome.until.isoformat() if outcome.until else None,
+            await announce_lock(session, row, outcome, ip=ip, reason="password_failures", deps=deps)
+    raise_for(outcome)
+
+
+async def record_code_failure(customer_id: str, *, known: bool, ip: str, deps: LoginDeps) -> lockout.LockOutcome:
+    """A wrong one-time code for this customer (at login: a stranger's device; at a step-up: the signed-in
+    customer's own): counted across every challenge, locking as wrong passwords do, in its own transaction."""
+    now = deps.clock.now()
+    async with deps.database.transaction() as session:
+        outcome = await lockout.record_failure(
+            session, customer_id, known=known, now=now, rule=deps.lock_rule, kind="code"
         )
-    raise LoginFailed("The login id or the password is not correct.")
+        await record_event(
+            deps.outbox,
+            session,
+            type="login_failed",
+            occurred_at=now,
+            customer_id=customer_id,
+            ip=ip,
+            outcome="wrong_code",
+            data={"known_device": known},
+        )
+        if outcome.locked:
+            row = (await session.execute(select(models.customer).where(models.customer.c.id == customer_id))).one()
+            await announce_lock(session, row, outcome, ip=ip, reason="code_failures", deps=deps)
+    return outcome
 
 
 async def complete_login(

@@ -53,15 +53,18 @@ contact_change = Table(
     Column("applied_at", UtcDateTime, nullable=True),
 )
 
-# Lockout (AUTH-LOGIN-3), counted in the database so that replicas agree. Failures from a device or
-# network that has logged in before are counted apart from strangers' (GHSA-3hrr-xwvg-hxvr).
+# Lockout (AUTH-LOGIN-3), counted in the database so that replicas agree. Failures from a device that has
+# logged in before are counted apart from strangers' (GHSA-3hrr-xwvg-hxvr); wrong one-time codes apart from
+# wrong passwords (a right password must not wipe them out). The subject is a customer id, a staff id, or
+# `?` + a keyed digest of a login id that names no account (lockout.unknown_subject): those rows expire.
 login_guard = Table(
     "login_guard",
     metadata,
-    Column("customer_id", String(40), ForeignKey("customer.id"), primary_key=True),
+    Column("customer_id", String(80), primary_key=True),  # the subject
     Column("known_failures", Integer, nullable=False),
     Column("stranger_failures", Integer, nullable=False),
-    Column("code_failures", Integer, nullable=False),
+    Column("known_code_failures", Integer, nullable=False, server_default="0"),
+    Column("stranger_code_failures", Integer, nullable=False),
     Column("known_locks", Integer, nullable=False),  # temporary locks in a row: the wait doubles each time
     Column("stranger_locks", Integer, nullable=False),
     Column("known_locked_until", UtcDateTime, nullable=True),  # applies to every device
@@ -70,6 +73,21 @@ login_guard = Table(
     Column("stranger_hard_locked_at", UtcDateTime, nullable=True),  # strangers only, same lifting
     Column("lock_reason", String(32), nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),  # only for unknown login ids: forgotten after this
+    Index("ix_login_guard_expires_at", "expires_at"),
+)
+
+# An application with an e-mail already registered (accounts.py): the decoy id it was answered with and a keyed
+# digest of the password it chose, so that logging in with that password answers as for a new account.
+decoy_application = Table(
+    "decoy_application",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email_index", String(64), nullable=False, index=True),
+    Column("password_digest", String(64), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
 
 device = Table(

@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, lockout, models, sessions, staff
+from services.auth import accounts, audit, lockout, models, sessions, staff, verification
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
-from services.auth.schemas import StaffLogin
+from services.auth.schemas import StaffLogin, Tokens, VerifyRequest
 from shared.audit import Actor
 from shared.dependencies import IdentityDep, SessionDep
 from shared.identity import ServiceIdentity
@@ -23,11 +23,18 @@ from shared.problems import Problem, problem_response
 router = APIRouter(tags=["ops"])
 
 
+STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"
+
+
 @router.post("/v1/ops/auth/login")
-async def staff_login(body: StaffLogin, session: SessionDep, runtime: RuntimeDep) -> JSONResponse:
-    """Staff always need password and TOTP: the answer is a TOTP challenge, never a token."""
+async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
+    """Staff always need password and TOTP: the answer is a TOTP challenge, never a token, to be answered at
+    the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block."""
     challenge_id = await staff.staff_password_login(
-        session, login_id=body.login_id, password=body.password, runtime=runtime
+        login_id=body.login_id,
+        password=body.password,
+        ip=str(identity.context.get("client_ip", "unknown")),
+        runtime=runtime,
     )
     return problem_response(
         401,
@@ -39,8 +46,51 @@ async def staff_login(body: StaffLogin, session: SessionDep, runtime: RuntimeDep
             "caution": runtime.caution("ja"),
             "expires_in": runtime.settings.challenge_ttl_seconds,
             "operation": "ops_login",
+            "verify": STAFF_VERIFY_PATH.format(challenge_id=challenge_id),
         },
     )
+
+
+@router.post(STAFF_VERIFY_PATH)
+async def staff_verify(
+    challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep
+) -> JSONResponse:
+    """The TOTP code of a staff sign-in challenge: the staff token. Customer challenges are not answered here (404)."""
+    verified = await verification.verify_answer(
+        runtime,
+        challenge_id,
+        method=body.method,
+        code=body.code,
+        ip=str(identity.context.get("client_ip", "unknown")),
+        staff_route=True,
+    )
+    issued = verified.tokens
+    assert issued is not None
+    tokens = Tokens(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        session_id=issued.session_id,
+        acr=issued.acr,
+    )
+    return JSONResponse(tokens.model_dump())
+
+
+@router.post("/v1/ops/staff/{staff_id}/unlock")
+async def unlock_staff(
+    staff_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """Lift a staff member's lock (admin): a hard lock after repeated failures lasts until this."""
+    require_role(caller, "admin")
+    found = (await session.execute(select(models.staff.c.id).where(models.staff.c.id == staff_id))).first()
+    if found is None:
+        raise Problem("No such staff member.", code="not_found", status=404)
+    now = runtime.clock.now()
+    await lockout.unlock(session, staff_id, now=now)
+    await audit.record(
+        session, Actor.of(identity), action="staff.unlock", target_type="staff", target_id=staff_id, now=now
+    )
+    return {"staff_id": staff_id, "locked": False}
 
 
 @router.post("/v1/ops/auth/logout", status_code=200)

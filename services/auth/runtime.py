@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -69,7 +69,18 @@ class AuthRuntime:
             ip_window_seconds=s.ip_window_seconds,
             challenge_ttl_seconds=s.challenge_ttl_seconds,
             mfa_on_known_devices=False,
+            unknown_retention=self.unknown_retention,
+            unknown_max_tracked=s.unknown_login_max_tracked,
         )
+
+    @property
+    def unknown_retention(self) -> timedelta:
+        return timedelta(hours=self.settings.unknown_login_retention_hours)
+
+    @property
+    def staff_lock_rule(self) -> LockRule:
+        s = self.settings
+        return LockRule(s.staff_lock_after_failures, s.staff_hard_lock_after_failures, s.lock_minutes)
 
     def caution(self, language: str) -> str:
         """AUTH-OTP-1: shown with every challenge."""

@@ -21,6 +21,15 @@ class AuthSettings(ServiceSettings):
     lock_after_failures: int = Field(default=5, ge=1)
     hard_lock_after_failures: int = Field(default=10, ge=2)
     lock_minutes: float = Field(default=15.0, gt=0)
+    # Login ids that name no account are locked like accounts (no enumeration); their failures are forgotten this
+    # long after the last one, and at most this many are tracked (the oldest forgotten first). Decoy applications
+    # (an e-mail already registered) are kept as long.
+    unknown_login_retention_hours: int = Field(default=720, ge=1)
+    unknown_login_max_tracked: int = Field(default=100_000, ge=100)
+    # Staff (passwords and TOTP codes counted apart): a temporary lock after N failures, then a hard lock after M
+    # that only an admin lifts (POST /v1/ops/staff/{id}/unlock).
+    staff_lock_after_failures: int = Field(default=3, ge=1)
+    staff_hard_lock_after_failures: int = Field(default=5, ge=2)
     # Per-network throttle: failures from one IP (or its /24) in the window before it is refused outright.
     ip_failures_per_window: int = Field(default=30, ge=1)
     ip_window_seconds: int = Field(default=600, ge=10)

@@ -2,7 +2,13 @@
 
 `sekisho staff create NAME --role analyst|supervisor|admin --json` makes one with a generated password
 and TOTP secret; `POST /v1/ops/auth/login` checks the password and answers with a TOTP challenge, never
-with a token; the token comes only from verifying that challenge.
+with a token; the token comes only from verifying that challenge at the staff route
+(`POST /v1/ops/auth/challenges/{id}/verify`, the gateway's `ops_login`, which no kill switch, customer IP rule
+or fraud list can block).
+
+Staff are locked out like customers, only sooner (lockout.py, the staff rule: a short lock after 3 failures, a
+lock that only an admin lifts after 5; passwords and TOTP codes counted apart), and every failed password or
+code is in the audit trail (SEC-6). An unknown or disabled login id is counted and answered alike.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import audit, challenges, models, sessions, totp
-from services.auth.errors import LoginFailed
+from services.auth import audit, challenges, lockout, login, models, sessions, throttle, totp
+from services.auth.errors import AccountLocked
 from services.auth.hashing import PasswordHasher
 from shared.audit import Actor
 from shared.crypto import FieldCipher
 from shared.ids import new_id
+from shared.statements import statements_of
 from shared.tokens import AccessClaims, Factor
 
 if TYPE_CHECKING:
@@ -62,28 +69,114 @@ async def create_staff(
     return {"login_id": login_id, "password": password, "totp_secret": secret}
 
 
-async def staff_password_login(session: AsyncSession, *, login_id: str, password: str, runtime: AuthRuntime) -> str:
-    """The id of a TOTP challenge once the password is right; LoginFailed alike for unknown id and wrong password."""
-    row = (await session.execute(select(models.staff).where(models.staff.c.login_id == login_id))).first()
-    if row is None or row.disabled:
-        await runtime.hasher.verify_dummy(password)
-        raise LoginFailed("The login id or the password is not correct.")
-    if not (await runtime.hasher.verify(password, row.password_hash)).ok:
-        raise LoginFailed("The login id or the password is not correct.")
+def login_id_digest(cipher: FieldCipher, login_id: str) -> str:
+    return cipher.blind_index(login_id.strip().lower(), context="staff.login_id")
+
+
+async def staff_password_login(*, login_id: str, password: str, ip: str, runtime: AuthRuntime) -> str:
+    """The id of a TOTP challenge once the password is right; LoginFailed alike for unknown id and wrong password,
+    AccountLocked alike for both once locked. Failures are recorded in their own transaction, so the refusal that
+    follows cannot roll them back."""
     now = runtime.clock.now()
+    settings = runtime.settings
+    async with runtime.database.reading() as session:
+        found = (await session.execute(select(models.staff).where(models.staff.c.login_id == login_id))).first()
+        row = found if found is not None and not found.disabled else None
+        subject = row.id if row is not None else lockout.unknown_subject(login_id_digest(runtime.cipher, login_id))
+        await throttle.ensure_not_throttled(
+            statements_of(session),
+            ip,
+            now=now,
+            limit=settings.ip_failures_per_window,
+            window_seconds=settings.ip_window_seconds,
+        )
+        guard = await lockout.load_guard(session, subject)
+    try:
+        lockout.ensure_unlocked(guard, known=True, now=now)
+    except AccountLocked:
+        await _audit_refusal(runtime, row, subject, ip=ip, now=now)
+        raise
+    if row is None:
+        await runtime.hasher.verify_dummy(password)
+        ok = False
+    else:
+        ok = (await runtime.hasher.verify(password, row.password_hash)).ok
+    if row is None or not ok:
+        login.raise_for(await record_failure(runtime, row, subject, ip=ip, stage="password", new=guard is None))
     pending = {"password_at": int(now.timestamp())}
-    return await challenges.create_challenge(
-        session,
-        customer_id=row.id,
-        purpose="staff_login",
-        operation="ops_login",
-        fields_digest="",
-        summary={"operation": "ops_login"},
-        methods=["totp"],
-        pending=runtime.cipher.seal(json.dumps(pending), context=STAFF_PENDING_CONTEXT),
-        now=now,
-        ttl_seconds=runtime.settings.challenge_ttl_seconds,
-    )
+    async with runtime.database.transaction() as session:
+        if guard is not None and lockout.needs_reset(guard, known=True):
+            await lockout.record_success(session, subject, known=True, now=now)
+        return await challenges.create_challenge(
+            session,
+            customer_id=row.id,
+            purpose="staff_login",
+            operation="ops_login",
+            fields_digest="",
+            summary={"operation": "ops_login"},
+            methods=["totp"],
+            pending=runtime.cipher.seal(json.dumps(pending), context=STAFF_PENDING_CONTEXT),
+            now=now,
+            ttl_seconds=runtime.settings.challenge_ttl_seconds,
+        )
+
+
+def _actor(row: Any, ip: str) -> Actor:
+    if row is None:
+        return Actor(staff_id="unknown", role="none", session_id="", ip=ip)
+    return Actor(staff_id=row.id, role=str(row.role), session_id="", ip=ip)
+
+
+async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: str, now: datetime) -> None:
+    async with runtime.database.transaction() as session:
+        await audit.record(
+            session,
+            _actor(row, ip),
+            action="staff.login_failed",
+            target_type="staff",
+            target_id=subject,
+            now=now,
+            detail={"stage": "password", "locked": True, "refused": "locked"},
+        )
+
+
+async def record_failure(
+    runtime: AuthRuntime, row: Any, subject: str, *, ip: str, stage: str, new: bool = False
+) -> lockout.LockOutcome:
+    """A wrong staff password (`stage` "password") or TOTP code ("totp"): counted under the staff rule and
+    audited, in a transaction of its own. `row`: the staff member, None for an unknown or disabled login id."""
+    now = runtime.clock.now()
+    settings = runtime.settings
+    async with runtime.database.transaction() as session:
+        await throttle.record_network_failure(session, ip, now=now, window_seconds=settings.ip_window_seconds)
+        if row is None and new:
+            await lockout.forget_unknown(session, now=now, keep=settings.unknown_login_max_tracked)
+        outcome = await lockout.record_failure(
+            session,
+            subject,
+            known=True,
+            now=now,
+            rule=runtime.staff_lock_rule,
+            kind="password" if stage == "password" else "code",
+            expires_at=None if row is not None else now + runtime.unknown_retention,
+        )
+        actor = _actor(row, ip)
+        detail: dict[str, Any] = {"stage": stage, "locked": outcome.locked, "hard": outcome.hard}
+        await audit.record(
+            session, actor, action="staff.login_failed", target_type="staff", target_id=subject, now=now, detail=detail
+        )
+        if outcome.locked:
+            until = outcome.until.isoformat() if outcome.until else None
+            await audit.record(
+                session,
+                actor,
+                action="staff.locked",
+                target_type="staff",
+                target_id=subject,
+                now=now,
+                detail={"stage": stage, "hard": outcome.hard, "until": until},
+            )
+    return outcome
 
 
 async def verify_staff_totp(

@@ -80,6 +80,10 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
     Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),
+    # Staff answer their TOTP challenge here, never at the customer `challenge` route: a kill switch on
+    # `challenge`, a customer IP rule or fraud's IP list must not lock every staff member out (ops_login cannot
+    # be switched off, and only ops IP rules apply to /v1/ops/).
+    Route("POST", "/v1/ops/auth/challenges/{challenge_id}/verify", "auth", "ops_login"),
     Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
     Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
@@ -93,6 +97,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         role="supervisor",
     ),
     Route("GET", "/v1/ops/audit", "auth", "ops_read", caller="staff", role="admin"),
+    Route("POST", "/v1/ops/staff/{staff_id}/unlock", "auth", "ops_write", caller="staff", role="admin"),
     Route(
         "GET",
         "/v1/ops/notifications",

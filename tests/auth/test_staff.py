@@ -28,9 +28,8 @@ async def staff_token(system: System, created: dict[str, str]) -> str:
     assert first.status_code == 401
     challenge = first.json()["challenge"]
     code = pyotp.TOTP(created["totp_secret"]).at(system.clock.timestamp())
-    verified = await system.gateway.post(
-        f"/v1/auth/challenges/{challenge['id']}/verify", json={"method": "totp", "code": code}
-    )
+    assert challenge["verify"] == f"/v1/ops/auth/challenges/{challenge['id']}/verify"
+    verified = await system.gateway.post(challenge["verify"], json={"method": "totp", "code": code})
     assert verified.status_code == 200, verified.text
     token: str = verified.json()["access_token"]
     return token

@@ -1,7 +1,7 @@
 """e-mail and phone changes wait for a code sent to the new contact; the time of the last one is kept
 
-Revision ID: auth_contact_changes
-Revises: auth_0004
+Revision ID: auth_0006_contact_changes
+Revises: auth_0005_guards
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from shared.database import UtcDateTime
 
-revision: str = "auth_contact_changes"
-down_revision: str | None = "auth_0004"
+revision: str = "auth_0006_contact_changes"
+down_revision: str | None = "auth_0005_guards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,129 @@
+"""Answering a challenge (`…/challenges/{id}/verify`): the customer route and the staff route share this.
+
+Each answer first takes one of the challenge's attempts in one atomic statement, committed before the code is
+looked at (challenges.claim_attempt): however many answers arrive at once, at most five are ever checked. A
+locked subject cannot answer an outstanding challenge: the lock that stops its logins stops its codes too. A
+wrong code also counts for the subject across all of its challenges (lockout.py), so that logging in again for
+a fresh challenge does not buy five more guesses.
+
+Whose side a code is on (lockout.py): a login challenge is only ever made for a device the customer has not
+completed a login on, so it is a stranger's; a step-up challenge is made for a signed-in session, and every
+session's device is trusted, so it is the customer's own; staff have one side.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from services.auth import challenges, decoys, lockout, login, models, sessions, staff, step_up
+from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound
+from services.auth.runtime import AuthRuntime
+from shared.tokens import Factor, Method
+
+STAFF_PURPOSE = "staff_login"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a right answer gave: tokens (a login) or a step-up grant."""
+
+    tokens: sessions.IssuedTokens | None = None
+    grant: str | None = None
+
+
+def _known(purpose: str) -> bool:
+    return purpose not in ("login", decoys.PURPOSE)
+
+
+async def verify_answer(
+    runtime: AuthRuntime, challenge_id: str, *, method: Method, code: str, ip: str, staff_route: bool
+) -> Verified:
+    """Check one answer; raises the problem that refuses it. `staff_route`: only staff sign-in challenges are
+    answered there, and never at the customer route (either way: 404, as for an unknown challenge)."""
+    now = runtime.clock.now()
+    async with runtime.database.reading() as session:
+        row = await challenges.load_live(session, challenge_id, now=now)
+        if (row.purpose == STAFF_PURPOSE) != staff_route:
+            raise ChallengeNotFound("No such challenge.")
+        known = _known(row.purpose)
+        lockout.ensure_unlocked(await lockout.load_guard(session, row.customer_id), known=known, now=now)
+    async with runtime.database.transaction() as session:
+        attempts = await challenges.claim_attempt(session, challenge_id, now=now, limits=runtime.code_limits)
+    if attempts is None:
+        raise ChallengeDead("This challenge is no longer valid; start again.")
+    async with runtime.database.transaction() as session:
+        row = await challenges.load_live(session, challenge_id, now=now, lock=True)
+        if await _matches(runtime, session, row, method=method, code=code):
+            if not await challenges.mark_verified(session, challenge_id):
+                raise ChallengeDead("This challenge is no longer valid; start again.")
+            await lockout.record_code_success(session, row.customer_id, known=known, now=now)
+            return await _complete(runtime, session, row, Factor.of(method, int(now.timestamp())), ip=ip)
+    async with runtime.database.transaction() as session:
+        await challenges.record_wrong_answer(session, challenge_id, attempts=attempts, limits=runtime.code_limits)
+    await _count_wrong_code(runtime, row, known=known, ip=ip)
+    raise ChallengeFailed("The code is not correct.", attempts_left=max(0, runtime.code_limits.max_attempts - attempts))
+
+
+async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str, code: str) -> bool:
+    now = runtime.clock.now()
+    if method not in row.methods.split(",") or row.purpose == decoys.PURPOSE:
+        return False  # a decoy's codes went to nobody: no answer is right
+    if method == "totp" and row.purpose == STAFF_PURPOSE:
+        return await staff.verify_staff_totp(session, row.customer_id, code, now=now, cipher=runtime.cipher)
+    if method == "totp":
+        return await runtime.verify_totp(session, row.customer_id, code, now=now)
+    return challenges.code_matches(row, method=method, code=code, now=now, cipher=runtime.cipher)
+
+
+async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str) -> None:
+    if row.purpose == STAFF_PURPOSE:
+        found = await _read(runtime, select(models.staff).where(models.staff.c.id == row.customer_id))
+        await staff.record_failure(runtime, found, row.customer_id, ip=ip, stage="totp")
+    elif row.purpose == decoys.PURPOSE:
+        # Counted as an account's would be, so that a decoy locks when a new account would.
+        async with runtime.database.transaction() as session:
+            await lockout.record_failure(
+                session,
+                row.customer_id,
+                known=False,
+                now=runtime.clock.now(),
+                rule=runtime.login_deps().lock_rule,
+                kind="code",
+                expires_at=runtime.clock.now() + runtime.unknown_retention,
+            )
+    else:
+        await login.record_code_failure(row.customer_id, known=known, ip=ip, deps=runtime.login_deps())
+
+
+async def _read(runtime: AuthRuntime, query: Any) -> Any:
+    async with runtime.database.reading() as session:
+        return (await session.execute(query)).first()
+
+
+async def _complete(runtime: AuthRuntime, session: Any, row: Any, factor: Factor, *, ip: str) -> Verified:
+    now = runtime.clock.now()
+    if row.purpose == "step_up":
+        return Verified(grant=await step_up.issue_grant(session, challenge=row, factor=factor, now=now))
+    pending = json.loads(runtime.cipher.open(row.pending, context=login.PENDING_CONTEXT))
+    factors = [Factor(cls="knowledge", method="pwd", at=int(pending["password_at"])), factor]
+    if row.purpose == STAFF_PURPOSE:
+        issued = await staff.start_staff_session(
+            session, staff_id=row.customer_id, factors=factors, now=now, runtime=runtime, ip=ip
+        )
+        return Verified(tokens=issued)
+    customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
+    issued = await login.complete_login(
+        session,
+        customer_row=customer,
+        pending=pending,
+        factors=factors,
+        deps=runtime.login_deps(),
+        signer=runtime.signer,
+        token_policy=runtime.token_policy,
+        notify_every_login=runtime.settings.notify_every_login,
+    )
+    return Verified(tokens=issued)

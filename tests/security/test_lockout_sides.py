@@ -1,0 +1,56 @@
+"""Issue 13 item 5: only the customer's own devices count as "known" for lockout.
+
+Before: a login from the /24 a trusted device of the customer last used counted as known, so a stranger next to the
+customer's phone (the same carrier NAT, the same office) failed on the known side, and locked the phone out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from sekisho.sinks import SmsSink, SmtpSink
+from shared.clock import FrozenClock
+from tests.auth.conftest import SIGNING_KEY, open_account
+from tests.auth.test_api_login import code_by_sms, login
+from tests.harness import Backend, System, in_process_system
+
+
+@pytest.fixture
+async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
+    overrides: dict[str, dict[str, Any]] = {
+        "auth": {"auth_signing_key": SIGNING_KEY},
+        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
+    }
+    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
+        yield running
+
+
+def from_address(system: System, ip: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(system.apps["gateway"], client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_a_stranger_on_the_same_network_as_the_trusted_phone_cannot_lock_the_phone_out(
+    system: System, sms: SmsSink
+) -> None:
+    await open_account(system.gateway)
+    async with from_address(system, "203.0.113.10") as phone, from_address(system, "203.0.113.99") as stranger:
+        first = await login(phone)  # the customer's phone completes a login: it is trusted from now on
+        challenge_id = first.json()["challenge"]["id"]
+        code = await code_by_sms(system, sms, challenge_id)
+        verified = await phone.post(f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code})
+        assert verified.status_code == 200, verified.text
+
+        answers = [
+            (await login(stranger, password=f"Next-Door-{i}-Pw", device="neighbour-device-01")).status_code
+            for i in range(10)
+        ]
+        assert answers[4] == 423  # the stranger locks strangers out
+        assert (await login(stranger, device="neighbour-device-01")).status_code == 423
+        own = await login(phone)
+        assert own.status_code == 200, own.text  # the phone still logs in
