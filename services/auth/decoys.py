@@ -4,11 +4,11 @@ enumeration), must stay indistinguishable when the applicant goes on to log in w
 What the applicant can observe, and what a decoy shows:
 - `POST /v1/accounts` answers 201 with an id either way (accounts.py); the owner of the address is told.
 - Logging in with that e-mail and the chosen password: a new account answers 401 `mfa_required` with a
-  challenge for `sms` or `email` (its device is new). The decoy answers the same, in the application's language,
-  where the real owner's password would have got `invalid_credentials` and given the address away.
+  challenge for `sms` (its device is new; login.login_methods). The decoy answers the same, in the
+  application's language, where the real owner's password would have got `invalid_credentials` and given the
+  address away.
 - Sending a code: 202 with the same body, the same limits (per challenge and per customer hour); the code goes
-  to nobody. For `email` this cannot be told apart: a genuine account's code would go to the inbox of the
-  address, which is the owner's, not the applicant's. For `sms` the applicant who gave their own number will
+  to nobody. The applicant who gave their own number will
   notice that no message arrives: that is the one difference left, and it cannot be closed without creating an
   account for an address its owner did not ask for. It costs an application (rate-limited per address), a
   login and a code request per probe, and every probe tells the owner (accounts.py).

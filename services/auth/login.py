@@ -247,11 +247,12 @@ async def _unknown_login_id(request: LoginRequest, facts: Any, *, ip: str, now: 
 
 async def _decoy_login(decoy: decoys.Decoy, *, now: datetime, deps: LoginDeps) -> LoginChallenge:
     """The password chosen in an application with a registered e-mail: answered as a new account's first login
-    (a challenge for sms or email) whose codes reach nobody (decoys.py says why)."""
+    (a challenge for sms: a new account has a phone and no authenticator app) whose codes reach nobody (decoys.py
+    says why)."""
     async with deps.database.reading() as session:
         guard = await lockout.load_guard(session, decoy.id)
     lockout.ensure_unlocked(guard, known=False, now=now)
-    methods = ["sms", "email"]
+    methods = login_methods(totp=False, phone=True)
     async with deps.database.direct_transaction() as statements:
         challenge_id = await challenges.create_challenge(
             statements,
