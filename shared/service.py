@@ -73,12 +73,9 @@ def build_service_app(
     title: str | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    secret = settings.require_internal_secret()
+    identity_key, public_keys = settings.require_identity_keys(name)
     cipher = FieldCipher(settings.require_data_keys())
     clock = clock or SystemClock()
-    secrets = [secret]
-    if settings.internal_secret_previous is not None:
-        secrets.append(settings.internal_secret_previous.get_secret_value())
     head = head_revision(migrations)
 
     @asynccontextmanager
@@ -86,7 +83,7 @@ def build_service_app(
         if settings.log_json:
             configure_logging(name, settings.log_level)
         issuer = IdentityIssuer(
-            service=name, secret=secret, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
+            service=name, key=identity_key, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
         )
         state = ServiceState(
             name=name,
@@ -165,7 +162,8 @@ def build_service_app(
 
     if internal:
         app.add_middleware(
-            ServiceIdentityMiddleware, verifier=IdentityVerifier(service=name, secrets=secrets, clock=clock)
+            ServiceIdentityMiddleware,
+            verifier=IdentityVerifier(service=name, public_keys=public_keys, clock=clock),
         )
     for extra in middleware:
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)

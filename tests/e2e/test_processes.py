@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from sekisho.launcher import launch
+from shared.clock import SystemClock
+from shared.identity import IdentityIssuer
+from shared.middleware import IDENTITY_HEADER
 from shared.settings import SERVICE_NAMES
 from tests.conftest import require_postgres
 from tests.harness import Backend, drop_schemas, new_backend
@@ -43,6 +46,7 @@ class Running:
     urls: dict[str, str]
     mark: str
     backend: Backend
+    identity_key: Callable[[str], str]  # the private identity key `sekisho up` gave a service
 
 
 # One system per backend for the whole module (starting six processes takes seconds); the SIGTERM
@@ -61,7 +65,7 @@ def system(
         env.update(SEKISHO_DATABASE_URL=backend.database_url, SEKISHO_DATABASE_SCHEMA_PREFIX=backend.schema_prefix)
     try:
         with launch(tmp_path, env) as launched:
-            yield Running(launched.process, launched.urls, mark, backend)
+            yield Running(launched.process, launched.urls, mark, backend, launched.identity_key)
     finally:
         for pid in processes_marked(mark):
             os.kill(pid, signal.SIGKILL)
@@ -104,6 +108,21 @@ def test_a_service_called_directly_without_identity_answers_401(system: Running)
         response = httpx.post(system.urls[service] + "/internal/trace", json={"hops": []}, timeout=5)
         assert response.status_code == 401
         assert response.json()["code"] == "service_identity_required"
+
+
+def test_each_process_has_its_own_key_and_one_cannot_speak_as_the_gateway(system: Running) -> None:
+    admin = {"subject": "stf_forged", "subject_type": "staff", "role": "admin", "session_id": "ses_forged"}
+    keys = {service: system.identity_key(service) for service in SERVICE_NAMES}
+    assert len(set(keys.values())) == len(SERVICE_NAMES)
+    url = system.urls["auth"] + "/v1/ops/customers/cus_anyone"
+    as_gateway_with_frauds_key = IdentityIssuer(service="gateway", key=keys["fraud"], clock=SystemClock())
+    forged = httpx.get(url, headers={IDENTITY_HEADER: as_gateway_with_frauds_key.issue("auth", admin)}, timeout=5)
+    assert forged.status_code == 401
+    assert forged.json()["code"] == "service_identity_invalid"
+    frauds_own = IdentityIssuer(service="fraud", key=keys["fraud"], clock=SystemClock()).issue("auth", admin)
+    assert httpx.get(url, headers={IDENTITY_HEADER: frauds_own}, timeout=5).status_code == 401
+    genuine = IdentityIssuer(service="gateway", key=keys["gateway"], clock=SystemClock()).issue("auth", admin)
+    assert httpx.get(url, headers={IDENTITY_HEADER: genuine}, timeout=5).status_code == 404  # past every check
 
 
 def test_sigterm_to_sekisho_up_leaves_no_service_running(system: Running) -> None:
