@@ -69,6 +69,21 @@ def dev_data_keys(data_dir: Path) -> str:
     return dev_secret(data_dir, "dev-data-keys", lambda: new_key_spec("dev1"), "SEKISHO_DATA_KEYS")
 
 
+def dev_blind_index_key(data_dir: Path) -> str:
+    """The blind-index key of a local run, kept under the data dir. A data dir that already holds auth's database or
+    dev data keys from before blind indexes had a key of their own keeps its indexes: its key is the old derivation
+    from the first data key in use; a new data dir gets a random key. Call it before dev_data_keys() makes its file."""
+    from shared.crypto import legacy_index_key_spec
+
+    def make() -> str:
+        if (Path(data_dir) / "auth.db").exists() or (Path(data_dir) / "dev-data-keys").exists():
+            data_keys = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(data_dir)
+            return legacy_index_key_spec(data_keys, next(iter(parse_keys(data_keys))))
+        return new_key_spec("dev1")
+
+    return dev_secret(data_dir, "dev-blind-index-key", make, "SEKISHO_BLIND_INDEX_KEY")
+
+
 def dev_identity_keys(data_dir: Path, services: Sequence[str] = SERVICE_NAMES) -> dict[str, str]:
     """Each service's own identity key (private PEM) of a local run, kept under the data dir like the other keys."""
     from shared.identity_keys import new_identity_key
@@ -89,6 +104,19 @@ def _new_signing_pem() -> str:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    if args.legacy_blind_index is not None:
+        from shared.crypto import legacy_index_key_spec
+
+        data_keys = os.environ.get("SEKISHO_DATA_KEYS")
+        if not data_keys:
+            print("sekisho: set SEKISHO_DATA_KEYS to the data keys the database was made with", file=sys.stderr)
+            return 1
+        try:
+            print(legacy_index_key_spec(data_keys, args.legacy_blind_index))
+        except ValueError as exc:
+            print(f"sekisho: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.identity is not None:
         return _keygen_identity(Path(args.identity), _services(args.service))
     print(new_key_spec(args.kid))
@@ -132,6 +160,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not os.environ.get("SEKISHO_BLIND_INDEX_KEY"):
+        overrides["SEKISHO_BLIND_INDEX_KEY"] = dev_blind_index_key(data_dir)  # before the data keys: see there
     if not os.environ.get("SEKISHO_DATA_KEYS"):
         overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
     if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
@@ -402,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keygen.add_argument(
         "--service", action="append", choices=SERVICE_NAMES, help="with --identity: only this service (repeatable)"
+    )
+    keygen.add_argument(
+        "--legacy-blind-index",
+        metavar="KID",
+        help="instead: the SEKISHO_BLIND_INDEX_KEY that keeps the blind indexes of a database made before that "
+        "setting existed (derived from data key KID of SEKISHO_DATA_KEYS, the one that was first)",
     )
     keygen.set_defaults(func=cmd_keygen)
 

@@ -74,7 +74,7 @@ def build_service_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     identity_key, public_keys = settings.require_identity_keys(name)
-    cipher = FieldCipher(settings.require_data_keys())
+    cipher = FieldCipher(settings.require_data_keys(), index_key=settings.index_key())
     clock = clock or SystemClock()
     head = head_revision(migrations)
 

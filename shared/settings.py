@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.crypto import parse_keys
+from shared.crypto import parse_index_key, parse_keys
 from shared.identity_keys import PublicKeys, check_own_key, load_identity_key, load_public_keys
 
 SERVICE_NAMES: tuple[str, ...] = ("gateway", "auth", "kyc", "txn", "fraud", "notify")
@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     # AES-256-GCM keys for personal data at rest (DATA-2), `kid:base64key,…`; the first encrypts.
     # No default either: `sekisho up` keeps a generated dev key under the data dir.
     data_keys: SecretStr | None = None
+    # The key of the blind indexes personal data is looked up by (auth: e-mail, phone), `name:base64key`: its own,
+    # so that a rotation of the data keys never changes an index. `sekisho up` keeps a dev key under the data dir.
+    blind_index_key: SecretStr | None = None
 
     internal_token_ttl_seconds: int = Field(default=60, ge=5, le=600)
 
@@ -67,6 +70,13 @@ class ServiceSettings(BaseSettings):
     def _parseable(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("blind_index_key")
+    @classmethod
+    def _one_index_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_index_key(value.get_secret_value())
         return value
 
     @field_validator("identity_key")
@@ -96,6 +106,21 @@ class ServiceSettings(BaseSettings):
                 "under the data dir; a deployment sets its own (`sekisho keygen`)."
             )
         return parse_keys(self.data_keys.get_secret_value())
+
+    def index_key(self) -> bytes | None:
+        """The blind-index key, when one is set."""
+        return None if self.blind_index_key is None else parse_index_key(self.blind_index_key.get_secret_value())[1]
+
+    def require_index_key(self) -> bytes:
+        key = self.index_key()
+        if key is None:
+            raise RuntimeError(
+                "SEKISHO_BLIND_INDEX_KEY is not set: e-mail addresses and phone numbers are looked up by a keyed "
+                "blind index. `sekisho up` keeps a dev key under the data dir; a new deployment sets its own "
+                "(`sekisho keygen --kid bi1`); a database made before this setting existed keeps its indexes with "
+                '`sekisho keygen --legacy-blind-index KID` (README, "Blind indexes").'
+            )
+        return key
 
     def require_identity_keys(self, service: str) -> tuple[Ed25519PrivateKey, PublicKeys]:
         """`service`'s own identity key and every service's public keys; the public keys must list its own."""

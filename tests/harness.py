@@ -28,6 +28,9 @@ from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
 TEST_DATA_KEYS = "t1:" + "A" * 43  # 32 zero bytes, base64url: a fixed key is fine for tests
+TEST_BLIND_INDEX_KEY = (
+    "ti1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"  # 32 bytes of 0x01: its own key, not derived from a data key
+)
 _SIGNING_KEY: list[str] = []
 
 
@@ -97,6 +100,7 @@ class Backend:
             "identity_key": identity_keys_for_tests()[service],
             "identity_public_keys": identity_public_keys_for_tests(),
             "data_keys": TEST_DATA_KEYS,
+            "blind_index_key": TEST_BLIND_INDEX_KEY,
             "data_dir": self.data_dir,
             "database_url": self.database_url,
             "database_schema_prefix": self.schema_prefix,
