@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -22,13 +21,11 @@ def main(selected: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(NAMES)}", file=sys.stderr)
         return 2
-    secret = secrets.token_urlsafe(48)
     smtp, sms = SmtpSink().start(), SmsSink().start()
     try:
         with bench_database() as url, tempfile.TemporaryDirectory() as workdir:
             env = {
                 "SEKISHO_DATABASE_URL": url,
-                "SEKISHO_INTERNAL_SECRET": secret,
                 "SEKISHO_DATA_KEYS": new_key_spec("bench"),
                 "SEKISHO_LOG_LEVEL": "WARNING",
                 "SEKISHO_SMTP_HOST": "127.0.0.1",
@@ -42,13 +39,13 @@ def main(selected: list[str]) -> int:
                 for name in chosen:
                     print(f"== {name}", flush=True)
                     if name == "gateway_forward":
-                        print(gateway_forward.run(system, secret), flush=True)
+                        print(gateway_forward.run(system), flush=True)
                     elif name == "fraud_score":
-                        print(fraud_score.run(system, secret, url=url), flush=True)
+                        print(fraud_score.run(system, url=url), flush=True)
                     elif name == "auth_login":
-                        print(auth_login.run(system, secret, env=env, sms=sms, smtp=smtp), flush=True)
+                        print(auth_login.run(system, env=env, sms=sms, smtp=smtp), flush=True)
                     else:
-                        print(notify_latency.run(system, secret, env=env, sms=sms, smtp=smtp), flush=True)
+                        print(notify_latency.run(system, env=env, sms=sms, smtp=smtp), flush=True)
     finally:
         smtp.stop()
         sms.stop()

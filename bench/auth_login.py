@@ -450,5 +450,5 @@ async def _measure(system: LaunchedSystem, sms: SmsSink) -> str:
     )
 
 
-def run(system: LaunchedSystem, secret: str, *, env: dict[str, str], sms: SmsSink, smtp: SmtpSink) -> str:
+def run(system: LaunchedSystem, *, env: dict[str, str], sms: SmsSink, smtp: SmtpSink) -> str:
     return asyncio.run(_measure(system, sms))

@@ -139,10 +139,10 @@ def _question(rng: random.Random) -> dict[str, object]:
     return question
 
 
-async def _measure(system: LaunchedSystem, secret: str, url: str) -> str:
+async def _measure(system: LaunchedSystem, url: str) -> str:
     port = urlsplit(system.urls["fraud"]).port
     count, load_s = await _load(url, "fraud")
-    issuer = IdentityIssuer(service="gateway", secret=secret, clock=SystemClock())
+    issuer = IdentityIssuer(service="gateway", key=system.identity_key("gateway"), clock=SystemClock())
     rng = random.Random(SEED + 1)
     scores: list[float] = []
     inside: list[float] = []  # the service's own time, from its Server-Timing header
@@ -188,5 +188,5 @@ def _quantile(samples_s: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
-def run(system: LaunchedSystem, secret: str, *, url: str) -> str:
-    return asyncio.run(_measure(system, secret, url))
+def run(system: LaunchedSystem, *, url: str) -> str:
+    return asyncio.run(_measure(system, url))

@@ -19,8 +19,8 @@ ROUNDS = 2000
 WARMUP = 200
 
 
-def run(system: LaunchedSystem, secret: str) -> str:
-    issuer = IdentityIssuer(service="gateway", secret=secret, clock=SystemClock())
+def run(system: LaunchedSystem) -> str:
+    issuer = IdentityIssuer(service="gateway", key=system.identity_key("gateway"), clock=SystemClock())
     via_gateway: list[float] = []
     direct: list[float] = []
     body = {"hops": []}

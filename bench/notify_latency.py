@@ -33,12 +33,11 @@ OTP_DATA = {"code": "123456", "expires_in": 60, "operation": "withdrawal", "amou
 async def _measure(system: LaunchedSystem, sms: SmsSink, smtp: SmtpSink, env: dict[str, str]) -> str:
     settings = ServiceSettings(
         database_url=env["SEKISHO_DATABASE_URL"],
-        internal_secret=env["SEKISHO_INTERNAL_SECRET"],
         data_keys=env["SEKISHO_DATA_KEYS"],
         notify_url=system.urls["notify"],
-    )  # type: ignore[call-arg]
+    )
     clock = SystemClock()
-    issuer = IdentityIssuer(service="auth", secret=settings.require_internal_secret(), clock=clock)
+    issuer = IdentityIssuer(service="auth", key=system.identity_key("auth"), clock=clock)
     database = Database(target_for(settings, "auth"), pool_size=4)
     client = InternalClient(settings=settings, issuer=issuer)
     outbox = Outbox(
@@ -94,5 +93,5 @@ async def _measure(system: LaunchedSystem, sms: SmsSink, smtp: SmtpSink, env: di
     )
 
 
-def run(system: LaunchedSystem, secret: str, *, env: dict[str, str], sms: SmsSink, smtp: SmtpSink) -> str:
+def run(system: LaunchedSystem, *, env: dict[str, str], sms: SmsSink, smtp: SmtpSink) -> str:
     return asyncio.run(_measure(system, sms, smtp, env))

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from sekisho import supervisor
 from sekisho.services import migrations_dir, settings_class
 from shared.crypto import new_key_spec, parse_keys
 from shared.database import Database, target_for
+from shared.identity_keys import public_keys_json
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
@@ -69,6 +69,33 @@ def dev_data_keys(data_dir: Path) -> str:
     return dev_secret(data_dir, "dev-data-keys", lambda: new_key_spec("dev1"), "SEKISHO_DATA_KEYS")
 
 
+def dev_blind_index_key(data_dir: Path) -> str:
+    """The blind-index key of a local run, kept under the data dir. A data dir that already holds auth's database or
+    dev data keys from before blind indexes had a key of their own keeps its indexes: its key is the old derivation
+    from the first data key in use; a new data dir gets a random key. Call it before dev_data_keys() makes its file."""
+    from shared.crypto import legacy_index_key_spec
+
+    def make() -> str:
+        if (Path(data_dir) / "auth.db").exists() or (Path(data_dir) / "dev-data-keys").exists():
+            data_keys = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(data_dir)
+            return legacy_index_key_spec(data_keys, next(iter(parse_keys(data_keys))))
+        return new_key_spec("dev1")
+
+    return dev_secret(data_dir, "dev-blind-index-key", make, "SEKISHO_BLIND_INDEX_KEY")
+
+
+def dev_identity_keys(data_dir: Path, services: Sequence[str] = SERVICE_NAMES) -> dict[str, str]:
+    """Each service's own identity key (private PEM) of a local run, kept under the data dir like the other keys."""
+    from shared.identity_keys import new_identity_key
+
+    return {
+        service: dev_secret(
+            data_dir, f"dev-identity-keys/{service}.pem", lambda: new_identity_key()[0], "SEKISHO_IDENTITY_KEY"
+        )
+        for service in services
+    }
+
+
 def _new_signing_pem() -> str:
     from shared.tokens import new_signing_key
 
@@ -77,17 +104,64 @@ def _new_signing_pem() -> str:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    if args.legacy_blind_index is not None:
+        from shared.crypto import legacy_index_key_spec
+
+        data_keys = os.environ.get("SEKISHO_DATA_KEYS")
+        if not data_keys:
+            print("sekisho: set SEKISHO_DATA_KEYS to the data keys the database was made with", file=sys.stderr)
+            return 1
+        try:
+            print(legacy_index_key_spec(data_keys, args.legacy_blind_index))
+        except ValueError as exc:
+            print(f"sekisho: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.identity is not None:
+        return _keygen_identity(Path(args.identity), _services(args.service))
     print(new_key_spec(args.kid))
+    return 0
+
+
+def _keygen_identity(directory: Path, services: Sequence[str]) -> int:
+    """A new identity key per service in DIRECTORY/<service>.pem (never overwritten), and on stdout the
+    SEKISHO_IDENTITY_PUBLIC_KEYS that lists their public keys."""
+    from shared.identity_keys import new_identity_key, public_keys_json
+
+    existing = [str(directory / f"{service}.pem") for service in services if (directory / f"{service}.pem").exists()]
+    if existing:
+        print(f"sekisho: will not overwrite {', '.join(existing)}", file=sys.stderr)
+        return 1
+    directory.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+    for service in services:
+        path = directory / f"{service}.pem"
+        path.touch(mode=0o600)
+        path.write_text(made.setdefault(service, new_identity_key()[0]))
+    print(public_keys_json(made))
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     services = _services(args.services)
     overrides: dict[str, str] = {}
-    if not os.environ.get("SEKISHO_INTERNAL_SECRET"):
-        # A private secret for this run only: the services trust each other and nobody else.
-        overrides["SEKISHO_INTERNAL_SECRET"] = secrets.token_urlsafe(48)
     data_dir = ServiceSettings().data_dir
+    # Each service signs its calls with a key of its own, which only its process gets (SEC-1).
+    service_env: dict[str, dict[str, str]] = {}
+    if not os.environ.get("SEKISHO_IDENTITY_KEY"):
+        keys = dev_identity_keys(data_dir)
+        service_env = {service: {"SEKISHO_IDENTITY_KEY": keys[service]} for service in services}
+        if not os.environ.get("SEKISHO_IDENTITY_PUBLIC_KEYS"):
+            overrides["SEKISHO_IDENTITY_PUBLIC_KEYS"] = public_keys_json(keys)
+    elif len(services) > 1:
+        print(
+            "sekisho: SEKISHO_IDENTITY_KEY is one service's own key; start that service alone, or unset it to run "
+            "several with the dev keys under the data dir",
+            file=sys.stderr,
+        )
+        return 2
+    if not os.environ.get("SEKISHO_BLIND_INDEX_KEY"):
+        overrides["SEKISHO_BLIND_INDEX_KEY"] = dev_blind_index_key(data_dir)  # before the data keys: see there
     if not os.environ.get("SEKISHO_DATA_KEYS"):
         overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
     if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
@@ -100,7 +174,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         cmd_migrate(argparse.Namespace(services=services))
     urls = {service: settings.service_url(service) for service in SERVICE_NAMES}
-    children = supervisor.start(services, host=settings.host, urls=urls, env=env)
+    children = supervisor.start(services, host=settings.host, urls=urls, env=env, service_env=service_env)
     late = supervisor.wait_until_healthy(children, settings.host)
     if late:
         print(f"sekisho: {', '.join(late)} did not start; stopping all", file=sys.stderr)
@@ -360,8 +434,25 @@ def build_parser() -> argparse.ArgumentParser:
     partner_revoke.add_argument("--json", action="store_true")
     partner.set_defaults(func=cmd_partner)
 
-    keygen = commands.add_parser("keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS")
+    keygen = commands.add_parser(
+        "keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS, or make the services' identity keys"
+    )
     keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")
+    keygen.add_argument(
+        "--identity",
+        metavar="DIR",
+        help="instead: a new Ed25519 identity key per service in DIR/<service>.pem (for SEKISHO_IDENTITY_KEY); "
+        "prints SEKISHO_IDENTITY_PUBLIC_KEYS",
+    )
+    keygen.add_argument(
+        "--service", action="append", choices=SERVICE_NAMES, help="with --identity: only this service (repeatable)"
+    )
+    keygen.add_argument(
+        "--legacy-blind-index",
+        metavar="KID",
+        help="instead: the SEKISHO_BLIND_INDEX_KEY that keeps the blind indexes of a database made before that "
+        "setting existed (derived from data key KID of SEKISHO_DATA_KEYS, the one that was first)",
+    )
     keygen.set_defaults(func=cmd_keygen)
 
     fraud = commands.add_parser("fraud", help="fraud detection")

@@ -38,6 +38,12 @@ class LaunchedSystem:
     urls: dict[str, str]
     log_path: Path
     env: dict[str, str]  # the environment `sekisho up` runs with, for the command-line tool beside it
+    data_dir: Path
+
+    def identity_key(self, service: str) -> str:
+        """The private identity key (PEM) `sekisho up` made for `service`: to call a service directly as another
+        service would (benchmarks, end-to-end tests). Only when the launch did not set SEKISHO_IDENTITY_KEY."""
+        return (self.data_dir / "dev-identity-keys" / f"{service}.pem").read_text()
 
 
 def signed_in_staff(system: LaunchedSystem, login_id: str, role: str) -> str:
@@ -90,7 +96,7 @@ def launch(workdir: Path, env: Mapping[str, str], *, timeout: float = 90.0) -> I
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("sekisho up did not start:\n" + log_path.read_text(errors="replace")[-4000:])
                 time.sleep(0.1)
-            yield LaunchedSystem(process, urls, log_path, child_env)
+            yield LaunchedSystem(process, urls, log_path, child_env, Path(child_env["SEKISHO_DATA_DIR"]))
         finally:
             if process.poll() is None:
                 process.terminate()

@@ -43,7 +43,15 @@ def port_of(url: str) -> int:
     return 443 if parts.scheme == "https" else 80
 
 
-def start(services: Sequence[str], *, host: str, urls: Mapping[str, str], env: Mapping[str, str]) -> list[Child]:
+def start(
+    services: Sequence[str],
+    *,
+    host: str,
+    urls: Mapping[str, str],
+    env: Mapping[str, str],
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Child]:
+    """`service_env`: what only one service's process gets (its own identity key), beside the common `env`."""
     children = []
     for service in services:
         port = port_of(urls[service])
@@ -55,7 +63,10 @@ def start(services: Sequence[str], *, host: str, urls: Mapping[str, str], env: M
             "--no-proxy-headers",
         ]  # fmt: skip
         process = subprocess.Popen(
-            command, env={**env, "SEKISHO_SERVICE": service}, process_group=0, preexec_fn=_die_with_parent
+            command,
+            env={**env, **(service_env or {}).get(service, {}), "SEKISHO_SERVICE": service},
+            process_group=0,
+            preexec_fn=_die_with_parent,
         )
         children.append(Child(service, port, process))
     return children

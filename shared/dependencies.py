@@ -7,7 +7,7 @@ two thread hand-offs per request for a dictionary look-up.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,3 +44,16 @@ async def get_identity(request: Request) -> ServiceIdentity:
 
 
 IdentityDep = Annotated[ServiceIdentity, Depends(get_identity)]
+
+
+def only_from(*callers: str) -> Any:
+    """A route (or router) dependency: only these services may call it; any other, even with a valid identity of its
+    own, gets 403. Each route names the services that legitimately call it (SEC-1: a service's key speaks for that
+    service alone, so what it may ask for is decided here)."""
+    allowed = frozenset(callers)
+
+    async def check(identity: IdentityDep) -> None:
+        if identity.caller not in allowed:
+            raise Problem(f"This route does not answer the {identity.caller} service.", code="forbidden", status=403)
+
+    return Depends(check)

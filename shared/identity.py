@@ -1,33 +1,40 @@
 """Short-lived signed service identity carried by every internal call (SEC-1, DATA-3).
 
-A token is a compact JWT (HS256 over a secret only the services hold) naming the calling service
-(`iss`), the one service it is meant for (`aud`), when it was made and when it dies (`iat`, `exp`,
-a minute by default), and optionally the end-user context the gateway vouches for (`ctx`).
-A token made for one service is refused by every other; a token signed with an unknown secret,
-expired, or from the future is refused.
+A token is a compact JWS (EdDSA over Ed25519, RFC 8037) naming the calling service (`iss`), the one service it
+is meant for (`aud`), when it was made and when it dies (`iat`, `exp`, a minute by default), and optionally the
+end-user context the gateway vouches for (`ctx`). Each service signs with a key of its own
+(shared/identity_keys.py); a receiver checks a token that says it comes from X only with X's public keys, so
+holding one service's key never lets anyone speak as another. Only the gateway may vouch for an end user: a
+token from any other service that carries a `ctx` is refused, whatever it says.
 
-The JWS is made and checked here with the standard library's HMAC, not PyJWT: PyJWT checks at every call that
-the secret is not a PEM, SSH or DER public key (two failed key parses), which cost more than the HMAC itself on
-every internal call. Only the one header sekisho issues is accepted (HS256), so no other algorithm, "none"
-included, can ever be chosen by a token.
+A token made for one service is refused by every other; a token signed with an unknown key, by the key of another
+service than its `iss`, expired, or from the future is refused. The header names the signing key (`kid`), and
+only the headers of the configured keys are accepted, so no other algorithm, "none" included, can ever be chosen
+by a token. The JWS is made and checked here rather than with PyJWT: internal calls are on the hot path, and
+PyJWT parses the header and looks the algorithm up at every call.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from shared.clock import Clock
+from shared.identity_keys import key_id, load_identity_key
 from shared.settings import SERVICE_NAMES
 
-ALGORITHM = "HS256"
+ALGORITHM = "EdDSA"
 LEEWAY_SECONDS = 5
+# The callers that may carry an end user's context (`ctx`): the gateway authenticates customers, staff and partners.
+CONTEXT_CALLERS = frozenset({"gateway"})
 
 
 def _b64(data: bytes) -> str:
@@ -42,12 +49,9 @@ def _json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-# The compact JWS header of every token: {"alg":"HS256","typ":"JWT"}, as PyJWT wrote it before.
-_HEADER = _b64(_json({"alg": ALGORITHM, "typ": "JWT"}))
-
-
-def _signature(secret: bytes, signing_input: bytes) -> bytes:
-    return hmac.new(secret, signing_input, hashlib.sha256).digest()
+def header_for(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The compact JWS header of every token signed with `key`."""
+    return _b64(_json({"alg": ALGORITHM, "kid": key_id(key), "typ": "JWT"}))
 
 
 class IdentityError(Exception):
@@ -64,11 +68,12 @@ class ServiceIdentity:
 
 
 class IdentityIssuer:
-    """Mints tokens for one calling service. Context-free tokens are cached for half their life."""
+    """Mints tokens for one calling service with its own key. Context-free tokens are cached for half their life."""
 
-    def __init__(self, *, service: str, secret: str, clock: Clock, ttl_seconds: int = 60) -> None:
+    def __init__(self, *, service: str, key: Ed25519PrivateKey | str, clock: Clock, ttl_seconds: int = 60) -> None:
         self.service = service
-        self._secret = secret.encode()
+        self._key = key if isinstance(key, Ed25519PrivateKey) else load_identity_key(key)
+        self._header = header_for(self._key)
         self._clock = clock
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, str]] = {}
@@ -82,8 +87,8 @@ class IdentityIssuer:
         claims: dict[str, Any] = {"iss": self.service, "aud": audience, "iat": int(now), "exp": int(now) + self._ttl}
         if context:
             claims["ctx"] = context
-        signing_input = f"{_HEADER}.{_b64(_json(claims))}"
-        token = f"{signing_input}.{_b64(_signature(self._secret, signing_input.encode('ascii')))}"
+        signing_input = f"{self._header}.{_b64(_json(claims))}"
+        token = f"{signing_input}.{_b64(self._key.sign(signing_input.encode('ascii')))}"
         if not context:
             self._cache[audience] = (now + self._ttl / 2, token)
         return token
@@ -93,16 +98,24 @@ VERIFIED_CACHE_SIZE = 4096
 
 
 class IdentityVerifier:
-    """Checks tokens presented to one service; accepts the current secret and, during rotation, the previous one."""
+    """Checks tokens presented to one service against the public keys of their callers: each caller's current key
+    and, while it rotates, its previous ones."""
 
-    def __init__(self, *, service: str, secrets: list[str], clock: Clock) -> None:
-        if not secrets:
-            raise ValueError("at least one secret is needed")
+    def __init__(self, *, service: str, public_keys: Mapping[str, Sequence[Ed25519PublicKey]], clock: Clock) -> None:
         self.service = service
-        self._secrets = [secret.encode() for secret in secrets]
+        # Header -> (the service that owns the key, the key): the header names the key, the key names its owner.
+        self._keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+        for caller, keys in public_keys.items():
+            for key in keys:
+                header = header_for(key)
+                owner = self._keys.setdefault(header, (caller, key))[0]
+                if owner != caller:
+                    raise ValueError(f"the same identity key is listed for {owner} and {caller}")
+        if not self._keys:
+            raise ValueError("at least one caller's public key is needed")
         self._clock = clock
-        # Tokens whose signature checked out: callers reuse a token for half its life, and checking an HMAC
-        # signature again (PyJWT parses and re-keys every time) was a tenth of a short request's cost.
+        # Tokens whose signature checked out: callers reuse a token for half its life, and checking an Ed25519
+        # signature again costs more than the rest of a short internal request's own work.
         self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def verify(self, token: str) -> ServiceIdentity:
@@ -121,6 +134,8 @@ class IdentityVerifier:
             raise IdentityError("The service identity has expired.")
         if issued_at - LEEWAY_SECONDS > now:
             raise IdentityError("The service identity is not valid yet.")
+        if "ctx" in claims and caller not in CONTEXT_CALLERS:
+            raise IdentityError(f"Only the gateway vouches for an end user: a context from {caller} is refused.")
         context = claims.get("ctx") or {}
         if not isinstance(context, dict):
             raise IdentityError("The service identity context is malformed.")
@@ -139,23 +154,30 @@ class IdentityVerifier:
         return claims
 
     def _check_signature(self, token: str) -> dict[str, Any]:
-        """The claims of a token signed with one of the secrets; time and audience are checked by `verify` against
-        the injected clock, not the wall clock."""
+        """The claims of a token signed with the key its header names, whose owner is the token's `iss`; time and
+        audience are checked by `verify` against the injected clock, not the wall clock."""
         header, _, rest = token.partition(".")
         payload, _, signature = rest.partition(".")
-        if header != _HEADER or not payload or not signature or "." in signature:
+        if not payload or not signature or "." in signature:
             raise IdentityError("The service identity is malformed.")
+        known = self._keys.get(header)
+        if known is None:
+            raise IdentityError("The service identity is signed with an unknown key.")
+        owner, key = known
         try:
             signing_input = f"{header}.{payload}".encode("ascii")
-            presented = _unb64(signature)
+            key.verify(_unb64(signature), signing_input)
         except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
             raise IdentityError("The service identity is malformed.") from exc
-        if not any(hmac.compare_digest(_signature(secret, signing_input), presented) for secret in self._secrets):
-            raise IdentityError("The service identity signature is not valid.")
+        except InvalidSignature as exc:
+            raise IdentityError("The service identity signature is not valid.") from exc
         try:
             claims = json.loads(_unb64(payload))
         except (binascii.Error, ValueError) as exc:
             raise IdentityError("The service identity is malformed.") from exc
         if not isinstance(claims, dict):
             raise IdentityError("The service identity is malformed.")
+        if claims.get("iss") != owner:
+            # A service's key speaks for that service alone, whatever `iss` the token claims.
+            raise IdentityError("The service identity is signed with the key of another service than its caller.")
         return claims

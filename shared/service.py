@@ -81,12 +81,9 @@ def build_service_app(
     """`response_headers`: added to every answer besides EVERY_SERVICE_HEADERS. `server_timing`: answers say
     how long the service took (a caller outside can time the work behind an answer with it). `api_docs`:
     FastAPI's /docs and /redoc pages (the OpenAPI document at /openapi.json stays, as the README promises)."""
-    secret = settings.require_internal_secret()
-    cipher = FieldCipher(settings.require_data_keys())
+    identity_key, public_keys = settings.require_identity_keys(name)
+    cipher = FieldCipher(settings.require_data_keys(), index_key=settings.index_key())
     clock = clock or SystemClock()
-    secrets = [secret]
-    if settings.internal_secret_previous is not None:
-        secrets.append(settings.internal_secret_previous.get_secret_value())
     head = head_revision(migrations)
 
     @asynccontextmanager
@@ -94,7 +91,7 @@ def build_service_app(
         if settings.log_json:
             configure_logging(name, settings.log_level)
         issuer = IdentityIssuer(
-            service=name, secret=secret, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
+            service=name, key=identity_key, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
         )
         state = ServiceState(
             name=name,
@@ -178,7 +175,8 @@ def build_service_app(
     app.add_middleware(JsonDepthMiddleware)
     if internal:
         app.add_middleware(
-            ServiceIdentityMiddleware, verifier=IdentityVerifier(service=name, secrets=secrets, clock=clock)
+            ServiceIdentityMiddleware,
+            verifier=IdentityVerifier(service=name, public_keys=public_keys, clock=clock),
         )
     for extra in middleware:
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)

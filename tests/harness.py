@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import secrets
 import shutil
 import tempfile
@@ -15,18 +16,63 @@ from typing import Any
 
 import asyncpg
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from sekisho.services import migrations_dir, settings_class
 from shared.clock import Clock, FrozenClock
 from shared.database import Database, target_for
+from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
 
-TEST_SECRET = "test-internal-secret-" + "x" * 40
 TEST_DATA_KEYS = "t1:" + "A" * 43  # 32 zero bytes, base64url: a fixed key is fine for tests
+TEST_BLIND_INDEX_KEY = (
+    "ti1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"  # 32 bytes of 0x01: its own key, not derived from a data key
+)
 _SIGNING_KEY: list[str] = []
+
+
+@functools.cache
+def identity_keys_for_tests() -> dict[str, str]:
+    """Every service's own identity key (private PEM), made once per test run."""
+    from shared.identity_keys import new_identity_key
+
+    return {service: new_identity_key()[0] for service in SERVICE_NAMES}
+
+
+@functools.cache
+def identity_public_keys_for_tests() -> dict[str, list[str]]:
+    """SEKISHO_IDENTITY_PUBLIC_KEYS of a test system: every service's public key."""
+    from shared.tokens import load_private_key, public_pem
+
+    return {service: [public_pem(load_private_key(pem))] for service, pem in identity_keys_for_tests().items()}
+
+
+def identity_issuer(service: str, clock: Clock, ttl_seconds: int = 60) -> IdentityIssuer:
+    """Mints identities as `service` of a test system (with that service's key alone), e.g. to call a service's
+    app directly the way another service would."""
+    return IdentityIssuer(service=service, key=identity_keys_for_tests()[service], clock=clock, ttl_seconds=ttl_seconds)
+
+
+def identity_verifier(service: str, clock: Clock) -> IdentityVerifier:
+    """Checks identities presented to `service` of a test system, as its middleware does."""
+    return IdentityVerifier(service=service, public_keys=identity_public_keys(), clock=clock)
+
+
+def identity_public_keys() -> dict[str, list[Ed25519PublicKey]]:
+    from shared.identity_keys import load_public_keys
+
+    return load_public_keys(identity_public_keys_for_tests(), SERVICE_NAMES)
+
+
+def identity_env(service: str) -> dict[str, str]:
+    """The environment that gives a service process of a test system its identity key and everyone's public keys."""
+    return {
+        "SEKISHO_IDENTITY_KEY": identity_keys_for_tests()[service],
+        "SEKISHO_IDENTITY_PUBLIC_KEYS": json.dumps(identity_public_keys_for_tests()),
+    }
 
 
 def signing_key_for_tests() -> str:
@@ -51,8 +97,10 @@ class Backend:
     def settings(self, service: str, **overrides: Any) -> ServiceSettings:
         values: dict[str, Any] = {
             "env": "test",
-            "internal_secret": TEST_SECRET,
+            "identity_key": identity_keys_for_tests()[service],
+            "identity_public_keys": identity_public_keys_for_tests(),
             "data_keys": TEST_DATA_KEYS,
+            "blind_index_key": TEST_BLIND_INDEX_KEY,
             "data_dir": self.data_dir,
             "database_url": self.database_url,
             "database_schema_prefix": self.schema_prefix,

@@ -20,11 +20,12 @@ from services.auth.schemas import (
     Tokens,
     VerifyRequest,
 )
-from shared.dependencies import IdentityDep, SessionDep
+from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.notifications import send_notification
 from shared.problems import problem_response
 
-router = APIRouter(tags=["auth"])
+# Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
+router = APIRouter(tags=["auth"], dependencies=[only_from("gateway")])
 
 
 def _tokens(issued: sessions.IssuedTokens) -> Tokens:

@@ -35,6 +35,7 @@ def create_app(
             "`sekisho up` keeps a dev key under the data dir; a deployment sets its own."
         )
     signing_key = settings.auth_signing_key.get_secret_value()
+    settings.require_index_key()  # customers are found by their blind indexes
 
     async def start_runtime(state: ServiceState) -> None:
         load_common_passwords()  # once, at start-up, not on the first customer's request

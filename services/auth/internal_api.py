@@ -15,10 +15,12 @@ from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
-from shared.dependencies import IdentityDep, SessionDep
+from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.problems import Problem
 
 router = APIRouter(prefix="/internal", tags=["internal"])
+# The services with staff routes of their own, which send auth their audit entries (auth stores its own directly).
+AUDIT_SENDERS = ("gateway", "kyc", "txn", "fraud", "notify")
 
 
 class StepUpChallengeRequest(BaseModel):
@@ -45,13 +47,13 @@ def _from_gateway(identity: Any) -> None:
         raise Problem("Only the gateway may ask for step-up.", code="forbidden", status=403)
 
 
-@router.get("/keys")
+@router.get("/keys", dependencies=[only_from("gateway")])
 async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
     """The public keys that verify access tokens, by key id."""
     return {"keys": {runtime.signer.kid: runtime.signer.public_key_pem}}
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
 async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), and when its
     customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off)."""
@@ -123,7 +125,12 @@ def _from_its_service(entry: AuditEntryIn, identity: Any) -> str | None:
     return None if entry.service == identity.caller else "the entry's service must be the calling service"
 
 
-@router.post("/audit", status_code=201, responses={200: {"description": "already stored (redelivery)"}})
+@router.post(
+    "/audit",
+    status_code=201,
+    dependencies=[only_from(*AUDIT_SENDERS)],
+    responses={200: {"description": "already stored (redelivery)"}},
+)
 async def receive_audit_entry(
     body: AuditEntryIn, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> JSONResponse:
@@ -136,7 +143,7 @@ async def receive_audit_entry(
     return JSONResponse({"entry_id": body.entry_id, "stored": stored}, status_code=201 if stored else 200)
 
 
-@router.post("/audit/batch")
+@router.post("/audit/batch", dependencies=[only_from(*AUDIT_SENDERS)])
 async def receive_audit_entries(
     body: BatchIn, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> BatchOut:

@@ -15,12 +15,13 @@ from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
 from services.auth.schemas import StaffLogin, Tokens, VerifyRequest
 from shared.audit import Actor
-from shared.dependencies import IdentityDep, SessionDep
+from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
 from shared.problems import Problem, problem_response
 
-router = APIRouter(tags=["ops"])
+# Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
+router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
 
 
 STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"

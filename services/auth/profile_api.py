@@ -14,12 +14,13 @@ from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import ContactCode, PasswordChange, ProfileChange, TotpConfirm
-from shared.dependencies import SessionDep
+from shared.dependencies import SessionDep, only_from
 from shared.events import record_event
 from shared.notifications import send_notification
 from shared.problems import Problem, invalid
 
-router = APIRouter(tags=["profile"])
+# Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
+router = APIRouter(tags=["profile"], dependencies=[only_from("gateway")])
 
 
 async def _customer(session: AsyncSession, caller: Caller) -> Any:

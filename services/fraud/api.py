@@ -14,22 +14,31 @@ from services.fraud.scoring import Scorer, ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
 from shared.database import Database
-from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.ids import new_id
 from shared.problems import Problem
 
 router = APIRouter(prefix="/internal", tags=["events"])
-score_router = APIRouter(tags=["scoring"])
+# Only the gateway asks for a score before an operation (ARCHITECTURE "The gateway", step 4).
+score_router = APIRouter(tags=["scoring"], dependencies=[only_from("gateway")])
+# The services whose events fraud ingests: logins, devices and profile changes (auth), outcomes at the edge
+# (gateway), identity proofing (kyc), links and transactions (txn).
+EVENT_PRODUCERS = only_from("gateway", "auth", "kyc", "txn")
 
 
-@router.post("/events", status_code=201, responses={200: {"description": "already stored (redelivery)"}})
+@router.post(
+    "/events",
+    status_code=201,
+    dependencies=[EVENT_PRODUCERS],
+    responses={200: {"description": "already stored (redelivery)"}},
+)
 async def receive_event(body: EventIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> JSONResponse:
     created = await intake.ingest(session, [body], producer=identity.caller, now=state.clock.now())
     stored = body.event_id in created
     return JSONResponse({"event_id": body.event_id, "stored": stored}, status_code=201 if stored else 200)
 
 
-@router.post("/events/batch")
+@router.post("/events/batch", dependencies=[EVENT_PRODUCERS])
 async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> BatchOut:
     """Many events in one request (shared/batches.py): each is judged alone, as the single route would."""
     events, refused = batches.accept(body, EventIn, lambda event: event.event_id)

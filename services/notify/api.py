@@ -21,16 +21,26 @@ from services.notify.schemas import (
 from services.notify.settings import NotifySettings
 from shared.audit import audit_staff
 from shared.database import on_commit
-from shared.dependencies import IdentityDep, SessionDep, StateDep
+from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.identity import ServiceIdentity
 from shared.problems import Problem
 from shared.roles import require_staff
 from shared.service import ServiceState
 
 router = APIRouter(prefix="/internal", tags=["notifications"])
+# The services that notify customers: auth (sign-in, contacts, codes, locks, what fraud asks for), kyc (postal
+# codes), txn (withdrawals, bank links). Only they may queue a message to any address.
+PRODUCERS = only_from("auth", "kyc", "txn")
+# What only the gateway forwards: staff reading deliveries, a customer's own preferences.
+GATEWAY = only_from("gateway")
 
 
-@router.post("/notifications", status_code=201, responses={200: {"description": "already accepted (same key)"}})
+@router.post(
+    "/notifications",
+    status_code=201,
+    dependencies=[PRODUCERS],
+    responses={200: {"description": "already accepted (same key)"}},
+)
 async def accept_notification(
     body: NotificationRequest,
     session: SessionDep,
@@ -121,18 +131,18 @@ async def _audit(
     )
 
 
-@router.get("/deliveries/counts")
+@router.get("/deliveries/counts", dependencies=[GATEWAY])
 async def delivery_counts(session: SessionDep) -> dict[str, int]:
     """How many deliveries are in each status."""
     return await queries.delivery_counts(session)
 
 
-@router.get("/preferences/{customer_id}")
+@router.get("/preferences/{customer_id}", dependencies=[GATEWAY])
 async def get_preference(customer_id: str, session: SessionDep) -> PreferenceView:
     return await preferences.get_preference(session, customer_id)
 
 
-@router.put("/preferences/{customer_id}")
+@router.put("/preferences/{customer_id}", dependencies=[GATEWAY])
 async def put_preference(
     customer_id: str, body: PreferenceBody, session: SessionDep, state: StateDep
 ) -> PreferenceView:

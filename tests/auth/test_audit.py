@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from shared.audit import Actor, audit_entry
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import open_account
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import TEST_SECRET, System, client_for
+from tests.harness import System, client_for, identity_issuer
 from tests.servers import eventually_async
 
 
@@ -133,7 +132,7 @@ async def test_a_service_cannot_record_entries_in_another_services_name(system: 
         actor, service="notify", action="notification.view", target_type="notification", target_id="ntf_1",
         at=system.clock.now(),
     )  # fmt: skip
-    issuer = IdentityIssuer(service="notify", secret=TEST_SECRET, clock=system.clock)
+    issuer = identity_issuer("notify", system.clock)
     async with client_for(system.apps["auth"]) as auth:
         auth.headers[IDENTITY_HEADER] = issuer.issue("auth")
         single = await auth.post("/internal/audit", json=forged)

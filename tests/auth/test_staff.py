@@ -7,10 +7,9 @@ import pytest
 
 from services.auth.hashing import PasswordHasher
 from services.auth.staff import create_staff
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import open_account
-from tests.harness import TEST_SECRET, System, client_for
+from tests.harness import System, client_for, identity_issuer
 
 
 async def make_staff(system: System, login_id: str, role: str) -> dict[str, str]:
@@ -69,7 +68,7 @@ async def test_an_analyst_sees_masked_data_and_is_refused_on_a_supervisor_route_
     from services.gateway.bearer import identity_context
 
     context = identity_context(verifier.verify(token, subject_type="staff"))
-    issuer = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=system.clock)
+    issuer = identity_issuer("gateway", system.clock)
     async with client_for(system.apps["auth"]) as auth:
         direct = await auth.post(
             f"/v1/ops/customers/{customer_id}/lock", headers={IDENTITY_HEADER: issuer.issue("auth", context)}

@@ -9,11 +9,10 @@ from typing import Any
 import httpx
 
 from sekisho.sinks import SmsSink
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import open_account
 from tests.auth.test_api_login import grant_by_sms
-from tests.harness import TEST_SECRET, System, client_for
+from tests.harness import System, client_for, identity_issuer
 
 
 def digest(fields: dict[str, Any]) -> str:
@@ -26,9 +25,7 @@ OTHER_EMAIL = digest({"attribute": "email", "new": "b@example.jp"})
 
 async def as_gateway(system: System) -> httpx.AsyncClient:
     client = client_for(system.apps["auth"])
-    client.headers[IDENTITY_HEADER] = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=system.clock).issue(
-        "auth"
-    )
+    client.headers[IDENTITY_HEADER] = identity_issuer("gateway", system.clock).issue("auth")
     return client
 
 
@@ -82,9 +79,7 @@ async def test_a_grant_is_refused_after_60_seconds(system: System, sms: SmsSink)
 async def test_only_the_gateway_may_ask_for_a_step_up(system: System) -> None:
     customer_id = await open_account(system.gateway)
     async with client_for(system.apps["auth"]) as auth:
-        auth.headers[IDENTITY_HEADER] = IdentityIssuer(service="txn", secret=TEST_SECRET, clock=system.clock).issue(
-            "auth"
-        )
+        auth.headers[IDENTITY_HEADER] = identity_issuer("txn", system.clock).issue("auth")
         response = await auth.post(
             "/internal/step-up/challenges",
             json={"customer_id": customer_id, "operation": "withdrawal", "fields_digest": EMAIL_CHANGE},

@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from sekisho.launcher import LaunchedSystem, launch, signed_in_staff
+from shared.clock import SystemClock
+from shared.identity import IdentityIssuer
+from shared.middleware import IDENTITY_HEADER
 from shared.settings import SERVICE_NAMES
 from tests.conftest import require_postgres
 from tests.harness import Backend, drop_schemas, new_backend
@@ -112,6 +115,21 @@ def test_a_service_called_directly_without_identity_answers_401(system: Running)
         response = httpx.post(system.urls[service] + "/internal/trace", json={"hops": []}, timeout=5)
         assert response.status_code == 401
         assert response.json()["code"] == "service_identity_required"
+
+
+def test_each_process_has_its_own_key_and_one_cannot_speak_as_the_gateway(system: Running) -> None:
+    admin = {"subject": "stf_forged", "subject_type": "staff", "role": "admin", "session_id": "ses_forged"}
+    keys = {service: system.launched.identity_key(service) for service in SERVICE_NAMES}
+    assert len(set(keys.values())) == len(SERVICE_NAMES)
+    url = system.urls["auth"] + "/v1/ops/customers/cus_anyone"
+    as_gateway_with_frauds_key = IdentityIssuer(service="gateway", key=keys["fraud"], clock=SystemClock())
+    forged = httpx.get(url, headers={IDENTITY_HEADER: as_gateway_with_frauds_key.issue("auth", admin)}, timeout=5)
+    assert forged.status_code == 401
+    assert forged.json()["code"] == "service_identity_invalid"
+    frauds_own = IdentityIssuer(service="fraud", key=keys["fraud"], clock=SystemClock()).issue("auth", admin)
+    assert httpx.get(url, headers={IDENTITY_HEADER: frauds_own}, timeout=5).status_code == 401
+    genuine = IdentityIssuer(service="gateway", key=keys["gateway"], clock=SystemClock()).issue("auth", admin)
+    assert httpx.get(url, headers={IDENTITY_HEADER: genuine}, timeout=5).status_code == 404  # past every check
 
 
 def test_sigterm_to_sekisho_up_leaves_no_service_running(system: Running) -> None:

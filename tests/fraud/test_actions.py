@@ -23,13 +23,12 @@ from services.fraud.features import ScoreContext
 from services.fraud.rules import RuleSetBody
 from services.fraud.scoring import Scorer
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from shared.outbox import PAYLOAD_CONTEXT
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_api_login import PHONE, full_login, login
 from tests.fraud.test_scoring import HOME_IP, NOW, OFFICE_IP, Fraud, rules_of
-from tests.harness import TEST_SECRET, Backend, System, client_for, migrate, running
+from tests.harness import Backend, System, client_for, identity_issuer, migrate, running
 from tests.servers import eventually, eventually_async
 
 DENY_LIST_RULE = {"id": "deny_list", "kind": "deny_list", "weight": 100, "reason": "on the deny list ({lists})"}
@@ -229,9 +228,7 @@ async def test_deny_device_and_deny_ip_list_them_for_30_days_and_the_next_score_
 
 def as_service(system: System, caller: str, audience: str) -> httpx.AsyncClient:
     client = client_for(system.apps[audience])
-    client.headers[IDENTITY_HEADER] = IdentityIssuer(service=caller, secret=TEST_SECRET, clock=system.clock).issue(
-        audience
-    )
+    client.headers[IDENTITY_HEADER] = identity_issuer(caller, system.clock).issue(audience)
     return client
 
 

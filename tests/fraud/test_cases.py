@@ -12,11 +12,10 @@ import pytest
 from services.fraud.device_digests import device_digest
 from services.fraud.scoring import Scorer
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer
 from shared.ids import new_id
 from shared.middleware import IDENTITY_HEADER
 from tests.fraud.test_ops_api import audited, staff
-from tests.harness import TEST_SECRET, System, client_for
+from tests.harness import System, client_for, identity_issuer
 
 HOME_IP = "126.0.0.1"  # SoftBank, JP
 US_IP = "8.8.8.8"
@@ -27,9 +26,7 @@ SUPPRESSIONS = "/v1/ops/fraud/suppressions"
 
 def as_service(system: System, caller: str) -> httpx.AsyncClient:
     client = client_for(system.apps["fraud"])
-    client.headers[IDENTITY_HEADER] = IdentityIssuer(service=caller, secret=TEST_SECRET, clock=system.clock).issue(
-        "fraud"
-    )
+    client.headers[IDENTITY_HEADER] = identity_issuer(caller, system.clock).issue("fraud")
     return client
 
 

@@ -11,9 +11,8 @@ from sqlalchemy import select
 from services.fraud.app import create_app
 from services.fraud.models import event
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.harness import Backend, client_for, identity_issuer, migrate, running
 
 EVENT = {
     "event_id": "evt_01jtest0000000000000000001",
@@ -32,7 +31,7 @@ async def fraud(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
     clock = FrozenClock()
     app = create_app(backend.settings("fraud"), clock=clock)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
-        client.headers[IDENTITY_HEADER] = IdentityIssuer(service="auth", secret=TEST_SECRET, clock=clock).issue("fraud")
+        client.headers[IDENTITY_HEADER] = identity_issuer("auth", clock).issue("fraud")
         client.app = app  # type: ignore[attr-defined]
         yield client
 

@@ -16,10 +16,9 @@ from services.fraud import models
 from services.fraud.device_digests import device_digest
 from services.gateway.bearer import identity_context
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import TEST_SECRET, System, client_for
+from tests.harness import System, client_for, identity_issuer
 from tests.servers import eventually_async
 
 Headers = dict[str, str]
@@ -35,12 +34,10 @@ async def staff(system: System, login_id: str, role: str) -> tuple[str, Headers]
     return staff_id, {"Authorization": f"Bearer {token}"}
 
 
-def producer(system: System) -> httpx.AsyncClient:
-    """fraud as auth's outbox reaches it: events go in with auth's identity."""
+def producer(system: System, service: str = "auth") -> httpx.AsyncClient:
+    """fraud as auth's outbox reaches it (events go in with auth's identity), or as another service calls it."""
     client = client_for(system.apps["fraud"])
-    client.headers[IDENTITY_HEADER] = IdentityIssuer(service="auth", secret=TEST_SECRET, clock=system.clock).issue(
-        "fraud"
-    )
+    client.headers[IDENTITY_HEADER] = identity_issuer(service, system.clock).issue("fraud")
     return client
 
 
@@ -339,7 +336,7 @@ async def test_a_supervisor_adds_replaces_and_removes_an_entry_and_the_history_s
 async def test_a_deny_entry_is_in_force_for_scoring_as_soon_as_it_is_added(system: System) -> None:
     _, supervisor = await staff(system, "supervisor.sugi", "supervisor")
     request = {"operation": "login", "ip": "198.51.100.23"}
-    async with producer(system) as fraud:
+    async with producer(system, "gateway") as fraud:  # the gateway asks for scores
         before = await fraud.post("/score", json=request)  # loads the lists into the scorer's cache
         added = await system.gateway.put(
             ENTRIES.format("ips"), json={"value": "198.51.100.0/24", "note": "botnet"}, headers=supervisor
@@ -409,7 +406,7 @@ async def test_an_analyst_is_refused_on_the_lists_at_the_gateway_and_at_fraud(sy
     token = analyst["Authorization"].removeprefix("Bearer ")
     verifier = await system.apps["gateway"].state.service.extras["bearer"]._keys(refresh=False)
     context = identity_context(verifier.verify(token, subject_type="staff"))
-    issuer = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=system.clock)
+    issuer = identity_issuer("gateway", system.clock)
     async with client_for(system.apps["fraud"]) as fraud:
         fraud.headers[IDENTITY_HEADER] = issuer.issue("fraud", context)
         read = await fraud.get("/internal/ops/lists/ips/entries")

@@ -14,10 +14,9 @@ from services.fraud import models, rule_sets
 from services.fraud.rules import LIBRARY, RuleSetBody
 from services.fraud.scoring import default_rule_set
 from shared.database import Database, target_for
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
 from tests.fraud.test_ops_api import Headers, audited, hour_ago, put_events, staff
-from tests.harness import TEST_SECRET, Backend, System, client_for, migrate
+from tests.harness import Backend, System, client_for, identity_issuer, migrate
 
 RULE_SETS = "/v1/ops/fraud/rule-sets"
 
@@ -46,7 +45,7 @@ async def versions(system: System, headers: Headers) -> dict[int, dict[str, Any]
 
 async def scored_version(system: System) -> int:
     """The rule-set version /score answers with now (asked as the gateway asks it)."""
-    issuer = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=system.clock)
+    issuer = identity_issuer("gateway", system.clock)
     async with client_for(system.apps["fraud"]) as fraud:
         response = await fraud.post(
             "/score",

@@ -19,10 +19,9 @@ from sqlalchemy import select
 from services.fraud.app import create_app
 from services.fraud.models import score as score_table
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer
 from shared.ids import new_id
 from shared.middleware import IDENTITY_HEADER
-from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.harness import Backend, client_for, identity_issuer, migrate, running
 from tests.servers import eventually_async
 
 # Real addresses, so that the offline database places them: two Japanese carriers, a Korean and a US network.
@@ -43,7 +42,7 @@ class Fraud:
 
     def _as(self, service: str) -> dict[str, str]:
         """A fresh identity of `service` for each call: tests move the clock by days."""
-        return {IDENTITY_HEADER: IdentityIssuer(service=service, secret=TEST_SECRET, clock=self.clock).issue("fraud")}
+        return {IDENTITY_HEADER: identity_issuer(service, self.clock).issue("fraud")}
 
     async def event(
         self,

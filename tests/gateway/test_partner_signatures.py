@@ -25,11 +25,10 @@ from services.gateway.signatures import (
     signature_base,
 )
 from shared.clock import FrozenClock
-from shared.identity import IdentityVerifier
 from shared.middleware import IDENTITY_HEADER
 from shared.service import ServiceState
 from tests.gateway.partner_client import sign
-from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.harness import Backend, client_for, identity_verifier, migrate, running
 
 PING = "http://testserver/v1/atm/ping"
 # The test clients call the gateway at testserver; behind a TLS proxy partners sign https://testserver.
@@ -313,7 +312,7 @@ async def test_an_untrusted_peer_cannot_claim_https(gateway: Gateway) -> None:
 
 def _echo_service(clock: FrozenClock, seen: list[dict[str, object]]) -> FastAPI:
     """A stand-in for the service behind a partner route: it checks and keeps the identity the gateway sent."""
-    verifier = IdentityVerifier(service="txn", secrets=[TEST_SECRET], clock=clock)
+    verifier = identity_verifier("txn", clock)
     app = FastAPI()
 
     @app.post("/internal/atm/echo")

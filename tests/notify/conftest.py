@@ -10,9 +10,8 @@ import pytest
 
 from services.notify.app import create_app
 from shared.clock import SystemClock
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.harness import Backend, client_for, identity_issuer, migrate, running
 from tests.servers import SmsSink, SmtpSink
 
 FAST_RETRIES: dict[str, Any] = {
@@ -25,12 +24,12 @@ FAST_RETRIES: dict[str, Any] = {
 def staff(role: str = "analyst") -> dict[str, str]:
     """The identity the gateway gives a signed-in staff member's call (reading delivery status is staff's)."""
     context = {"subject": "stf_test", "subject_type": "staff", "role": role}
-    issuer = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=SystemClock())
+    issuer = identity_issuer("gateway", SystemClock())
     return {IDENTITY_HEADER: issuer.issue("notify", context)}
 
 
 def identity_for(caller: str = "auth") -> dict[str, str]:
-    return {IDENTITY_HEADER: IdentityIssuer(service=caller, secret=TEST_SECRET, clock=SystemClock()).issue("notify")}
+    return {IDENTITY_HEADER: identity_issuer(caller, SystemClock()).issue("notify")}
 
 
 async def notify_client(backend: Backend, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:

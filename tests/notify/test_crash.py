@@ -18,9 +18,8 @@ from sekisho.launcher import free_ports
 from services.notify.channels import DELIVERY_HEADER
 from services.notify.events import EventType
 from shared.clock import SystemClock
-from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.harness import TEST_DATA_KEYS, TEST_SECRET, Backend, migrate
+from tests.harness import TEST_DATA_KEYS, Backend, identity_env, identity_issuer, migrate
 from tests.notify.test_delivery import request_for
 from tests.servers import SmtpSink
 
@@ -31,7 +30,7 @@ def start_notify(backend: Backend, port: int, smtp_port: int, log: Path) -> subp
     env = {key: value for key, value in os.environ.items() if not key.startswith("SEKISHO_")}
     env.update(
         SEKISHO_DATA_DIR=str(backend.data_dir),
-        SEKISHO_INTERNAL_SECRET=TEST_SECRET,
+        **identity_env("notify"),
         SEKISHO_DATA_KEYS=TEST_DATA_KEYS,
         SEKISHO_SMTP_HOST="127.0.0.1",
         SEKISHO_SMTP_PORT=str(smtp_port),
@@ -80,7 +79,7 @@ async def test_sigkill_mid_delivery_loses_nothing_and_counts_duplicates(
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "notify.log"
     process = start_notify(backend, port, smtp.port, log)
-    issuer = IdentityIssuer(service="auth", secret=TEST_SECRET, clock=SystemClock())
+    issuer = identity_issuer("auth", SystemClock())
     retried_posts = 0
     try:
         await wait_healthy(url, process)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from services.notify.events import EventType
-from tests.notify.conftest import staff
+from tests.notify.conftest import identity_for, staff
 from tests.notify.samples import EMAIL, PHONE, SAMPLES
 from tests.notify.test_delivery import request_for, wait_sent
 from tests.servers import SmsSink, SmtpSink
@@ -60,13 +60,16 @@ async def test_a_customer_may_add_sms_to_email_but_switch_nothing_off(
 ) -> None:
     before = await notify.post("/internal/notifications", json=request_for(EventType.PASSWORD_CHANGED, key="k:pref:1"))
     assert [d["channel"] for d in before.json()["deliveries"]] == ["email"]
-    preference = await notify.put("/internal/preferences/cus_test", json={"sms": True})
+    # A customer's preference reaches notify through the gateway alone.
+    preference = await notify.put("/internal/preferences/cus_test", json={"sms": True}, headers=identity_for("gateway"))
     assert preference.json()["always_on"] == [event.value for event in EventType]
     after = await notify.post("/internal/notifications", json=request_for(EventType.PASSWORD_CHANGED, key="k:pref:2"))
     assert [d["channel"] for d in after.json()["deliveries"]] == ["email", "sms"]
     await wait_sent(notify, after.json()["id"])
     assert [m.to for m in sms.received] == [PHONE]
-    refused = await notify.put("/internal/preferences/cus_test", json={"sms": False, "email": False})
+    refused = await notify.put(
+        "/internal/preferences/cus_test", json={"sms": False, "email": False}, headers=identity_for("gateway")
+    )
     assert refused.status_code == 422  # email cannot be switched off: there is no such field to set
 
 

@@ -12,13 +12,13 @@ import pytest
 from services.notify.channels import DELIVERY_HEADER
 from services.notify.events import EventType
 from tests.harness import Backend
-from tests.notify.conftest import notify_client, staff
+from tests.notify.conftest import identity_for, notify_client, staff
 from tests.notify.test_delivery import request_for
 from tests.servers import SmsSink, SmtpSink, eventually_async
 
 
 async def counts(notify: httpx.AsyncClient) -> dict[str, int]:
-    response = await notify.get("/internal/deliveries/counts")
+    response = await notify.get("/internal/deliveries/counts", headers=identity_for("gateway"))
     assert response.status_code == 200
     counted: dict[str, int] = response.json()
     return counted

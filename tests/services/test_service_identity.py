@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
+from shared.identity_keys import new_identity_key
 from shared.middleware import IDENTITY_HEADER
-from tests.harness import TEST_SECRET, Backend, client_for, migrate, running
+from tests.harness import Backend, client_for, identity_issuer, migrate, running
 
 INTERNAL = ("auth", "kyc", "txn", "fraud", "notify")
 
@@ -45,7 +46,7 @@ async def test_a_call_without_identity_is_refused(service: tuple[str, FastAPI, F
 @pytest.mark.req("SEC-1")
 async def test_a_forged_identity_is_refused(service: tuple[str, FastAPI, FrozenClock]) -> None:
     name, app, clock = service
-    forged = IdentityIssuer(service="gateway", secret="f" * 48, clock=clock).issue(name)
+    forged = IdentityIssuer(service="gateway", key=new_identity_key()[0], clock=clock).issue(name)
     response = await call(app, forged)
     assert response.status_code == 401
     assert response.json()["code"] == "service_identity_invalid"
@@ -54,7 +55,7 @@ async def test_a_forged_identity_is_refused(service: tuple[str, FastAPI, FrozenC
 @pytest.mark.req("SEC-1")
 async def test_an_expired_identity_is_refused(service: tuple[str, FastAPI, FrozenClock]) -> None:
     name, app, clock = service
-    token = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=clock).issue(name)
+    token = identity_issuer("gateway", clock).issue(name)
     clock.advance(minutes=5)
     response = await call(app, token)
     assert response.status_code == 401
@@ -65,14 +66,14 @@ async def test_an_expired_identity_is_refused(service: tuple[str, FastAPI, Froze
 async def test_an_identity_for_another_service_is_refused(service: tuple[str, FastAPI, FrozenClock]) -> None:
     name, app, clock = service
     other = "notify" if name != "notify" else "auth"
-    token = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=clock).issue(other)
+    token = identity_issuer("gateway", clock).issue(other)
     response = await call(app, token)
     assert response.status_code == 401
 
 
 async def test_a_valid_identity_is_answered_and_probes_stay_open(service: tuple[str, FastAPI, FrozenClock]) -> None:
     name, app, clock = service
-    token = IdentityIssuer(service="gateway", secret=TEST_SECRET, clock=clock).issue(name)
+    token = identity_issuer("gateway", clock).issue(name)
     response = await call(app, token)
     assert response.status_code == 200
     assert response.json()["caller"] == "gateway"

@@ -6,17 +6,15 @@ import httpx
 import pytest
 
 from shared.clock import FrozenClock
-from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient, ServiceUnavailable
 from shared.logs import request_id_var
 from shared.settings import ServiceSettings
-
-SECRET = "k" * 40
+from tests.harness import identity_issuer, identity_verifier
 
 
 def client_with(handler: httpx.MockTransport, retries: int = 2) -> InternalClient:
-    settings = ServiceSettings(internal_secret=SECRET, internal_retries=retries)  # type: ignore[arg-type]
-    issuer = IdentityIssuer(service="gateway", secret=SECRET, clock=FrozenClock())
+    settings = ServiceSettings(internal_retries=retries)
+    issuer = identity_issuer("gateway", FrozenClock())
     return InternalClient(settings=settings, issuer=issuer, transports={"txn": handler})
 
 
@@ -39,9 +37,7 @@ async def test_every_call_carries_a_verifiable_identity_and_the_request_id() -> 
     finally:
         request_id_var.reset(token)
         await client.aclose()
-    identity = IdentityVerifier(service="txn", secrets=[SECRET], clock=FrozenClock()).verify(
-        seen[0].headers["x-sekisho-identity"]
-    )
+    identity = identity_verifier("txn", FrozenClock()).verify(seen[0].headers["x-sekisho-identity"])
     assert identity.caller == "gateway"
     assert seen[0].headers["x-request-id"] == "rid-42"
 
