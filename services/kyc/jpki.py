@@ -25,7 +25,7 @@ respected, no unknown critical extension: ``jpki_untrusted_chain``), every certi
 ``now`` (``jpki_certificate_expired``), revocation against the configured CRLs
 (``jpki_certificate_revoked``; a CRL for the issuer that is not signed by it or is past its nextUpdate:
 ``jpki_revocation_unavailable``), the signature over the challenge (``jpki_signature_invalid``), and last the
-personal data in the certificate (``jpki_not_a_signing_certificate``).
+personal data in the certificate (jpki_personal_data.py; ``jpki_not_a_signing_certificate``).
 
 Revocation is checked only where CRLs for the issuer are configured: a deployment must configure the J-LIS
 CRL (and refresh it before its nextUpdate) for revocation to be checked at all.
@@ -45,7 +45,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
+from cryptography.x509.oid import ExtensionOID
+
+from services.kyc.jpki_personal_data import NotPersonalData, read_personal_data
 
 _Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 
@@ -54,24 +56,7 @@ MAX_CERTIFICATE_BYTES = 16 * 1024
 MAX_CHAIN_CERTIFICATES = 4
 MAX_SIGNATURE_BYTES = 1024
 MIN_RSA_BITS = 2048
-
-# The JPKI personal-data arc (jpki-personalData, 1.2.392.200149.8.5.5): the signing certificate carries the four
-# basic facts (基本4情報) as subjectAltName otherNames whose value is [0] EXPLICIT UTF8String. Sources: J-LIS
-# "公的個人認証サービス 証明書プロファイル" (https://www.j-lis.go.jp/file/13_profile_genkou.pdf, "オブジェクト識別子の
-# 体系"), as named in kjur/jsrsasign-oid-jpki (lib/index.js and its README's dump of a real signing certificate:
-# commonName '山田　太郎', dateOfBirth '319801231', gender '1', address '東京都千代田区…'). .2 and .6 are the
-# substitute-character (代替文字) forms of the name and address, not read here.
-OID_NAME = ObjectIdentifier("1.2.392.200149.8.5.5.1")
-OID_GENDER = ObjectIdentifier("1.2.392.200149.8.5.5.3")
-OID_BIRTH_DATE = ObjectIdentifier("1.2.392.200149.8.5.5.4")
-OID_ADDRESS = ObjectIdentifier("1.2.392.200149.8.5.5.5")
-
-# The birth date is "EYYYYMMDD": an era code (1 明治 … 4 平成, 5 令和) then the Gregorian date (J-LIS profile, and
-# '319801231' = 昭和, 1980-12-31 in the dump above). Only the Gregorian part is read; an unknown month or day
-# (00, 生年月日不詳) is not a date and fails closed.
-_BIRTH_DATE = re.compile(r"[1-9](\d{4})(\d{2})(\d{2})")
-_UTF8_STRING_TAG = 0x0C
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_RSA_BITS = 4096  # JPKI is 2048; a larger key only makes each check slower
 
 # Critical extensions this module understands; any other critical extension on a path certificate refuses it
 # (RFC 5280 4.2). Name and policy constraints are not processed here, so a CA that sets them critical is refused.
@@ -222,7 +207,10 @@ def _load_certificate(data: bytes) -> x509.Certificate:
             cert = certificates[0]
         else:
             cert = x509.load_der_x509_certificate(data)
-        cert.extensions  # noqa: B018 - parsed lazily: a malformed or duplicated extension is refused here
+        # Parsed lazily: a malformed or duplicated extension or name is refused here, not deep in the walk.
+        cert.extensions  # noqa: B018
+        cert.subject  # noqa: B018
+        cert.issuer  # noqa: B018
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as error:
         raise JpkiRefused("jpki_malformed", f"not an X.509 certificate: {error}") from None
     return cert
@@ -234,8 +222,10 @@ def _signing_key(leaf: x509.Certificate) -> rsa.RSAPublicKey:
         public_key = leaf.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise JpkiRefused("jpki_malformed", "the certificate's public key cannot be read") from None
-    if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size < MIN_RSA_BITS:
-        raise JpkiRefused("jpki_not_a_signing_certificate", f"the key is not RSA of at least {MIN_RSA_BITS} bits")
+    if not isinstance(public_key, rsa.RSAPublicKey) or not MIN_RSA_BITS <= public_key.key_size <= MAX_RSA_BITS:
+        raise JpkiRefused(
+            "jpki_not_a_signing_certificate", f"the key is not RSA of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits"
+        )
     if _is_ca(leaf):
         raise JpkiRefused("jpki_not_a_signing_certificate", "the certificate is a CA certificate")
     usage = _extension(leaf, x509.KeyUsage)
@@ -291,11 +281,13 @@ def _issues(issuer: x509.Certificate, child: x509.Certificate, below: int) -> bo
     constraints = _extension(issuer, x509.BasicConstraints)
     if constraints is not None and constraints.path_length is not None and below > constraints.path_length:
         return False
-    if not isinstance(child.signature_hash_algorithm, _PATH_HASHES) and not isinstance(
-        issuer.public_key(), ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-    ):
-        return False
+    # Links come from the client: an unknown key or signature algorithm is a link that does not verify.
     try:
+        hash_ok = isinstance(child.signature_hash_algorithm, _PATH_HASHES) or isinstance(
+            issuer.public_key(), ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+        )
+        if not hash_ok:
+            return False
         child.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
@@ -364,71 +356,19 @@ def _crl_usable(crl: x509.CertificateRevocationList, now: datetime) -> bool:
 
 
 def _identity(leaf: x509.Certificate) -> JpkiIdentity:
-    san = _extension(leaf, x509.SubjectAlternativeName)
-    values: dict[ObjectIdentifier, list[bytes]] = {}
-    if san is not None:
-        for other in san.get_values_for_type(x509.OtherName):
-            values.setdefault(other.type_id, []).append(other.value)
-    name = _required_text(values, OID_NAME, "name")
-    address = _required_text(values, OID_ADDRESS, "address")
-    birth_date = _birth_date(_required_text(values, OID_BIRTH_DATE, "birth date"))
-    gender = _required_text(values, OID_GENDER, "gender") if OID_GENDER in values else None
+    try:
+        facts = read_personal_data(leaf)
+    except NotPersonalData as error:
+        raise JpkiRefused("jpki_not_a_signing_certificate", str(error)) from None
     return JpkiIdentity(
-        name=name,
-        address=address,
-        birth_date=birth_date,
-        gender=gender,
+        name=facts.name,
+        address=facts.address,
+        birth_date=facts.birth_date,
+        gender=facts.gender,
         serial_number=f"{leaf.serial_number:x}",
         issuer=leaf.issuer.rfc4514_string(),
         not_after=leaf.not_valid_after_utc,
     )
-
-
-def _required_text(values: dict[ObjectIdentifier, list[bytes]], oid: ObjectIdentifier, what: str) -> str:
-    found = values.get(oid, [])
-    if len(found) != 1:
-        raise JpkiRefused(
-            "jpki_not_a_signing_certificate",
-            f"the certificate carries {len(found)} {what} entries (JPKI {oid.dotted_string}), not one",
-        )
-    text = _utf8_string(found[0])
-    if text is None or not text.strip() or _CONTROL_CHARACTERS.search(text):
-        raise JpkiRefused("jpki_not_a_signing_certificate", f"the {what} entry is not a UTF8String of text")
-    return text
-
-
-def _utf8_string(der: bytes) -> str | None:
-    """The text of one DER UTF8String TLV filling `der` exactly, or None."""
-    if len(der) < 2 or der[0] != _UTF8_STRING_TAG:
-        return None
-    first = der[1]
-    if first < 0x80:
-        length, start = first, 2
-    else:
-        count = first & 0x7F
-        # Minimal DER: long form only for lengths ≥ 128, no leading zero, and nothing past the 16 KiB input.
-        if count not in (1, 2) or len(der) < 2 + count or der[2] == 0:
-            return None
-        length, start = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
-        if length < 0x80:
-            return None
-    if start + length != len(der):
-        return None
-    try:
-        return der[start:].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _birth_date(text: str) -> date:
-    match = _BIRTH_DATE.fullmatch(text)
-    if match is None:
-        raise JpkiRefused("jpki_not_a_signing_certificate", "the birth date is not era code + YYYYMMDD")
-    year, month, day = (int(part) for part in match.groups())
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise JpkiRefused("jpki_not_a_signing_certificate", "the birth date is incomplete or not a date") from None
 
 
 def _valid_at(cert: x509.Certificate, now: datetime) -> bool:

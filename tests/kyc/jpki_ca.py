@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from services.kyc.jpki import OID_ADDRESS, OID_BIRTH_DATE, OID_GENDER, OID_NAME
+from services.kyc.jpki_personal_data import OID_ADDRESS, OID_BIRTH_DATE, OID_GENDER, OID_NAME
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 NOT_BEFORE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -159,9 +160,13 @@ class Authority:
         other_names: Sequence[x509.GeneralName] | None = None,
         key_usage: x509.KeyUsage | None = None,
         extra_extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        subject_public_key: CertificatePublicKeyTypes | None = None,
     ) -> Card:
         """A signing certificate like J-LIS issues: keyUsage digitalSignature + nonRepudiation (critical), the four
-        facts as subjectAltName otherNames (default: the module's NAME, ADDRESS, BIRTH_DATE, GENDER)."""
+        facts as subjectAltName otherNames (default: the module's NAME, ADDRESS, BIRTH_DATE, GENDER).
+
+        `subject_public_key` puts another key in the certificate (its Card then signs with a key it does not hold).
+        """
         private_key = key(key_label)
         names = jpki_other_names() if other_names is None else list(other_names)
         builder = (
@@ -176,7 +181,7 @@ class Authority:
                 )
             )
             .issuer_name(self.certificate.subject)
-            .public_key(private_key.public_key())
+            .public_key(subject_public_key or private_key.public_key())
             .serial_number(x509.random_serial_number() if serial_number is None else serial_number)
             .not_valid_before(not_before)
             .not_valid_after(not_after)

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pydantic import ValidationError
 
 from services.kyc.jpki import (
@@ -175,6 +175,15 @@ def test_an_expired_intermediate_or_anchor_is_refused_as_expired() -> None:
     refused("jpki_certificate_expired", old_root.issue_card(), trust_of(old_root))
 
 
+def test_during_a_rollover_the_anchor_valid_now_is_the_one_used() -> None:
+    # J-LIS re-issues its CA certificates; an expired and a current one with the same name and key may both be
+    # configured. The expired one must not make every card look expired.
+    expired = root_ca(not_after=NOW - timedelta(days=1))
+    current = root_ca()
+    card = current.issue_card()
+    assert verify(card, trust_of(expired, current)).name == NAME
+
+
 def test_a_card_on_the_issuer_s_crl_is_revoked_and_others_are_not() -> None:
     root = root_ca()
     card = root.issue_card(serial_number=4242)
@@ -238,6 +247,7 @@ def test_a_challenge_that_is_not_a_server_challenge_is_refused() -> None:
         jpki_other_names(birth_date="19801231"),  # no era code
         jpki_other_names(birth_date="319800000"),  # 生年月日不詳: not a date
         jpki_other_names(birth_date="319801332"),
+        jpki_other_names(birth_date="３19801231"),  # a full-width digit is not a digit here
         jpki_other_names(name=" "),
         jpki_other_names(name="山田\x00太郎"),
         [*jpki_other_names(), *jpki_other_names(gender=None, address=None, birth_date=None)],  # two names
@@ -250,6 +260,7 @@ def test_a_challenge_that_is_not_a_server_challenge_is_refused() -> None:
         "no-era",
         "unknown-birth-date",
         "impossible-date",
+        "full-width-digit",
         "blank-name",
         "control-character",
         "two-names",
@@ -296,6 +307,15 @@ def test_a_ca_certificate_or_a_key_without_signing_usage_is_not_a_signing_certif
     sub = root.issue_ca()
     as_card = Card(sub.certificate, sub.private_key)
     refused("jpki_not_a_signing_certificate", as_card, trust_of(root))
+
+
+def test_a_key_that_is_not_rsa_2048_to_4096_is_not_a_signing_certificate() -> None:
+    root = root_ca()
+    trust = trust_of(root)
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()  # noqa: S505 - the point
+    elliptic = ec.generate_private_key(ec.SECP256R1()).public_key()
+    for public_key in (small, elliptic):
+        refused("jpki_not_a_signing_certificate", root.issue_card(subject_public_key=public_key), trust)
 
 
 @pytest.mark.parametrize(
