@@ -27,11 +27,11 @@ class JpkiSettings(BaseSettings):
 
     @field_validator("jpki_trust_anchors", "jpki_crls")
     @classmethod
-    def _blank_is_unset(cls, value: str | None) -> str | None:
+    def _jpki_blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
 
     @model_validator(mode="after")
-    def _parseable(self) -> Self:
+    def _jpki_trust_parses(self) -> Self:
         if self.jpki_crls is not None and self.jpki_trust_anchors is None:
             raise ValueError("SEKISHO_JPKI_CRLS is set without SEKISHO_JPKI_TRUST_ANCHORS")
         self.jpki_trust()

@@ -23,6 +23,7 @@ from services.kyc.jpki import (
     verify_signature,
 )
 from services.kyc.jpki_settings import JpkiSettings
+from services.kyc.settings import KycSettings
 from tests.kyc.jpki_ca import (
     ADDRESS,
     NAME,
@@ -384,3 +385,13 @@ def test_settings_parse_the_trust_at_start_up_and_leave_jpki_off_when_unset() ->
         JpkiSettings(jpki_trust_anchors="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     with pytest.raises(ValidationError):
         JpkiSettings(jpki_crls=crls_pem(crl).decode())
+
+
+def test_the_kyc_service_reads_the_jpki_trust_from_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = root_ca()
+    monkeypatch.setenv("SEKISHO_JPKI_TRUST_ANCHORS", root.pem().decode())
+    monkeypatch.setenv("SEKISHO_JPKI_CRLS", crls_pem(root.crl()).decode())
+    trust = KycSettings().jpki_trust()
+    assert trust is not None
+    assert trust.anchors == (root.certificate,)
+    assert len(trust.crls) == 1
