@@ -2,20 +2,24 @@
 
 Pure domain code (no FastAPI, no database, no clock of its own: the caller passes `now`).
 
-The flow the kyc API wires around it (the API and the case state machine live elsewhere):
+The intended flow (the kyc API and the case state machine wire it; they live elsewhere):
 
 1. ``POST /v1/kyc/verifications {"method": "jpki"}`` opens a case. The server calls `new_challenge()`, keeps the
-   32 bytes with the case (with an expiry, used once) and answers 202
-   ``{"verification_id", "status", "challenge"}`` (challenge in base64).
+   32 bytes with the case (with an expiry of a few minutes, used once) and answers 202
+   ``{"verification_id", "status", "challenge"}`` (challenge in base64). No JpkiTrust configured
+   (`KycSettings.jpki_trust()` is None): JPKI is not offered.
 2. The customer's app signs the challenge with the card's signing key (署名用電子証明書, the signing PIN;
-   RSA PKCS#1 v1.5 with SHA-256: the card computes the RSA operation over the DigestInfo of SHA-256(challenge)).
+   RSA PKCS#1 v1.5 with SHA-256: the card computes the RSA operation over the DigestInfo of SHA-256(challenge))
+   and reads the signing certificate from the card.
 3. ``POST /v1/kyc/verifications/{id}/jpki-signature {"signature", "certificate", "chain"}`` (base64 each;
-   ``chain`` a list, possibly empty: the J-LIS signing CA issues the card's certificate directly) → the server
-   looks up the case's challenge (none, expired or used: ``jpki_challenge_mismatch``), calls
-   `verify_signature(...)` with the configured `JpkiTrust` and the injected clock's ``now``, consumes the
-   challenge whatever the outcome, and on success records the `JpkiIdentity` (name, address, birth date) as
-   the verified identity; a `JpkiRefused` becomes a problem document with its ``code`` (422) and the case is
-   rejected.
+   ``chain`` a list, usually empty: the J-LIS signing CA issues the card's certificate directly) → the server
+   takes the case's challenge (none, expired or already used: ``jpki_challenge_mismatch``, without calling
+   this module), consumes it whatever the outcome (a challenge is never verified twice), calls
+   `verify_signature(...)` with the configured `JpkiTrust` and the injected clock's ``now``, and on success
+   records the `JpkiIdentity` (name, address, birth date, gender; the certificate's serial and issuer as
+   evidence) as the verified identity with method "jpki". A `JpkiRefused` becomes a problem document with its
+   ``code``: 422 for the customer's input; ``jpki_revocation_unavailable`` is the operator's stale or wrong CRL,
+   not the customer's fault (503 fits it better), and should not count against the customer.
 
 What is verified, in order: input sizes (``jpki_malformed``), parsing (``jpki_malformed``), the leaf is an
 RSA ≥ 2048 end-entity key with keyUsage digitalSignature or nonRepudiation

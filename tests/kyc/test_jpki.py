@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509 import verification
 from pydantic import ValidationError
 
 from services.kyc.jpki import (
@@ -395,3 +396,50 @@ def test_the_kyc_service_reads_the_jpki_trust_from_its_environment(monkeypatch: 
     assert trust is not None
     assert trust.anchors == (root.certificate,)
     assert len(trust.crls) == 1
+
+
+def _accepted_by_cryptography(card: Card, chain: Sequence[Authority], anchors: Sequence[Authority]) -> bool:
+    builder = (
+        verification.PolicyBuilder()
+        .store(verification.Store([anchor.certificate for anchor in anchors]))
+        .time(NOW)
+        .extension_policies(
+            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+            ee_policy=verification.ExtensionPolicy.permit_all(),
+        )
+    )
+    try:
+        builder.build_client_verifier().verify(card.certificate, [link.certificate for link in chain])
+    except verification.VerificationError:
+        return False
+    return True
+
+
+def test_the_chain_walk_agrees_with_cryptography_s_own_path_validation() -> None:
+    # A second opinion on the test CA: cryptography's verifier (web-PKI CA rules, any end-entity) accepts and
+    # refuses the same paths as the JPKI walk, so the walk's verdicts are not artefacts of a quirky test CA.
+    root = root_ca()
+    sub = root.issue_ca()
+    not_ca = root.issue_ca(ca=False, key_cert_sign=False)
+    short = root_ca(path_length=0)
+    short_sub = short.issue_ca()
+    impostor = root_ca(key_label="impostor")
+    expired_sub = root.issue_ca(not_after=NOW - timedelta(days=1))
+    cases: list[tuple[Card, list[Authority], Authority, bool]] = [
+        (root.issue_card(), [], root, True),
+        (sub.issue_card(), [sub], root, True),
+        (sub.issue_card(), [], root, False),
+        (not_ca.issue_card(), [not_ca], root, False),
+        (short_sub.issue_card(), [short_sub], short, False),
+        (impostor.issue_card(), [impostor], root, False),
+        (expired_sub.issue_card(), [expired_sub], root, False),
+    ]
+    for card, chain, anchor, expected in cases:
+        assert _accepted_by_cryptography(card, chain, [anchor]) is expected
+        try:
+            verify(card, trust_of(anchor), chain=[link.der() for link in chain])
+        except JpkiRefused:
+            accepted = False
+        else:
+            accepted = True
+        assert accepted is expected
