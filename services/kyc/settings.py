@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from services.kyc.jpki_settings import JpkiSettings
 from shared.settings import ServiceSettings
 
 
-class KycSettings(ServiceSettings):
+class KycSettings(JpkiSettings, ServiceSettings):
     pass
