@@ -149,8 +149,29 @@ async def view_customer(
         "phone": contact.phone if full else mask_phone(contact.phone),
         "address": address if full else mask_address(address),
         "kyc_status": row.kyc_status,
-        "locked": guard is not None and (guard.hard_locked_at is not None or guard.known_locked_until is not None),
+        **_locks(guard, runtime.clock.now()),
         "created_at": row.created_at.isoformat(),
+    }
+
+
+def _locks(guard: Any, now: datetime) -> dict[str, Any]:
+    """What stops the customer now: `locked` on every device (a staff lock, or failures from the customer's own
+    devices), and apart from it the lock of devices never used before (failures from strangers), which leaves the
+    customer's own phone working but is what a customer calling the desk from a new phone meets."""
+
+    def until(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None and value > now else None
+
+    if guard is None:
+        return {"locked": False, "locked_until": None, "new_devices_locked": False, "new_devices_locked_until": None}
+    own_until, new_until = until(guard.known_locked_until), until(guard.stranger_locked_until)
+    locked = guard.hard_locked_at is not None or own_until is not None
+    new_devices = locked or guard.stranger_hard_locked_at is not None or new_until is not None
+    return {
+        "locked": locked,
+        "locked_until": None if guard.hard_locked_at is not None else own_until,
+        "new_devices_locked": new_devices,
+        "new_devices_locked_until": None if locked or guard.stranger_hard_locked_at is not None else new_until,
     }
 
 

@@ -17,6 +17,7 @@ from sekisho.sinks import SmsSink, SmtpSink
 from shared.clock import FrozenClock
 from tests.auth.conftest import SIGNING_KEY, open_account
 from tests.auth.test_api_login import code_by_sms, login
+from tests.auth.test_staff import make_staff, staff_token
 from tests.harness import Backend, System, in_process_system
 
 
@@ -38,7 +39,7 @@ def from_address(system: System, ip: str) -> httpx.AsyncClient:
 async def test_a_stranger_on_the_same_network_as_the_trusted_phone_cannot_lock_the_phone_out(
     system: System, sms: SmsSink
 ) -> None:
-    await open_account(system.gateway)
+    customer_id = await open_account(system.gateway)
     async with from_address(system, "203.0.113.10") as phone, from_address(system, "203.0.113.99") as stranger:
         first = await login(phone)  # the customer's phone completes a login: it is trusted from now on
         challenge_id = first.json()["challenge"]["id"]
@@ -54,3 +55,14 @@ async def test_a_stranger_on_the_same_network_as_the_trusted_phone_cannot_lock_t
         assert (await login(stranger, device="neighbour-device-01")).status_code == 423
         own = await login(phone)
         assert own.status_code == 200, own.text  # the phone still logs in
+
+        # The desk sees both: the customer's own devices work, devices never used before are locked (until when).
+        analyst = await staff_token(system, await make_staff(system, "desk-analyst", "analyst"))
+        seen = await system.gateway.get(
+            f"/v1/ops/customers/{customer_id}", headers={"Authorization": f"Bearer {analyst}"}
+        )
+        assert seen.status_code == 200, seen.text
+        view = seen.json()
+        assert (view["locked"], view["locked_until"]) == (False, None)
+        assert view["new_devices_locked"] is True
+        assert datetime.fromisoformat(view["new_devices_locked_until"]) > system.clock.now()
