@@ -8,6 +8,7 @@ the gateway's decision before anything is forwarded. A recorder between the gate
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +23,10 @@ from shared.clock import FrozenClock
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY
 from tests.auth.test_api_login import DEVICE, full_login, grant_by_sms, login
+from tests.auth.test_staff import make_staff, staff_token
 from tests.gateway.test_step_up import FraudSwitch, Recorder
 from tests.harness import Backend, System, client_for, identity_issuer, in_process_system
-from tests.servers import eventually
+from tests.servers import eventually, eventually_async
 
 # The customer's money routes (API.md) and a body of each, with the operation the gateway's policy knows them by.
 MONEY: dict[str, tuple[str, dict[str, Any]]] = {
@@ -242,3 +244,43 @@ async def test_only_kyc_sets_the_status_and_no_public_route_reaches_it(system: S
     assert await kyc_status_of(system, tokens) == "unverified"
     path, body = MONEY["withdrawal"]
     assert (await system.gateway.post(path, json=body, headers=bearer(tokens))).json()["code"] == "kyc_required"
+
+
+async def test_concurrent_deliveries_of_one_approval_apply_it_once_and_fraud_hears_each_change_once(
+    system: System, sms: SmsSink
+) -> None:
+    customer_id = await open_unverified(system)
+    tokens = await full_login(system, sms)
+    answers = await asyncio.gather(*(put_kyc(system, customer_id, "kyv_once") for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert {a.json()["status"] for a in answers} == {"verified"}
+    assert len({a.json()["verified_at"] for a in answers}) == 1
+    changed = await system.gateway.patch(
+        "/v1/me", json={"address": "福岡県福岡市中央区天神2-2-2"}, headers=bearer(tokens)
+    )
+    if changed.status_code == 401:
+        grant = await grant_by_sms(system, sms, changed.json()["challenge"]["id"])
+        changed = await system.gateway.patch(
+            "/v1/me",
+            json={"address": "福岡県福岡市中央区天神2-2-2"},
+            headers=bearer(tokens, **{"Step-Up-Grant": grant}),
+        )
+    assert changed.status_code == 200, changed.text
+    analyst = await staff_token(system, await make_staff(system, "analyst.kyc", "analyst"))
+
+    async def recorded() -> bool:
+        found = await system.gateway.get(
+            "/v1/ops/fraud/events",
+            params={"customer_id": customer_id, "type": "kyc_status_changed"},
+            headers={"Authorization": f"Bearer {analyst}"},
+        )
+        assert found.status_code == 200, found.text
+        return len(found.json()["events"]) >= 2
+
+    await eventually_async(recorded)
+    found = await system.gateway.get(
+        "/v1/ops/fraud/events",
+        params={"customer_id": customer_id, "type": "kyc_status_changed"},
+        headers={"Authorization": f"Bearer {analyst}"},
+    )
+    assert len(found.json()["events"]) == 2, found.text  # one approval, one return to re-verification
