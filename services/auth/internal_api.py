@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import audit, challenges, models, step_up
+from services.auth import audit, challenges, kyc_status, models, step_up
 from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.contracts.identity import KycStatus, KycStatusUpdate
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.problems import Problem
 
@@ -55,12 +56,13 @@ async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
 
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
 async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
-    """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), and when its
-    customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off)."""
+    """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
+    customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off), and
+    the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification)."""
     s, c = models.auth_session, models.customer
     row = (
         await session.execute(
-            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at)
+            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at, c.c.kyc_status)
             .select_from(s.outerjoin(c, (c.c.id == s.c.customer_id) & (s.c.subject_type == "customer")))
             .where(s.c.id == session_id)
         )
@@ -70,6 +72,7 @@ async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
         "active": row is not None and row.revoked_at is None,
         "subject_type": row.subject_type if row else None,
         "contact_changed_at": int(changed.timestamp()) if changed is not None else None,
+        "kyc_status": row.kyc_status if row is not None else None,  # None for staff
     }
 
 
@@ -156,3 +159,12 @@ async def receive_audit_entries(
     entries = [entry for entry in entries if entry.entry_id not in refused]
     created = await audit.store(session, entries, now=runtime.clock.now())
     return batches.answer(body, refused, created)
+
+
+@router.put("/customers/{customer_id}/kyc", dependencies=[only_from("kyc")])
+async def put_kyc_status(
+    customer_id: str, body: KycStatusUpdate, session: SessionDep, runtime: RuntimeDep
+) -> KycStatus:
+    """kyc's outcome of identity proofing (kyc_status.py): applied once per verification id; `verified` lifts the
+    customer's locks. 404 `customer_not_found`."""
+    return await kyc_status.apply_update(session, runtime.outbox, customer_id, body, now=runtime.clock.now())

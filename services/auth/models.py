@@ -28,7 +28,13 @@ customer = Table(
     Column("birth_date", Text, nullable=False),  # sealed
     Column("address", Text, nullable=False),  # sealed
     Column("language", String(2), nullable=False),
-    Column("kyc_status", String(16), nullable=False),  # unverified | pending | verified | rejected
+    # KYC (shared/contracts/identity.py KycState): unverified | verified | reverification_required, as the kyc
+    # service last said (kyc_status.py); the method, verification and time of the proof that stands or stood.
+    Column("kyc_status", String(24), nullable=False),
+    Column("kyc_method", String(8), nullable=True),  # ekyc | postal | jpki
+    Column("kyc_verification_id", String(40), nullable=True),
+    Column("kyc_verified_at", UtcDateTime, nullable=True),
+    Column("kyc_changed_at", UtcDateTime, nullable=True),
     Column("password_hash", String(200), nullable=False),
     Column("password_changed_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -51,6 +57,17 @@ contact_change = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("applied_at", UtcDateTime, nullable=True),
+)
+
+# Every outcome kyc sent (kyc_status.py), by its verification id: each is applied once, whatever came between.
+kyc_outcome = Table(
+    "kyc_outcome",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the verification id
+    Column("customer_id", String(40), ForeignKey("customer.id"), nullable=False, index=True),
+    Column("status", String(24), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
 )
 
 # Lockout (AUTH-LOGIN-3), counted in the database so that replicas agree. Failures from a device that has

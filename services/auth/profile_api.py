@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, contact_changes, devices, models, totp
+from services.auth import accounts, contact_changes, devices, kyc_status, models, totp
 from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
@@ -157,9 +157,15 @@ async def _apply(
     if set(changes) & set(contact_changes.CONTACT_ATTRIBUTES):
         values["contact_changed_at"] = now
     await session.execute(models.customer.update().where(models.customer.c.id == row.id).values(**values))
+    # A verified identity whose address changed is proven no more: money waits for a new proof (KYC-2).
+    reverify = await kyc_status.require_reverification(
+        session, runtime.outbox, row.id, list(changes), now=now, device_id=caller.device_id
+    )
     for name, new in changes.items():
         old = old_values[name]
-        data = {"at": now.isoformat(), "attribute": name, "old": old, "new": new}
+        data: dict[str, Any] = {"at": now.isoformat(), "attribute": name, "old": old, "new": new}
+        if reverify:
+            data["reverification_required"] = True  # the notice says withdrawals wait for a new proof
         stamp = f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}"
         # By e-mail: the old contact hears of it through what was registered before the change, the new one too.
         email_to = {"old": before.email, "new": new if name == "email" else (changes.get("email") or before.email)}

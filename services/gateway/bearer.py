@@ -39,6 +39,8 @@ class BearerAuthenticator:
         self._live: dict[str, float] = {}  # session id -> until when it is believed live
         # session id -> when its customer's e-mail or phone last changed (Unix seconds), from the same check
         self._contact_changed: dict[str, int | None] = {}
+        # session id -> its customer's KYC status (KYC-2), from the same check
+        self._kyc: dict[str, str | None] = {}
         self._ended: set[str] = set()
 
     async def _keys(self, *, refresh: bool) -> TokenVerifier:
@@ -77,6 +79,10 @@ class BearerAuthenticator:
         """When the session's customer last changed e-mail or phone, as of the last session check (None: never)."""
         return self._contact_changed.get(session_id)
 
+    def kyc_status(self, session_id: str) -> str | None:
+        """The session's customer's KYC status as of the last session check (None: staff, or not known)."""
+        return self._kyc.get(session_id)
+
     async def _session_live(self, session_id: str, *, fresh: bool = False) -> bool:
         now = self._clock.timestamp()
         if session_id in self._ended:
@@ -91,12 +97,16 @@ class BearerAuthenticator:
             if len(self._live) > 100_000:
                 self._live.clear()
                 self._contact_changed.clear()
+                self._kyc.clear()
             self._live[session_id] = now + SESSION_CHECK_SECONDS
             changed = state.get("contact_changed_at")
             self._contact_changed[session_id] = changed if isinstance(changed, int) else None
+            kyc = state.get("kyc_status")
+            self._kyc[session_id] = kyc if isinstance(kyc, str) else None
             return True
         self._live.pop(session_id, None)
         self._contact_changed.pop(session_id, None)
+        self._kyc.pop(session_id, None)
         self._ended.add(session_id)
         return False
 

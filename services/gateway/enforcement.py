@@ -2,7 +2,8 @@
 
 After the caller is authenticated and the controls have passed: fraud scores the request where the policy says so,
 `policy.decide` answers, and the request is cleared (the identity it is forwarded with grows by the score and the
-step-up factor), or stopped with a step-up challenge (401, RFC 9470), a refusal (403 `operation_denied`) or, for
+step-up factor), or stopped with a step-up challenge (401, RFC 9470), a refusal (403 `operation_denied`, or
+`kyc_required` where the customer's identity is not verified, KYC-2) or, for
 an operation that fails closed, 503 when fraud or auth cannot answer. Nothing reaches a service that the policy
 did not allow.
 """
@@ -30,6 +31,13 @@ from shared.tokens import AccessClaims, Factor
 class OperationDenied(Problem):
     status = 403
     code = "operation_denied"
+
+
+class KycRequired(Problem):
+    """KYC-2: the operation needs a verified identity; the client sends the customer to identity proofing."""
+
+    status = 403
+    code = "kyc_required"
 
 
 def _json(raw: bytes) -> Any:
@@ -95,9 +103,11 @@ class Enforcer:
         claims: AccessClaims | None,
         ip: str,
         contact_changed_at: int | None = None,
+        kyc_verified: bool = False,
     ) -> dict[str, Any]:
         """The context to forward with, once the policy allows the request; raises the problem that stops it.
-        `contact_changed_at`: when the customer's e-mail or phone last changed, as auth's session check said."""
+        `contact_changed_at`: when the customer's e-mail or phone last changed, and `kyc_verified`: whether the
+        customer's identity is verified now (KYC-2), both as auth's session check said."""
         rule = self.policy.operations[route.operation]
         raw = await request.body()
         asked = _Asked(
@@ -125,9 +135,7 @@ class Enforcer:
         session = SessionState(
             caller=caller,
             factors=claims.factors if claims is not None else (),
-            # KYC-2: verified identity comes with the kyc service (a later issue); until then no operation that
-            # requires it (money movement, bank links) is allowed.
-            kyc_verified=False,
+            kyc_verified=kyc_verified,
             contact_changed_at=contact_changed_at,
         )
         decision = self._decide(asked, session)
@@ -192,6 +200,10 @@ class Enforcer:
                 code="service_unavailable",
                 status=503,
                 headers={"Retry-After": "5"},
+            )
+        if decision.code == "kyc_required":
+            raise KycRequired(
+                "Verify your identity first: this operation needs a verified identity.", reasons=["kyc_required"]
             )
         # A deny, or a step-up that only a customer could give.
         raise OperationDenied("This operation is not allowed.", reasons=list(decision.reasons))

@@ -248,6 +248,8 @@ class Decision:
 
     @property
     def code(self) -> str | None:
+        if self.outcome == "deny" and self.reasons == ("kyc_required",):
+            return "kyc_required"  # KYC-2: its own code, so that the client sends the customer to identity proofing
         return {"allow": None, "step_up": "step_up_required", "deny": "operation_denied"}.get(
             self.outcome, "service_unavailable"
         )

@@ -90,6 +90,7 @@ async def _authenticated_and_forwarded(
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
     contact_changed_at: int | None = None
+    kyc_verified = False
     enforcer: Enforcer = state.extras["enforcer"]
     if route.caller == "partner":
         partner = await admission.admit_partner(request, state, route, admitted)
@@ -97,12 +98,15 @@ async def _authenticated_and_forwarded(
         context.update(partner_id=partner.partner_id, partner_name=partner.partner_name, key_id=partner.key_id)
     elif route.caller != "anyone":
         bearer: BearerAuthenticator = state.extras["bearer"]
-        # An operation that waits a cool-off after a contact change asks auth afresh: the change may be seconds old.
-        cool_off = enforcer.policy.operations[operation].contact_change_cool_off_seconds > 0
+        # An operation that waits a cool-off after a contact change, or needs a verified identity, asks auth afresh:
+        # the change, an approval or a return to re-verification may be seconds old (KYC-2; README "KYC status").
+        rule = enforcer.policy.operations[operation]
+        fresh = rule.contact_change_cool_off_seconds > 0 or rule.kyc_required
         claims = await bearer.authenticate(
-            request, "staff" if route.caller == "staff" else "customer", fresh_session=cool_off
+            request, "staff" if route.caller == "staff" else "customer", fresh_session=fresh
         )
         contact_changed_at = bearer.contact_changed_at(claims.session_id)
+        kyc_verified = claims.subject_type == "customer" and bearer.kyc_status(claims.session_id) == "verified"
         if route.role is not None and not has_role(claims.role, route.role):
             raise Problem(f"This route needs the {route.role} role.", code="forbidden", status=403)
         caller = claims.subject_type
@@ -114,7 +118,15 @@ async def _authenticated_and_forwarded(
             )
     # What the caller must prove at this risk (the policy), before anything is forwarded.
     context.update(
-        await enforcer.clear(request, route, caller=caller, claims=claims, ip=ip, contact_changed_at=contact_changed_at)
+        await enforcer.clear(
+            request,
+            route,
+            caller=caller,
+            claims=claims,
+            ip=ip,
+            contact_changed_at=contact_changed_at,
+            kyc_verified=kyc_verified,
+        )
     )
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
     upstream = await state.client.request(

@@ -79,6 +79,11 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    # Money and bank links (txn, a later issue; txn answers 404 until then): the gateway decides first (KYC-2,
+    # AUTH-WD-1, LINK-1), so nothing reaches txn that the policy did not allow.
+    Route("POST", "/v1/withdrawals", "txn", "withdrawal", caller="customer"),
+    Route("POST", "/v1/bank-links", "txn", "bank_link", caller="customer"),
+    Route("POST", "/v1/charges", "txn", "charge", caller="customer"),
     Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),
     # Staff answer their TOTP challenge here, never at the customer `challenge` route: a kill switch on
     # `challenge`, a customer IP rule or fraud's IP list must not lock every staff member out (ops_login cannot

@@ -64,6 +64,9 @@ class AttributeChangedData(_Data):
     old: str = Field(max_length=300)
     new: str = Field(max_length=300)
     recipient_role: Literal["old", "new"] = Field(description="whether this copy goes to the old or the new contact")
+    reverification_required: bool = Field(
+        default=False, description="the change sent a verified identity back to re-verification (KYC-2)"
+    )
 
 
 class PasswordChangedData(_Data):

@@ -147,7 +147,7 @@ def test_without_verified_identity_no_money_moves_and_no_bank_account_is_linked(
     decision = decide(shipped, operation, _session(operation, "2f", True, kyc=False), BANDS["low"], now=NOW)
     if operation in MONEY_OPS:
         assert (decision.outcome, decision.reasons, decision.status) == ("deny", ("kyc_required",), 403)
-        assert decision.code == "operation_denied"
+        assert decision.code == "kyc_required"
     else:
         assert decision.outcome == "allow"
 
