@@ -154,7 +154,9 @@ async def trends(
 class ListEntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(
+        min_length=1, max_length=200, description="for devices: the key or its digest; the digest is stored"
+    )
     kind: Kind = "deny"
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     expires_at: AwareDatetime | None = None
