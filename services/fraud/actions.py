@@ -124,7 +124,8 @@ async def _deny_list_actions(
 ) -> list[Done]:
     done: list[Done] = []
     targets = (
-        ("deny_device", "devices", record.features.device_key),
+        # by digest, as the list holds it: the entry and this case's actions never show the key (lists.py)
+        ("deny_device", "devices", record.features.device_digest),
         ("deny_ip", "ips", _network(record.context.ip)),
     )
     for action, list_name, value in targets:

@@ -276,7 +276,10 @@ def _suppression_detail(suppression: cases.Suppression) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "rule_id": suppression.rule_id,
         "entity_type": suppression.entity_type,
-        "entity_value": suppression.entity_value,
+        # a device by digest, as the views show it: the trail is read by staff too (device_digests.py)
+        "entity_value": as_digest(suppression.entity_value)
+        if suppression.entity_type == "device"
+        else suppression.entity_value,
         "until": suppression.until.isoformat(),
         "note": suppression.note,
     }

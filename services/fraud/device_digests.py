@@ -13,6 +13,8 @@ import hashlib
 import re
 from typing import Any
 
+from shared.ids import is_id
+
 PREFIX = "sha256:"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{32}$")
 
@@ -28,6 +30,12 @@ def is_digest(value: str) -> bool:
 def as_digest(value: str) -> str:
     """A digest as given, or the digest of a key (staff who hold a key from elsewhere can still search by it)."""
     return value if is_digest(value) else device_digest(value)
+
+
+def searched(value: str) -> str:
+    """A device search term as the audit trail records it: auth's device id (`dev_…`, shown in every event) as
+    given, anything else as the digest of the key it may be; a key in the trail is as good as one on screen."""
+    return value if is_id(value, "dev") else as_digest(value)
 
 
 def shown(key: str | None) -> str | None:

@@ -25,6 +25,7 @@ from sqlalchemy import String, and_, bindparam, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
+from services.fraud.device_digests import device_digest
 from shared.geo import place_of
 from shared.networks import network_of
 from shared.statements import Prepared, Statements, statements_of
@@ -64,6 +65,7 @@ class Features:
     asn: str | None = None
     network: str | None = None
     device_key: str | None = None
+    device_digest: str | None = None  # of device_key, as the devices list holds it (device_digests.py)
     # the customer
     customer_known: bool = False  # any event before this one
     customer_age_hours: float | None = None  # since the account was opened (or its first event)
@@ -132,7 +134,7 @@ async def compute(
             _shared_features(session, context, network), _customer_events(beside, context)
         )
     device_key, first_event_at = shared.pop("device_key"), shared.pop("first_event_at")
-    values.update(shared, device_key=device_key)
+    values.update(shared, device_key=device_key, device_digest=device_digest(device_key) if device_key else None)
     if context.customer_id is not None:
         values.update(_customer_features(rows, context, device_key, first_event_at))
     return Features(context=context, **values)

@@ -2,6 +2,9 @@
 
 Entries expire or are removed, never deleted: who added and who removed what stays visible. The deny lists,
 with what resolved cases showed, are also what is shared with other companies as indicators (INC-4).
+Devices are held by the digest of their key (device_digests.py), whether staff give the key or the digest the
+ops views show, or a rule's action lists one: a key and a password log in without the new-device check, so no
+list answers a key, and the scorer matches the digest of the key it is asked about.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import ColumnElement, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
+from services.fraud.device_digests import as_digest, device_digest
 from services.fraud.rules import Lists
 from shared.ids import new_id
 from shared.problems import Problem, invalid
@@ -91,7 +95,8 @@ def check_list(name: str) -> str:
 
 
 def normalise(list_name: str, value: str) -> str:
-    """The value as stored and matched: an IP or network as its CIDR (203.0.113.7/24 -> 203.0.113.0/24)."""
+    """The value as stored and matched: an IP or network as its CIDR (203.0.113.7/24 -> 203.0.113.0/24), a device
+    as its digest (a key is digested, a digest kept)."""
     value = value.strip()
     if not value:
         raise invalid("value", "The value is empty.")
@@ -102,6 +107,8 @@ def normalise(list_name: str, value: str) -> str:
             raise invalid("value", f"{value[:64]!r} is not an IP address or a network in CIDR notation.") from None
     if len(value) > _MAX_LENGTH[list_name]:
         raise invalid("value", f"A {list_name} value has at most {_MAX_LENGTH[list_name]} characters.")
+    if list_name == "devices":
+        return as_digest(value)
     return value
 
 
@@ -209,7 +216,8 @@ async def indicators(
     session: AsyncSession, *, kinds: frozenset[str], since: datetime | None, now: datetime
 ) -> list[Indicator]:
     """Indicators to share (INC-4): deny entries in force for IPs, devices and bank accounts (added since `since`),
-    and the IPs and device keys of cases resolved as fraud (resolved since `since`, first seen when opened).
+    and the IPs and devices of cases resolved as fraud (resolved since `since`, first seen when opened); devices
+    by digest, which the receiver matches by hashing the keys it has seen (device_digests.py).
     Never a customer id, and never a free-text case note, which may name one."""
     found: dict[tuple[str, str, str], Indicator] = {}
     entry = models.list_entry
@@ -253,7 +261,7 @@ async def _case_indicators(session: AsyncSession, *, kinds: frozenset[str], sinc
         )
         for case in cases:
             for key in keys.get(case.device_id, set()) | keys.get(case.score_id, set()):
-                out.append(Indicator("device", key, case.opened_at, "case", "confirmed fraud"))
+                out.append(Indicator("device", device_digest(key), case.opened_at, "case", "confirmed fraud"))
     return out
 
 

@@ -74,7 +74,8 @@ async def search_events(
     where.extend(match.conditions())
     rows, truncated = await event_queries.find_events(session, where, match, limit)
     events = [event_queries.event_view(row) for row in rows]
-    filters = {"customer_id": customer_id, "ip": ip, "device_id": device_id, "type": type, "limit": limit}
+    shown_device = device_digests.searched(device_id) if device_id is not None else None
+    filters = {"customer_id": customer_id, "ip": ip, "device_id": shown_device, "type": type, "limit": limit}
     filters.update(since=since.isoformat() if since else None, until=until.isoformat() if until else None)
     await _audit(
         session,
@@ -153,7 +154,9 @@ async def trends(
 class ListEntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(
+        min_length=1, max_length=200, description="for devices: the key or its digest; the digest is stored"
+    )
     kind: Kind = "deny"
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     expires_at: AwareDatetime | None = None
@@ -296,8 +299,7 @@ async def export_indicators(
     rows = [
         {
             "type": i.type,
-            # Shared by digest (device_digests.py): the receiver hashes the keys it has seen to match.
-            "value": device_digests.device_digest(i.value) if i.type == "device" else i.value,
+            "value": i.value,  # a device by digest (lists.indicators)
             "first_seen": i.first_seen.isoformat(),
             "source": i.source,
             "note": i.note,

@@ -295,7 +295,7 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Lists:
-    """What the deny lists hold, as the scorer checks them (lists.py loads them)."""
+    """What the deny lists hold, as the scorer checks them (lists.py loads them); devices by digest."""
 
     ips: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     devices: frozenset[str] = frozenset()
@@ -311,7 +311,7 @@ class Lists:
                 address = None
             if address is not None and any(address in network for network in self.ips):
                 found.append("ip")
-        if f.device_key and f.device_key in self.devices:
+        if f.device_digest and f.device_digest in self.devices:  # the list holds digests (lists.normalise)
             found.append("device")
         if f.context.customer_id and f.context.customer_id in self.customers:
             found.append("customer")

@@ -22,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import features, lists, models
-from services.fraud.device_digests import device_digest
 from services.fraud.features import Features, ScoreContext
 from services.fraud.rules import Assessment, Lists, RuleSetBody, evaluate
 from shared.clock import Clock
@@ -214,7 +213,7 @@ class Scorer:
                     ("customer", context.customer_id),
                     ("device", found.device_key),
                     # staff snooze a device by the digest they see (device_digests.py)
-                    ("device", device_digest(found.device_key) if found.device_key else None),
+                    ("device", found.device_digest),
                     ("ip", context.ip),
                 )
                 if value

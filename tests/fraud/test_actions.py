@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sekisho.sinks import SmsSink, SmtpSink
 from services.fraud import actions, models
 from services.fraud.app import create_app
+from services.fraud.device_digests import device_digest
 from services.fraud.features import ScoreContext
 from services.fraud.rules import RuleSetBody
 from services.fraud.scoring import Scorer
@@ -201,7 +202,7 @@ async def test_deny_device_and_deny_ip_list_them_for_30_days_and_the_next_score_
     assert first["case_id"] is None  # no open_case asked, and the outcome is step_up
     entries = {row.list: row for row in await rows(fraud.app, models.list_entry)}
     assert set(entries) == {"devices", "ips"}
-    assert (entries["devices"].value, entries["ips"].value) == ("phone-x", f"{OFFICE_IP}/32")
+    assert (entries["devices"].value, entries["ips"].value) == (device_digest("phone-x"), f"{OFFICE_IP}/32")
     for entry in entries.values():
         assert (entry.kind, entry.source) == ("deny", "rule:takeover")
         assert entry.expires_at == NOW + timedelta(days=30)
