@@ -26,7 +26,7 @@ _POSTAL_CODE = re.compile(r"^\s*〒?\s*([0-9]{3})-?([0-9]{4})\s*(.+)$", re.DOTAL
 
 @dataclass(frozen=True)
 class PostalAddress:
-    postal_code: str  # 7 digits
+    postal_code: str  # 123-4567
     address: str
 
 
@@ -39,7 +39,7 @@ def postal_address(declared_address: str) -> PostalAddress:
             "The declared address has no postal code (〒123-4567 …), so no letter can be sent to it; "
             "use another method or correct the address."
         )
-    return PostalAddress(found.group(1) + found.group(2), found.group(3).strip())
+    return PostalAddress(f"{found.group(1)}-{found.group(2)}", found.group(3).strip())
 
 
 def new_code() -> str:
