@@ -14,6 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,8 +106,9 @@ class StatusSync:
         )
         try:
             await self.auth.record_kyc(row.customer_id, update_)
-        except (Problem, ServiceUnavailable, ServiceTimeout) as exc:
+        except (Problem, ServiceUnavailable, ServiceTimeout, ValidationError) as exc:
+            error = exc.detail if isinstance(exc, Problem) else "auth's answer is not a KycStatus"
             delay = min(self.retry_max_seconds, 0.5 * 2**row.attempts) * random.uniform(0.5, 1.0)
-            log.warning("KYC status not accepted by auth", extra={"sync_id": row.id, "error": exc.detail})
-            return {"next_attempt_at": self.clock.now() + timedelta(seconds=delay), "last_error": exc.detail[:500]}
+            log.warning("KYC status not accepted by auth", extra={"sync_id": row.id, "error": error})
+            return {"next_attempt_at": self.clock.now() + timedelta(seconds=delay), "last_error": error[:500]}
         return {"synced_at": self.clock.now(), "last_error": None}
