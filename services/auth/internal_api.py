@@ -3,6 +3,7 @@ staff audit trail (every service)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import audit, challenges, kyc_status, models, step_up
+from services.auth import accounts, audit, challenges, kyc_status, models, step_up
 from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
-from shared.contracts.identity import KycStatus, KycStatusUpdate
+from shared.contracts.identity import CustomerContacts, DeclaredIdentity, KycStatus, KycStatusUpdate
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.problems import Problem
 
@@ -159,6 +160,45 @@ async def receive_audit_entries(
     entries = [entry for entry in entries if entry.entry_id not in refused]
     created = await audit.store(session, entries, now=runtime.clock.now())
     return batches.answer(body, refused, created)
+
+
+# -- kyc: what a customer declared, and where to tell them the result (shared/contracts/identity.py) -------------
+
+
+async def _customer_row(session: Any, customer_id: str) -> Any:
+    row = (await session.execute(select(models.customer).where(models.customer.c.id == customer_id))).first()
+    if row is None:
+        raise Problem("No such customer.", code="customer_not_found", status=404)
+    return row
+
+
+@router.get("/customers/{customer_id}/declared-identity", dependencies=[only_from("kyc")])
+async def declared_identity(customer_id: str, session: SessionDep, runtime: RuntimeDep) -> DeclaredIdentity:
+    """What the customer declared at account opening (and changed since): what proofing checks against."""
+    row = await _customer_row(session, customer_id)
+
+    def opened(column: str) -> str:
+        return runtime.cipher.open(getattr(row, column), context=f"customer.{column}")
+
+    return DeclaredIdentity(
+        customer_id=row.id,
+        name=opened("name"),
+        name_kana=opened("name_kana"),
+        birth_date=date.fromisoformat(opened("birth_date")),
+        address=opened("address"),
+    )
+
+
+@router.get("/customers/{customer_id}/contacts", dependencies=[only_from("kyc")])
+async def customer_contacts(customer_id: str, session: SessionDep, runtime: RuntimeDep) -> CustomerContacts:
+    """Where kyc's notice of a proofing result goes (notify needs the recipient; auth alone keeps contacts)."""
+    contact = accounts.contact_of(await _customer_row(session, customer_id), runtime.cipher)
+    return CustomerContacts(
+        customer_id=customer_id,
+        email=contact.email,
+        phone=contact.phone,
+        language="en" if contact.language == "en" else "ja",
+    )
 
 
 @router.put("/customers/{customer_id}/kyc", dependencies=[only_from("kyc")])

@@ -17,7 +17,7 @@ from services.gateway.enforcement import Enforcer
 from services.gateway.origins import PublicOrigins
 from services.gateway.policy import policy_for
 from services.gateway.rate_limits import RateLimiter, counter_for
-from services.gateway.routes import PING, PUBLIC_ROUTES, Route, RouteTable, diagnostic_routes
+from services.gateway.routes import PING, PUBLIC_ROUTES, Route, RouteMatch, RouteTable, diagnostic_routes
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import PartnerAuthenticator
 from shared.clock import Clock
@@ -41,6 +41,13 @@ def create_app(
     # A bad policy file stops start-up here, with the file, the line and the reason.
     policy = policy_for(settings, operations)
     origins = PublicOrigins.configured(settings.public_origins, settings.gateway_url)
+    table = RouteTable(routes)
+
+    def body_limit_for(method: str, path: str) -> int | None:
+        matched = table.match(method, path)
+        if isinstance(matched, RouteMatch) and matched.route.large_body:
+            return settings.large_body_max_bytes
+        return None
 
     async def start_enforcer(state: ServiceState) -> None:
         assert state.outbox is not None  # the gateway is built with an outbox table
@@ -100,11 +107,11 @@ def create_app(
         outbox_table=models.outbox,
         on_startup=[start_bearer, start_partners, start_controls, start_enforcer],
         on_shutdown=[stop_controls],
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit_for)],
         title="sekisho gateway",
         response_headers=GATEWAY_HEADERS,
         server_timing=settings.server_timing,
         api_docs=settings.api_docs,
     )
-    app.state.routes = RouteTable(routes)
+    app.state.routes = table
     return app

@@ -24,6 +24,8 @@ class Route:
     role: str | None = None  # for staff routes: the least role allowed (analyst < supervisor < admin)
     # True: the route finishes an operation stepped up at its start (policy.decide's `continuation`).
     continues: bool = False
+    # True: the body may be up to the gateway's large_body_max_bytes instead of max_body_bytes (documents).
+    large_body: bool = False
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,10 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    # Identity proofing (KYC-1): the eKYC submission carries four document and selfie images.
+    Route("POST", "/v1/kyc/verifications", "kyc", "kyc", caller="customer", large_body=True),
+    Route("GET", "/v1/kyc/verifications/{verification_id}", "kyc", "kyc", caller="customer"),
+    Route("POST", "/v1/kyc/verifications/{verification_id}/postal-code", "kyc", "kyc", caller="customer"),
     # Money and bank links (txn, a later issue; txn answers 404 until then): the gateway decides first (KYC-2,
     # AUTH-WD-1, LINK-1), so nothing reaches txn that the policy did not allow.
     Route("POST", "/v1/withdrawals", "txn", "withdrawal", caller="customer"),
@@ -120,6 +126,24 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         caller="staff",
         role="analyst",
         upstream_path="/internal/notifications/{notification_id}",
+    ),
+    Route("GET", "/v1/ops/kyc/verifications", "kyc", "ops_read", caller="staff", role="analyst"),
+    Route("GET", "/v1/ops/kyc/verifications/{verification_id}", "kyc", "ops_read", caller="staff", role="analyst"),
+    Route(
+        "POST",
+        "/v1/ops/kyc/verifications/{verification_id}/approve",
+        "kyc",
+        "ops_write",
+        caller="staff",
+        role="analyst",
+    ),
+    Route(
+        "POST",
+        "/v1/ops/kyc/verifications/{verification_id}/reject",
+        "kyc",
+        "ops_write",
+        caller="staff",
+        role="analyst",
     ),
     Route(
         "GET",

@@ -52,6 +52,9 @@ DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
 
 class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger request bodies get 413")
+    # The limit of the routes that carry documents (routes.py `large_body`: the eKYC submission, four images in
+    # base64 of up to SEKISHO_KYC_IMAGE_MAX_BYTES each); every other route keeps max_body_bytes.
+    large_body_max_bytes: int = Field(default=24 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     default_route_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Off unless configured: each tells an outsider something about the inside (the routes a trace walks,
     # how long the work behind an answer took, every route and schema).

@@ -24,6 +24,8 @@ class EventType(StrEnum):
     SUSPICIOUS_ACTIVITY = "suspicious_activity"  # RESP-1
     ONE_TIME_CODE = "one_time_code"  # AUTH-OTP-1/2: expires in 60 s
     KYC_POSTAL_CODE = "kyc_postal_code"  # KYC-1 postal: a letter by non-forwardable registered mail
+    KYC_APPROVED = "kyc_approved"  # KYC-1: the identity is verified
+    KYC_REJECTED = "kyc_rejected"  # KYC-1: the proofing failed, and why
 
 
 class Channel(StrEnum):
@@ -109,6 +111,17 @@ class KycPostalCodeData(_Data):
     expires_at: AwareDatetime
 
 
+class KycApprovedData(_Data):
+    at: AwareDatetime
+    method: Literal["ekyc", "postal", "jpki"]
+
+
+class KycRejectedData(_Data):
+    at: AwareDatetime
+    method: Literal["ekyc", "postal", "jpki"]
+    reason: str = Field(max_length=300, description="why, in words the customer understands")
+
+
 DATA_MODELS: dict[EventType, type[_Data]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -121,6 +134,8 @@ DATA_MODELS: dict[EventType, type[_Data]] = {
     EventType.SUSPICIOUS_ACTIVITY: SuspiciousActivityData,
     EventType.ONE_TIME_CODE: OneTimeCodeData,
     EventType.KYC_POSTAL_CODE: KycPostalCodeData,
+    EventType.KYC_APPROVED: KycApprovedData,
+    EventType.KYC_REJECTED: KycRejectedData,
 }
 
 # Where the code-bearing events go is fixed by their nature; every other notice goes by email, plus SMS

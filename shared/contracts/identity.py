@@ -5,6 +5,8 @@
 - `PUT /internal/customers/{customer_id}/kyc` (auth; only kyc calls it) with `KycStatusUpdate` → `KycStatus`:
   auth keeps the customer's KYC status, which the gateway reads with its session check (KYC-2) and the account
   opening answers as `kyc_status`. `verified` also lifts a hard lock (re-verification, JFSA 2(2) ③).
+- `GET /internal/customers/{customer_id}/contacts` (auth; only kyc calls it) → `CustomerContacts`: where kyc tells
+  the customer the result of a proofing (notify needs a recipient; auth alone keeps contacts). 404 as above.
 """
 
 from __future__ import annotations
@@ -47,3 +49,15 @@ class KycStatus(BaseModel):
     status: KycState
     verified_at: datetime | None = None
     hard_lock_lifted: bool = False
+
+
+class CustomerContacts(BaseModel):
+    """`GET /internal/customers/{customer_id}/contacts` (auth; only kyc calls it): where kyc's notices of a
+    proofing result go (the registered contacts, read when the result is decided)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None  # E.164
+    language: Literal["ja", "en"] = "ja"

@@ -39,6 +39,8 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "address": "大阪府大阪市北区梅田1-1-1 梅田ハイツ101",
         "expires_at": "2026-12-07T00:00:00+00:00",
     },
+    EventType.KYC_APPROVED: {"at": AT, "method": "postal"},
+    EventType.KYC_REJECTED: {"at": AT, "method": "ekyc", "reason": "書類の写真が不鮮明で読み取れませんでした"},
 }
 
 EMAIL = "taro.yamada@example.jp"

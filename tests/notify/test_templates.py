@@ -58,6 +58,8 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "address": "東京都千代田区丸の内1-1-1 テストビル101号室",
         "expires_at": datetime(2025, 5, 15, 14, 59, tzinfo=UTC),
     },
+    EventType.KYC_APPROVED: {"at": AT, "method": "ekyc"},
+    EventType.KYC_REJECTED: {"at": AT, "method": "postal", "reason": "the postal code expired before it was entered"},
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
