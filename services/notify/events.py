@@ -98,7 +98,15 @@ class OneTimeCodeData(_Data):
     code: str = Field(pattern=r"^[0-9]{6}$")
     expires_in: int = Field(gt=0, le=300, description="seconds")
     operation: Literal[
-        "login", "withdrawal", "charge", "bank_link", "profile_view", "profile_change", "password_change", "mfa_change"
+        "login",
+        "withdrawal",
+        "charge",
+        "bank_link",
+        "profile_view",
+        "profile_change",
+        "password_change",
+        "mfa_change",
+        "kyc",
     ]
     amount: int | None = Field(default=None, gt=0, description="yen, for money movement: the SMS says what is approved")
 

@@ -51,16 +51,13 @@ CHANGE = {  # profile_change, password_change, mfa_change: a fresh factor each t
     **MONEY,
     ("old", True): "AADU",  # one factor suffices when the login was MFA (AUTH-ATTR-1)
 }
-VIEW = {  # profile_view: MFA, by the login or by a step-up; fraud down: still served
+VIEW = {  # profile_view, kyc: MFA, by the login or by a step-up; fraud down: still served
     ("1f", False): "SSDS",  # a one-factor login must bring possession before a view (AUTH-LOGIN-1)
     ("1f", True): "AADA",
     ("2f", False): "ASDA",
     ("2f", True): "AADA",
     ("old", False): "ASDA",
     ("old", True): "AADA",
-}
-KYC_START = {  # kyc: the password suffices; risky requests step up
-    (login, grant): ("AADA" if grant else "ASDA") for login in ("1f", "2f", "old") for grant in (False, True)
 }
 STAFF = {"1f": "DDDD", "2f": "AADA", "old": "AADA"}  # staff cannot step up and must act when fraud is down
 OPEN = dict.fromkeys(("1f", "2f", "old"), "AADA")  # the doors to authentication: only deny applies
@@ -75,7 +72,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "ops_login": ("anonymous", OPEN),
     "atm_authorize": ("partner", OPEN_FAIL_CLOSED),
     "profile_view": ("customer", VIEW),
-    "kyc": ("customer", KYC_START),
+    "kyc": ("customer", VIEW),
     "profile_change": ("customer", CHANGE),
     "password_change": ("customer", CHANGE),
     "mfa_change": ("customer", CHANGE),

@@ -12,6 +12,7 @@ from services.kyc import models
 from services.notify import models as notify_models
 from shared.clock import FrozenClock
 from tests.auth.conftest import CUSTOMER
+from tests.auth.test_api_login import grant_by_sms
 from tests.harness import System
 from tests.kyc.conftest import kyc_messages, kyc_rows, signed_in, signed_in_again, start
 from tests.servers import eventually, eventually_async
@@ -124,9 +125,18 @@ async def test_an_expired_code_is_refused_and_closes_the_case(system: System, sm
     system.clock.advance(days=14, seconds=1)
     headers = await signed_in_again(system, sms)
     status, body = await enter(system, headers, verification_id, code)
-    assert status == 410
+    # A trusted device signs in with the password alone: identity proofing asks for the phone as well (MFA).
+    assert (status, body["code"]) == (401, "step_up_required")
+    grant = await grant_by_sms(system, sms, body["challenge"]["id"])
+    status, body = await enter(system, {**headers, "Step-Up-Grant": grant}, verification_id, code)
+    assert status == 410, body
     assert body["code"] == "code_expired"
-    view = await system.gateway.get(f"/v1/kyc/verifications/{verification_id}", headers=headers)
+    asked = await system.gateway.get(f"/v1/kyc/verifications/{verification_id}", headers=headers)
+    assert asked.status_code == 401  # a grant is for one request: the view steps up again
+    grant = await grant_by_sms(system, sms, asked.json()["challenge"]["id"])
+    view = await system.gateway.get(
+        f"/v1/kyc/verifications/{verification_id}", headers={**headers, "Step-Up-Grant": grant}
+    )
     assert view.json()["status"] == "rejected"
     assert await kyc_rows(system, models.verified_identity) == []
 
