@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.fraud import lists, models
 from services.fraud.rules import Assessment
 from services.fraud.scoring import Scorer, ScoreRecord
+from shared.contracts.fraud_actions import SUMMARY_MAX, FraudAction, FraudActionRequest, fraud_actions_path
 from shared.database import on_commit
 from shared.ids import new_id
 from shared.service import ServiceState
 
 DENY_FOR = timedelta(days=30)
-SUMMARY_MAX = 300  # what auth's route and the suspicious_activity notice take
 # The customer's actions, in the order they are asked of auth, with the name auth's route gives them.
-CUSTOMER_ACTIONS = {
+CUSTOMER_ACTIONS: dict[str, FraudAction] = {
     "notify_customer": "notify_suspicious",
     "lock_account": "lock",
     "revoke_sessions": "revoke_sessions",
@@ -34,11 +34,6 @@ CUSTOMER_ACTIONS = {
 CASE_OUTCOMES = frozenset({"review", "deny"})
 
 Done = dict[str, Any]
-
-
-def fraud_actions_path(customer_id: str) -> str:
-    """auth's route for what fraud asks it to do to a customer (services/auth/fraud_actions_api.py)."""
-    return f"/internal/customers/{customer_id}/fraud-actions"
 
 
 def wanted_actions(assessment: Assessment) -> dict[str, list[str]]:
@@ -99,19 +94,15 @@ async def _customer_actions(
             # auth's lock ends every session too: asking twice would only add a second message.
             done.append({"action": action, "rules": rules, "result": "done by lock_account"})
             continue
-        payload: dict[str, Any] = {
-            "action": asked,
-            "summary": record.assessment.summary[:SUMMARY_MAX],
-            "score_id": record.id,
-        }
-        if case_id is not None:
-            payload["case_id"] = case_id
+        asking = FraudActionRequest(
+            action=asked, summary=record.assessment.summary[:SUMMARY_MAX], score_id=record.id, case_id=case_id
+        )
         assert state.outbox is not None
         await state.outbox.enqueue(
             session,
             destination="auth",
             path=fraud_actions_path(customer_id),
-            payload=payload,
+            payload=asking.model_dump(exclude_none=True),
             key=f"fraud:{record.id}:{'notify' if asked == 'notify_suspicious' else asked}",
             once=True,
         )

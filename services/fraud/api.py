@@ -9,10 +9,11 @@ from starlette.responses import JSONResponse, Response
 
 from services.fraud import actions, intake
 from services.fraud.features import ScoreContext
-from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
+from services.fraud.schemas import EventIn
 from services.fraud.scoring import Scorer, ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.contracts.scoring import DeniedNetworks, Reason, ScoreAnswer, ScoreRequest
 from shared.database import Database
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.ids import new_id
@@ -50,7 +51,7 @@ DENIED_NETWORKS_PATH = "/internal/lists/ips/denied"
 
 
 @router.get(DENIED_NETWORKS_PATH.removeprefix("/internal"))
-async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, list[str]]:
+async def denied_networks(state: StateDep, identity: IdentityDep) -> DeniedNetworks:
     """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists): the
     one the scorer holds, kept fresh every second; read from the database only if its refresher fell behind."""
     if identity.caller != "gateway":
@@ -58,7 +59,7 @@ async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, l
     scorer: Scorer = state.extras["scorer"]
     async with state.database.reading() as session:
         in_force = await scorer.lists.get(session, state.clock.now())
-    return {"networks": sorted(str(network) for network in in_force.ips)}
+    return DeniedNetworks(networks=sorted(str(network) for network in in_force.ips))
 
 
 @score_router.post("/score", response_model=ScoreAnswer)

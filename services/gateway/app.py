@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from services.gateway import controls_api, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
+from services.gateway.clients import AuthClient, FraudClient
 from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
 from services.gateway.enforcement import Enforcer
 from services.gateway.origins import PublicOrigins
@@ -46,7 +47,8 @@ def create_app(
         assert state.outbox is not None  # the gateway is built with an outbox table
         state.extras["enforcer"] = Enforcer(
             policy=policy,
-            client=state.client,
+            auth=AuthClient(state.client),
+            fraud=FraudClient(state.client),
             clock=state.clock,
             score_timeout_seconds=settings.score_timeout_seconds,
             database=state.database,
@@ -55,7 +57,7 @@ def create_app(
 
     async def start_bearer(state: ServiceState) -> None:
         state.extras["bearer"] = BearerAuthenticator(
-            client=state.client, clock=state.clock, max_lifetime_seconds=settings.access_token_ttl_seconds
+            auth=AuthClient(state.client), clock=state.clock, max_lifetime_seconds=settings.access_token_ttl_seconds
         )
 
     async def start_partners(state: ServiceState) -> None:
@@ -78,7 +80,7 @@ def create_app(
             limiter=limiter,
             known_operations=operations | {PING.operation},
             refresh_seconds=settings.controls_refresh_seconds,
-            fraud_lists=lambda: fetch_fraud_ip_denies(state.client),
+            fraud_lists=lambda: fetch_fraud_ip_denies(FraudClient(state.client)),
         )
         await controls.start()
         state.extras["controls"] = controls
