@@ -10,10 +10,10 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse
 
 from services.auth import audit, challenges, models, step_up
-from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.contracts.audit import AuditEntryIn
 from shared.contracts.sessions import PublicKeys, SessionState
 from shared.contracts.step_up import Redeemed, RedeemRequest, StepUpChallenge, StepUpChallengeRequest
 from shared.dependencies import IdentityDep, SessionDep, only_from

@@ -9,10 +9,10 @@ from starlette.responses import JSONResponse, Response
 
 from services.fraud import actions, intake
 from services.fraud.features import ScoreContext
-from services.fraud.schemas import EventIn
 from services.fraud.scoring import Scorer, ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.contracts.events import EventIn
 from shared.contracts.scoring import DeniedNetworks, Reason, ScoreAnswer, ScoreRequest
 from shared.database import Database
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from

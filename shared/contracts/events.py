@@ -1,4 +1,9 @@
-"""The fraud service's contract with the services that report events (shared/events.py writes them)."""
+"""every service → fraud: what happened (a login, a change, a decision at the edge), sent through the outbox.
+
+- `POST /internal/events` (fraud; gateway, auth, kyc and txn) with `EventIn` → 201 stored, 200 already stored.
+- `POST /internal/events/batch` with shared/batches.py's envelope, each body an `EventIn`.
+shared/events.py's `record_event` writes them; services/fraud/intake.py stores them.
+"""
 
 from __future__ import annotations
 
