@@ -23,10 +23,11 @@ run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 
 test: $(STAMP) lint ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy strict on shared/ and sekisho/
+lint: $(STAMP) ## ruff, mypy strict on shared/ sekisho/ services/, import-linter (no service imports another)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared sekisho
+	$(BIN)/mypy shared sekisho services
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

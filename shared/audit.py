@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contracts.audit import AuditEntryIn
 from shared.identity import ServiceIdentity
 from shared.ids import new_id
 from shared.outbox import Outbox
@@ -56,20 +57,22 @@ def audit_entry(
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One entry as auth's /internal/audit takes it. `action` is dotted ("customer.view"); `detail` names what
-    was read or changed (customer ids, filters), never the personal data itself."""
-    return {
-        "entry_id": new_id("aud"),
-        "at": at.isoformat(),
-        "service": service,
-        "actor_id": actor.staff_id,
-        "actor_role": actor.role,
-        "session_id": actor.session_id,
-        "ip": actor.ip,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "detail": detail or {},
-    }
+    was read or changed (customer ids, filters), never the personal data itself. Validated where auth stores
+    it (services/auth/audit.py), not here: an entry auth refuses is kept for staff (shared/outbox.py)."""
+    entry = AuditEntryIn.model_construct(
+        entry_id=new_id("aud"),
+        at=at,
+        service=service,
+        actor_id=actor.staff_id,
+        actor_role=actor.role,
+        session_id=actor.session_id,
+        ip=actor.ip,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail or {},
+    )
+    return entry.model_dump(mode="json")
 
 
 async def record_audit(outbox: Outbox, session: AsyncSession, entry: dict[str, Any]) -> None:

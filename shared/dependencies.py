@@ -6,8 +6,8 @@ two thread hand-offs per request for a dictionary look-up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,25 @@ async def get_state(request: Request) -> ServiceState:
 
 
 StateDep = Annotated[ServiceState, Depends(get_state)]
+
+R = TypeVar("R")
+
+
+def runtime_of(state: ServiceState, kind: type[R]) -> R:
+    """The service's runtime, which its start-up hook built (ServiceState.runtime), as the type it is."""
+    runtime = state.runtime
+    if not isinstance(runtime, kind):
+        raise RuntimeError(f"the {state.name} service has no {kind.__name__} (not started?)")
+    return runtime
+
+
+def runtime_dependency(kind: type[R]) -> Callable[[Request], Coroutine[Any, Any, R]]:
+    """A dependency answering the service's runtime: `Annotated[GatewayRuntime, Depends(runtime_dependency(…))]`."""
+
+    async def get_runtime(request: Request) -> R:
+        return runtime_of(request.app.state.service, kind)
+
+    return get_runtime
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:

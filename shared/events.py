@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contracts.events import EventIn
 from shared.ids import new_id
 from shared.outbox import Outbox
 from shared.statements import Statements
@@ -34,15 +35,18 @@ async def record_event(
 ) -> str:
     """Queue the event with `session`; its id (made here unless the caller derives one to find it again)."""
     event_id = event_id or new_id("evt")
-    payload = {
-        "event_id": event_id,
-        "type": type,
-        "occurred_at": occurred_at.isoformat(),
-        "customer_id": customer_id,
-        "device_id": device_id,
-        "ip": ip,
-        "outcome": outcome,
-        "data": data or {},
-    }
+    # Not validated here: fraud validates on arrival, and an event it refuses is kept for staff (shared/outbox.py),
+    # where a refusal here would fail the customer's login or change that the event only describes.
+    event = EventIn.model_construct(
+        event_id=event_id,
+        type=type,
+        occurred_at=occurred_at,
+        customer_id=customer_id,
+        device_id=device_id,
+        ip=ip,
+        outcome=outcome,
+        data=data or {},
+    )
+    payload = event.model_dump(mode="json")
     await outbox.enqueue(session, destination="fraud", path=EVENTS_PATH, payload=payload, key=event_id, urgent=False)
     return event_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,9 @@ class ServiceState:
     issuer: IdentityIssuer
     cipher: FieldCipher
     outbox: Outbox | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The service's own typed runtime (AuthRuntime, GatewayRuntime …), built by its start-up hook and reached
+    # through its RuntimeDep (shared.dependencies.runtime_dependency): what only that service works with.
+    runtime: object | None = None
 
 
 Hook = Callable[[ServiceState], Awaitable[None]]

@@ -44,7 +44,7 @@ def create_app(
         hasher = PasswordHasher()
         # Made now, not on the first unknown login id: that first call would be slower and tell.
         await hasher.verify_dummy("warm-up")
-        state.extras["runtime"] = AuthRuntime(
+        state.runtime = AuthRuntime(
             settings=settings,
             database=state.database,
             cipher=state.cipher,

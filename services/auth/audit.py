@@ -11,31 +11,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from shared.audit import Actor, audit_entry
+from shared.contracts.audit import AuditEntryIn
 from shared.database import insert_new
-
-
-class AuditEntryIn(BaseModel):
-    """An entry as a service sends it (shared.audit.audit_entry)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    entry_id: str = Field(min_length=8, max_length=40)
-    at: AwareDatetime
-    service: str = Field(min_length=1, max_length=16, pattern=r"^[a-z]+$")
-    actor_id: str = Field(min_length=1, max_length=40)
-    actor_role: str = Field(min_length=1, max_length=16)
-    session_id: str = Field(max_length=40)
-    ip: str = Field(max_length=64)
-    action: str = Field(min_length=3, max_length=40, pattern=r"^[a-z_]+(\.[a-z_]+)+$")
-    target_type: str = Field(min_length=1, max_length=24)
-    target_id: str = Field(max_length=80)
-    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 async def store(session: AsyncSession, entries: Sequence[AuditEntryIn], *, now: datetime) -> set[str]:

@@ -127,7 +127,7 @@ async def record_wrong_code(session: AsyncSession, change_id: str) -> int:
     row = (await session.execute(select(c.c.attempts).where(c.c.id == change_id).with_for_update())).first()
     if row is None:
         return 0
-    attempts = row.attempts + 1
+    attempts: int = row.attempts + 1
     values: dict[str, Any] = {"attempts": attempts}
     if attempts >= MAX_ATTEMPTS:
         values["status"] = "dead"

@@ -6,43 +6,21 @@ once, so each action is applied once per score however often it arrives.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import accounts, lockout, models, sessions
 from services.auth.runtime import AuthRuntime, RuntimeDep
+from shared.contracts.fraud_actions import FraudActionRequest
 from shared.dependencies import IdentityDep, SessionDep
 from shared.events import record_event
 from shared.notifications import send_notification
 from shared.problems import Problem
 
 router = APIRouter(prefix="/internal", tags=["internal"])
-
-
-class FraudActionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["notify_suspicious", "lock", "revoke_sessions"]
-    summary: str | None = Field(default=None, min_length=1, max_length=300, description="what was seen, one line")
-    case_id: str | None = Field(default=None, max_length=40)
-    score_id: str | None = Field(default=None, max_length=40)
-
-    @model_validator(mode="after")
-    def _identified(self) -> FraudActionRequest:
-        # The score (or the case) is what makes a redelivery recognisable as the same request.
-        if self.score_id is None and self.case_id is None:
-            raise ValueError("score_id or case_id is required")
-        if self.action == "notify_suspicious" and self.summary is None:
-            raise ValueError("a notice needs its summary")
-        return self
-
-    @property
-    def ref(self) -> str:
-        return self.score_id or f"case:{self.case_id}"
 
 
 @router.post("/customers/{customer_id}/fraud-actions")

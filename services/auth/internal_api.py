@@ -7,16 +7,17 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
 from services.auth import accounts, audit, challenges, kyc_status, models, step_up
-from services.auth.audit import AuditEntryIn
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
+from shared.contracts.audit import AuditEntryIn
 from shared.contracts.identity import CustomerContacts, DeclaredIdentity, KycStatus, KycStatusUpdate
+from shared.contracts.sessions import PublicKeys, SessionState
+from shared.contracts.step_up import Redeemed, RedeemRequest, StepUpChallenge, StepUpChallengeRequest
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.problems import Problem
 
@@ -25,38 +26,19 @@ router = APIRouter(prefix="/internal", tags=["internal"])
 AUDIT_SENDERS = ("gateway", "kyc", "txn", "fraud", "notify")
 
 
-class StepUpChallengeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    customer_id: str = Field(max_length=40)
-    operation: str = Field(max_length=32)
-    fields_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-    summary: dict[str, Any] = Field(default_factory=dict)
-    methods: list[str] = Field(default_factory=lambda: ["totp", "sms", "email"], min_length=1)
-
-
-class RedeemRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grant: str = Field(min_length=10, max_length=100)
-    customer_id: str = Field(max_length=40)
-    operation: str = Field(max_length=32)
-    fields_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
 def _from_gateway(identity: Any) -> None:
     if identity.caller != "gateway":
         raise Problem("Only the gateway may ask for step-up.", code="forbidden", status=403)
 
 
 @router.get("/keys", dependencies=[only_from("gateway")])
-async def public_keys(runtime: RuntimeDep) -> dict[str, dict[str, str]]:
+async def public_keys(runtime: RuntimeDep) -> PublicKeys:
     """The public keys that verify access tokens, by key id."""
-    return {"keys": {runtime.signer.kid: runtime.signer.public_key_pem}}
+    return PublicKeys(keys={runtime.signer.kid: runtime.signer.public_key_pem})
 
 
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
-async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
+async def session_state(session_id: str, session: SessionDep) -> SessionState:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
     customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off), and
     the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification)."""
@@ -69,18 +51,18 @@ async def session_state(session_id: str, session: SessionDep) -> dict[str, Any]:
         )
     ).first()
     changed = row.contact_changed_at if row is not None else None
-    return {
-        "active": row is not None and row.revoked_at is None,
-        "subject_type": row.subject_type if row else None,
-        "contact_changed_at": int(changed.timestamp()) if changed is not None else None,
-        "kyc_status": row.kyc_status if row is not None else None,  # None for staff
-    }
+    return SessionState(
+        active=row is not None and row.revoked_at is None,
+        subject_type=row.subject_type if row else None,
+        contact_changed_at=int(changed.timestamp()) if changed is not None else None,
+        kyc_status=row.kyc_status if row is not None else None,  # None for staff
+    )
 
 
 @router.post("/step-up/challenges", status_code=201)
 async def create_step_up_challenge(
     body: StepUpChallengeRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> StepUpChallenge:
     _from_gateway(identity)
     methods = [m for m in body.methods if m in challenges.POSSESSION_METHODS]
     if "totp" in methods and not await runtime.has_totp(session, body.customer_id):
@@ -99,19 +81,17 @@ async def create_step_up_challenge(
         now=runtime.clock.now(),
         ttl_seconds=runtime.settings.challenge_ttl_seconds,
     )
-    return {
-        "id": challenge_id,
-        "methods": methods,
-        "caution": runtime.caution("ja"),
-        "expires_in": runtime.settings.challenge_ttl_seconds,
-        "operation": body.operation,
-    }
+    return StepUpChallenge(
+        id=challenge_id,
+        methods=methods,
+        caution=runtime.caution("ja"),
+        expires_in=runtime.settings.challenge_ttl_seconds,
+        operation=body.operation,
+    )
 
 
 @router.post("/step-up/redeem")
-async def redeem(
-    body: RedeemRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+async def redeem(body: RedeemRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep) -> Redeemed:
     _from_gateway(identity)
     factor = await step_up.redeem_grant(
         session,
@@ -121,7 +101,7 @@ async def redeem(
         fields_digest=body.fields_digest,
         now=runtime.clock.now(),
     )
-    return {"factor": factor.to_claim()}
+    return Redeemed(factor=factor.to_claim())
 
 
 def _from_its_service(entry: AuditEntryIn, identity: Any) -> str | None:

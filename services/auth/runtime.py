@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from services.auth.settings import AuthSettings
 from shared.clock import Clock
 from shared.crypto import FieldCipher
 from shared.database import Database
+from shared.dependencies import runtime_dependency
 from shared.outbox import Outbox
 from shared.tokens import TokenSigner
 
@@ -102,9 +103,4 @@ class AuthRuntime:
         return True
 
 
-async def get_runtime(request: Request) -> AuthRuntime:
-    runtime: AuthRuntime = request.app.state.service.extras["runtime"]
-    return runtime
-
-
-RuntimeDep = Annotated[AuthRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[AuthRuntime, Depends(runtime_dependency(AuthRuntime))]

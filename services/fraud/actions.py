@@ -18,15 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import lists, models
 from services.fraud.rules import Assessment
-from services.fraud.scoring import Scorer, ScoreRecord
+from services.fraud.runtime import FraudRuntime
+from services.fraud.scoring import ScoreRecord
+from shared.contracts.fraud_actions import SUMMARY_MAX, FraudAction, FraudActionRequest, fraud_actions_path
 from shared.database import on_commit
 from shared.ids import new_id
 from shared.service import ServiceState
 
 DENY_FOR = timedelta(days=30)
-SUMMARY_MAX = 300  # what auth's route and the suspicious_activity notice take
 # The customer's actions, in the order they are asked of auth, with the name auth's route gives them.
-CUSTOMER_ACTIONS = {
+CUSTOMER_ACTIONS: dict[str, FraudAction] = {
     "notify_customer": "notify_suspicious",
     "lock_account": "lock",
     "revoke_sessions": "revoke_sessions",
@@ -34,11 +35,6 @@ CUSTOMER_ACTIONS = {
 CASE_OUTCOMES = frozenset({"review", "deny"})
 
 Done = dict[str, Any]
-
-
-def fraud_actions_path(customer_id: str) -> str:
-    """auth's route for what fraud asks it to do to a customer (services/auth/fraud_actions_api.py)."""
-    return f"/internal/customers/{customer_id}/fraud-actions"
 
 
 def wanted_actions(assessment: Assessment) -> dict[str, list[str]]:
@@ -55,7 +51,7 @@ def needed(assessment: Assessment) -> bool:
     return bool(wanted_actions(assessment)) or assessment.action in CASE_OUTCOMES
 
 
-async def react(session: AsyncSession, state: ServiceState, record: ScoreRecord) -> list[Done]:
+async def react(session: AsyncSession, runtime: FraudRuntime, record: ScoreRecord) -> list[Done]:
     """Do what the rules that hit ask for; what was done, one entry per action (the case's entry has `case_id`).
 
     Scores that ask for nothing (most of them) cost nothing more than this function call."""
@@ -71,8 +67,8 @@ async def react(session: AsyncSession, state: ServiceState, record: ScoreRecord)
         rules = wanted.get("open_case", [])
         why = "asked by the rules" if rules else f"the outcome is {record.assessment.action}"
         done.append({"action": "open_case", "rules": rules, "result": f"opened ({why})", "case_id": case_id})
-    done += await _customer_actions(session, state, record, wanted, case_id)
-    done += await _deny_list_actions(session, state, record, wanted)
+    done += await _customer_actions(session, runtime.service, record, wanted, case_id)
+    done += await _deny_list_actions(session, runtime, record, wanted)
     if case_id is not None:
         await _open_case(session, record, case_id, done)
     return done
@@ -99,19 +95,15 @@ async def _customer_actions(
             # auth's lock ends every session too: asking twice would only add a second message.
             done.append({"action": action, "rules": rules, "result": "done by lock_account"})
             continue
-        payload: dict[str, Any] = {
-            "action": asked,
-            "summary": record.assessment.summary[:SUMMARY_MAX],
-            "score_id": record.id,
-        }
-        if case_id is not None:
-            payload["case_id"] = case_id
+        asking = FraudActionRequest(
+            action=asked, summary=record.assessment.summary[:SUMMARY_MAX], score_id=record.id, case_id=case_id
+        )
         assert state.outbox is not None
         await state.outbox.enqueue(
             session,
             destination="auth",
             path=fraud_actions_path(customer_id),
-            payload=payload,
+            payload=asking.model_dump(exclude_none=True),
             key=f"fraud:{record.id}:{'notify' if asked == 'notify_suspicious' else asked}",
             once=True,
         )
@@ -120,7 +112,7 @@ async def _customer_actions(
 
 
 async def _deny_list_actions(
-    session: AsyncSession, state: ServiceState, record: ScoreRecord, wanted: dict[str, list[str]]
+    session: AsyncSession, runtime: FraudRuntime, record: ScoreRecord, wanted: dict[str, list[str]]
 ) -> list[Done]:
     done: list[Done] = []
     targets = (
@@ -148,8 +140,7 @@ async def _deny_list_actions(
         )
     if any(entry.get("entry_id") for entry in done):
         # After the commit, not before: a score in between would cache the old lists for another second.
-        scorer: Scorer = state.extras["scorer"]
-        on_commit(session, scorer.lists.forget)
+        on_commit(session, runtime.scorer.lists.forget)
     return done
 
 

@@ -9,11 +9,12 @@ from starlette.responses import JSONResponse, Response
 
 from services.fraud import actions, intake
 from services.fraud.features import ScoreContext
-from services.fraud.schemas import EventIn, Reason, ScoreAnswer, ScoreRequest
-from services.fraud.scoring import Scorer, ScoreRecord
+from services.fraud.runtime import RuntimeDep
+from services.fraud.scoring import ScoreRecord
 from shared import batches
 from shared.batches import BatchIn, BatchOut
-from shared.database import Database
+from shared.contracts.events import EventIn
+from shared.contracts.scoring import DeniedNetworks, Reason, ScoreAnswer, ScoreRequest
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.ids import new_id
 from shared.problems import Problem
@@ -50,19 +51,19 @@ DENIED_NETWORKS_PATH = "/internal/lists/ips/denied"
 
 
 @router.get(DENIED_NETWORKS_PATH.removeprefix("/internal"))
-async def denied_networks(state: StateDep, identity: IdentityDep) -> dict[str, list[str]]:
+async def denied_networks(runtime: RuntimeDep, identity: IdentityDep) -> DeniedNetworks:
     """The IP deny list in force, for the gateway's IP rules (SEC-4: changeable at run time by fraud's lists): the
     one the scorer holds, kept fresh every second; read from the database only if its refresher fell behind."""
     if identity.caller != "gateway":
         raise Problem("Only the gateway reads the deny list this way.", code="forbidden", status=403)
-    scorer: Scorer = state.extras["scorer"]
+    state = runtime.service
     async with state.database.reading() as session:
-        in_force = await scorer.lists.get(session, state.clock.now())
-    return {"networks": sorted(str(network) for network in in_force.ips)}
+        in_force = await runtime.scorer.lists.get(session, state.clock.now())
+    return DeniedNetworks(networks=sorted(str(network) for network in in_force.ips))
 
 
 @score_router.post("/score", response_model=ScoreAnswer)
-async def score(body: ScoreRequest, state: StateDep) -> Response:
+async def score(body: ScoreRequest, runtime: RuntimeDep) -> Response:
     """Score an operation before it happens: 0-100, the reasons, the recommended action; the answer is recorded
     with the rule-set version that gave it, and what the rules that hit ask for is done with it (actions.py).
 
@@ -70,10 +71,9 @@ async def score(body: ScoreRequest, state: StateDep) -> Response:
     (shared/statements.py; the customer's events beside the shared counts, on two connections), and an answer
     without actions is written just after it is sent; one with actions is written with them, in their
     transaction, before."""
-    scorer: Scorer = state.extras["scorer"]
+    state, scorer, reads = runtime.service, runtime.scorer, runtime.score_reads
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
     request = body.model_dump(exclude_none=True)
-    reads: Database = state.extras["score_reads"]  # planned generically (app.py)
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(reads.direct_reading())
         beside = await stack.enter_async_context(reads.direct_reading()) if reads.parallel_reads else None
@@ -83,7 +83,7 @@ async def score(body: ScoreRequest, state: StateDep) -> Response:
     if actions.needed(assessment):
         async with state.database.transaction() as session:
             await scorer.record(session, record, request)
-            done = await actions.react(session, state, record)
+            done = await actions.react(session, runtime, record)
     else:
         scorer.record_soon(state.database, record, request)
     answer = ScoreAnswer(

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.fraud import api, cases_api, models, ops_api, rule_sets_api, scoring
+from services.fraud.runtime import FraudRuntime
 from services.fraud.settings import FraudSettings
 from shared import geo, trace
 from shared.clock import Clock
@@ -22,24 +23,25 @@ async def start_scoring(state: ServiceState) -> None:
     geo.warm_up()  # at start-up, not on the first customer's score
     scorer = scoring.Scorer()
     scorer.start(state.database, state.clock)
-    state.extras["scorer"] = scorer
-    state.extras["score_reads"] = state.database
+    reads = state.database
     if state.database.parallel_reads:
         # The reads of a score are the same few statements with other values: planned once, generically. Left to
         # itself PostgreSQL plans them again at every execution (custom plans), which cost more than running them
         # (0.3 ms of a 0.5 ms read). Only these connections are told so: the ops queries keep custom plans.
-        state.extras["score_reads"] = Database(
+        reads = Database(
             state.database.target,
             pool_size=state.settings.database_pool_size,
             server_settings={"plan_cache_mode": "force_generic_plan"},
         )
+    state.runtime = FraudRuntime(service=state, scorer=scorer, score_reads=reads)
 
 
 async def stop_scoring(state: ServiceState) -> None:
-    await state.extras["scorer"].stop()
-    reads: Database = state.extras["score_reads"]
-    if reads is not state.database:
-        await reads.dispose()
+    if not isinstance(state.runtime, FraudRuntime):
+        return  # start-up did not get that far
+    await state.runtime.scorer.stop()
+    if state.runtime.score_reads is not state.database:
+        await state.runtime.score_reads.dispose()
 
 
 def create_app(

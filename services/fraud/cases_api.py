@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import cases
 from services.fraud.device_digests import as_digest, device_digest
-from services.fraud.scoring import Scorer
+from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
@@ -290,8 +290,7 @@ def _suppression_detail(suppression: cases.Suppression) -> dict[str, Any]:
 
 def _forget_suppressions(session: AsyncSession, state: ServiceState) -> None:
     # After the commit, not before: a score in between would cache the old suppressions for another second.
-    scorer: Scorer = state.extras["scorer"]
-    on_commit(session, scorer.suppressions.forget)
+    on_commit(session, fraud_runtime(state).scorer.suppressions.forget)
 
 
 async def _audit(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import models
 from services.fraud.device_digests import device_digest
-from services.fraud.schemas import EventIn
+from shared.contracts.events import EventIn
 from shared.database import insert_new
 from shared.geo import place_of
 from shared.networks import network_of

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
 from services.fraud import device_digests, event_queries, lists, models
-from services.fraud.scoring import Scorer
+from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
@@ -250,8 +250,7 @@ async def delete_list_entry(
 
 def _forget_lists(session: AsyncSession, state: ServiceState) -> None:
     # After the commit, not before: a score in between would cache the old lists for another second.
-    scorer: Scorer = state.extras["scorer"]
-    on_commit(session, scorer.lists.forget)
+    on_commit(session, fraud_runtime(state).scorer.lists.forget)
 
 
 async def _audit_list(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from services.fraud import backtest, rule_sets
 from services.fraud.rules import RuleSetBody
-from services.fraud.scoring import Scorer
+from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
@@ -140,9 +140,8 @@ async def activate_rule_set(
     A live or retired version cannot be activated again: post its body as a new draft to bring it back."""
     staff_id = require_staff(identity, "admin")
     done = await rule_sets.activate(session, version=version, by=staff_id, now=state.clock.now())
-    scorer: Scorer = state.extras["scorer"]
     # After the commit: a score in between would cache the old rule set for another second.
-    on_commit(session, scorer.rule_set.forget)
+    on_commit(session, fraud_runtime(state).scorer.rule_set.forget)
     detail = {"retired": done.retired.version if done.retired else None}
     await _audit(session, state, identity, "fraud_rule_set.activate", str(version), detail)
     return ActivationView(

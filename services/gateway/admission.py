@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from services.gateway.client_ip import client_ip
-from services.gateway.controls import GatewayControls, route_class_of
+from services.gateway.controls import route_class_of
 from services.gateway.routes import Route
-from services.gateway.settings import GatewaySettings
-from services.gateway.signatures import PartnerAuthenticator, PartnerCaller
-from shared.service import ServiceState
+from services.gateway.runtime import GatewayRuntime
+from services.gateway.signatures import PartnerCaller
 
 
 @dataclass(frozen=True)
@@ -22,11 +21,9 @@ class Admitted:
     route_class: str
 
 
-async def admit(request: Request, state: ServiceState, route: Route) -> Admitted:
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
-    ip = client_ip(request, settings.trusted_proxies)
-    controls: GatewayControls = state.extras["controls"]
+async def admit(request: Request, runtime: GatewayRuntime, route: Route) -> Admitted:
+    ip = client_ip(request, runtime.settings.trusted_proxies)
+    controls = runtime.controls
     route_class = route_class_of(route, request.url.path)
     controls.check_ip(route_class, ip)
     controls.check_operation(route.operation)
@@ -34,11 +31,10 @@ async def admit(request: Request, state: ServiceState, route: Route) -> Admitted
     return Admitted(ip, route_class)
 
 
-async def admit_partner(request: Request, state: ServiceState, route: Route, admitted: Admitted) -> PartnerCaller:
+async def admit_partner(request: Request, runtime: GatewayRuntime, route: Route, admitted: Admitted) -> PartnerCaller:
     """The partner whose signature the request carries, once its own kill switch and rate limit let it in."""
-    partners: PartnerAuthenticator = state.extras["partners"]
-    partner = await partners.authenticate(request)
-    controls: GatewayControls = state.extras["controls"]
+    partner = await runtime.partners.authenticate(request)
+    controls = runtime.controls
     controls.check_operation(route.operation, partner.partner_id)
     await controls.limiter.check(
         operation=route.operation, route_class=admitted.route_class, partner_id=partner.partner_id

@@ -12,12 +12,14 @@ from starlette.middleware import Middleware
 from services.gateway import controls_api, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
+from services.gateway.clients import AuthClient, FraudClient
 from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
 from services.gateway.enforcement import Enforcer
 from services.gateway.origins import PublicOrigins
 from services.gateway.policy import policy_for
 from services.gateway.rate_limits import RateLimiter, counter_for
 from services.gateway.routes import PING, PUBLIC_ROUTES, Route, RouteMatch, RouteTable, diagnostic_routes
+from services.gateway.runtime import GatewayRuntime
 from services.gateway.settings import GatewaySettings
 from services.gateway.signatures import PartnerAuthenticator
 from shared.clock import Clock
@@ -49,51 +51,52 @@ def create_app(
             return settings.large_body_max_bytes
         return None
 
-    async def start_enforcer(state: ServiceState) -> None:
+    async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None  # the gateway is built with an outbox table
-        state.extras["enforcer"] = Enforcer(
-            policy=policy,
-            client=state.client,
-            clock=state.clock,
-            score_timeout_seconds=settings.score_timeout_seconds,
-            database=state.database,
-            outbox=state.outbox,
-        )
-
-    async def start_bearer(state: ServiceState) -> None:
-        state.extras["bearer"] = BearerAuthenticator(
-            client=state.client, clock=state.clock, max_lifetime_seconds=settings.access_token_ttl_seconds
-        )
-
-    async def start_partners(state: ServiceState) -> None:
-        state.extras["partners"] = PartnerAuthenticator(
-            database=state.database,
-            cipher=state.cipher,
-            clock=state.clock,
-            window_seconds=settings.signature_window_seconds,
-            origins=origins,
-            trusted_proxies=settings.trusted_proxies,
-        )
-
-    async def start_controls(state: ServiceState) -> None:
         limiter = RateLimiter(
             counter=counter_for(settings, state.database), limits=settings.rate_limits, clock=state.clock
         )
+        fraud = FraudClient(state.client)
         controls = GatewayControls(
             database=state.database,
             clock=state.clock,
             limiter=limiter,
             known_operations=operations | {PING.operation},
             refresh_seconds=settings.controls_refresh_seconds,
-            fraud_lists=lambda: fetch_fraud_ip_denies(state.client),
+            fraud_lists=lambda: fetch_fraud_ip_denies(fraud),
+        )
+        auth = AuthClient(state.client)
+        runtime = GatewayRuntime(
+            service=state,
+            settings=settings,
+            bearer=BearerAuthenticator(
+                auth=auth, clock=state.clock, max_lifetime_seconds=settings.access_token_ttl_seconds
+            ),
+            partners=PartnerAuthenticator(
+                database=state.database,
+                cipher=state.cipher,
+                clock=state.clock,
+                window_seconds=settings.signature_window_seconds,
+                origins=origins,
+                trusted_proxies=settings.trusted_proxies,
+            ),
+            controls=controls,
+            enforcer=Enforcer(
+                policy=policy,
+                auth=auth,
+                fraud=fraud,
+                clock=state.clock,
+                score_timeout_seconds=settings.score_timeout_seconds,
+                database=state.database,
+                outbox=state.outbox,
+            ),
         )
         await controls.start()
-        state.extras["controls"] = controls
+        state.runtime = runtime
 
-    async def stop_controls(state: ServiceState) -> None:
-        controls: GatewayControls | None = state.extras.get("controls")
-        if controls is not None:
-            await controls.stop()
+    async def stop_runtime(state: ServiceState) -> None:
+        if isinstance(state.runtime, GatewayRuntime):
+            await state.runtime.controls.stop()
 
     app = build_service_app(
         name="gateway",
@@ -105,8 +108,8 @@ def create_app(
         transports=transports,
         internal=False,
         outbox_table=models.outbox,
-        on_startup=[start_bearer, start_partners, start_controls, start_enforcer],
-        on_shutdown=[stop_controls],
+        on_startup=[start_runtime],
+        on_shutdown=[stop_runtime],
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit_for)],
         title="sekisho gateway",
         response_headers=GATEWAY_HEADERS,

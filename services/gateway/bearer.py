@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import Request
 
+from services.gateway.clients import AuthClient
 from shared.clock import Clock
-from shared.internal_client import InternalClient
 from shared.problems import Problem
 from shared.tokens import AccessClaims, SubjectType, TokenError, TokenVerifier
 
@@ -29,8 +29,8 @@ class Unauthenticated(Problem):
 
 
 class BearerAuthenticator:
-    def __init__(self, *, client: InternalClient, clock: Clock, max_lifetime_seconds: int | None = None) -> None:
-        self._client = client
+    def __init__(self, *, auth: AuthClient, clock: Clock, max_lifetime_seconds: int | None = None) -> None:
+        self._auth = auth
         self._clock = clock
         self._max_lifetime = max_lifetime_seconds
         self._verifier: TokenVerifier | None = None
@@ -47,12 +47,8 @@ class BearerAuthenticator:
         async with self._lock:
             stale = time.monotonic() - self._fetched_at > REFETCH_SECONDS
             if self._verifier is None or (refresh and stale):
-                response = await self._client.request("auth", "GET", "/internal/keys")
-                if response.status_code != 200:
-                    raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
-                self._verifier = TokenVerifier(
-                    response.json()["keys"], clock=self._clock, max_lifetime_seconds=self._max_lifetime
-                )
+                keys = await self._auth.public_keys()
+                self._verifier = TokenVerifier(keys.keys, clock=self._clock, max_lifetime_seconds=self._max_lifetime)
                 self._fetched_at = time.monotonic()
             return self._verifier
 
@@ -89,20 +85,15 @@ class BearerAuthenticator:
             return False
         if not fresh and self._live.get(session_id, 0.0) > now:
             return True
-        response = await self._client.request("auth", "GET", f"/internal/sessions/{session_id}")
-        if response.status_code != 200:
-            raise Problem("Sign-in cannot be checked right now.", code="service_unavailable", status=503)
-        state = response.json()
-        if state.get("active") is True:
+        state = await self._auth.session_state(session_id)
+        if state.active:
             if len(self._live) > 100_000:
                 self._live.clear()
                 self._contact_changed.clear()
                 self._kyc.clear()
             self._live[session_id] = now + SESSION_CHECK_SECONDS
-            changed = state.get("contact_changed_at")
-            self._contact_changed[session_id] = changed if isinstance(changed, int) else None
-            kyc = state.get("kyc_status")
-            self._kyc[session_id] = kyc if isinstance(kyc, str) else None
+            self._contact_changed[session_id] = state.contact_changed_at
+            self._kyc[session_id] = state.kyc_status
             return True
         self._live.pop(session_id, None)
         self._contact_changed.pop(session_id, None)

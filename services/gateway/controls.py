@@ -23,13 +23,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.client_ip import Network
+from services.gateway.clients import FraudClient, FraudUnavailable
 from services.gateway.models import ip_rule, kill_switch, kill_switch_change
 from services.gateway.rate_limits import RateLimiter
 from services.gateway.routes import Route
 from shared.clock import Clock
 from shared.database import Database, on_commit
 from shared.ids import new_id
-from shared.internal_client import InternalClient
 from shared.problems import Problem
 
 log = logging.getLogger("sekisho.gateway.controls")
@@ -156,17 +156,15 @@ class IpRuleSet:
         return not allow or any(address in network for network in allow)
 
 
-async def fetch_fraud_ip_denies(client: InternalClient) -> tuple[Network, ...] | None:
+async def fetch_fraud_ip_denies(fraud: FraudClient) -> tuple[Network, ...] | None:
     """fraud's IP deny list in force (staff's and its rules' entries), or None when fraud cannot answer: the
     last list known stays in force then."""
     try:
-        response = await client.request("fraud", "GET", "/internal/lists/ips/denied", timeout_seconds=2.0)
-    except Problem:
-        return None
-    if response.status_code != 200:
+        denied = await fraud.denied_networks()
+    except FraudUnavailable:
         return None
     networks = []
-    for text in response.json().get("networks", ()):
+    for text in denied.networks:
         try:
             networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError:

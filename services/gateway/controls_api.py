@@ -14,13 +14,11 @@ from pydantic import BaseModel, Field, IPvAnyAddress
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
-from services.gateway.bearer import BearerAuthenticator
 from services.gateway.client_ip import client_ip
-from services.gateway.controls import GatewayControls
 from services.gateway.rate_limits import Per
-from services.gateway.settings import GatewaySettings
+from services.gateway.runtime import GatewayRuntime, RuntimeDep
 from shared.audit import Actor, audit_staff
-from shared.dependencies import SessionDep, StateDep
+from shared.dependencies import SessionDep
 from shared.problems import Problem, invalid
 from shared.roles import has_role
 from shared.service import ServiceState
@@ -28,29 +26,21 @@ from shared.service import ServiceState
 router = APIRouter(prefix="/v1/ops", tags=["controls"])
 
 
-def request_ip(request: Request, state: ServiceState) -> str:
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
-    return client_ip(request, settings.trusted_proxies)
-
-
-async def _current_staff(request: Request, state: ServiceState, role: str) -> Actor:
-    controls: GatewayControls = state.extras["controls"]
-    ip = request_ip(request, state)
-    controls.check_ip("ops", ip)
-    bearer: BearerAuthenticator = state.extras["bearer"]
-    claims = await bearer.authenticate(request, "staff")
+async def _current_staff(request: Request, runtime: GatewayRuntime, role: str) -> Actor:
+    ip = client_ip(request, runtime.settings.trusted_proxies)
+    runtime.controls.check_ip("ops", ip)
+    claims = await runtime.bearer.authenticate(request, "staff")
     if not has_role(claims.role, role):
         raise Problem(f"This route needs the {role} role.", code="forbidden", status=403)
     return Actor(staff_id=claims.subject, role=claims.role or "", session_id=claims.session_id, ip=ip)
 
 
-async def current_admin(request: Request, state: StateDep) -> Actor:
-    return await _current_staff(request, state, "admin")
+async def current_admin(request: Request, runtime: RuntimeDep) -> Actor:
+    return await _current_staff(request, runtime, "admin")
 
 
-async def current_supervisor(request: Request, state: StateDep) -> Actor:
-    return await _current_staff(request, state, "supervisor")
+async def current_supervisor(request: Request, runtime: RuntimeDep) -> Actor:
+    return await _current_staff(request, runtime, "supervisor")
 
 
 AdminDep = Annotated[Actor, Depends(current_admin)]
@@ -77,11 +67,13 @@ class KillSwitchChange(BaseModel):
 
 
 @router.get("/kill-switches")
-async def list_kill_switches(session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
+async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     """Every switch that was ever set, with its state now; `operations` names what can be switched."""
-    controls: GatewayControls = state.extras["controls"]
+    controls = runtime.controls
     switches = await controls.kill_switches(session)
-    await _audit(session, state, actor, action="kill_switch.list", target_type="kill_switch", target_id="*", detail={})
+    await _audit(
+        session, runtime.service, actor, action="kill_switch.list", target_type="kill_switch", target_id="*", detail={}
+    )
     return {
         "kill_switches": [switch.view() for switch in switches],
         "operations": sorted(op for op in controls.known_operations if not op.startswith("ops_")),
@@ -90,10 +82,10 @@ async def list_kill_switches(session: SessionDep, state: StateDep, actor: AdminD
 
 @router.put("/kill-switches/{operation}")
 async def set_kill_switch(
-    operation: str, body: KillSwitchChange, session: SessionDep, state: StateDep, actor: AdminDep
+    operation: str, body: KillSwitchChange, session: SessionDep, runtime: RuntimeDep, actor: AdminDep
 ) -> dict[str, Any]:
     """Stop (`active: true`) or resume an operation type, for every partner or for one (INC-1, LINK-4)."""
-    controls: GatewayControls = state.extras["controls"]
+    controls = runtime.controls
     switch = await controls.set_kill_switch(
         session,
         operation=operation,
@@ -104,7 +96,7 @@ async def set_kill_switch(
     )
     await _audit(
         session,
-        state,
+        runtime.service,
         actor,
         action="kill_switch.set",
         target_type="kill_switch",
@@ -122,17 +114,19 @@ class IpRuleRequest(BaseModel):
 
 
 @router.get("/ip-rules")
-async def list_ip_rules(session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
-    controls: GatewayControls = state.extras["controls"]
+async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
+    controls = runtime.controls
     rules = await controls.ip_rules(session)
-    await _audit(session, state, actor, action="ip_rule.list", target_type="ip_rule", target_id="*", detail={})
+    await _audit(
+        session, runtime.service, actor, action="ip_rule.list", target_type="ip_rule", target_id="*", detail={}
+    )
     return {"ip_rules": [rule.view() for rule in rules]}
 
 
 @router.put("/ip-rules", status_code=201, responses={200: {"description": "the same rule is already in force"}})
-async def add_ip_rule(body: IpRuleRequest, session: SessionDep, state: StateDep, actor: AdminDep) -> JSONResponse:
+async def add_ip_rule(body: IpRuleRequest, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> JSONResponse:
     """Add an allow or deny rule (SEC-4); the same rule again answers 200 with the one in force."""
-    controls: GatewayControls = state.extras["controls"]
+    controls = runtime.controls
     rule, created = await controls.add_ip_rule(
         session,
         route_class=body.route_class,
@@ -145,7 +139,7 @@ async def add_ip_rule(body: IpRuleRequest, session: SessionDep, state: StateDep,
     if created:
         await _audit(
             session,
-            state,
+            runtime.service,
             actor,
             action="ip_rule.add",
             target_type="ip_rule",
@@ -156,12 +150,12 @@ async def add_ip_rule(body: IpRuleRequest, session: SessionDep, state: StateDep,
 
 
 @router.delete("/ip-rules/{rule_id}")
-async def remove_ip_rule(rule_id: str, session: SessionDep, state: StateDep, actor: AdminDep) -> dict[str, Any]:
-    controls: GatewayControls = state.extras["controls"]
+async def remove_ip_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
+    controls = runtime.controls
     rule = await controls.remove_ip_rule(session, rule_id=rule_id, removed_by=actor.staff_id, caller_ip=actor.ip)
     await _audit(
         session,
-        state,
+        runtime.service,
         actor,
         action="ip_rule.remove",
         target_type="ip_rule",
@@ -180,11 +174,12 @@ class RateLimitKey(BaseModel):
     partner_id: str | None = Field(default=None, min_length=1, max_length=64)
 
     def keyed(self) -> tuple[Per, str]:
-        given: list[tuple[Per, str]] = [
-            (per, str(value))
-            for per, value in (("ip", self.ip), ("customer", self.customer_id), ("partner", self.partner_id))
-            if value is not None
-        ]
+        named: tuple[tuple[Per, object], ...] = (
+            ("ip", self.ip),
+            ("customer", self.customer_id),
+            ("partner", self.partner_id),
+        )
+        given = [(per, str(value)) for per, value in named if value is not None]
         if len(given) != 1:
             raise invalid("ip", "Give exactly one of ip, customer_id and partner_id.")
         return given[0]
@@ -192,11 +187,11 @@ class RateLimitKey(BaseModel):
 
 @router.delete("/rate-limits")
 async def clear_rate_limit(
-    key: Annotated[RateLimitKey, Query()], session: SessionDep, state: StateDep, actor: SupervisorDep
+    key: Annotated[RateLimitKey, Query()], session: SessionDep, runtime: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     """Forget the counts of one address, customer or partner in the limits of one operation, on every replica:
     a customer shut out of account opening behind a carrier's shared address, for instance."""
-    controls: GatewayControls = state.extras["controls"]
+    controls = runtime.controls
     if key.operation not in controls.known_operations:
         raise Problem(f"There is no operation {key.operation!r}.", code="unknown_operation", status=422)
     per, value = key.keyed()
@@ -205,7 +200,7 @@ async def clear_rate_limit(
         raise Problem(f"No rate limit of {key.operation} is kept per {per}.", code="not_found", status=404)
     await _audit(
         session,
-        state,
+        runtime.service,
         actor,
         action="rate_limit.clear",
         target_type="rate_limit",

@@ -17,12 +17,12 @@ from typing import Any, NoReturn
 from fastapi import Request
 
 from services.gateway import risk, step_up
+from services.gateway.clients import AuthClient, FraudClient
 from services.gateway.policy import Caller, Decision, Grant, OperationPolicy, Policy, SessionState, decide
 from services.gateway.routes import Route
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import record_event
-from shared.internal_client import InternalClient
 from shared.outbox import Outbox
 from shared.problems import Problem
 from shared.tokens import AccessClaims, Factor
@@ -67,7 +67,8 @@ class _Asked:
 @dataclass
 class Enforcer:
     policy: Policy
-    client: InternalClient
+    auth: AuthClient
+    fraud: FraudClient
     clock: Clock
     score_timeout_seconds: float
     database: Database
@@ -122,7 +123,7 @@ class Enforcer:
         )
         if rule.score:
             asked.scored = await risk.score(
-                self.client,
+                self.fraud,
                 risk.score_request(
                     route.operation,
                     customer_id=asked.customer_id,
@@ -168,7 +169,7 @@ class Enforcer:
         presented = request.headers.get(step_up.GRANT_HEADER)
         if presented:
             granted = await step_up.redeem(
-                self.client,
+                self.auth,
                 presented.strip(),
                 customer_id=customer_id,
                 operation=operation,
@@ -184,7 +185,7 @@ class Enforcer:
                 decision = replace(decision, reasons=(*decision.reasons, "grant_invalid"))
         await self._record("step_up_required", asked, decision.reasons)
         raise await step_up.challenge(
-            self.client,
+            self.auth,
             decision,
             customer_id=customer_id,
             operation=operation,

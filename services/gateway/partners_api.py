@@ -8,18 +8,18 @@ from fastapi import APIRouter, Request
 
 from services.gateway import admission
 from services.gateway.routes import PING
-from shared.dependencies import StateDep
+from services.gateway.runtime import RuntimeDep
 from shared.problems import Problem
 
 router = APIRouter(tags=["partner"])
 
 
 @router.post(PING.path)
-async def ping(request: Request, state: StateDep) -> dict[str, str]:
+async def ping(request: Request, runtime: RuntimeDep) -> dict[str, str]:
     """A signed request answered with the partner and key it authenticated as: partners test their signing here.
     Its IP rules, kill switches and rate limits are those of any partner route."""
-    admitted = await admission.admit(request, state, PING)
-    caller = await admission.admit_partner(request, state, PING, admitted)
+    admitted = await admission.admit(request, runtime, PING)
+    caller = await admission.admit_partner(request, runtime, PING, admitted)
     body = await request.body()
     if body:
         try:

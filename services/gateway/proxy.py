@@ -8,17 +8,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.gateway import admission
-from services.gateway.bearer import BearerAuthenticator, identity_context
-from services.gateway.controls import GatewayControls
-from services.gateway.enforcement import Enforcer
+from services.gateway.bearer import identity_context
 from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
-from services.gateway.settings import GatewaySettings
-from shared.dependencies import StateDep
+from services.gateway.runtime import GatewayRuntime, RuntimeDep
 from shared.internal_client import ServiceTimeout
 from shared.problems import Problem
 from shared.roles import has_role
-from shared.service import ServiceState
 from shared.tokens import AccessClaims
 
 # Only these cross the gateway; the caller's credentials are replaced by the internal identity.
@@ -52,22 +48,20 @@ def _match(request: Request) -> RouteMatch:
 
 
 @router.api_route("/{path:path}", methods=METHODS, include_in_schema=False)
-async def forward(request: Request, state: StateDep) -> Response:
+async def forward(request: Request, runtime: RuntimeDep) -> Response:
     match = _match(request)
     route = match.route
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
     operation = route.operation
     # SEC-4, INC-1 and SEC-3 before any work: a denied address, a stopped operation or a flood costs no service call.
-    admitted = await admission.admit(request, state, route)
+    admitted = await admission.admit(request, runtime, route)
     ip = admitted.ip
     context: dict[str, Any] = {"client_ip": ip, "operation": operation}
     # Limits of what is created (accounts opened per IP): a slot held now, given back unless the service made
     # one (rate_limits.py).
-    controls: GatewayControls = state.extras["controls"]
+    controls = runtime.controls
     held = await controls.limiter.hold(operation=operation, route_class=admitted.route_class, ip=ip)
     try:
-        response = await _authenticated_and_forwarded(request, state, match, context, admitted=admitted)
+        response = await _authenticated_and_forwarded(request, runtime, match, context, admitted=admitted)
     except ServiceTimeout:
         raise  # no answer (and, below, no cancelled request): what was asked for may exist, the slot stays taken
     except Exception:
@@ -79,25 +73,28 @@ async def forward(request: Request, state: StateDep) -> Response:
 
 
 async def _authenticated_and_forwarded(
-    request: Request, state: ServiceState, match: RouteMatch, context: dict[str, Any], *, admitted: admission.Admitted
+    request: Request,
+    runtime: GatewayRuntime,
+    match: RouteMatch,
+    context: dict[str, Any],
+    *,
+    admitted: admission.Admitted,
 ) -> Response:
     """The caller authenticated and the request cleared by the policy, then forwarded: the service's answer."""
     route = match.route
     operation = route.operation
-    settings = state.settings
-    assert isinstance(settings, GatewaySettings)
     ip = admitted.ip
     caller: Caller = "anonymous"
     claims: AccessClaims | None = None
     contact_changed_at: int | None = None
     kyc_verified = False
-    enforcer: Enforcer = state.extras["enforcer"]
+    enforcer = runtime.enforcer
     if route.caller == "partner":
-        partner = await admission.admit_partner(request, state, route, admitted)
+        partner = await admission.admit_partner(request, runtime, route, admitted)
         caller = "partner"
         context.update(partner_id=partner.partner_id, partner_name=partner.partner_name, key_id=partner.key_id)
     elif route.caller != "anyone":
-        bearer: BearerAuthenticator = state.extras["bearer"]
+        bearer = runtime.bearer
         # An operation that waits a cool-off after a contact change, or needs a verified identity, asks auth afresh:
         # the change, an approval or a return to re-verification may be seconds old (KYC-2; README "KYC status").
         rule = enforcer.policy.operations[operation]
@@ -112,8 +109,7 @@ async def _authenticated_and_forwarded(
         caller = claims.subject_type
         context.update(identity_context(claims))
         if claims.subject_type == "customer":
-            controls: GatewayControls = state.extras["controls"]
-            await controls.limiter.check(
+            await runtime.controls.limiter.check(
                 operation=operation, route_class=admitted.route_class, customer_id=claims.subject
             )
     # What the caller must prove at this risk (the policy), before anything is forwarded.
@@ -129,14 +125,14 @@ async def _authenticated_and_forwarded(
         )
     )
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
-    upstream = await state.client.request(
+    upstream = await runtime.service.client.request(
         route.service,
         request.method,
         route.upstream(match.params),
         content=await request.body(),
         params=dict(request.query_params),
         headers=headers,
-        timeout_seconds=route.timeout_seconds or settings.default_route_timeout_seconds,
+        timeout_seconds=route.timeout_seconds or runtime.settings.default_route_timeout_seconds,
         idempotent=False,  # the gateway never repeats a caller's request on its own
         context=context,
     )

@@ -11,13 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.clients import FraudClient, FraudUnavailable
 from services.gateway.policy import Risk
-from shared.internal_client import InternalClient
-from shared.problems import Problem
+from shared.contracts.scoring import ScoreRequest
 
 log = logging.getLogger("sekisho.gateway.risk")
-
-_ACTIONS = ("allow", "step_up", "review", "deny")
 
 
 @dataclass(frozen=True)
@@ -32,39 +30,30 @@ class Scored:
 
 def score_request(
     operation: str, *, customer_id: str | None, device_id: str | None, ip: str, body: Any
-) -> dict[str, Any]:
-    """The body of fraud's `POST /score` for this request."""
-    request: dict[str, Any] = {"operation": operation, "ip": ip}
-    if customer_id is not None:
-        request["customer_id"] = customer_id
-    if device_id is not None:
-        request["device_id"] = device_id
+) -> ScoreRequest:
+    """fraud's `POST /score` for this request. Built without validation (`model_construct`, on the path of every
+    scored request): what is taken from the body is checked here, the rest is the gateway's own; fraud validates
+    it again, and a request it refuses is a score missing, as before."""
+    amount: int | None = None
+    device_key: str | None = None
     if isinstance(body, dict):
-        amount = body.get("amount")
-        if isinstance(amount, int) and not isinstance(amount, bool) and 0 <= amount <= 10**12:
-            request["amount"] = amount
-        device_key = body.get("device_id")  # the app's own device id, sent at login
-        if isinstance(device_key, str) and 0 < len(device_key) <= 200:
-            request["device_key"] = device_key
-    return request
+        found = body.get("amount")
+        if isinstance(found, int) and not isinstance(found, bool) and 0 <= found <= 10**12:
+            amount = found
+        key = body.get("device_id")  # the app's own device id, sent at login
+        if isinstance(key, str) and 0 < len(key) <= 200:
+            device_key = key
+    return ScoreRequest.model_construct(
+        operation=operation, customer_id=customer_id, device_id=device_id, ip=ip, amount=amount, device_key=device_key
+    )
 
 
-async def score(client: InternalClient, request: dict[str, Any], *, timeout_seconds: float) -> Scored | None:
+async def score(fraud: FraudClient, request: ScoreRequest, *, timeout_seconds: float) -> Scored | None:
     """Fraud's score, or None when fraud cannot answer in time or answers something unusable."""
     try:
-        response = await client.request(
-            "fraud", "POST", "/score", json=request, timeout_seconds=timeout_seconds, idempotent=False
-        )
-    except Problem as exc:  # down or too slow
-        log.warning("fraud could not score %s: %s", request["operation"], exc.detail)
+        answer = await fraud.score(request, timeout_seconds=timeout_seconds)
+    except FraudUnavailable as exc:
+        log.warning("fraud could not score %s: %s", request.operation, exc.detail)
         return None
-    if response.status_code != 200:
-        log.warning("fraud answered %s to a score of %s", response.status_code, request["operation"])
-        return None
-    answer = response.json()
-    action, value = answer.get("action"), answer.get("score")
-    if action not in _ACTIONS or not isinstance(value, int) or not 0 <= value <= 100:
-        log.warning("fraud's score of %s is not usable: %r", request["operation"], answer)
-        return None
-    reasons = tuple(str(reason.get("rule")) for reason in answer.get("reasons", ()) if isinstance(reason, dict))
-    return Scored(Risk(value, action), str(answer.get("score_id", "")), reasons)
+    reasons = tuple(reason.rule for reason in answer.reasons)
+    return Scored(Risk(answer.score, answer.action), answer.score_id, reasons)

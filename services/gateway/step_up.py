@@ -12,8 +12,9 @@ import hashlib
 import json
 from typing import Any
 
+from services.gateway.clients import AuthClient, AuthUnavailable, NoStepUpMethod
 from services.gateway.policy import Decision, OperationPolicy
-from shared.internal_client import InternalClient
+from shared.contracts.step_up import RedeemRequest, StepUpChallengeRequest
 from shared.problems import Problem
 from shared.tokens import Factor
 
@@ -68,7 +69,7 @@ def www_authenticate(decision: Decision) -> str:
 
 
 async def challenge(
-    client: InternalClient,
+    auth: AuthClient,
     decision: Decision,
     *,
     customer_id: str,
@@ -86,55 +87,41 @@ async def challenge(
             reasons=list(decision.reasons),
             max_age=decision.max_age,
         )
-    response = await client.request(
-        "auth",
-        "POST",
-        "/internal/step-up/challenges",
-        json={
-            "customer_id": customer_id,
-            "operation": operation,
-            "fields_digest": fields_digest,
-            "summary": summary,
-            "methods": list(decision.methods),
-        },
-        idempotent=False,
+    asked = StepUpChallengeRequest(
+        customer_id=customer_id,
+        operation=operation,
+        fields_digest=fields_digest,
+        summary=summary,
+        methods=list(decision.methods),
     )
-    if response.status_code == 422:  # none of the methods is the customer's (no authenticator app enrolled)
+    try:
+        created = await auth.step_up_challenge(asked)
+    except NoStepUpMethod:  # none of the methods is the customer's (no authenticator app enrolled)
         return Problem(
             "This operation is not allowed.",
             code="operation_denied",
             status=403,
             reasons=[*decision.reasons, "no_usable_method"],
         )
-    if response.status_code != 201:
-        return Problem(
-            "The additional verification cannot be started right now.", code="service_unavailable", status=503
-        )
+    except AuthUnavailable as exc:
+        return exc
     return StepUpRequired(
         "This operation needs an additional verification: prove a factor with the challenge, then repeat the "
         "request with the Step-Up-Grant header.",
         headers=headers,
-        challenge=response.json(),
+        challenge=created.model_dump(),
         reasons=list(decision.reasons),
         factors=list(decision.factors),
     )
 
 
 async def redeem(
-    client: InternalClient, grant: str, *, customer_id: str, operation: str, fields_digest: str
+    auth: AuthClient, grant: str, *, customer_id: str, operation: str, fields_digest: str
 ) -> Factor | None:
     """The factor the grant proves, used up; None when auth refuses it (unknown, used, expired, other fields)."""
     if not 10 <= len(grant) <= 100:
         return None
-    response = await client.request(
-        "auth",
-        "POST",
-        "/internal/step-up/redeem",
-        json={"grant": grant, "customer_id": customer_id, "operation": operation, "fields_digest": fields_digest},
-        idempotent=False,
+    redeemed = await auth.redeem(
+        RedeemRequest(grant=grant, customer_id=customer_id, operation=operation, fields_digest=fields_digest)
     )
-    if response.status_code in (409, 422):
-        return None
-    if response.status_code != 200:
-        raise Problem("The step-up grant cannot be checked right now.", code="service_unavailable", status=503)
-    return Factor.from_claim(response.json()["factor"])
+    return Factor.from_claim(redeemed.factor) if redeemed is not None else None

@@ -39,7 +39,7 @@ def create_app(
             poll_seconds=settings.kyc_sync_poll_seconds,
             retry_max_seconds=settings.kyc_sync_retry_max_seconds,
         )
-        state.extras["runtime"] = KycRuntime(
+        state.runtime = KycRuntime(
             settings=settings,
             database=state.database,
             cipher=state.cipher,
@@ -52,9 +52,8 @@ def create_app(
         status_sync.start()
 
     async def stop_runtime(state: ServiceState) -> None:
-        runtime: KycRuntime | None = state.extras.get("runtime")
-        if runtime is not None:
-            await runtime.status_sync.stop()
+        if isinstance(state.runtime, KycRuntime):
+            await state.runtime.status_sync.stop()
 
     return build_service_app(
         name="kyc",

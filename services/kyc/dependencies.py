@@ -5,20 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from services.kyc.runtime import KycRuntime
-from shared.dependencies import IdentityDep
+from shared.dependencies import IdentityDep, runtime_dependency
 from shared.problems import Problem
 from shared.roles import has_role, require_staff
 
-
-async def get_runtime(request: Request) -> KycRuntime:
-    runtime: KycRuntime = request.app.state.service.extras["runtime"]
-    return runtime
-
-
-RuntimeDep = Annotated[KycRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[KycRuntime, Depends(runtime_dependency(KycRuntime))]
 
 
 async def current_customer(identity: IdentityDep) -> str:

@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
 from services.notify import intake, preferences, queries
-from services.notify.delivery import DeliveryWorker
-from services.notify.rendering import Renderer
+from services.notify.runtime import RuntimeDep
 from services.notify.schemas import (
     NotificationDetail,
     NotificationRequest,
@@ -18,7 +17,6 @@ from services.notify.schemas import (
     PreferenceBody,
     PreferenceView,
 )
-from services.notify.settings import NotifySettings
 from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
@@ -45,6 +43,7 @@ async def accept_notification(
     body: NotificationRequest,
     session: SessionDep,
     state: StateDep,
+    runtime: RuntimeDep,
     identity: IdentityDep,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -53,22 +52,18 @@ async def accept_notification(
         raise Problem(
             "The Idempotency-Key header and the body's idempotency_key differ.", code="validation_failed", status=422
         )
-    settings = state.settings
-    assert isinstance(settings, NotifySettings)
-    renderer: Renderer = state.extras["renderer"]
     accepted = await intake.accept(
         session,
         body,
         producer=identity.caller,
-        renderer=renderer,
+        renderer=runtime.renderer,
         cipher=state.cipher,
         clock=state.clock,
-        sms_events=settings.sms_events,
+        sms_events=runtime.settings.sms_events,
     )
     if accepted.created:
         # Wake the worker once this transaction has committed: a one-time code lives 60 s.
-        worker: DeliveryWorker = state.extras["worker"]
-        on_commit(session, worker.pump.wake)
+        on_commit(session, runtime.worker.pump.wake)
     view = await queries.get_notification(session, accepted.notification_id)
     return JSONResponse(view.model_dump(mode="json"), status_code=201 if accepted.created else 200)
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.notify import api, models
 from services.notify.delivery import DeliveryWorker
 from services.notify.rendering import Renderer, Sender
+from services.notify.runtime import NotifyRuntime
 from services.notify.settings import NotifySettings
 from shared import trace
 from shared.clock import Clock
@@ -28,7 +29,7 @@ def create_app(
     settings = settings or NotifySettings()
 
     async def start_delivery(state: ServiceState) -> None:
-        state.extras["renderer"] = Renderer(
+        renderer = Renderer(
             Sender(
                 company=settings.company_name,
                 support_phone=settings.support_phone,
@@ -36,11 +37,12 @@ def create_app(
             )
         )
         worker = DeliveryWorker(settings=settings, database=state.database, cipher=state.cipher, clock=state.clock)
-        state.extras["worker"] = worker
+        state.runtime = NotifyRuntime(settings=settings, renderer=renderer, worker=worker)
         worker.start()
 
     async def stop_delivery(state: ServiceState) -> None:
-        await state.extras["worker"].stop()
+        if isinstance(state.runtime, NotifyRuntime):
+            await state.runtime.worker.stop()
 
     return build_service_app(
         name="notify",

@@ -197,7 +197,7 @@ async def test_a_strangers_flood_does_not_lock_the_customer_out_of_their_known_p
 
 async def test_unknown_login_ids_and_wrong_passwords_get_the_same_answer(system: System) -> None:
     await open_account(system.gateway)
-    runtime = system.apps["auth"].state.service.extras["runtime"]
+    runtime = system.apps["auth"].state.service.runtime
     before = runtime.hasher.verifications
     unknown = await login(system.gateway, login_id="nobody@example.jp", password="Whatever-123!")
     after_unknown = runtime.hasher.verifications

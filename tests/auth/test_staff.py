@@ -63,7 +63,7 @@ async def test_an_analyst_sees_masked_data_and_is_refused_on_a_supervisor_route_
     at_gateway = await system.gateway.post(f"/v1/ops/customers/{customer_id}/lock", headers=headers)
     assert at_gateway.status_code == 403
     # A call that somehow bypassed the gateway's check is refused by auth itself.
-    claims = system.apps["gateway"].state.service.extras["bearer"]
+    claims = system.apps["gateway"].state.service.runtime.bearer
     verifier = await claims._keys(refresh=False)
     from services.gateway.bearer import identity_context
 

@@ -69,7 +69,7 @@ async def create_live_rule_set(app: FastAPI, rules: list[dict[str, Any]]) -> int
                 activated_at=now,
             )
         )
-    scorer: Scorer = state.extras["scorer"]
+    scorer: Scorer = state.runtime.scorer
     scorer.rule_set.forget()
     return version
 
@@ -151,9 +151,9 @@ async def test_one_score_never_acts_twice(fraud: Fraud) -> None:
         max_amount=100000,
     )
     async with state.database.transaction() as session:
-        record = await state.extras["scorer"].score(session, context, {"operation": "withdrawal"})
-        first = await actions.react(session, state, record)
-        again = await actions.react(session, state, record)
+        record = await state.runtime.scorer.score(session, context, {"operation": "withdrawal"})
+        first = await actions.react(session, state.runtime, record)
+        again = await actions.react(session, state.runtime, record)
     assert [entry["action"] for entry in first] == ["open_case", "notify_customer", "deny_device"]
     assert again == []
     assert len(await rows(fraud.app, models.case)) == 1
@@ -220,7 +220,7 @@ async def test_deny_device_and_deny_ip_list_them_for_30_days_and_the_next_score_
     assert len(await rows(fraud.app, models.list_entry)) == 2
 
     fraud.clock.advance(days=30, seconds=1)
-    fraud.app.state.service.extras["scorer"].lists.forget()  # the cache is read again within a second anyway
+    fraud.app.state.service.runtime.scorer.lists.forget()  # the cache is read again within a second anyway
     assert "deny_list" not in rules_of(await fraud.score("login", device_key="phone-x", ip=OFFICE_IP))
 
 

@@ -258,7 +258,7 @@ async def test_a_suppression_silences_one_rule_for_one_entity_until_it_expires_o
 
     assert isinstance(system.clock, FrozenClock)
     system.clock.advance(minutes=2, seconds=1)
-    scorer: Scorer = system.apps["fraud"].state.service.extras["scorer"]
+    scorer: Scorer = system.apps["fraud"].state.service.runtime.scorer
     scorer.suppressions.forget()  # read again within a second of real time anyway; the clock moved faster
     assert "new_device" in await hits("cus_s1", "phone-new")
     assert (await system.gateway.get(SUPPRESSIONS, headers=analyst)).json()["suppressions"] == []

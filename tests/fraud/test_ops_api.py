@@ -406,7 +406,7 @@ async def test_an_analyst_is_refused_on_the_lists_at_the_gateway_and_at_fraud(sy
         assert response.status_code == 403, method
     # A call that got past the gateway's check is refused by fraud itself.
     token = analyst["Authorization"].removeprefix("Bearer ")
-    verifier = await system.apps["gateway"].state.service.extras["bearer"]._keys(refresh=False)
+    verifier = await system.apps["gateway"].state.service.runtime.bearer._keys(refresh=False)
     context = identity_context(verifier.verify(token, subject_type="staff"))
     issuer = identity_issuer("gateway", system.clock)
     async with client_for(system.apps["fraud"]) as fraud:

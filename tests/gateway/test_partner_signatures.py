@@ -25,6 +25,7 @@ from services.gateway.signatures import (
     signature_base,
 )
 from shared.clock import FrozenClock
+from shared.contracts.scoring import ScoreAnswer
 from shared.middleware import IDENTITY_HEADER
 from shared.service import ServiceState
 from tests.gateway.partner_client import sign
@@ -331,7 +332,8 @@ def _fraud_answering(score: int | None) -> FastAPI:
     async def answer() -> JSONResponse:
         if score is None:
             return JSONResponse({"code": "internal"}, status_code=500)
-        return JSONResponse({"score_id": "scr_1", "score": score, "action": "allow", "reasons": []})
+        answer = ScoreAnswer(score_id="scr_1", score=score, action="allow", reasons=[], summary="", rule_set_version=1)
+        return JSONResponse(answer.model_dump())
 
     return app
 

@@ -106,7 +106,7 @@ async def test_unknown_login_ids_are_remembered_within_bounds_and_forgotten_in_t
     from services.auth import lockout
     from services.auth.models import login_guard
 
-    runtime = system.apps["auth"].state.service.extras["runtime"]
+    runtime = system.apps["auth"].state.service.runtime
     clock = system.clock
     assert isinstance(clock, FrozenClock)
     rule = lockout.LockRule()

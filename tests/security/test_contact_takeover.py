@@ -131,7 +131,7 @@ async def test_a_phone_change_is_not_stepped_up_by_email_and_waits_for_the_new_p
     await eventually(lambda: any("登録されました" in m.body for m in sms.received if m.to == NEW_PHONE_E164))
 
     # The gateway's session check now carries the time of the change, for the money cool-off.
-    bearer_auth: BearerAuthenticator = system.apps["gateway"].state.service.extras["bearer"]
+    bearer_auth: BearerAuthenticator = system.apps["gateway"].state.service.runtime.bearer
     system.clock.advance(6)  # type: ignore[attr-defined]
     assert (await system.gateway.get("/v1/me", headers=bearer(tokens))).status_code == 200
     changed_at = bearer_auth.contact_changed_at(str(tokens["session_id"]))

@@ -1,23 +1,17 @@
-"""The fraud service's contract with the services that report events (shared/events.py writes them)."""
+"""gateway → fraud: the score of an operation before it happens, and the IP deny list in force.
+
+- `POST /score` (fraud; only the gateway) with `ScoreRequest` → `ScoreAnswer`. On the measured path of every
+  scored request: the gateway parses the answer from its bytes (`model_validate_json`), nothing more.
+- `GET /internal/lists/ips/denied` (fraud; only the gateway) → `DeniedNetworks`, read every second by each replica.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    event_id: str = Field(min_length=8, max_length=40)
-    type: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
-    occurred_at: AwareDatetime
-    customer_id: str | None = Field(default=None, max_length=40)
-    device_id: str | None = Field(default=None, max_length=40)
-    ip: str | None = Field(default=None, max_length=64)
-    outcome: str = Field(default="ok", max_length=40)
-    data: dict[str, Any] = Field(default_factory=dict)
+ScoreAction = Literal["allow", "step_up", "review", "deny"]
 
 
 class ScoreRequest(BaseModel):
@@ -44,8 +38,12 @@ class Reason(BaseModel):
 class ScoreAnswer(BaseModel):
     score_id: str
     score: int = Field(ge=0, le=100)
-    action: str = Field(description="allow | step_up | review | deny")
+    action: ScoreAction = Field(description="allow | step_up | review | deny")
     reasons: list[Reason]
     summary: str = Field(description="the reasons in one line, heaviest first")
     rule_set_version: int
     case_id: str | None = Field(default=None, description="the case opened for review, when one was")
+
+
+class DeniedNetworks(BaseModel):
+    networks: list[str]  # CIDR text, as fraud's ips list holds it
