@@ -7,28 +7,15 @@ genuinely new account answers `mfa_required`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
-from sekisho.sinks import SmsSink, SmtpSink
+from sekisho.sinks import SmsSink
 from shared.clock import FrozenClock
-from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
+from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_api_login import login
-from tests.harness import Backend, System, in_process_system
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
+from tests.harness import System
 
 
 def _seen(response: httpx.Response) -> tuple[Any, ...]:

@@ -6,29 +6,15 @@ customer's phone (the same carrier NAT, the same office) failed on the known sid
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import httpx
-import pytest
 
-from sekisho.sinks import SmsSink, SmtpSink
-from shared.clock import FrozenClock
-from tests.auth.conftest import SIGNING_KEY, open_account
+from sekisho.sinks import SmsSink
+from tests.auth.conftest import open_account
 from tests.auth.test_api_login import code_by_sms, login
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import Backend, System, in_process_system
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
+from tests.harness import System
 
 
 def from_address(system: System, ip: str) -> httpx.AsyncClient:

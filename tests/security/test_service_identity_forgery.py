@@ -9,20 +9,16 @@ HTTP to the running services' apps, as a compromised service (or a thief of its 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
-from sekisho.sinks import SmsSink, SmtpSink
-from shared.clock import FrozenClock
 from shared.identity import IdentityIssuer
 from shared.middleware import IDENTITY_HEADER
-from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
+from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import System, client_for, identity_issuer, identity_keys_for_tests, in_process_system
+from tests.harness import System, client_for, identity_issuer, identity_keys_for_tests
 
 ADMIN = {
     "subject": "stf_forged",
@@ -31,16 +27,6 @@ ADMIN = {
     "session_id": "ses_forged",
     "client_ip": "192.0.2.10",
 }
-
-
-@pytest.fixture
-async def system(backend: Any, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 def signed_with(key_of: str, *, caller: str, system: System) -> IdentityIssuer:

@@ -8,31 +8,17 @@ staff TOTP verify went through the customer `challenge` operation, so a kill swi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pyotp
-import pytest
 
-from sekisho.sinks import SmsSink, SmtpSink
 from shared.clock import FrozenClock
-from tests.auth.conftest import SIGNING_KEY, open_account
+from tests.auth.conftest import open_account
 from tests.auth.test_api_login import login
 from tests.auth.test_staff import make_staff, staff_token
-from tests.harness import Backend, System, in_process_system
+from tests.harness import Backend, System
 from tests.servers import eventually_async
-
-
-@pytest.fixture
-async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 def attacker(system: System, ip: str = "203.0.113.66") -> httpx.AsyncClient:
