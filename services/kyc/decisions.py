@@ -23,13 +23,14 @@ async def approve(
     actor: str,
     reason: str | None,
     contacts: CustomerContacts,
-) -> None:
+) -> Status:
+    """Approve the case (the status it ends in)."""
     now = runtime.clock.now()
     await verifications.apply(
         session, case.id, move(Status(case.status), Status.APPROVED, actor=actor, at=now, reason=reason)
     )
-    declared = verifications.declared_of(case, runtime.cipher)
-    await verifications.record_verified_identity(session, case, declared, cipher=runtime.cipher, now=now)
+    proven = await verifications.identity_to_record(session, case, runtime.cipher)
+    await verifications.record_verified_identity(session, case, proven, cipher=runtime.cipher, now=now)
     await runtime.status_sync.queue(
         session,
         customer_id=case.customer_id,
@@ -49,6 +50,7 @@ async def approve(
         event_id=f"evt_kyca_{case.id.partition('_')[2]}",
     )
     await _notify(session, runtime, case, contacts, "kyc_approved", {"at": now, "method": case.method})
+    return Status.APPROVED
 
 
 async def reject(

@@ -9,6 +9,7 @@ NotAwaitingCode         409  the case does not wait for a postal code
 CodeInvalid             422  a wrong postal code (attempts_left says how many remain)
 CodeExpired             410  the postal code's validity has passed (the case is rejected)
 NotInReview             409  staff decide only cases in manual review
+NotAwaitingSignature    409  the case does not wait for a JPKI signature
 """
 
 from __future__ import annotations
@@ -59,3 +60,8 @@ class CodeExpired(Problem):
 class NotInReview(Problem):
     status = 409
     code = "verification_not_in_review"
+
+
+class NotAwaitingSignature(Problem):
+    status = 409
+    code = "not_awaiting_signature"

@@ -46,7 +46,7 @@ async def submit_ekyc(
     await verifications.apply(
         session, verification_id, move(Status.SUBMITTED, Status.CHECKING, actor=SYSTEM, at=now, reason=reason)
     )
-    await _submitted_event(session, runtime, customer_id, verification_id, "ekyc", now, document_type=document_type)
+    await submitted_event(session, runtime, customer_id, verification_id, "ekyc", now, document_type=document_type)
     verdict = await runtime.provider.assess(EkycSubmission(verification_id, document_type, tuple(checked), declared))
     case = await verifications.load_case(session, verification_id)
     if verdict.outcome == "manual_review":
@@ -58,8 +58,10 @@ async def submit_ekyc(
         return Started(verification_id, Status.MANUAL_REVIEW)
     contacts = await runtime.auth.contacts(customer_id)
     if verdict.outcome == "approved":
-        await decisions.approve(session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts)
-        return Started(verification_id, Status.APPROVED)
+        outcome = await decisions.approve(
+            session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts
+        )
+        return Started(verification_id, outcome)
     await decisions.reject(session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts)
     return Started(verification_id, Status.REJECTED)
 
@@ -100,7 +102,7 @@ async def submit_postal(session: AsyncSession, runtime: KycRuntime, *, customer_
         verification_id,
         move(Status.SUBMITTED, Status.CHECKING, actor=SYSTEM, at=now, reason="code mailed to the declared address"),
     )
-    await _submitted_event(session, runtime, customer_id, verification_id, "postal", now)
+    await submitted_event(session, runtime, customer_id, verification_id, "postal", now)
     return Started(verification_id, Status.CHECKING)
 
 
@@ -137,10 +139,10 @@ async def enter_postal_code(
     attempt = await postal.try_code(session, row, code, now=now, max_attempts=limit)
     if attempt.right:
         contacts = await runtime.auth.contacts(customer_id)
-        await decisions.approve(
+        outcome = await decisions.approve(
             session, runtime, case, actor="customer", reason="postal code entered", contacts=contacts
         )
-        return CodeOutcome(Status.APPROVED, right=True, expired=False, attempts_left=attempt.attempts_left)
+        return CodeOutcome(outcome, right=True, expired=False, attempts_left=attempt.attempts_left)
     if attempt.attempts_left == 0:
         contacts = await runtime.auth.contacts(customer_id)
         await decisions.reject(
@@ -155,7 +157,7 @@ async def enter_postal_code(
     return CodeOutcome(Status.CHECKING, right=False, expired=False, attempts_left=attempt.attempts_left)
 
 
-async def _submitted_event(
+async def submitted_event(
     session: AsyncSession,
     runtime: KycRuntime,
     customer_id: str,
