@@ -10,6 +10,7 @@ CodeInvalid             422  a wrong postal code (attempts_left says how many re
 CodeExpired             410  the postal code's validity has passed (the case is rejected)
 NotInReview             409  staff decide only cases in manual review
 NotAwaitingSignature    409  the case does not wait for a JPKI signature
+AlreadyVerified         409  the customer's identity is verified and unchanged since (KYC-3)
 """
 
 from __future__ import annotations
@@ -65,3 +66,8 @@ class NotInReview(Problem):
 class NotAwaitingSignature(Problem):
     status = 409
     code = "not_awaiting_signature"
+
+
+class AlreadyVerified(Problem):
+    status = 409
+    code = "already_verified"

@@ -27,7 +27,7 @@ from services.kyc.cases import CUSTOMER, SYSTEM, Status, move
 from services.kyc.errors import MethodNotAvailable, NotAwaitingSignature
 from services.kyc.identity_match import differences
 from services.kyc.runtime import KycRuntime
-from services.kyc.submissions import submitted_event
+from services.kyc.submissions import ensure_not_verified, submitted_event
 from shared.contracts.identity import DeclaredIdentity
 
 
@@ -57,6 +57,7 @@ def _trust(runtime: KycRuntime) -> jpki.JpkiTrust:
 
 
 async def start_jpki(session: AsyncSession, runtime: KycRuntime, *, customer_id: str) -> JpkiStarted:
+    await ensure_not_verified(session, runtime, customer_id)
     _trust(runtime)
     declared = await runtime.auth.declared_identity(customer_id)
     now = runtime.clock.now()

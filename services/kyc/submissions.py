@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kyc import decisions, postal, verifications
 from services.kyc.cases import SYSTEM, Status, move
-from services.kyc.errors import NotAwaitingCode
+from services.kyc.errors import AlreadyVerified, NotAwaitingCode
 from services.kyc.images import check_images
 from services.kyc.providers import EkycSubmission
 from services.kyc.runtime import KycRuntime
@@ -24,9 +24,21 @@ class Started:
     status: Status
 
 
+async def ensure_not_verified(session: AsyncSession, runtime: KycRuntime, customer_id: str) -> None:
+    """KYC-3: a verified identity is not proven a second time. auth's status decides (a change of a verified
+    attribute makes it reverification_required, and then a new case is the way back); an approval that auth has
+    not heard of yet (the relay is behind) counts as verified too."""
+    status = await runtime.auth.kyc_status(customer_id)
+    if status.status == "verified" or (
+        status.status != "reverification_required" and await verifications.relay_pending_verified(session, customer_id)
+    ):
+        raise AlreadyVerified("The identity is already verified.", kyc_status="verified")
+
+
 async def submit_ekyc(
     session: AsyncSession, runtime: KycRuntime, *, customer_id: str, document_type: str, images: dict[str, str]
 ) -> Started:
+    await ensure_not_verified(session, runtime, customer_id)
     # Every image is checked before anything is stored or anyone is asked: a bad one refuses the whole submission.
     limits = runtime.image_limits
     checked = await anyio.to_thread.run_sync(lambda: check_images(images, limits))
@@ -67,6 +79,7 @@ async def submit_ekyc(
 
 
 async def submit_postal(session: AsyncSession, runtime: KycRuntime, *, customer_id: str) -> Started:
+    await ensure_not_verified(session, runtime, customer_id)
     declared = await runtime.auth.declared_identity(customer_id)
     address = postal.postal_address(declared.address)
     now = runtime.clock.now()

@@ -213,6 +213,13 @@ def is_open(case: Any) -> bool:
     return Status(case.status) in OPEN
 
 
+async def relay_pending_verified(session: AsyncSession, customer_id: str) -> bool:
+    """Whether an approval of this customer waits to be told to auth (auth's status is not yet `verified`)."""
+    s = models.kyc_status_sync
+    query = select(s.c.id).where(s.c.customer_id == customer_id, s.c.status == "verified", s.c.synced_at.is_(None))
+    return (await session.execute(query.limit(1))).first() is not None
+
+
 async def identity_to_record(session: AsyncSession, case: Any, cipher: FieldCipher) -> DeclaredIdentity:
     """What an approval of the case vouches for: the certificate's identity for JPKI (the strongest proof states
     it), what the customer declared for the other methods (their documents or letter were checked against it)."""
