@@ -1,5 +1,5 @@
 """Whether two statements of one person's identity agree: what a JPKI certificate states against what the customer
-declared.
+declared, and what auth says now against what a case was opened with.
 
 A certificate writes the name with a full-width space and the address in 丁目/番/号 with full-width digits; a
 customer types "1-2-3" and may put the postal code first. Both are reduced to one form before they are compared, so
@@ -44,3 +44,10 @@ def differences(declared: DeclaredIdentity, proven: DeclaredIdentity) -> list[st
     if normal_address(declared.address) != normal_address(proven.address):
         found.append("address")
     return found
+
+
+def changed_since(snapshot: DeclaredIdentity, now: DeclaredIdentity) -> list[str]:
+    """The verified attributes auth holds differently from the case's snapshot (exact: both are auth's words)."""
+    return [
+        name for name in ("name", "name_kana", "birth_date", "address") if getattr(snapshot, name) != getattr(now, name)
+    ]
