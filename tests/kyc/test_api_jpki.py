@@ -3,6 +3,7 @@ the certificate's identity recorded, and every refusal a problem with its code t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -260,3 +261,16 @@ async def test_a_stale_crl_is_the_operators_fault_503_and_no_try_is_used(
             assert (body["status_now"], body["attempts_left"]) == ("checking", 3)
             challenge = base64.b64decode(body["challenge"])
         await nothing_verified(system)
+
+
+async def test_the_same_signature_sent_twice_at_once_verifies_once(
+    system: System, sms: SmsSink, root: jpki_ca.Authority
+) -> None:
+    headers = await card_holder(system, sms)
+    verification_id, challenge = await started_jpki(system, headers)
+    card = root.issue_card()
+    answers = await asyncio.gather(*(send(system, headers, verification_id, card, challenge) for _ in range(2)))
+    assert sorted(status for status, _ in answers) == [200, 409], answers
+    assert {body.get("code") for status, body in answers if status == 409} == {"not_awaiting_signature"}
+    assert len(await kyc_rows(system, models.verified_identity)) == 1
+    assert len(await kyc_rows(system, models.kyc_status_sync)) == 1
