@@ -181,6 +181,14 @@ async def customer_contacts(customer_id: str, session: SessionDep, runtime: Runt
     )
 
 
+@router.get("/customers/{customer_id}/kyc", dependencies=[only_from("kyc")])
+async def get_kyc_status(customer_id: str, session: SessionDep) -> KycStatus:
+    """The KYC status as auth holds it: kyc asks before opening a case (KYC-3: no second proof of a verified
+    identity, unless a change of a verified attribute sent the customer back to re-verification)."""
+    row = await _customer_row(session, customer_id)
+    return KycStatus(customer_id=customer_id, status=row.kyc_status, verified_at=row.kyc_verified_at)
+
+
 @router.put("/customers/{customer_id}/kyc", dependencies=[only_from("kyc")])
 async def put_kyc_status(
     customer_id: str, body: KycStatusUpdate, session: SessionDep, runtime: RuntimeDep

@@ -85,6 +85,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/kyc/verifications", "kyc", "kyc", caller="customer", large_body=True),
     Route("GET", "/v1/kyc/verifications/{verification_id}", "kyc", "kyc", caller="customer"),
     Route("POST", "/v1/kyc/verifications/{verification_id}/postal-code", "kyc", "kyc", caller="customer"),
+    Route("POST", "/v1/kyc/verifications/{verification_id}/jpki-signature", "kyc", "kyc", caller="customer"),
     # Money and bank links (txn, a later issue; txn answers 404 until then): the gateway decides first (KYC-2,
     # AUTH-WD-1, LINK-1), so nothing reaches txn that the policy did not allow.
     Route("POST", "/v1/withdrawals", "txn", "withdrawal", caller="customer"),

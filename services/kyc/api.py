@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from services.kyc import postal, submissions, verifications
+from services.kyc import jpki_cases, postal, submissions, verifications
 from services.kyc.dependencies import CustomerDep, RuntimeDep
-from services.kyc.errors import MethodNotAvailable
-from services.kyc.schemas import EkycRequest, PostalCodeEntry, PostalRequest, Started, VerificationRequest
+from services.kyc.schemas import (
+    EkycRequest,
+    JpkiSignature,
+    PostalCodeEntry,
+    PostalRequest,
+    Started,
+    VerificationRequest,
+)
 from shared.dependencies import SessionDep, only_from
 from shared.problems import problem_response
 
@@ -22,7 +30,9 @@ async def start_verification(
     body: VerificationRequest, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Started:
     """Start identity proofing (KYC-1). eKYC: the images are checked and stored sealed, then the provider decides
-    or sends the case to staff. Postal: a code is mailed to the declared address. One open case at a time (409)."""
+    or sends the case to staff. Postal: a code is mailed to the declared address. JPKI: a challenge for the card to
+    sign (422 method_not_available where no trust anchors are configured). One open case at a time (409
+    verification_in_progress); none for a verified identity (409 already_verified, KYC-3)."""
     if isinstance(body, EkycRequest):
         started = await submissions.submit_ekyc(
             session,
@@ -34,7 +44,13 @@ async def start_verification(
     elif isinstance(body, PostalRequest):
         started = await submissions.submit_postal(session, runtime, customer_id=customer_id)
     else:
-        raise MethodNotAvailable("Identity proofing by JPKI is not offered yet.", method="jpki")
+        jpki_started = await jpki_cases.start_jpki(session, runtime, customer_id=customer_id)
+        return Started(
+            verification_id=jpki_started.verification_id,
+            status=jpki_started.status.value,
+            challenge=jpki_started.challenge,
+            challenge_expires_at=jpki_started.expires_at.isoformat(),
+        )
     return Started(verification_id=started.verification_id, status=started.status.value)
 
 
@@ -57,6 +73,15 @@ async def view_verification(
         answer["images"] = [
             verifications.image_metadata(row) for row in await verifications.image_rows(session, case.id)
         ]
+    if case.method == "jpki":
+        row = await jpki_cases.challenge_row(session, case.id)
+        limit = runtime.settings.kyc_jpki_max_attempts
+        awaiting = case.status == "checking" and row.used_at is None
+        answer["jpki"] = {
+            "challenge": row.challenge if awaiting else None,
+            "challenge_expires_at": row.expires_at.isoformat() if awaiting else None,
+            "attempts_left": max(0, limit - row.attempts) if case.status == "checking" else 0,
+        }
     if case.method == "postal":
         row = await postal.code_row(session, case.id)
         limit = runtime.settings.kyc_postal_code_max_attempts
@@ -93,4 +118,53 @@ async def enter_postal_code(
         verification_id=verification_id,
         attempts_left=outcome.attempts_left,
         status_now=outcome.status.value,
+    )
+
+
+def _decoded(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+@router.post("/v1/kyc/verifications/{verification_id}/jpki-signature", response_model=None)
+async def submit_jpki_signature(
+    verification_id: str, body: JpkiSignature, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
+) -> JSONResponse:
+    """The card's signature over the case's challenge, with its signing certificate and chain. Refusals are answered,
+    not raised: the consumed challenge, the try and the next challenge (or the rejection) must be committed."""
+    parts = [_decoded(body.signature), _decoded(body.certificate), *(_decoded(item) for item in body.chain)]
+    if any(part is None for part in parts):
+        return problem_response(
+            422,
+            "jpki_malformed",
+            "The signature, certificate and chain must be base64.",
+            verification_id=verification_id,
+        )
+    signature, certificate, *chain = [part for part in parts if part is not None]
+    outcome = await jpki_cases.submit_signature(
+        session,
+        runtime,
+        customer_id=customer_id,
+        verification_id=verification_id,
+        signature=signature,
+        certificate=certificate,
+        chain=chain,
+    )
+    if outcome.refused is None:
+        answer: dict[str, Any] = {"verification_id": verification_id, "status": outcome.status.value}
+        if outcome.mismatched:
+            answer["differs_from_declared"] = list(outcome.mismatched)
+        return JSONResponse(answer)
+    code = outcome.refused.code
+    return problem_response(
+        503 if code == "jpki_revocation_unavailable" else 422,
+        code,
+        outcome.refused.detail,
+        verification_id=verification_id,
+        status_now=outcome.status.value,
+        attempts_left=outcome.attempts_left,
+        challenge=outcome.challenge,
+        challenge_expires_at=outcome.expires_at.isoformat() if outcome.expires_at else None,
     )

@@ -39,6 +39,14 @@ class AuthClient:
             raise AuthCallFailed(f"auth answered {response.status_code} for the contacts.")
         return CustomerContacts.model_validate_json(response.content)
 
+    async def kyc_status(self, customer_id: str) -> KycStatus:
+        response = await self._client.request("auth", "GET", f"/internal/customers/{customer_id}/kyc")
+        if response.status_code == 404:
+            raise CustomerNotFound("auth knows no such customer.")
+        if response.status_code != 200:
+            raise AuthCallFailed(f"auth answered {response.status_code} for the KYC status.")
+        return KycStatus.model_validate_json(response.content)
+
     async def record_kyc(self, customer_id: str, update: KycStatusUpdate) -> KycStatus:
         """PUT: idempotent, so the internal client may retry it; any answer but 200 raises AuthCallFailed (the
         relay keeps the update and tries again later)."""

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kyc import verifications
-from services.kyc.cases import Status, move
+from services.kyc.cases import SYSTEM, Status, move
+from services.kyc.identity_match import changed_since
 from services.kyc.runtime import KycRuntime
 from shared.contracts.identity import CustomerContacts
 from shared.events import record_event
@@ -23,13 +24,24 @@ async def approve(
     actor: str,
     reason: str | None,
     contacts: CustomerContacts,
-) -> None:
+) -> Status:
+    """Approve the case, or reject it when the customer's declared identity changed since it was opened (the
+    status it ends in). The proof was checked against the case's snapshot: approving it after an address change
+    would vouch for an address the customer no longer declares (and auth's re-verification would be undone by the
+    old proof). Rejected rather than sent back to review: the letter went to the old address and the documents or
+    certificate show the old one, so no reviewer can approve it; the customer starts a new case against the new one."""
     now = runtime.clock.now()
+    snapshot = verifications.declared_of(case, runtime.cipher)
+    changed = changed_since(snapshot, await runtime.auth.declared_identity(case.customer_id))
+    if changed:
+        reason = "the declared identity changed during the verification (" + ", ".join(changed) + "); start again"
+        await reject(session, runtime, case, actor=SYSTEM, reason=reason, contacts=contacts)
+        return Status.REJECTED
     await verifications.apply(
         session, case.id, move(Status(case.status), Status.APPROVED, actor=actor, at=now, reason=reason)
     )
-    declared = verifications.declared_of(case, runtime.cipher)
-    await verifications.record_verified_identity(session, case, declared, cipher=runtime.cipher, now=now)
+    proven = await verifications.identity_to_record(session, case, runtime.cipher)
+    await verifications.record_verified_identity(session, case, proven, cipher=runtime.cipher, now=now)
     await runtime.status_sync.queue(
         session,
         customer_id=case.customer_id,
@@ -49,6 +61,7 @@ async def approve(
         event_id=f"evt_kyca_{case.id.partition('_')[2]}",
     )
     await _notify(session, runtime, case, contacts, "kyc_approved", {"at": now, "method": case.method})
+    return Status.APPROVED
 
 
 async def reject(

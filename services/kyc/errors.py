@@ -9,6 +9,8 @@ NotAwaitingCode         409  the case does not wait for a postal code
 CodeInvalid             422  a wrong postal code (attempts_left says how many remain)
 CodeExpired             410  the postal code's validity has passed (the case is rejected)
 NotInReview             409  staff decide only cases in manual review
+NotAwaitingSignature    409  the case does not wait for a JPKI signature
+AlreadyVerified         409  the customer's identity is verified and unchanged since (KYC-3)
 """
 
 from __future__ import annotations
@@ -59,3 +61,13 @@ class CodeExpired(Problem):
 class NotInReview(Problem):
     status = 409
     code = "verification_not_in_review"
+
+
+class NotAwaitingSignature(Problem):
+    status = 409
+    code = "not_awaiting_signature"
+
+
+class AlreadyVerified(Problem):
+    status = 409
+    code = "already_verified"

@@ -71,6 +71,20 @@ postal_code = Table(
     Column("used_at", UtcDateTime, nullable=True),
 )
 
+# The challenge of a JPKI case (KYC-1): 32 random bytes the card must sign, valid a few minutes and used once (each
+# try consumes it; a refusal with tries left replaces it), and what the certificate proved, kept for staff and for
+# the verified identity when the case waits in manual review.
+jpki_challenge = Table(
+    "jpki_challenge",
+    metadata,
+    Column("verification_id", String(40), ForeignKey("verification_case.id"), primary_key=True),
+    Column("challenge", String(64), nullable=False),  # base64
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),  # tries that counted against the customer
+    Column("certificate_identity", Text, nullable=True),  # sealed JSON of a DeclaredIdentity, from the certificate
+)
+
 # The record txn checks bank links against (KYC-4): one per approved case, personal data sealed.
 verified_identity = Table(
     "verified_identity",

@@ -151,9 +151,13 @@ async def approve(
 ) -> dict[str, Any]:
     case = await _in_review(session, verification_id)
     contacts = await runtime.auth.contacts(case.customer_id)
-    await decisions.approve(session, runtime, case, actor=reviewer.staff_id, reason=body.reason, contacts=contacts)
-    await _audit(session, runtime, identity, "kyc.approve", case.id, {"customer_id": case.customer_id})
-    return {"verification_id": case.id, "status": Status.APPROVED.value}
+    outcome = await decisions.approve(
+        session, runtime, case, actor=reviewer.staff_id, reason=body.reason, contacts=contacts
+    )
+    await _audit(
+        session, runtime, identity, "kyc.approve", case.id, {"customer_id": case.customer_id, "outcome": outcome.value}
+    )
+    return {"verification_id": case.id, "status": outcome.value}
 
 
 @router.post("/verifications/{verification_id}/reject")

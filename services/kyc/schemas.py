@@ -39,11 +39,23 @@ class PostalRequest(BaseModel):
 
 
 class JpkiRequest(BaseModel):
-    """Its fields (challenge, signature, certificate chain) come with the JPKI verifier."""
+    """Opens the case and asks for a challenge; the signature follows on /jpki-signature."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     method: Literal["jpki"]
+
+
+# Base64 of DER or PEM; jpki.py bounds the decoded sizes and answers `jpki_malformed` beyond them.
+_Base64 = Annotated[str, Field(min_length=1, max_length=64 * 1024)]
+
+
+class JpkiSignature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature: _Base64
+    certificate: _Base64
+    chain: list[_Base64] = Field(default_factory=list, max_length=8)
 
 
 VerificationRequest = Annotated[EkycRequest | PostalRequest | JpkiRequest, Field(discriminator="method")]
@@ -52,6 +64,8 @@ VerificationRequest = Annotated[EkycRequest | PostalRequest | JpkiRequest, Field
 class Started(BaseModel):
     verification_id: str
     status: str
+    challenge: str | None = Field(default=None, description="JPKI: base64 of the bytes to sign")
+    challenge_expires_at: str | None = None
 
 
 class PostalCodeEntry(BaseModel):

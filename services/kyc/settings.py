@@ -17,6 +17,9 @@ class KycSettings(JpkiSettings, ServiceSettings):
     # Postal KYC: how long the mailed code may be entered, and how many wrong entries end the case.
     kyc_postal_code_days: int = Field(default=14, ge=1, le=60)
     kyc_postal_code_max_attempts: int = Field(default=5, ge=1, le=10)
+    # JPKI: how long a challenge may be signed, and how many refused signatures (customer's input) end the case.
+    kyc_jpki_challenge_seconds: int = Field(default=300, ge=30, le=3600)
+    kyc_jpki_max_attempts: int = Field(default=3, ge=1, le=10)
     # Staff: the least role that may see a case's images (`?images=true`) and the declared identity in full.
     kyc_image_view_role: str = Field(default="supervisor", pattern="^(analyst|supervisor|admin)$")
     # The relay that tells auth a customer's KYC status: how often it looks for due rows, and its backoff.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kyc import decisions, postal, verifications
 from services.kyc.cases import SYSTEM, Status, move
-from services.kyc.errors import NotAwaitingCode
+from services.kyc.errors import AlreadyVerified, NotAwaitingCode
 from services.kyc.images import check_images
 from services.kyc.providers import EkycSubmission
 from services.kyc.runtime import KycRuntime
@@ -24,9 +24,21 @@ class Started:
     status: Status
 
 
+async def ensure_not_verified(session: AsyncSession, runtime: KycRuntime, customer_id: str) -> None:
+    """KYC-3: a verified identity is not proven a second time. auth's status decides (a change of a verified
+    attribute makes it reverification_required, and then a new case is the way back); an approval that auth has
+    not heard of yet (the relay is behind) counts as verified too."""
+    status = await runtime.auth.kyc_status(customer_id)
+    if status.status == "verified" or (
+        status.status != "reverification_required" and await verifications.relay_pending_verified(session, customer_id)
+    ):
+        raise AlreadyVerified("The identity is already verified.", kyc_status="verified")
+
+
 async def submit_ekyc(
     session: AsyncSession, runtime: KycRuntime, *, customer_id: str, document_type: str, images: dict[str, str]
 ) -> Started:
+    await ensure_not_verified(session, runtime, customer_id)
     # Every image is checked before anything is stored or anyone is asked: a bad one refuses the whole submission.
     limits = runtime.image_limits
     checked = await anyio.to_thread.run_sync(lambda: check_images(images, limits))
@@ -46,7 +58,7 @@ async def submit_ekyc(
     await verifications.apply(
         session, verification_id, move(Status.SUBMITTED, Status.CHECKING, actor=SYSTEM, at=now, reason=reason)
     )
-    await _submitted_event(session, runtime, customer_id, verification_id, "ekyc", now, document_type=document_type)
+    await submitted_event(session, runtime, customer_id, verification_id, "ekyc", now, document_type=document_type)
     verdict = await runtime.provider.assess(EkycSubmission(verification_id, document_type, tuple(checked), declared))
     case = await verifications.load_case(session, verification_id)
     if verdict.outcome == "manual_review":
@@ -58,13 +70,16 @@ async def submit_ekyc(
         return Started(verification_id, Status.MANUAL_REVIEW)
     contacts = await runtime.auth.contacts(customer_id)
     if verdict.outcome == "approved":
-        await decisions.approve(session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts)
-        return Started(verification_id, Status.APPROVED)
+        outcome = await decisions.approve(
+            session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts
+        )
+        return Started(verification_id, outcome)
     await decisions.reject(session, runtime, case, actor=SYSTEM, reason=verdict.reason, contacts=contacts)
     return Started(verification_id, Status.REJECTED)
 
 
 async def submit_postal(session: AsyncSession, runtime: KycRuntime, *, customer_id: str) -> Started:
+    await ensure_not_verified(session, runtime, customer_id)
     declared = await runtime.auth.declared_identity(customer_id)
     address = postal.postal_address(declared.address)
     now = runtime.clock.now()
@@ -100,7 +115,7 @@ async def submit_postal(session: AsyncSession, runtime: KycRuntime, *, customer_
         verification_id,
         move(Status.SUBMITTED, Status.CHECKING, actor=SYSTEM, at=now, reason="code mailed to the declared address"),
     )
-    await _submitted_event(session, runtime, customer_id, verification_id, "postal", now)
+    await submitted_event(session, runtime, customer_id, verification_id, "postal", now)
     return Started(verification_id, Status.CHECKING)
 
 
@@ -137,10 +152,10 @@ async def enter_postal_code(
     attempt = await postal.try_code(session, row, code, now=now, max_attempts=limit)
     if attempt.right:
         contacts = await runtime.auth.contacts(customer_id)
-        await decisions.approve(
+        outcome = await decisions.approve(
             session, runtime, case, actor="customer", reason="postal code entered", contacts=contacts
         )
-        return CodeOutcome(Status.APPROVED, right=True, expired=False, attempts_left=attempt.attempts_left)
+        return CodeOutcome(outcome, right=True, expired=False, attempts_left=attempt.attempts_left)
     if attempt.attempts_left == 0:
         contacts = await runtime.auth.contacts(customer_id)
         await decisions.reject(
@@ -155,7 +170,7 @@ async def enter_postal_code(
     return CodeOutcome(Status.CHECKING, right=False, expired=False, attempts_left=attempt.attempts_left)
 
 
-async def _submitted_event(
+async def submitted_event(
     session: AsyncSession,
     runtime: KycRuntime,
     customer_id: str,

@@ -22,6 +22,7 @@ from shared.ids import new_id
 
 DECLARED_CONTEXT = "verification_case.declared"
 IMAGE_CONTEXT = "verification_image.content"
+CERTIFICATE_CONTEXT = "jpki_challenge.certificate_identity"
 
 
 async def open_case(
@@ -210,3 +211,23 @@ async def list_cases(session: AsyncSession, *, status: str | None, after: str | 
 
 def is_open(case: Any) -> bool:
     return Status(case.status) in OPEN
+
+
+async def relay_pending_verified(session: AsyncSession, customer_id: str) -> bool:
+    """Whether an approval of this customer waits to be told to auth (auth's status is not yet `verified`)."""
+    s = models.kyc_status_sync
+    query = select(s.c.id).where(s.c.customer_id == customer_id, s.c.status == "verified", s.c.synced_at.is_(None))
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def identity_to_record(session: AsyncSession, case: Any, cipher: FieldCipher) -> DeclaredIdentity:
+    """What an approval of the case vouches for: the certificate's identity for JPKI (the strongest proof states
+    it), what the customer declared for the other methods (their documents or letter were checked against it)."""
+    if case.method == "jpki":
+        j = models.jpki_challenge
+        row = (await session.execute(select(j.c.certificate_identity).where(j.c.verification_id == case.id))).first()
+        if row is not None and row.certificate_identity is not None:
+            return DeclaredIdentity.model_validate_json(
+                cipher.open(row.certificate_identity, context=CERTIFICATE_CONTEXT)
+            )
+    return declared_of(case, cipher)

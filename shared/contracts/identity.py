@@ -5,6 +5,8 @@
 - `PUT /internal/customers/{customer_id}/kyc` (auth; only kyc calls it) with `KycStatusUpdate` → `KycStatus`:
   auth keeps the customer's KYC status, which the gateway reads with its session check (KYC-2) and the account
   opening answers as `kyc_status`. `verified` also lifts a hard lock (re-verification, JFSA 2(2) ③).
+- `GET /internal/customers/{customer_id}/kyc` (auth; only kyc calls it) → `KycStatus` as it stands: kyc refuses a
+  new case of a verified customer (KYC-3) unless re-verification is required.
 - `GET /internal/customers/{customer_id}/contacts` (auth; only kyc calls it) → `CustomerContacts`: where kyc tells
   the customer the result of a proofing (notify needs a recipient; auth alone keeps contacts). 404 as above.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sekisho.sinks import SmsSink
-from shared.contracts.identity import CustomerContacts, DeclaredIdentity
+from shared.contracts.identity import CustomerContacts, DeclaredIdentity, KycStatus
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.harness import System, client_for, identity_issuer
@@ -41,3 +41,19 @@ async def test_kyc_reads_the_declared_identity_and_contacts_and_no_other_service
         missing = await auth.get("/internal/customers/cus_00000000000000000000000000/declared-identity", headers=as_kyc)
         assert missing.status_code == 404
         assert missing.json()["code"] == "customer_not_found"
+
+
+async def test_kyc_reads_the_kyc_status_and_no_other_service_can(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    path = f"/internal/customers/{customer_id}/kyc"
+    async with client_for(system.apps["auth"], base_url="http://127.0.0.1:8001") as auth:
+        for service in ("gateway", "txn", "fraud"):
+            refused = await auth.get(
+                path, headers={IDENTITY_HEADER: identity_issuer(service, system.clock).issue("auth")}
+            )
+            assert refused.status_code == 403, (service, refused.text)
+        as_kyc = {IDENTITY_HEADER: identity_issuer("kyc", system.clock).issue("auth")}
+        status = KycStatus.model_validate_json((await auth.get(path, headers=as_kyc)).content)
+        assert (status.customer_id, status.status, status.verified_at) == (customer_id, "unverified", None)
+        missing = await auth.get("/internal/customers/cus_00000000000000000000000000/kyc", headers=as_kyc)
+        assert (missing.status_code, missing.json()["code"]) == (404, "customer_not_found")
