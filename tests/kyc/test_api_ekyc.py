@@ -118,7 +118,10 @@ async def test_another_customers_case_is_not_found(system: System, sms: SmsSink)
     assert code.status_code == 404
 
 
-async def test_jpki_is_not_offered_yet_and_anonymous_callers_are_refused(system: System, sms: SmsSink) -> None:
+async def test_jpki_is_not_offered_without_trust_anchors_and_anonymous_callers_are_refused(
+    system: System, sms: SmsSink
+) -> None:
+    """This system has no SEKISHO_JPKI_TRUST_ANCHORS: JPKI cannot be verified, so it is not offered."""
     headers = await signed_in(system, sms)
     jpki = await start(system, headers, {"method": "jpki"})
     assert jpki.status_code == 422
