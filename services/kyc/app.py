@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.kyc import api, models, ops_api
+from services.kyc import api, internal_api, models, ops_api
 from services.kyc.clients import AuthClient
 from services.kyc.providers import DevelopmentProvider
 from services.kyc.runtime import KycRuntime
@@ -59,7 +59,7 @@ def create_app(
         name="kyc",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router],
+        routers=[trace.router, api.router, ops_api.router, internal_api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

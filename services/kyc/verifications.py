@@ -196,6 +196,13 @@ async def record_verified_identity(
     )
 
 
+async def latest_verified_identity(session: AsyncSession, customer_id: str) -> Any | None:
+    """The customer's current verified identity: the one recorded by their latest approval (None: never approved)."""
+    v = models.verified_identity
+    query = select(v).where(v.c.customer_id == customer_id).order_by(v.c.verified_at.desc(), v.c.id.desc()).limit(1)
+    return (await session.execute(query)).first()
+
+
 async def list_cases(session: AsyncSession, *, status: str | None, after: str | None, limit: int) -> list[Any]:
     """Oldest first (a queue), paged by id (ids sort by creation time)."""
     c = models.verification_case

@@ -9,6 +9,10 @@
   new case of a verified customer (KYC-3) unless re-verification is required.
 - `GET /internal/customers/{customer_id}/contacts` (auth; only kyc calls it) → `CustomerContacts`: where kyc tells
   the customer the result of a proofing (notify needs a recipient; auth alone keeps contacts). 404 as above.
+
+txn ↔ kyc:
+- `POST /internal/identity-matches` (kyc; only txn calls it) with `IdentityMatchRequest` → `IdentityMatch`: whether
+  a bank account's holder is the customer's verified identity (KYC-4), without disclosing that identity.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # unverified: never proven; verified: proven by one of KYC-1's methods; reverification_required: proven once, but
 # the name or address changed since (the operations that need KYC wait for a new proof).
@@ -63,3 +67,28 @@ class CustomerContacts(BaseModel):
     email: str | None = None
     phone: str | None = None  # E.164
     language: Literal["ja", "en"] = "ja"
+
+
+# txn → kyc: `POST /internal/identity-matches` (kyc; only txn calls it). Before a bank account is linked, txn asks
+# whether the account holder the bank reports is the customer kyc verified (KYC-4). The answer carries no personal
+# data beyond what txn sent: txn learns "same person or not", never the verified name or birth date.
+MatchedAttribute = Literal["name_kana", "birth_date"]
+
+
+class IdentityMatchRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=40)
+    holder_kana: str = Field(min_length=1, max_length=200)  # as the bank writes it (Zengin half-width kana or not)
+    holder_birth_date: date | None = None  # only where the bank supplies it
+
+
+class IdentityMatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    matched: bool  # verified, and nothing the bank supplied differs
+    verified: bool  # the customer has an approved proofing at all
+    mismatches: list[MatchedAttribute]
+    verification_id: str | None = None  # the approval compared against
+    method: KycMethod | None = None
