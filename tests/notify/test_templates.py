@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from services.gateway.policy import SHIPPED_POLICY, load_policy
-from services.notify.events import DATA_MODELS, EventType
 from services.notify.rendering import LANGUAGES, TEMPLATES, Language, Rendered, Renderer, Sender
+from shared.contracts.notifications import DATA_MODELS, EventType
 from shared.masking import mask_account, mask_address, mask_email, mask_phone
 
 SENDER = Sender(company="テスト金融", support_phone="0120-000-000", support_hours="9:00-18:00")
