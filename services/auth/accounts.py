@@ -15,6 +15,7 @@ from services.auth.hashing import PasswordHasher
 from services.auth.passwords import PasswordPolicy, check_password, load_common_passwords
 from services.auth.schemas import AccountApplication
 from shared.clock import Clock
+from shared.contracts.notifications import EventType, SuspiciousActivityData
 from shared.crypto import FieldCipher
 from shared.events import record_event
 from shared.ids import new_id
@@ -152,11 +153,13 @@ async def _tell_owner_of_duplicate(
         outbox,
         session,
         key=f"auth:duplicate-application:{owner.id}:{now.date().isoformat()}",
-        event_type="suspicious_activity",
+        event_type=EventType.SUSPICIOUS_ACTIVITY,
         customer_id=owner.id,
         language=contact.language,
         email=contact.email,
-        data={"at": now.isoformat(), "summary": DUPLICATE_SUMMARY.get(contact.language, DUPLICATE_SUMMARY["ja"])},
+        data=SuspiciousActivityData.model_construct(
+            at=now, summary=DUPLICATE_SUMMARY.get(contact.language, DUPLICATE_SUMMARY["ja"])
+        ),
         once=True,
     )
     await record_event(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from services.auth.schemas import (
     Tokens,
     VerifyRequest,
 )
+from shared.contracts.notifications import CodeOperation, EventType, OneTimeCodeData
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.notifications import send_notification
 from shared.problems import problem_response
@@ -117,14 +118,18 @@ async def send_code(
         return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(language)}
     customer = (await session.execute(select(models.customer).where(models.customer.c.id == issued.customer_id))).one()
     contact = accounts.contact_of(customer, runtime.cipher)
-    data: dict[str, Any] = {"code": issued.code, "expires_in": issued.expires_in, "operation": issued.operation}
-    if issued.summary.get("amount"):
-        data["amount"] = issued.summary["amount"]
+    # The operation as the challenge stored it: checked against the contract by send_notification (a str here).
+    data = OneTimeCodeData.model_construct(
+        code=issued.code,
+        expires_in=issued.expires_in,
+        operation=cast(CodeOperation, issued.operation),
+        amount=issued.summary.get("amount") or None,
+    )
     await send_notification(
         runtime.outbox,
         session,
         key=f"auth:code:{challenge_id}:{issued.send_number}",
-        event_type="one_time_code",
+        event_type=EventType.ONE_TIME_CODE,
         customer_id=customer.id,
         language=contact.language,
         email=contact.email if body.method == "email" else None,

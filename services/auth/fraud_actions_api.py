@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth import accounts, lockout, models, sessions
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from shared.contracts.fraud_actions import FraudActionRequest
+from shared.contracts.notifications import AccountLockedData, EventType, SuspiciousActivityData
 from shared.dependencies import IdentityDep, SessionDep
 from shared.events import record_event
 from shared.notifications import send_notification
@@ -58,12 +59,12 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
             runtime.outbox,
             session,
             key=f"auth:fraud:{body.ref}:notify",
-            event_type="suspicious_activity",
+            event_type=EventType.SUSPICIOUS_ACTIVITY,
             customer_id=row.id,
             language=contact.language,
             email=contact.email,
             phone=contact.phone,
-            data={"at": now.isoformat(), "summary": body.summary},
+            data=SuspiciousActivityData.model_construct(at=now, summary=body.summary),
             once=True,
         )
         return {}
@@ -75,12 +76,12 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
         runtime.outbox,
         session,
         key=f"auth:fraud:{body.ref}:locked",
-        event_type="account_locked",
+        event_type=EventType.ACCOUNT_LOCKED,
         customer_id=row.id,
         language=contact.language,
         email=contact.email,
         phone=contact.phone,
-        data={"at": now.isoformat(), "reason": "fraud", "until": None},
+        data=AccountLockedData.model_construct(at=now, reason="fraud", until=None),
         once=True,
     )
     return {"sessions_ended": ended}

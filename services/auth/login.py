@@ -21,6 +21,7 @@ from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
 from shared.clock import Clock
+from shared.contracts.notifications import AccountLockedData, EventType, LockReason, LoginData
 from shared.crypto import FieldCipher
 from shared.database import Database
 from shared.events import record_event
@@ -280,7 +281,7 @@ def raise_for(outcome: lockout.LockOutcome) -> NoReturn:
 
 
 async def announce_lock(
-    session: AsyncSession, row: Any, outcome: lockout.LockOutcome, *, ip: str, reason: str, deps: LoginDeps
+    session: AsyncSession, row: Any, outcome: lockout.LockOutcome, *, ip: str, reason: LockReason, deps: LoginDeps
 ) -> None:
     """A failure locked the customer: fraud sees it, and the customer is told (whatever the failures were)."""
     now = deps.clock.now()
@@ -298,12 +299,12 @@ async def announce_lock(
         deps.outbox,
         session,
         key=f"auth:locked:{row.id}:{int(now.timestamp())}:{'hard' if outcome.hard else 'temp'}",
-        event_type="account_locked",
+        event_type=EventType.ACCOUNT_LOCKED,
         customer_id=row.id,
         language=contact.language,
         email=contact.email,
         phone=contact.phone,
-        data={"at": now.isoformat(), "reason": reason, "until": outcome.until.isoformat() if outcome.until else None},
+        data=AccountLockedData.model_construct(at=now, reason=reason, until=outcome.until),
     )
 
 
@@ -407,15 +408,15 @@ async def complete_login(
             deps.outbox,
             session,
             key=f"auth:login:{issued.session_id}",
-            event_type="login_new_device" if first_time else "login",
+            event_type=EventType.LOGIN_NEW_DEVICE if first_time else EventType.LOGIN,
             customer_id=customer_row.id,
             language=contact.language,
             email=contact.email,
-            data={
-                "at": now.isoformat(),
-                "device": pending["user_agent"][:200] or "unknown",
-                "ip": pending["ip"],
-                "place": place.describe() if (place := place_of(pending["ip"])) else None,
-            },
+            data=LoginData.model_construct(
+                at=now,
+                device=pending["user_agent"][:200] or "unknown",
+                ip=pending["ip"],
+                place=place.describe() if (place := place_of(pending["ip"])) else None,
+            ),
         )
     return issued

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -14,6 +14,15 @@ from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import ContactCode, PasswordChange, ProfileChange, TotpConfirm
+from shared.contracts.notifications import (
+    AttributeChangedData,
+    ChangedAttribute,
+    EventType,
+    MfaChangedData,
+    OneTimeCodeData,
+    PasswordChangedData,
+    RecipientRole,
+)
 from shared.dependencies import SessionDep, only_from
 from shared.events import record_event
 from shared.notifications import send_notification
@@ -91,13 +100,15 @@ async def patch_me(
             runtime.outbox,
             session,
             key=f"auth:contact-code:{started.change_id}",
-            event_type="one_time_code",
+            event_type=EventType.ONE_TIME_CODE,
             customer_id=row.id,
             language=row.language,
             email=changes[attribute] if attribute == "email" else None,
             phone=changes[attribute] if attribute == "phone" else None,
             channel="email" if attribute == "email" else "sms",
-            data={"code": started.code, "expires_in": started.expires_in, "operation": "profile_change"},
+            data=OneTimeCodeData.model_construct(
+                code=started.code, expires_in=started.expires_in, operation="profile_change"
+            ),
         )
         waiting = {"change_id": started.change_id, "attribute": attribute, "expires_in": started.expires_in}
     return {"changed": sorted(at_once), "pending": waiting}
@@ -163,24 +174,34 @@ async def _apply(
     )
     for name, new in changes.items():
         old = old_values[name]
-        data: dict[str, Any] = {"at": now.isoformat(), "attribute": name, "old": old, "new": new}
-        if reverify:
-            data["reverification_required"] = True  # the notice says withdrawals wait for a new proof
+        # `name` is one of the attributes a customer may change (schemas), all three of which the notice knows.
+        attribute = cast(ChangedAttribute, name)
+        # With reverification_required the notice says withdrawals wait for a new proof.
+        data = AttributeChangedData.model_construct(
+            at=now, attribute=attribute, old=old, new=new, recipient_role="old", reverification_required=reverify
+        )
         stamp = f"auth:attr:{row.id}:{name}:{int(now.timestamp() * 1000)}"
         # By e-mail: the old contact hears of it through what was registered before the change, the new one too.
-        email_to = {"old": before.email, "new": new if name == "email" else (changes.get("email") or before.email)}
+        email_to: dict[RecipientRole, str | None] = {
+            "old": before.email,
+            "new": new if name == "email" else (changes.get("email") or before.email),
+        }
         # By SMS too for an e-mail or phone change, to the phone registered before (and the new phone): whoever
         # holds the inbox cannot hide the change from the phone's owner.
-        sms_to = {"old": before.phone, "new": new} if name == "phone" else {"old": before.phone}
+        sms_to: dict[RecipientRole, str | None] = (
+            {"old": before.phone, "new": new} if name == "phone" else {"old": before.phone}
+        )
         for role, email in email_to.items():
             await send_notification(
-                runtime.outbox, session, key=f"{stamp}:{role}", event_type="attribute_changed", customer_id=row.id,
-                language=row.language, email=email, data={**data, "recipient_role": role},
+                runtime.outbox, session, key=f"{stamp}:{role}", event_type=EventType.ATTRIBUTE_CHANGED,
+                customer_id=row.id, language=row.language, email=email,
+                data=data.model_copy(update={"recipient_role": role}),
             )  # fmt: skip
         for role, phone in sms_to.items() if name in contact_changes.CONTACT_ATTRIBUTES else ():
             await send_notification(
-                runtime.outbox, session, key=f"{stamp}:{role}:sms", event_type="attribute_changed",
-                customer_id=row.id, language=row.language, phone=phone, data={**data, "recipient_role": role},
+                runtime.outbox, session, key=f"{stamp}:{role}:sms", event_type=EventType.ATTRIBUTE_CHANGED,
+                customer_id=row.id, language=row.language, phone=phone,
+                data=data.model_copy(update={"recipient_role": role}),
             )  # fmt: skip
     await record_event(
         runtime.outbox,
@@ -225,11 +246,11 @@ async def change_password(
         runtime.outbox,
         session,
         key=f"auth:pw:{row.id}:{int(now.timestamp() * 1000)}",
-        event_type="password_changed",
+        event_type=EventType.PASSWORD_CHANGED,
         customer_id=row.id,
         language=row.language,
         email=contact.email,
-        data={"at": now.isoformat()},
+        data=PasswordChangedData.model_construct(at=now),
     )
     await record_event(
         runtime.outbox,
@@ -289,12 +310,12 @@ async def confirm_totp(
         runtime.outbox,
         session,
         key=f"auth:mfa:{row.id}:{int(now.timestamp() * 1000)}",
-        event_type="mfa_changed",
+        event_type=EventType.MFA_CHANGED,
         customer_id=row.id,
         language=row.language,
         email=contact.email,  # a contact registered before the change
         phone=contact.phone,
-        data={"at": now.isoformat(), "change": "enrolled", "factor": "totp"},
+        data=MfaChangedData.model_construct(at=now, change="enrolled", factor="totp"),
     )
     await record_event(
         runtime.outbox,

@@ -31,7 +31,7 @@ Caller = Literal["customer", "staff", "partner", "anonymous"]
 # fraud's recommended actions (services/fraud/rules.py), repeated here: the gateway imports no other service.
 RiskAction = Literal["allow", "step_up", "review", "deny"]
 Outcome = Literal["allow", "step_up", "deny", "unavailable"]
-# The notifications notify knows (services/notify/events.py EventType) that an operation can set off.
+# The notifications notify knows (shared/contracts/notifications.py EventType) that an operation can set off.
 Notification = Literal[
     "login",
     "login_new_device",

@@ -12,6 +12,7 @@ from services.kyc.cases import SYSTEM, Status, move
 from services.kyc.identity_match import changed_since
 from services.kyc.runtime import KycRuntime
 from shared.contracts.identity import CustomerContacts
+from shared.contracts.notifications import EventType, KycApprovedData, KycRejectedData, NotificationData
 from shared.events import record_event
 from shared.notifications import send_notification
 
@@ -60,7 +61,14 @@ async def approve(
         data={"verification_id": case.id, "method": case.method, "decided_by": actor},
         event_id=f"evt_kyca_{case.id.partition('_')[2]}",
     )
-    await _notify(session, runtime, case, contacts, "kyc_approved", {"at": now, "method": case.method})
+    await _notify(
+        session,
+        runtime,
+        case,
+        contacts,
+        EventType.KYC_APPROVED,
+        KycApprovedData.model_construct(at=now, method=case.method),
+    )
     return Status.APPROVED
 
 
@@ -90,7 +98,12 @@ async def reject(
         event_id=f"evt_kycr_{case.id.partition('_')[2]}",
     )
     await _notify(
-        session, runtime, case, contacts, "kyc_rejected", {"at": now, "method": case.method, "reason": reason}
+        session,
+        runtime,
+        case,
+        contacts,
+        EventType.KYC_REJECTED,
+        KycRejectedData.model_construct(at=now, method=case.method, reason=reason),
     )
 
 
@@ -99,15 +112,15 @@ async def _notify(
     runtime: KycRuntime,
     case: Any,
     contacts: CustomerContacts,
-    event_type: str,
-    data: dict[str, Any],
+    event_type: EventType,
+    data: NotificationData,
 ) -> None:
     if contacts.email is None and contacts.phone is None:
         return  # auth has no contact to tell (none today: account opening requires a phone)
     await send_notification(
         runtime.outbox,
         session,
-        key=f"{event_type}:{case.id}",
+        key=f"{event_type.value}:{case.id}",
         event_type=event_type,
         data=data,
         customer_id=case.customer_id,

@@ -14,6 +14,7 @@ from services.kyc.errors import AlreadyVerified, NotAwaitingCode
 from services.kyc.images import check_images
 from services.kyc.providers import EkycSubmission
 from services.kyc.runtime import KycRuntime
+from shared.contracts.notifications import EventType, KycPostalCodeData
 from shared.events import record_event
 from shared.notifications import send_notification
 
@@ -100,15 +101,15 @@ async def submit_postal(session: AsyncSession, runtime: KycRuntime, *, customer_
         runtime.outbox,
         session,
         key=f"kyc_postal_code:{verification_id}",
-        event_type="kyc_postal_code",
+        event_type=EventType.KYC_POSTAL_CODE,
         customer_id=customer_id,
-        data={
-            "code": code,
-            "name": declared.name,
-            "postal_code": address.postal_code,
-            "address": address.address,
-            "expires_at": expires_at,
-        },
+        data=KycPostalCodeData.model_construct(
+            code=code,
+            name=declared.name,
+            postal_code=address.postal_code,
+            address=address.address,
+            expires_at=expires_at,
+        ),
     )
     await verifications.apply(
         session,

@@ -12,12 +12,12 @@ from services.notify import intake, preferences, queries
 from services.notify.runtime import RuntimeDep
 from services.notify.schemas import (
     NotificationDetail,
-    NotificationRequest,
     NotificationView,
     PreferenceBody,
     PreferenceView,
 )
 from shared.audit import audit_staff
+from shared.contracts.notifications import NotificationRequest
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.identity import ServiceIdentity

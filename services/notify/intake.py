@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import models
 from services.notify.errors import IdempotencyConflict, InvalidNotification, NoContact
-from services.notify.events import DATA_MODELS, FIXED_CHANNELS, Channel, EventType
+from services.notify.events import FIXED_CHANNELS, Channel
 from services.notify.rendering import Rendered, Renderer
-from services.notify.schemas import NotificationRequest
 from shared.clock import Clock
+from shared.contracts.notifications import EventType, NotificationRequest, validate_data
 from shared.crypto import FieldCipher
 from shared.ids import new_id
 from shared.masking import mask_address, mask_email, mask_phone
@@ -41,7 +41,7 @@ def request_digest(request: NotificationRequest) -> str:
 
 def validated_data(request: NotificationRequest) -> dict[str, Any]:
     try:
-        data = DATA_MODELS[request.event_type](**request.data)
+        data = validate_data(request.event_type, request.data)
     except ValidationError as exc:
         violations = [{**v, "field": "data." + v["field"]} for v in violations_from(exc.errors())]
         raise InvalidNotification(

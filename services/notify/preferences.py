@@ -6,9 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import models
-from services.notify.events import EventType
 from services.notify.schemas import PreferenceView
 from shared.clock import Clock
+from shared.contracts.notifications import EventType
 
 ALWAYS_ON = [event.value for event in EventType]
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
-from services.notify.events import EventType
 from shared import masking
+from shared.contracts.notifications import EventType
 
 Language = Literal["ja", "en"]
 LANGUAGES: tuple[Language, ...] = ("ja", "en")

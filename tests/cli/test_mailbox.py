@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from services.notify.app import create_app
-from services.notify.events import EventType
+from shared.contracts.notifications import EventType
 from tests.harness import TEST_DATA_KEYS, client_for, migrate, new_backend, running
 from tests.notify.conftest import identity_for
 from tests.notify.test_delivery import request_for, wait_sent

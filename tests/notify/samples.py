@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.notify.events import EventType
+from shared.contracts.notifications import EventType
 
 AT = datetime(2026, 11, 23, 5, 30, tzinfo=UTC).isoformat()
 

@@ -16,8 +16,8 @@ import pytest
 
 from sekisho.launcher import free_ports
 from services.notify.channels import DELIVERY_HEADER
-from services.notify.events import EventType
 from shared.clock import SystemClock
+from shared.contracts.notifications import EventType
 from shared.middleware import IDENTITY_HEADER
 from tests.harness import TEST_DATA_KEYS, Backend, identity_env, identity_issuer, migrate
 from tests.notify.test_delivery import request_for

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from services.notify import models
-from services.notify.events import EventType
+from shared.contracts.notifications import EventType
 from shared.crypto import FieldCipher
 from shared.database import Database, target_for
 from tests.harness import Backend

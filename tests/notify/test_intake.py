@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.notify.events import EventType
+from shared.contracts.notifications import EventType
 from tests.notify.conftest import identity_for, staff
 from tests.notify.samples import EMAIL, PHONE, SAMPLES
 from tests.notify.test_delivery import request_for, wait_sent

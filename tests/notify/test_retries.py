@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from services.notify.channels import DELIVERY_HEADER
-from services.notify.events import EventType
+from shared.contracts.notifications import EventType
 from tests.harness import Backend
 from tests.notify.conftest import identity_for, notify_client, staff
 from tests.notify.test_delivery import request_for

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from services.gateway.policy import SHIPPED_POLICY, load_policy
-from services.notify.events import DATA_MODELS, EventType
 from services.notify.rendering import LANGUAGES, TEMPLATES, Language, Rendered, Renderer, Sender
+from shared.contracts.notifications import DATA_MODELS, CodeOperation, EventType
 from shared.masking import mask_account, mask_address, mask_email, mask_phone
 
 SENDER = Sender(company="テスト金融", support_phone="0120-000-000", support_hours="9:00-18:00")
@@ -263,6 +263,8 @@ def test_every_operation_a_customer_can_be_stepped_up_for_has_its_words_in_the_c
         if "customer" in rule.callers and (rule.factors or rule.step_up or rule.risk.step_up is not None)
     }
     assert stepped <= set(OPERATIONS), stepped - set(OPERATIONS)
+    # What a producer may send (the contract) is what the message has words for: no more, no fewer.
+    assert set(get_args(CodeOperation)) == set(OPERATIONS)
 
 
 @pytest.mark.req("AUTH-OTP-1")

@@ -1,0 +1,180 @@
+"""auth, kyc (and txn) → notify: a notice to a customer, sent through the producer's outbox.
+
+- `POST /internal/notifications` (notify; auth, kyc, txn) with `NotificationRequest` → 201 accepted, 200 the same
+  request accepted before, 409 the same key with another request, 422 a request or data notify refuses.
+shared/notifications.py's `send_notification` builds and checks it; services/notify/intake.py validates, renders
+and delivers it. `data` travels as an object whose model is `DATA_MODELS[event_type]`: the producer builds that model
+(so mypy checks its fields), notify validates the object against the same model.
+Every notice is a security notification (API.md "Notifications the customer receives"): none can be switched off.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+Language = Literal["ja", "en"]
+LockReason = Literal["password_failures", "code_failures", "staff", "fraud"]
+ChangedAttribute = Literal["email", "phone", "address"]
+RecipientRole = Literal["old", "new"]  # whether a copy of a change's notice goes to the old or the new contact
+# What a one-time code is for: every operation a customer can be stepped up for, and a login.
+CodeOperation = Literal[
+    "login",
+    "withdrawal",
+    "charge",
+    "bank_link",
+    "profile_view",
+    "profile_change",
+    "password_change",
+    "mfa_change",
+    "kyc",
+]
+
+
+class EventType(StrEnum):
+    LOGIN = "login"  # every login, where the policy says so (AUTH-LOGIN-2)
+    LOGIN_NEW_DEVICE = "login_new_device"  # AUTH-LOGIN-2
+    ACCOUNT_LOCKED = "account_locked"  # AUTH-LOGIN-3
+    WITHDRAWAL_COMPLETED = "withdrawal_completed"  # AUTH-WD-2
+    ATTRIBUTE_CHANGED = "attribute_changed"  # AUTH-ATTR-2, to the old and to the new contact
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a password
+    MFA_CHANGED = "mfa_changed"
+    BANK_ACCOUNT_LINKED = "bank_account_linked"  # LINK-2
+    SUSPICIOUS_ACTIVITY = "suspicious_activity"  # RESP-1
+    ONE_TIME_CODE = "one_time_code"  # AUTH-OTP-1/2: expires in 60 s
+    KYC_POSTAL_CODE = "kyc_postal_code"  # KYC-1 postal: a letter by non-forwardable registered mail
+    KYC_APPROVED = "kyc_approved"  # KYC-1: the identity is verified
+    KYC_REJECTED = "kyc_rejected"  # KYC-1: the proofing failed, and why
+
+
+class NotificationData(BaseModel):
+    """The data of one event type: what its templates receive (DATA_MODELS says which model goes with which)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoginData(NotificationData):
+    at: AwareDatetime
+    device: str = Field(max_length=200, description="e.g. 'iPhone / Safari'")
+    ip: str = Field(max_length=64)
+    place: str | None = Field(default=None, max_length=100, description="approximate, e.g. 'Osaka, JP'")
+
+
+class AccountLockedData(NotificationData):
+    at: AwareDatetime
+    reason: LockReason
+    until: AwareDatetime | None = Field(
+        default=None, description="None: locked until identity is re-verified or staff unlock"
+    )
+
+
+class WithdrawalCompletedData(NotificationData):
+    at: AwareDatetime
+    amount: int = Field(gt=0, description="yen")
+    atm: str = Field(max_length=100)
+    withdrawal_id: str = Field(max_length=64)
+
+
+class AttributeChangedData(NotificationData):
+    at: AwareDatetime
+    attribute: ChangedAttribute
+    old: str = Field(max_length=300)
+    new: str = Field(max_length=300)
+    recipient_role: RecipientRole = Field(description="whether this copy goes to the old or the new contact")
+    reverification_required: bool = Field(
+        default=False, description="the change sent a verified identity back to re-verification (KYC-2)"
+    )
+
+
+class PasswordChangedData(NotificationData):
+    at: AwareDatetime
+
+
+class MfaChangedData(NotificationData):
+    at: AwareDatetime
+    change: Literal["enrolled", "removed"]
+    factor: Literal["totp", "sms", "email", "device_key"]
+
+
+class BankAccountLinkedData(NotificationData):
+    at: AwareDatetime
+    bank_name: str = Field(max_length=100)
+    branch_code: str = Field(pattern=r"^[0-9]{3}$")
+    account_number: str = Field(pattern=r"^[0-9]{4,8}$")
+    service_name: str = Field(max_length=100, description="the wallet or service the account was linked to")
+
+
+class SuspiciousActivityData(NotificationData):
+    at: AwareDatetime
+    summary: str = Field(max_length=300, description="what was seen, in words the customer understands")
+
+
+class OneTimeCodeData(NotificationData):
+    code: str = Field(pattern=r"^[0-9]{6}$")
+    expires_in: int = Field(gt=0, le=300, description="seconds")
+    operation: CodeOperation
+    amount: int | None = Field(default=None, gt=0, description="yen, for money movement: the SMS says what is approved")
+
+
+class KycPostalCodeData(NotificationData):
+    code: str = Field(pattern=r"^[0-9A-Z]{8}$")
+    name: str = Field(max_length=100)
+    postal_code: str = Field(pattern=r"^[0-9]{3}-?[0-9]{4}$")
+    address: str = Field(max_length=300)
+    expires_at: AwareDatetime
+
+
+class KycApprovedData(NotificationData):
+    at: AwareDatetime
+    method: Literal["ekyc", "postal", "jpki"]
+
+
+class KycRejectedData(NotificationData):
+    at: AwareDatetime
+    method: Literal["ekyc", "postal", "jpki"]
+    reason: str = Field(max_length=300, description="why, in words the customer understands")
+
+
+DATA_MODELS: dict[EventType, type[NotificationData]] = {
+    EventType.LOGIN: LoginData,
+    EventType.LOGIN_NEW_DEVICE: LoginData,
+    EventType.ACCOUNT_LOCKED: AccountLockedData,
+    EventType.WITHDRAWAL_COMPLETED: WithdrawalCompletedData,
+    EventType.ATTRIBUTE_CHANGED: AttributeChangedData,
+    EventType.PASSWORD_CHANGED: PasswordChangedData,
+    EventType.MFA_CHANGED: MfaChangedData,
+    EventType.BANK_ACCOUNT_LINKED: BankAccountLinkedData,
+    EventType.SUSPICIOUS_ACTIVITY: SuspiciousActivityData,
+    EventType.ONE_TIME_CODE: OneTimeCodeData,
+    EventType.KYC_POSTAL_CODE: KycPostalCodeData,
+    EventType.KYC_APPROVED: KycApprovedData,
+    EventType.KYC_REJECTED: KycRejectedData,
+}
+
+
+class Recipient(BaseModel):
+    """The customer's registered contacts at the time of the event (for a change: the old or the new one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{7,14}$", description="E.164, e.g. +819012345678")
+
+
+class NotificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: str = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
+    event_type: EventType
+    customer_id: str | None = Field(default=None, max_length=40)
+    language: Language = "ja"
+    to: Recipient = Field(default_factory=Recipient)
+    channel: Literal["sms", "email"] | None = Field(default=None, description="one_time_code only: where the code goes")
+    data: dict[str, Any] = Field(description="the object of DATA_MODELS[event_type] (validate_data)")
+
+
+def validate_data(event_type: EventType, data: dict[str, Any]) -> NotificationData:
+    """The data of a notice as its event's model; pydantic's ValidationError when it does not fit."""
+    return DATA_MODELS[event_type].model_validate(data)
