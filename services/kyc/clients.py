@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel
+
 from shared.contracts.identity import CustomerContacts, DeclaredIdentity, KycStatus, KycStatusUpdate
 from shared.internal_client import InternalClient
 from shared.problems import Problem
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class AuthCallFailed(Problem):
@@ -24,28 +30,22 @@ class AuthClient:
         self._client = client
 
     async def declared_identity(self, customer_id: str) -> DeclaredIdentity:
-        response = await self._client.request("auth", "GET", f"/internal/customers/{customer_id}/declared-identity")
-        if response.status_code == 404:
-            raise CustomerNotFound("auth knows no such customer.")
-        if response.status_code != 200:
-            raise AuthCallFailed(f"auth answered {response.status_code} for the declared identity.")
-        return DeclaredIdentity.model_validate_json(response.content)
+        return await self._customer_read(customer_id, "declared-identity", DeclaredIdentity)
 
     async def contacts(self, customer_id: str) -> CustomerContacts:
-        response = await self._client.request("auth", "GET", f"/internal/customers/{customer_id}/contacts")
-        if response.status_code == 404:
-            raise CustomerNotFound("auth knows no such customer.")
-        if response.status_code != 200:
-            raise AuthCallFailed(f"auth answered {response.status_code} for the contacts.")
-        return CustomerContacts.model_validate_json(response.content)
+        return await self._customer_read(customer_id, "contacts", CustomerContacts)
 
     async def kyc_status(self, customer_id: str) -> KycStatus:
-        response = await self._client.request("auth", "GET", f"/internal/customers/{customer_id}/kyc")
+        return await self._customer_read(customer_id, "kyc", KycStatus)
+
+    async def _customer_read(self, customer_id: str, what: str, model: type[M]) -> M:
+        """GET /internal/customers/{id}/{what} as its contract's model; 404 CustomerNotFound, else AuthCallFailed."""
+        response = await self._client.request("auth", "GET", f"/internal/customers/{customer_id}/{what}")
         if response.status_code == 404:
             raise CustomerNotFound("auth knows no such customer.")
         if response.status_code != 200:
-            raise AuthCallFailed(f"auth answered {response.status_code} for the KYC status.")
-        return KycStatus.model_validate_json(response.content)
+            raise AuthCallFailed(f"auth answered {response.status_code} for the customer's {what}.")
+        return model.model_validate_json(response.content)
 
     async def record_kyc(self, customer_id: str, update: KycStatusUpdate) -> KycStatus:
         """PUT: idempotent, so the internal client may retry it; any answer but 200 raises AuthCallFailed (the
