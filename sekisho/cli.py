@@ -384,6 +384,20 @@ def cmd_fraud_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_books_check(args: argparse.Namespace) -> int:
+    """`sekisho books check`: exit 0 when the books balance, 1 (with each problem) when they do not."""
+    from sekisho.books import check
+    from services.txn.settings import TxnSettings
+
+    try:
+        report = asyncio.run(check(TxnSettings()))
+    except LookupError as exc:
+        print(f"sekisho: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if args.json else report.to_text())
+    return 0 if report.balanced else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -465,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--until", type=_aware_time, required=True, help="ISO 8601 with a zone, exclusive")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
     backtest.set_defaults(func=cmd_fraud_backtest)
+
+    books = commands.add_parser("books", help="the ledger")
+    books_commands = books.add_subparsers(dest="books_command", required=True)
+    books_check = books_commands.add_parser("check", help="prove the books balance (exit 1 with each problem if not)")
+    books_check.add_argument("--json", action="store_true", help="print the report as JSON")
+    books_check.set_defaults(func=cmd_books_check)
     return parser
 
 

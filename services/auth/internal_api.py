@@ -169,7 +169,7 @@ async def declared_identity(customer_id: str, session: SessionDep, runtime: Runt
     )
 
 
-@router.get("/customers/{customer_id}/contacts", dependencies=[only_from("kyc")])
+@router.get("/customers/{customer_id}/contacts", dependencies=[only_from("kyc", "txn")])
 async def customer_contacts(customer_id: str, session: SessionDep, runtime: RuntimeDep) -> CustomerContacts:
     """Where kyc's notice of a proofing result goes (notify needs the recipient; auth alone keeps contacts)."""
     contact = accounts.contact_of(await _customer_row(session, customer_id), runtime.cipher)
@@ -181,7 +181,7 @@ async def customer_contacts(customer_id: str, session: SessionDep, runtime: Runt
     )
 
 
-@router.get("/customers/{customer_id}/kyc", dependencies=[only_from("kyc")])
+@router.get("/customers/{customer_id}/kyc", dependencies=[only_from("kyc", "txn")])
 async def get_kyc_status(customer_id: str, session: SessionDep) -> KycStatus:
     """The KYC status as auth holds it: kyc asks before opening a case (KYC-3: no second proof of a verified
     identity, unless a change of a verified attribute sent the customer back to re-verification)."""

@@ -21,7 +21,7 @@ from shared.problems import Problem
 
 router = APIRouter(prefix="/internal", tags=["events"])
 # Only the gateway asks for a score before an operation (ARCHITECTURE "The gateway", step 4).
-score_router = APIRouter(tags=["scoring"], dependencies=[only_from("gateway")])
+score_router = APIRouter(tags=["scoring"], dependencies=[only_from("gateway", "txn")])
 # The services whose events fraud ingests: logins, devices and profile changes (auth), outcomes at the edge
 # (gateway), identity proofing (kyc), links and transactions (txn).
 EVENT_PRODUCERS = only_from("gateway", "auth", "kyc", "txn")

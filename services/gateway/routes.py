@@ -81,16 +81,23 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    Route("GET", "/v1/me/account", "txn", "profile_view", caller="customer"),
+    Route("GET", "/v1/me/transactions", "txn", "profile_view", caller="customer"),
     # Identity proofing (KYC-1): the eKYC submission carries four document and selfie images.
     Route("POST", "/v1/kyc/verifications", "kyc", "kyc", caller="customer", large_body=True),
     Route("GET", "/v1/kyc/verifications/{verification_id}", "kyc", "kyc", caller="customer"),
     Route("POST", "/v1/kyc/verifications/{verification_id}/postal-code", "kyc", "kyc", caller="customer"),
     Route("POST", "/v1/kyc/verifications/{verification_id}/jpki-signature", "kyc", "kyc", caller="customer"),
-    # Money and bank links (txn, a later issue; txn answers 404 until then): the gateway decides first (KYC-2,
-    # AUTH-WD-1, LINK-1), so nothing reaches txn that the policy did not allow.
+    # Money and bank links (txn): the gateway decides first (KYC-2, AUTH-WD-1, LINK-1), so nothing reaches txn that
+    # the policy did not allow; txn checks KYC, limits and fraud's score again before money moves.
     Route("POST", "/v1/withdrawals", "txn", "withdrawal", caller="customer"),
     Route("POST", "/v1/bank-links", "txn", "bank_link", caller="customer"),
     Route("POST", "/v1/charges", "txn", "charge", caller="customer"),
+    # Partner ATM networks (signed, RFC 9421): the ATM session and its QR, the authorization, its end.
+    Route("POST", "/v1/atm/sessions", "txn", "atm_session", caller="partner"),
+    Route("POST", "/v1/atm/withdrawals/authorize", "txn", "atm_authorize", caller="partner"),
+    Route("POST", "/v1/atm/withdrawals/{authorization_id}/complete", "txn", "atm_settle", caller="partner"),
+    Route("POST", "/v1/atm/withdrawals/{authorization_id}/reverse", "txn", "atm_settle", caller="partner"),
     Route("POST", "/v1/ops/auth/login", "auth", "ops_login"),
     # Staff answer their TOTP challenge here, never at the customer `challenge` route: a kill switch on
     # `challenge`, a customer IP rule or fraud's IP list must not lock every staff member out (ops_login cannot
@@ -104,6 +111,14 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/ops/customers/{customer_id}/sessions/revoke",
         "auth",
+        "ops_write",
+        caller="staff",
+        role="supervisor",
+    ),
+    Route(
+        "PUT",
+        "/v1/ops/customers/{customer_id}/credit-line",
+        "txn",
         "ops_write",
         caller="staff",
         role="supervisor",

@@ -8,11 +8,13 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import models
+from services.txn import api, models, ops_api
+from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn.runtime import TxnRuntime
 from services.txn.settings import TxnSettings
 from shared import trace
 from shared.clock import Clock
-from shared.service import build_service_app
+from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,12 +25,28 @@ def create_app(
     clock: Clock | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
+    settings = settings or TxnSettings()
+
+    async def start_runtime(state: ServiceState) -> None:
+        assert state.outbox is not None
+        state.runtime = TxnRuntime(
+            settings=settings,
+            database=state.database,
+            cipher=state.cipher,
+            clock=state.clock,
+            outbox=state.outbox,
+            auth=AuthClient(state.client),
+            fraud=FraudClient(state.client),
+            kyc=KycClient(state.client),
+        )
+
     return build_service_app(
         name="txn",
-        settings=settings or TxnSettings(),
+        settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router],
+        routers=[trace.router, api.router, ops_api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
+        on_startup=[start_runtime],
     )

@@ -1,10 +1,87 @@
-"""Tables of the txn service's own schema."""
+"""Tables of the txn service's own schema: the ledger (postings and their entries, append-only), credit lines and
+their history, and the holds that reserve credit before money moves."""
 
 from __future__ import annotations
 
-from shared.database import new_metadata
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
+
+from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
 
 metadata = new_metadata()
 
 outbox = outbox_table(metadata)
+
+# One business event that moved money (a completed withdrawal, a charge, a relief): its entries sum to zero. Never
+# updated or deleted; a correction is a new posting. (kind, reference) is unique: the same event never posts twice,
+# whatever retries and replicas do.
+posting = Table(
+    "posting",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(24), nullable=False),  # ledger.PostingKind
+    Column("reference", String(80), nullable=False),  # the id of what caused it (authorization, charge, dispute…)
+    Column("customer_id", String(40), nullable=True, index=True),
+    Column("amount", BigInteger, nullable=False),  # yen, > 0: what the customer sees as the transaction's amount
+    Column("memo", String(200), nullable=True),
+    Column("actor", String(40), nullable=False),  # "customer", "partner:<id>", "system" or a staff id
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "reference", name="uq_posting_kind_reference"),
+    Index("ix_posting_customer_created", "customer_id", "created_at"),
+)
+
+# Double entry: a positive amount is a debit, a negative one a credit; an account's balance is the sum of its entries.
+entry = Table(
+    "ledger_entry",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("posting_id", String(40), ForeignKey("posting.id"), nullable=False, index=True),
+    Column("account", String(80), nullable=False),  # ledger.Account names, e.g. "customer:cus_…:credit"
+    Column("amount", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_ledger_entry_account", "account"),
+)
+
+# The credit line staff set per customer (PUT /v1/ops/customers/{id}/credit-line). Its row is the lock every
+# operation that draws on the line takes first (SELECT … FOR UPDATE), so concurrent draws never pass the limit.
+credit_line = Table(
+    "credit_line",
+    metadata,
+    Column("customer_id", String(40), primary_key=True),
+    Column("credit_limit", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(40), nullable=False),
+)
+
+# Append-only: every change of a credit line, with who and why.
+credit_line_change = Table(
+    "credit_line_change",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("old_limit", BigInteger, nullable=True),
+    Column("new_limit", BigInteger, nullable=False),
+    Column("staff_id", String(40), nullable=False),
+    Column("reason", String(300), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# Credit reserved for an operation in flight (an authorized ATM withdrawal): counted against the line until it is
+# captured (the posting is made), released (reversed) or expired (the sweeper). Not money: the ledger moves only at
+# capture.
+hold = Table(
+    "credit_hold",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),  # withdrawal
+    Column("reference", String(80), nullable=False, unique=True),  # the authorization it reserves for
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # active | captured | released | expired
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("settled_at", UtcDateTime, nullable=True),
+    Index("ix_credit_hold_customer_status", "customer_id", "status"),
+    Index("ix_credit_hold_status_expires", "status", "expires_at"),
+)

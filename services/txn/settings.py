@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
 class TxnSettings(ServiceSettings):
-    pass
+    # Smartphone-ATM withdrawals on the credit line (yen): the most one withdrawal, one day (JST) and one month
+    # (JST) may take, whatever the line's limit. Holds count towards the day and the month until released.
+    txn_withdrawal_max_amount: int = Field(default=500_000, ge=1_000)
+    txn_withdrawal_daily_max: int = Field(default=500_000, ge=1_000)
+    txn_withdrawal_monthly_max: int = Field(default=2_000_000, ge=1_000)
+    # The ATM session shown as a QR, the one-time code the app receives, and an authorized hold never completed or
+    # reversed (the sweeper releases it then).
+    txn_atm_session_seconds: int = Field(default=300, ge=30, le=3600)
+    txn_withdrawal_code_seconds: int = Field(default=180, ge=30, le=900)
+    txn_hold_seconds: int = Field(default=900, ge=60, le=86_400)
+    txn_sweep_poll_seconds: float = Field(default=5.0, gt=0)
+    # Charges into the wallet from a linked bank account (LINK-3): per charge, per month (JST), and a new link's
+    # cool-off during which charges are refused (the Docomo-account wallet capped charges at 300,000 yen a month).
+    txn_charge_max_amount: int = Field(default=100_000, ge=1_000)
+    txn_charge_monthly_max: int = Field(default=300_000, ge=1_000)
+    txn_new_link_cool_off_seconds: int = Field(default=72 * 3600, ge=0)
+    txn_new_link_charge_max_amount: int = Field(default=30_000, ge=1_000)
+    # The service's name in the notice of a new bank link (LINK-2).
+    txn_service_name: str = Field(default="sekisho wallet", max_length=100)

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse
 
 from services.gateway import partners
 from services.gateway.app import create_app
+from services.gateway.policy import SHIPPED_POLICY
 from services.gateway.routes import Route
 from services.gateway.signatures import (
     SignatureInvalid,
@@ -340,7 +342,7 @@ def _fraud_answering(score: int | None) -> FastAPI:
 
 @pytest.mark.parametrize(("score", "status"), [(5, 200), (None, 503), (95, 403)])
 async def test_a_partner_route_forwards_the_authenticated_partner_and_fails_closed_without_a_score(
-    backend: Backend, score: int | None, status: int
+    backend: Backend, score: int | None, status: int, tmp_path: Path
 ) -> None:
     await migrate(backend, "gateway")
     clock = FrozenClock()
@@ -352,7 +354,15 @@ async def test_a_partner_route_forwards_the_authenticated_partner_and_fails_clos
         "txn": httpx.ASGITransport(_echo_service(clock, seen)),
         "fraud": httpx.ASGITransport(_fraud_answering(score)),
     }
-    settings = backend.settings("gateway", public_origins=ORIGINS)
+    # The shipped policy scores no partner operation (txn scores the withdrawal with its customer); one that does
+    # must fail closed like any scored operation.
+    policy = tmp_path / "policy.toml"
+    shipped = SHIPPED_POLICY.read_text()
+    scored = '[operations.atm_authorize]\ncallers = ["partner"]\nfactors = []\nfail_closed = true\n'
+    policy.write_text(shipped.replace('[operations.atm_authorize]\ncallers = ["partner"]\nfactors = []\n', scored))
+    policy.write_text(policy.read_text().replace(scored + "score = false\n", scored))
+    assert "score = false" not in policy.read_text().split("[operations.atm_authorize]")[1].split("[operations")[0]
+    settings = backend.settings("gateway", public_origins=ORIGINS, policy_file=str(policy))
     app = create_app(settings, clock=clock, transports=transports, routes=routes)  # type: ignore[arg-type]
     async with running(app), client_for(app) as client:
         gateway = Gateway(app, clock, client)
