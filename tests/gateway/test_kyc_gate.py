@@ -3,7 +3,8 @@
 auth keeps the customer's KYC status (services/auth/kyc_status.py), set only by the kyc service
 (`PUT /internal/customers/{id}/kyc`); the gateway reads it with its session check, afresh for the operations whose
 policy has `kyc_required`. The money routes belong to txn, which checks again on its own (tests/txn): what matters
-here is the gateway's decision before anything is forwarded. A recorder between the gateway and txn notes what reached txn.
+here is the gateway's decision before anything is forwarded. A recorder between the gateway and txn notes what reached
+txn.
 """
 
 from __future__ import annotations
