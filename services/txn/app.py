@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, models, ops_api
+from services.txn import api, atm_api, models, ops_api
 from services.txn.clients import AuthClient, FraudClient, KycClient
 from services.txn.runtime import TxnRuntime
 from services.txn.settings import TxnSettings
+from services.txn.sweeper import HoldSweeper
 from shared import trace
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
@@ -26,6 +27,7 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or TxnSettings()
+    sweepers: list[HoldSweeper] = []  # the one this app started, stopped at shutdown
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
@@ -39,14 +41,22 @@ def create_app(
             fraud=FraudClient(state.client),
             kyc=KycClient(state.client),
         )
+        sweeper = HoldSweeper(database=state.database, clock=state.clock, poll_seconds=settings.txn_sweep_poll_seconds)
+        sweeper.start()
+        sweepers.append(sweeper)
+
+    async def stop_runtime(state: ServiceState) -> None:
+        while sweepers:
+            await sweepers.pop().stop()
 
     return build_service_app(
         name="txn",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router],
+        routers=[trace.router, api.router, ops_api.router, atm_api.customer_router, atm_api.partner_router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
         on_startup=[start_runtime],
+        on_shutdown=[stop_runtime],
     )

@@ -27,3 +27,6 @@ class TxnSettings(ServiceSettings):
     txn_new_link_charge_max_amount: int = Field(default=30_000, ge=1_000)
     # The service's name in the notice of a new bank link (LINK-2).
     txn_service_name: str = Field(default="sekisho wallet", max_length=100)
+    # A partner's request_id claimed by a request still running: retries get 409 until it finishes, or, if its
+    # worker died, until this lease lapses and a retry takes the request over.
+    txn_request_lease_seconds: float = Field(default=30.0, ge=1, le=600)
