@@ -156,14 +156,14 @@ async def _presented(
 
 async def _checked(session: AsyncSession, runtime: TxnRuntime, withdrawal: Any) -> Decline | None:
     """The customer's side, once the ATM presented the right code and amount; any refusal ends the withdrawal."""
-    customer_id, amount = withdrawal.customer_id, int(withdrawal.amount)
-    refused = await _refusal(session, runtime, customer_id, amount)
+    refused = await _refusal(session, runtime, withdrawal)
     if refused is not None:
         await withdrawals.set_status(session, withdrawal.id, Status.DECLINED, now=runtime.clock.now())
     return refused
 
 
-async def _refusal(session: AsyncSession, runtime: TxnRuntime, customer_id: str, amount: int) -> Decline | None:
+async def _refusal(session: AsyncSession, runtime: TxnRuntime, withdrawal: Any) -> Decline | None:
+    customer_id, amount = withdrawal.customer_id, int(withdrawal.amount)
     kyc = await runtime.auth.kyc_status(customer_id)  # a verification withdrawn seconds ago counts (KYC-2)
     if kyc.status != "verified":
         return Decline.KYC_REQUIRED
@@ -176,10 +176,16 @@ async def _refusal(session: AsyncSession, runtime: TxnRuntime, customer_id: str,
     outstanding = await ledger.balance(session, ledger.credit_account(customer_id))
     if amount > line.limit - outstanding - await credit_lines.held(session, customer_id):
         return Decline.INSUFFICIENT_CREDIT
-    # Fail closed: no score, no money (FraudClient raises, and nothing of this transaction stands).
-    score = await runtime.fraud.score(
-        ScoreRequest(operation="withdrawal", customer_id=customer_id, amount=amount, max_amount=line.limit)
+    # Fail closed: no score, no money (FraudClient raises, and nothing of this transaction stands). The device is
+    # the app's that asked for the cash: the ATM's own address and network say nothing about the customer.
+    asked = ScoreRequest(
+        operation="withdrawal",
+        customer_id=customer_id,
+        device_id=withdrawal.device_id,
+        amount=amount,
+        max_amount=line.limit,
     )
+    score = await runtime.fraud.score(asked)
     if score.action in ("review", "deny"):
         return Decline.FRAUD_DECLINED
     return None

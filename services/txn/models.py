@@ -114,6 +114,7 @@ withdrawal = Table(
     Column("code_digest", String(64), nullable=False),
     Column("code_expires_at", UtcDateTime, nullable=False),
     Column("failed_attempts", Integer, nullable=False),  # wrong codes or amounts presented for it
+    Column("device_id", String(40), nullable=True),  # the app's, as the gateway said: the authorize is scored with it
     Column("status", String(12), nullable=False),  # withdrawals.Status
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),

@@ -81,6 +81,7 @@ async def request_withdrawal(
             code_digest=_code_digest(runtime.cipher, withdrawal_id, code),
             code_expires_at=expires_at,
             failed_attempts=0,
+            device_id=device_id,
             status=Status.REQUESTED.value,
             created_at=now,
             updated_at=now,

@@ -27,6 +27,7 @@ from services.txn.runtime import TxnRuntime
 from services.txn.sweeper import expire_holds
 from shared.ids import new_token
 from shared.internal_client import InternalClient
+from tests.auth.test_api_login import login
 from tests.gateway.partner_client import sign
 from tests.harness import System
 from tests.kyc.conftest import code_by_sms
@@ -110,6 +111,20 @@ async def borrower(
     return customer
 
 
+async def signed_in_with_sms(system: System, sms: SmsSink, customer: Customer) -> dict[str, str]:
+    """The customer's headers after a new sign-in with password and SMS (MFA): what a session needs to read the
+    account again once the clock has moved past the first one's life."""
+    first = await login(system.gateway, login_id=customer.email, device="device-" + new_token(8))
+    assert first.status_code == 401, first.text
+    challenge_id = first.json()["challenge"]["id"]
+    code = await code_by_sms(system, sms, challenge_id, phone=e164(customer.phone))
+    verified = await system.gateway.post(
+        f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    return {"Authorization": f"Bearer {verified.json()['access_token']}"}
+
+
 def e164(phone: str) -> str:
     return "+81" + phone.replace("-", "")[1:]
 
@@ -186,21 +201,30 @@ async def holds(system: System, customer_id: str) -> list[Any]:
         return list((await session.execute(select(h).where(h.c.customer_id == customer_id))).all())
 
 
+ALLOW = {"score": 0, "action": "allow"}
+
+
 class FraudAtTxn(httpx.AsyncBaseTransport):
-    """fraud as txn reaches it: the real service, or down, or with each score held until the test lets it go."""
+    """fraud as txn reaches it: the real service, or down, or a chosen answer to `/score`, or each score held at a
+    gate until the test opens it."""
 
     def __init__(self, real: httpx.AsyncBaseTransport) -> None:
         self.real = real
         self.down = False
+        self.answer: dict[str, Any] | None = None
         self.gate: asyncio.Event | None = None
         self.waiting = asyncio.Event()  # a score arrived at the closed gate
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("fraud is down", request=request)
-        if request.url.path == "/score" and self.gate is not None:
-            self.waiting.set()
-            await self.gate.wait()
+        if request.url.path == "/score":
+            if self.gate is not None:
+                self.waiting.set()
+                await self.gate.wait()
+            if self.answer is not None:
+                fixed = {"score_id": "scr_test", "reasons": [], "summary": "", "rule_set_version": 1}
+                return httpx.Response(200, json={**fixed, **self.answer})
         return await self.real.handle_async_request(request)
 
 

@@ -61,3 +61,14 @@ async def set_credit_line(system: System, customer_id: str, limit: int) -> dict[
     assert answered.status_code == 200, answered.text
     body: dict[str, Any] = answered.json()
     return body
+
+
+@pytest.fixture
+async def fraud_allows(system: System) -> AsyncIterator[Any]:
+    """fraud's score, as txn asks it before money moves, fixed at allow: for tests whose decisions must not depend
+    on it (its velocity rules decline a new account's third withdrawal in a minute, as soon as the events are in)."""
+    from tests.txn.atm_network import ALLOW, fraud_at_txn  # the module imports this one
+
+    async with fraud_at_txn(system) as fraud:
+        fraud.answer = ALLOW
+        yield fraud

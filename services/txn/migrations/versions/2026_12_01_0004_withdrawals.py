@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("code_digest", sa.String(length=64), nullable=False),
         sa.Column("code_expires_at", UtcDateTime(), nullable=False),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.String(length=40), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
