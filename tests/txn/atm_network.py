@@ -178,6 +178,11 @@ async def requested_withdrawal(system: System, partner: Partner, customer_id: st
     return opened["session_id"], requested.one_time_code
 
 
+async def authorized(system: System, partner: Partner, customer_id: str, amount: int) -> str:
+    """A withdrawal requested (the factory) and authorized by the partner through the gateway: its authorization."""
+    return await partner.approved(*await requested_withdrawal(system, partner, customer_id, amount), amount)
+
+
 async def account(system: System, customer: Customer) -> dict[str, Any]:
     answered = await system.gateway.get("/v1/me/account", headers=customer.headers)
     assert answered.status_code == 200, answered.text

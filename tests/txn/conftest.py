@@ -24,6 +24,7 @@ async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterato
         "auth": {"auth_signing_key": SIGNING_KEY},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
         "gateway": {"public_origins": "http://testserver"},  # where the partners' signed requests say they go
+        "txn": {"txn_sweep_poll_seconds": 0.5},  # expired holds released within a test's patience
     }
     async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
         yield running

@@ -16,6 +16,7 @@ from tests.harness import System
 from tests.kyc.conftest import staff_headers
 from tests.txn.atm_network import (
     account,
+    authorized,
     books_check,
     borrower,
     create_partner,
@@ -133,18 +134,18 @@ async def test_a_day_and_a_month_in_japan_cap_what_is_withdrawn_holds_included(s
     customer = await borrower(system, sms, 3_000_000)
     atm = await create_partner(system, "seven-atm")
 
-    held = await atm.approved(*await requested_withdrawal(system, atm, customer.customer_id, 300_000), 300_000)
+    held = await authorized(system, atm, customer.customer_id, 300_000)
     over = await requested_withdrawal(system, atm, customer.customer_id, 300_000)
     declined(await atm.authorize(*over, 300_000), "limit_exceeded")  # 600,000 today, the hold counted
     assert (await atm.reverse(held)).status_code == 200  # released: it no longer counts
-    done = await atm.approved(*await requested_withdrawal(system, atm, customer.customer_id, 500_000), 500_000)
+    done = await authorized(system, atm, customer.customer_id, 500_000)
     assert (await atm.complete(done)).status_code == 200
     one_more = await requested_withdrawal(system, atm, customer.customer_id, 1_000)
     declined(await atm.authorize(*one_more, 1_000), "limit_exceeded")
 
     for _ in range(3):  # the next three days, at 10:00 JST: 500,000 each
         system.clock.advance(days=1)  # type: ignore[attr-defined]
-        day = await atm.approved(*await requested_withdrawal(system, atm, customer.customer_id, 500_000), 500_000)
+        day = await authorized(system, atm, customer.customer_id, 500_000)
         assert (await atm.complete(day)).status_code == 200
     system.clock.advance(days=1)  # type: ignore[attr-defined]
     month_full = await requested_withdrawal(system, atm, customer.customer_id, 1_000)
