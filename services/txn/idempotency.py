@@ -130,20 +130,24 @@ async def _claim(
     token = new_token(18)
     lease_until = now + timedelta(seconds=lease_seconds)
     async with database.transaction() as session:
-        if await _insert_new(
-            session,
-            scope=scope,
-            key=key,
-            fingerprint=fingerprint,
-            state=State.IN_PROGRESS.value,
-            lease_token=token,
-            lease_until=lease_until,
-            created_at=now,
-        ):
-            return token
-        # Read without a lock: a worker holds the row's lock while it works, and a retry must not queue behind it.
+        # Read first, without a lock: a worker holds the row's lock while it works, and a retry must not queue
+        # behind it (an INSERT … ON CONFLICT over that row would wait for the worker's transaction to end).
         found = await find(session, scope=scope, key=key)
-        assert found is not None  # keys are never deleted but by _give_back, which only its own claim does
+        if found is None:
+            if await _insert_new(
+                session,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                state=State.IN_PROGRESS.value,
+                lease_token=token,
+                lease_until=lease_until,
+                created_at=now,
+            ):
+                return token
+            found = await find(session, scope=scope, key=key)  # a concurrent first request claimed it
+        if found is None:  # and gave it back at once: its retry may try again
+            raise RequestInProgress("A request with this request_id is still being processed: retry in a moment.")
         if found.state is State.TOMBSTONE:
             assert found.answer is not None
             return found.answer
