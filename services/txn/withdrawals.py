@@ -110,13 +110,11 @@ def code_matches(cipher: FieldCipher, withdrawal: Any, code: str) -> bool:
     return hmac.compare_digest(withdrawal.code_digest, _code_digest(cipher, withdrawal.id, code))
 
 
-async def count_failure(session: AsyncSession, withdrawal: Any, *, now: datetime) -> bool:
-    """One more wrong code or amount; True when it was the last one the withdrawal survives."""
+async def count_failure(session: AsyncSession, withdrawal: Any, *, now: datetime) -> None:
+    """One more wrong code or amount presented for the withdrawal; the MAX_ATTEMPTS-th locks it for good."""
     failed = int(withdrawal.failed_attempts) + 1
-    locked = failed >= MAX_ATTEMPTS
-    status = Status.LOCKED if locked else Status(withdrawal.status)
+    status = Status.LOCKED if failed >= MAX_ATTEMPTS else Status(withdrawal.status)
     await _update(session, withdrawal.id, failed_attempts=failed, status=status.value, updated_at=now)
-    return locked
 
 
 async def set_status(session: AsyncSession, withdrawal_id: str, status: Status, *, now: datetime) -> None:
