@@ -64,7 +64,7 @@ async def withdraw(db: Database, customer: str, reference: str, amount: int) -> 
 async def test_postings_balance_and_the_same_event_posts_once(database: Database) -> None:
     first = await withdraw(database, "cus_a", "aut_1", 20_000)
     again = await withdraw(database, "cus_a", "aut_1", 20_000)
-    assert first.created and not again.created and again.posting_id == first.posting_id
+    assert (first.created, again.created, again.posting_id) == (True, False, first.posting_id)
     await withdraw(database, "cus_b", "aut_2", 5_000)
     async with database.reading() as session:
         report = await check_books(session)
