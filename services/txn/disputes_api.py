@@ -126,7 +126,7 @@ async def open_for_customer(
         actor,
         "dispute.open",
         dispute_id,
-        {"customer_id": body.customer_id, "transaction_ids": body.transaction_ids, "note": body.note},
+        {"customer_id": body.customer_id, "transaction_ids": body.transaction_ids, "channel": Channel.DESK.value},
     )
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
 
