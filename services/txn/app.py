@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, models, ops_api
+from services.txn import api, disputes_api, models, ops_api
 from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn.relief import load_relief_policy
 from services.txn.runtime import TxnRuntime
 from services.txn.settings import TxnSettings
 from shared import trace
@@ -26,6 +27,7 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or TxnSettings()
+    relief_policy = load_relief_policy(settings.txn_relief_policy_file)  # before anything starts: fail fast
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
@@ -38,13 +40,14 @@ def create_app(
             auth=AuthClient(state.client),
             fraud=FraudClient(state.client),
             kyc=KycClient(state.client),
+            relief_policy=relief_policy,
         )
 
     return build_service_app(
         name="txn",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router],
+        routers=[trace.router, api.router, ops_api.router, disputes_api.router, disputes_api.ops_router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

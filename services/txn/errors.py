@@ -7,6 +7,13 @@ LimitExceeded            409  over a per-operation, per-day or per-month limit (
 KycNotVerified           403  `kyc_required`: the customer's identity is not verified now (KYC-2)
 RequestIdReused          422  the same request_id / Idempotency-Key with another payload
 RequestInProgress        409  the same request_id / Idempotency-Key while its first request is still running
+AlreadyDisputed          409  a transaction named is in another dispute that is open or relieved (`dispute_id`)
+NotDisputable            422  a transaction of a kind the relief policy does not cover (a relief, a repayment)
+IllegalTransition        409  the dispute's status does not allow this step (it was decided, or is being decided)
+DeclarationRequired      409  relief before the victim declared they will not bear the debt (INC-7)
+AlreadyDeclared          409  the victim's declaration is already recorded on this dispute
+NotRelievable            409  the ledger does not show what the policy relieves for this transaction (no draw on the
+                              customer's line, no bank debited): staff must look at it
 """
 
 from __future__ import annotations
@@ -47,3 +54,33 @@ class RequestIdReused(Problem):
 class RequestInProgress(Problem):
     status = 409
     code = "request_in_progress"
+
+
+class AlreadyDisputed(Problem):
+    status = 409
+    code = "already_disputed"
+
+
+class NotDisputable(Problem):
+    status = 422
+    code = "not_disputable"
+
+
+class IllegalTransition(Problem):
+    status = 409
+    code = "illegal_transition"
+
+
+class DeclarationRequired(Problem):
+    status = 409
+    code = "declaration_required"
+
+
+class AlreadyDeclared(Problem):
+    status = 409
+    code = "already_declared"
+
+
+class NotRelievable(Problem):
+    status = 409
+    code = "not_relievable"

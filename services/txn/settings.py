@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -27,3 +29,5 @@ class TxnSettings(ServiceSettings):
     txn_new_link_charge_max_amount: int = Field(default=30_000, ge=1_000)
     # The service's name in the notice of a new bank link (LINK-2).
     txn_service_name: str = Field(default="sekisho wallet", max_length=100)
+    # The victim relief policy (INC-7): unset, the one shipped beside this file (services/txn/relief_policy.toml).
+    txn_relief_policy_file: Path | None = None
