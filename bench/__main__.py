@@ -6,13 +6,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import auth_login, fraud_score, gateway_forward, notify_latency
+from bench import atm_authorize, auth_login, fraud_score, gateway_forward, notify_latency
 from bench.database import bench_database
 from sekisho.launcher import launch
 from sekisho.sinks import SmsSink, SmtpSink
 from shared.crypto import new_key_spec
 
-NAMES = ("gateway_forward", "notify_latency", "auth_login", "fraud_score")
+NAMES = ("gateway_forward", "notify_latency", "auth_login", "fraud_score", "atm_authorize")
 
 
 def main(selected: list[str]) -> int:
@@ -42,6 +42,8 @@ def main(selected: list[str]) -> int:
                         print(gateway_forward.run(system), flush=True)
                     elif name == "fraud_score":
                         print(fraud_score.run(system, url=url), flush=True)
+                    elif name == "atm_authorize":
+                        print(atm_authorize.run(system), flush=True)
                     elif name == "auth_login":
                         print(auth_login.run(system, env=env, sms=sms, smtp=smtp), flush=True)
                     else:

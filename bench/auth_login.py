@@ -34,14 +34,13 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
+from bench.processes import cpu_seconds, machine_busy_seconds, service_pid
 from bench.stats import Latency
 from sekisho.launcher import LaunchedSystem
-from sekisho.services import app_factory
 from sekisho.sinks import SmsSink, SmtpSink
 from services.auth.hashing import PasswordHasher
 
@@ -60,7 +59,6 @@ RATIO_TARGET = 0.8
 STALL_TARGET_MS = 20.0
 SMS_TIMEOUT_S = 15.0
 USER_AGENT = "sekisho-bench/1.0"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _CODE = re.compile(r"\b(\d{6})\b")
 
 
@@ -70,45 +68,6 @@ class Account:
     phone: str  # E.164, as the SMS provider sees it
     password: str
     device_id: str
-
-
-# --- processes and CPU time ----------------------------------------------------------------------------------
-
-
-def service_pid(system: LaunchedSystem, service: str) -> int:
-    """The uvicorn process serving `service` of this system: its command line names the app and this port."""
-    factory = app_factory(service)
-    port = str(urlsplit(system.urls[service]).port)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue  # gone, or not ours to read
-        args = [a.decode(errors="replace") for a in argv]
-        if factory in args and "--port" in args and args[args.index("--port") + 1 :][:1] == [port]:
-            found.append(int(entry.name))
-    if len(found) != 1:
-        raise RuntimeError(f"expected one {service} process on port {port}, found {found}")
-    return found[0]
-
-
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """utime + stime so far of every thread of `pid` (the argon2id worker threads included), or of one thread:
-    the main thread, which runs the event loop, is the thread whose id is `pid`."""
-    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of proc(5)
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU-seconds of the whole machine so far, from the first line of /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])  # guest time is already counted in user
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
 # --- baseline: argon2id alone ---------------------------------------------------------------------------------

@@ -75,6 +75,18 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: 
         await drop_schemas(chosen)
 
 
+@pytest.fixture
+async def postgres_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
+) -> AsyncIterator[Backend]:
+    """PostgreSQL alone: for what only a server with concurrent writers can show (row locks, races)."""
+    chosen = new_backend("postgres", tmp_path, require_postgres(postgres_url, request.node.nodeid))
+    try:
+        yield chosen
+    finally:
+        await drop_schemas(chosen)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _figures:
         terminalreporter.section("figures measured by the tests")

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, challenges, decoys, devices, lockout, models, sessions, throttle
+from services.auth import accounts, challenges, decoys, devices, lockout, models, password_alerts, sessions, throttle
 from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
@@ -138,6 +138,10 @@ async def login(
             now=now,
             ttl_seconds=deps.challenge_ttl_seconds,
         )
+        if not known:
+            await password_alerts.warn_of_password_on_new_device(
+                statements, row, cipher=deps.cipher, outbox=deps.outbox, now=now, ip=ip, device_key=request.device_id
+            )
     return LoginChallenge(challenge_id, methods), row.language
 
 

@@ -83,6 +83,12 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
     Route("GET", "/v1/me/account", "txn", "profile_view", caller="customer"),
     Route("GET", "/v1/me/transactions", "txn", "profile_view", caller="customer"),
+    # Disputes (INC-6, INC-7): a victim reports transactions that were not theirs and declares they will not bear the
+    # debt; reading them back is a view of the customer's own data.
+    Route("POST", "/v1/me/disputes", "txn", "dispute", caller="customer"),
+    Route("GET", "/v1/me/disputes", "txn", "profile_view", caller="customer"),
+    Route("GET", "/v1/me/disputes/{dispute_id}", "txn", "profile_view", caller="customer"),
+    Route("POST", "/v1/me/disputes/{dispute_id}/declaration", "txn", "dispute", caller="customer"),
     # Identity proofing (KYC-1): the eKYC submission carries four document and selfie images.
     Route("POST", "/v1/kyc/verifications", "kyc", "kyc", caller="customer", large_body=True),
     Route("GET", "/v1/kyc/verifications/{verification_id}", "kyc", "kyc", caller="customer"),
@@ -123,6 +129,15 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         caller="staff",
         role="supervisor",
     ),
+    # Disputes at the consultation desk (INC-6 (a): staff open one for a victim who calls), the victim's declaration,
+    # and the decision the relief policy reserves to supervisors (INC-7); the credit information relief flags.
+    Route("POST", "/v1/ops/disputes", "txn", "ops_write", caller="staff", role="analyst"),
+    Route("GET", "/v1/ops/disputes", "txn", "ops_read", caller="staff", role="analyst"),
+    Route("GET", "/v1/ops/disputes/{dispute_id}", "txn", "ops_read", caller="staff", role="analyst"),
+    Route("POST", "/v1/ops/disputes/{dispute_id}/declaration", "txn", "ops_write", caller="staff", role="analyst"),
+    Route("POST", "/v1/ops/disputes/{dispute_id}/relief", "txn", "ops_write", caller="staff", role="supervisor"),
+    Route("POST", "/v1/ops/disputes/{dispute_id}/reject", "txn", "ops_write", caller="staff", role="supervisor"),
+    Route("GET", "/v1/ops/credit-information", "txn", "ops_read", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/audit", "auth", "ops_read", caller="staff", role="admin"),
     Route("POST", "/v1/ops/staff/{staff_id}/unlock", "auth", "ops_write", caller="staff", role="admin"),
     Route(

@@ -8,8 +8,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, atm_api, models, ops_api
+from services.txn import api, atm_api, disputes_api, models, ops_api
 from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn.relief import load_relief_policy
 from services.txn.runtime import TxnRuntime
 from services.txn.settings import TxnSettings
 from services.txn.sweeper import HoldSweeper
@@ -27,6 +28,7 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or TxnSettings()
+    relief_policy = load_relief_policy(settings.txn_relief_policy_file)  # before anything starts: fail fast
     sweepers: list[HoldSweeper] = []  # the one this app started, stopped at shutdown
 
     async def start_runtime(state: ServiceState) -> None:
@@ -40,6 +42,7 @@ def create_app(
             auth=AuthClient(state.client),
             fraud=FraudClient(state.client),
             kyc=KycClient(state.client),
+            relief_policy=relief_policy,
         )
         sweeper = HoldSweeper(database=state.database, clock=state.clock, poll_seconds=settings.txn_sweep_poll_seconds)
         sweeper.start()
@@ -53,7 +56,15 @@ def create_app(
         name="txn",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router, atm_api.customer_router, atm_api.partner_router],
+        routers=[
+            trace.router,
+            api.router,
+            ops_api.router,
+            disputes_api.router,
+            disputes_api.ops_router,
+            atm_api.customer_router,
+            atm_api.partner_router,
+        ],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

@@ -12,6 +12,13 @@ SessionExpired           409  the ATM session's QR is no longer valid: the ATM s
 SessionUsed              409  the ATM session already has its withdrawal (one per session)
 AuthorizationSettled     409  complete or reverse of an authorization that ended otherwise (`code` says how:
                               authorization_reversed, authorization_expired, authorization_completed)
+AlreadyDisputed          409  a transaction named is in another dispute that is open or relieved (`dispute_id`)
+NotDisputable            422  a transaction of a kind the relief policy does not cover (a relief, a repayment)
+IllegalTransition        409  the dispute's status does not allow this step (it was decided, or is being decided)
+DeclarationRequired      409  relief before the victim declared they will not bear the debt (INC-7)
+AlreadyDeclared          409  the victim's declaration is already recorded on this dispute
+NotRelievable            409  the ledger does not show what the policy relieves for this transaction (no draw on the
+                              customer's line, no bank debited): staff must look at it
 """
 
 from __future__ import annotations
@@ -72,3 +79,33 @@ class SessionUsed(Problem):
 class AuthorizationSettled(Problem):
     status = 409
     code = "authorization_settled"
+
+
+class AlreadyDisputed(Problem):
+    status = 409
+    code = "already_disputed"
+
+
+class NotDisputable(Problem):
+    status = 422
+    code = "not_disputable"
+
+
+class IllegalTransition(Problem):
+    status = 409
+    code = "illegal_transition"
+
+
+class DeclarationRequired(Problem):
+    status = 409
+    code = "declaration_required"
+
+
+class AlreadyDeclared(Problem):
+    status = 409
+    code = "already_declared"
+
+
+class NotRelievable(Problem):
+    status = 409
+    code = "not_relievable"

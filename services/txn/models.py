@@ -1,9 +1,20 @@
 """Tables of the txn service's own schema: the ledger (postings and their entries, append-only), credit lines and
-their history, and the holds that reserve credit before money moves."""
+their history, the holds that reserve credit before money moves, disputes and the credit information txn reports."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
@@ -159,4 +170,79 @@ idempotency_key = Table(
     Column("response", LargeBinary, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime, nullable=True),
+)
+
+# -- disputes and victim relief (INC-6, INC-7) ------------------------------------------------------------------------
+
+# A customer's report that transactions were not theirs, opened by them in the app or by staff for a caller (the
+# emergency contact route). disputes.py's state machine: open -> under_review (the victim declared they will not bear
+# the debt) -> relieved | rejected.
+dispute = Table(
+    "dispute",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # disputes.Status
+    Column("channel", String(8), nullable=False),  # app | desk
+    Column("opened_by", String(40), nullable=False),  # "customer" or the staff id who took the call
+    Column("description", Text, nullable=False),  # sealed (DATA-2): the victim's account of what happened
+    Column("declared_at", UtcDateTime, nullable=True),  # the victim's declaration: INC-7's clock starts here
+    Column("declared_by", String(40), nullable=True),  # "customer" or the staff id who recorded it
+    Column("relief_due_at", UtcDateTime, nullable=True),  # declared_at + the policy's target_days
+    Column("policy_version", Integer, nullable=True),  # the relief policy the decision was made under
+    Column("relieved_amount", BigInteger, nullable=True),
+    Column("decided_by", String(40), nullable=True),
+    Column("decision_reason", String(500), nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_dispute_status_due", "status", "relief_due_at"),
+)
+
+# The transactions (postings) a dispute names. `claim` holds the posting id while the dispute is not rejected: unique,
+# so one transaction is in at most one live or relieved dispute and can never be relieved twice through two disputes.
+dispute_transaction = Table(
+    "dispute_transaction",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("dispute_id", String(40), ForeignKey("dispute.id"), nullable=False, index=True),
+    Column("posting_id", String(40), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # what the posting moved, as the customer saw it
+    Column("claim", String(40), nullable=True, unique=True),
+    Column("relief_posting_id", String(40), nullable=True),
+    Column("relieved_amount", BigInteger, nullable=True),
+    UniqueConstraint("dispute_id", "posting_id", name="uq_dispute_transaction_dispute_posting"),
+)
+
+# Append-only: every move of a dispute, with who and why.
+dispute_transition = Table(
+    "dispute_transition",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("dispute_id", String(40), ForeignKey("dispute.id"), nullable=False, index=True),
+    Column("from_status", String(16), nullable=True),  # None: opened
+    Column("to_status", String(16), nullable=False),
+    Column("actor", String(40), nullable=False),  # "customer", "system" or a staff id
+    Column("reason", String(500), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# What txn reported, or would report, to the credit bureau about a customer: a withdrawal's debt, a delinquency.
+# Records a fraud caused are flagged `deletion_requested` by the relief that names them (INC-6 (c) 信用情報の抹消);
+# the record stays, so what was reported and when it was withdrawn can both be shown.
+credit_information_record = Table(
+    "credit_information_record",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # debt | delinquency
+    Column("posting_id", String(40), nullable=True, index=True),  # the posting that caused it
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),  # reported | deletion_requested
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("deletion_dispute_id", String(40), nullable=True),
+    Column("deletion_requested_by", String(40), nullable=True),
+    Column("deletion_requested_at", UtcDateTime, nullable=True),
+    UniqueConstraint("kind", "posting_id", name="uq_credit_information_record_kind_posting"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn.relief import ReliefPolicy
 from services.txn.settings import TxnSettings
 from shared.clock import Clock
 from shared.crypto import FieldCipher
@@ -22,3 +23,4 @@ class TxnRuntime:
     auth: AuthClient
     fraud: FraudClient
     kyc: KycClient
+    relief_policy: ReliefPolicy  # INC-7: read once at start-up; a bad file stops txn

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Yen = int
 
@@ -114,3 +114,174 @@ class SettlementView(BaseModel):
     status: str = Field(description="completed | reversed | expired")
     amount: Yen | None = None
     settled_at: datetime | None = None
+
+
+# -- disputes and victim relief (INC-6, INC-7) ------------------------------------------------------------------------
+
+TransactionId = Annotated[str, Field(pattern=r"^[a-z]{2,8}_[0-9a-z]{26}$", description="from GET /v1/me/transactions")]
+
+
+class DisputeRequest(BaseModel):
+    """`POST /v1/me/disputes`: transactions that were not the customer's, in their words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_ids: list[TransactionId] = Field(min_length=1, max_length=20)
+    description: str = Field(min_length=1, max_length=2000, description="what happened, in the customer's words")
+    declares_not_liable: bool = Field(
+        default=False, description="the customer declares they will not bear the debt these transactions left (INC-7)"
+    )
+
+    @field_validator("transaction_ids")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("a transaction is named twice")
+        return ids
+
+
+class StaffDisputeRequest(DisputeRequest):
+    """`POST /v1/ops/disputes`: a dispute staff open for a victim who called or came in (the emergency contact
+    route, INC-6 (a)); `note` records how they reached the desk and how they were identified."""
+
+    customer_id: str = Field(pattern=r"^[a-z]{2,8}_[0-9a-z]{26}$")
+    note: str = Field(min_length=1, max_length=300)
+
+
+class DeclarationRequest(BaseModel):
+    """`POST /v1/ops/disputes/{id}/declaration`: how the victim declared they will not bear the debt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=300)
+
+
+class ReliefRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=500)
+
+
+class RejectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="told to the customer: why they are not relieved")
+
+
+class DisputedTransactionView(BaseModel):
+    transaction_id: str
+    kind: str
+    amount: Yen
+    at: datetime
+    relieved_amount: Yen | None = Field(description="what relief moved for it; null until relieved")
+    relief_transaction_id: str | None = Field(description="the relief, as GET /v1/me/transactions lists it")
+
+
+class ReliefRuleView(BaseModel):
+    kind: str
+    relief: str
+    victim_bears: str
+    explanation_ja: str
+    explanation_en: str
+
+
+class ReliefPolicyView(BaseModel):
+    """The relief policy, as the customer is shown it (the guideline: explain when and why they are relieved)."""
+
+    version: int
+    target_days: int
+    rules: list[ReliefRuleView]
+    exception_ja: str
+    exception_en: str
+
+
+class DisputeStep(BaseModel):
+    status: str
+    at: datetime
+
+
+class DisputeView(BaseModel):
+    """`GET /v1/me/disputes/{id}`: the customer's own dispute."""
+
+    dispute_id: str
+    status: Literal["open", "under_review", "relieved", "rejected"]
+    channel: Literal["app", "desk"]
+    description: str
+    declared_not_liable: bool
+    declared_at: datetime | None
+    relief_due_at: datetime | None = Field(description="relief is decided by then (INC-7: the policy's target)")
+    amount: Yen
+    relieved_amount: Yen | None
+    decision_reason: str | None = Field(description="why it was rejected")
+    transactions: list[DisputedTransactionView]
+    history: list[DisputeStep]
+    relief_policy: ReliefPolicyView
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class DisputeSummary(BaseModel):
+    dispute_id: str
+    customer_id: str
+    status: str
+    channel: str
+    amount: Yen
+    declared_at: datetime | None
+    relief_due_at: datetime | None
+    overdue: bool = Field(description="declared, undecided, and past the policy's target (INC-7)")
+    created_at: datetime
+
+
+class DisputeList(BaseModel):
+    disputes: list[DisputeSummary]
+    next: str | None = Field(description="pass as `after` for the next page; null: no more")
+
+
+class StaffDisputeStep(BaseModel):
+    from_status: str | None
+    to_status: str
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+class StaffDisputeView(BaseModel):
+    """`GET /v1/ops/disputes/{id}`: what staff need to decide, with every transition's who and why."""
+
+    dispute_id: str
+    customer_id: str
+    status: str
+    channel: str
+    opened_by: str
+    description: str
+    declared_at: datetime | None
+    declared_by: str | None
+    relief_due_at: datetime | None
+    overdue: bool
+    amount: Yen
+    relieved_amount: Yen | None
+    policy_version: int | None
+    decided_by: str | None
+    decision_reason: str | None
+    decided_at: datetime | None
+    transactions: list[DisputedTransactionView]
+    transitions: list[StaffDisputeStep]
+    credit_information_deletion_requested: list[str] = Field(description="records flagged for deletion by it")
+    created_at: datetime
+
+
+class CreditInformationRecordView(BaseModel):
+    record_id: str
+    kind: Literal["debt", "delinquency"]
+    transaction_id: str | None
+    amount: Yen
+    status: Literal["reported", "deletion_requested"]
+    recorded_at: datetime
+    deletion_dispute_id: str | None
+    deletion_requested_by: str | None
+    deletion_requested_at: datetime | None
+
+
+class CreditInformationView(BaseModel):
+    customer_id: str
+    records: list[CreditInformationRecordView]

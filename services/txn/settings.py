@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -30,3 +32,5 @@ class TxnSettings(ServiceSettings):
     # A partner's request_id claimed by a request still running: retries get 409 until it finishes, or, if its
     # worker died, until this lease lapses and a retry takes the request over.
     txn_request_lease_seconds: float = Field(default=30.0, ge=1, le=600)
+    # The victim relief policy (INC-7): unset, the one shipped beside this file (services/txn/relief_policy.toml).
+    txn_relief_policy_file: Path | None = None

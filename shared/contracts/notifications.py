@@ -30,6 +30,7 @@ CodeOperation = Literal[
     "password_change",
     "mfa_change",
     "kyc",
+    "dispute",
 ]
 
 
@@ -47,6 +48,8 @@ class EventType(StrEnum):
     KYC_POSTAL_CODE = "kyc_postal_code"  # KYC-1 postal: a letter by non-forwardable registered mail
     KYC_APPROVED = "kyc_approved"  # KYC-1: the identity is verified
     KYC_REJECTED = "kyc_rejected"  # KYC-1: the proofing failed, and why
+    DISPUTE_OPENED = "dispute_opened"  # INC-6, INC-7: a report of transactions that were not the customer's
+    DISPUTE_RESOLVED = "dispute_resolved"  # INC-7: relieved (how much) or rejected (why)
 
 
 class NotificationData(BaseModel):
@@ -137,6 +140,30 @@ class KycRejectedData(NotificationData):
     reason: str = Field(max_length=300, description="why, in words the customer understands")
 
 
+DisputeChannel = Literal["app", "desk"]
+
+
+class DisputeOpenedData(NotificationData):
+    at: AwareDatetime
+    dispute_id: str = Field(max_length=64)
+    transactions: int = Field(gt=0, le=100, description="how many transactions the report names")
+    amount: int = Field(gt=0, description="yen, their total")
+    channel: DisputeChannel = Field(description="in the app, or taken by staff (the consultation desk)")
+    declared_not_liable: bool = Field(description="the customer declared they will not bear the debt (INC-7)")
+    target_days: int = Field(gt=0, le=30, description="relief is decided within this many days of the declaration")
+
+
+class DisputeResolvedData(NotificationData):
+    at: AwareDatetime
+    dispute_id: str = Field(max_length=64)
+    outcome: Literal["relieved", "rejected"]
+    amount: int = Field(ge=0, description="yen relieved; 0 when rejected")
+    reason: str | None = Field(default=None, max_length=500, description="why, when rejected")
+    credit_information_deletion: bool = Field(
+        default=False, description="deletion of the credit information the fraud caused was requested"
+    )
+
+
 DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -151,6 +178,8 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.KYC_POSTAL_CODE: KycPostalCodeData,
     EventType.KYC_APPROVED: KycApprovedData,
     EventType.KYC_REJECTED: KycRejectedData,
+    EventType.DISPUTE_OPENED: DisputeOpenedData,
+    EventType.DISPUTE_RESOLVED: DisputeResolvedData,
 }
 
 

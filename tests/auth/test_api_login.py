@@ -127,8 +127,10 @@ async def test_sms_code_completes_the_login_with_two_classes_and_the_new_device_
     assert tokens["acr"] == "aal2"
     assert tokens["access_token"]
     assert tokens["refresh_token"]
-    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 1)
-    notice = smtp.to(CUSTOMER["email"])[-1].get_content()
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 2)
+    warning, notice = (m.get_content() for m in smtp.to(CUSTOMER["email"]))
+    # The password typed on a device not yet confirmed is told at once, before (whether or not) the code comes.
+    assert "新しい端末でお客さまのパスワードが入力されました" in warning
     assert "sekisho-app/1.0" in notice  # the device
     again = await login(system.gateway)
     assert again.status_code == 200  # a device that completed MFA before
@@ -237,7 +239,7 @@ async def test_logins_and_failures_reach_fraud_through_the_outbox(system: System
         nonlocal stored
         async with fraud.database.transaction() as session:
             stored = list((await session.execute(select(event))).all())
-        return len(stored) >= 5
+        return len(stored) >= 6
 
     await eventually_async(arrived)
     assert sorted((row.type, row.outcome, row.producer) for row in stored) == [
@@ -246,6 +248,7 @@ async def test_logins_and_failures_reach_fraud_through_the_outbox(system: System
         ("login_failed", "unknown_login_id", "auth"),
         ("login_failed", "wrong_password", "auth"),
         ("login_succeeded", "ok", "auth"),
+        ("password_on_new_device", "ok", "auth"),
     ]
     assert "nobody@example.jp" not in json.dumps([row.data for row in stored])
 
@@ -301,7 +304,7 @@ async def test_the_new_device_notice_says_roughly_where_the_login_came_from(
             f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code}
         )
     assert verified.status_code == 200
-    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 1)
+    await eventually(lambda: len(smtp.to(CUSTOMER["email"])) >= 2)
     notice = smtp.to(CUSTOMER["email"])[-1].get_content()
     assert "Japan (JP)" in notice
     assert "133.242.0.1" in notice

@@ -14,11 +14,12 @@ async def test_kyc_reads_the_declared_identity_and_contacts_and_no_other_service
 ) -> None:
     customer_id = await open_account(system.gateway)
     async with client_for(system.apps["auth"], base_url="http://127.0.0.1:8001") as auth:
-        for path in (
-            f"/internal/customers/{customer_id}/declared-identity",
-            f"/internal/customers/{customer_id}/contacts",
+        # The contacts are txn's too (where its notices go); the declared identity is kyc's alone.
+        for path, others in (
+            (f"/internal/customers/{customer_id}/declared-identity", ("gateway", "txn", "fraud")),
+            (f"/internal/customers/{customer_id}/contacts", ("gateway", "fraud")),
         ):
-            for service in ("gateway", "txn", "fraud"):
+            for service in others:
                 refused = await auth.get(
                     path, headers={IDENTITY_HEADER: identity_issuer(service, system.clock).issue("auth")}
                 )
@@ -43,11 +44,13 @@ async def test_kyc_reads_the_declared_identity_and_contacts_and_no_other_service
         assert missing.json()["code"] == "customer_not_found"
 
 
-async def test_kyc_reads_the_kyc_status_and_no_other_service_can(system: System) -> None:
+async def test_kyc_and_txn_read_the_kyc_status_and_no_other_service_can(system: System) -> None:
     customer_id = await open_account(system.gateway)
     path = f"/internal/customers/{customer_id}/kyc"
     async with client_for(system.apps["auth"], base_url="http://127.0.0.1:8001") as auth:
-        for service in ("gateway", "txn", "fraud"):
+        as_txn = {IDENTITY_HEADER: identity_issuer("txn", system.clock).issue("auth")}
+        assert (await auth.get(path, headers=as_txn)).json()["status"] == "unverified"  # before money moves
+        for service in ("gateway", "fraud", "notify"):
             refused = await auth.get(
                 path, headers={IDENTITY_HEADER: identity_issuer(service, system.clock).issue("auth")}
             )

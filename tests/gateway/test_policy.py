@@ -75,6 +75,8 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "atm_settle": ("partner", OPEN),
     "profile_view": ("customer", VIEW),
     "kyc": ("customer", VIEW),
+    # A victim's report (INC-6, INC-7): MFA as for a view, never a fresh factor; it moves no money.
+    "dispute": ("customer", VIEW),
     "profile_change": ("customer", CHANGE),
     "password_change": ("customer", CHANGE),
     "mfa_change": ("customer", CHANGE),

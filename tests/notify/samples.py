@@ -41,6 +41,23 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     },
     EventType.KYC_APPROVED: {"at": AT, "method": "postal"},
     EventType.KYC_REJECTED: {"at": AT, "method": "ekyc", "reason": "書類の写真が不鮮明で読み取れませんでした"},
+    EventType.DISPUTE_OPENED: {
+        "at": AT,
+        "dispute_id": "dsp_01",
+        "transactions": 1,
+        "amount": 50000,
+        "channel": "app",
+        "declared_not_liable": True,
+        "target_days": 3,
+    },
+    EventType.DISPUTE_RESOLVED: {
+        "at": AT,
+        "dispute_id": "dsp_01",
+        "outcome": "rejected",
+        "amount": 0,
+        "reason": "ご本人の端末からのご利用と確認できました",
+        "credit_information_deletion": False,
+    },
 }
 
 EMAIL = "taro.yamada@example.jp"

@@ -61,6 +61,23 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     },
     EventType.KYC_APPROVED: {"at": AT, "method": "ekyc"},
     EventType.KYC_REJECTED: {"at": AT, "method": "postal", "reason": "the postal code expired before it was entered"},
+    EventType.DISPUTE_OPENED: {
+        "at": AT,
+        "dispute_id": "dsp_01jd7x0000000000000000000a",
+        "transactions": 2,
+        "amount": 130000,
+        "channel": "desk",
+        "declared_not_liable": True,
+        "target_days": 3,
+    },
+    EventType.DISPUTE_RESOLVED: {
+        "at": AT,
+        "dispute_id": "dsp_01jd7x0000000000000000000a",
+        "outcome": "relieved",
+        "amount": 130000,
+        "reason": None,
+        "credit_information_deletion": True,
+    },
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
@@ -250,6 +267,7 @@ OPERATIONS = {
     "password_change": ("パスワード変更", "password change"),
     "mfa_change": ("認証方法の変更", "sign-in method change"),
     "kyc": ("本人確認", "identity verification"),
+    "dispute": ("不正利用のお申し出", "report of unauthorised use"),
 }
 
 
@@ -356,3 +374,47 @@ def test_mfa_notice_names_the_change_in_words(change: str, factor: str, language
     assert "device_key" not in everything(rendered)
     assert rendered.body != other.body
     assert rendered.sms != other.sms
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("declared", [True, False])
+def test_dispute_notice_names_the_report_and_when_relief_is_decided(declared: bool, language: Language) -> None:
+    """INC-7: the victim is told their report was received, and within how many days relief is decided; staff
+    opening it at the desk (INC-6 (a)) says so, so a report made in the customer's name by someone else is seen."""
+    rendered = render(EventType.DISPUTE_OPENED, language, declared_not_liable=declared)
+    sample = SAMPLES[EventType.DISPUTE_OPENED]
+
+    assert sample["dispute_id"] in rendered.body
+    assert {"ja": "130,000円", "en": "¥130,000"}[language] in rendered.body
+    assert {"ja": "3日以内", "en": "within 3 days"}[language] in rendered.body
+    declared_words = {"ja": "負担しない旨のお申し出も承りました", "en": "recorded that you will not bear"}[language]
+    assert (declared_words in rendered.body) is declared
+    assert {"ja": "お電話・窓口", "en": "by phone or at our counter"}[language] in rendered.body
+    in_app = render(EventType.DISPUTE_OPENED, language, channel="app")
+    assert {"ja": "アプリからお申し出", "en": "made in the app"}[language] in in_app.body
+    assert {"ja": "紛争解決センター", "en": "dispute resolution centre"}[language] in rendered.body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_relief_notice_says_how_much_and_that_credit_information_is_withdrawn(language: Language) -> None:
+    rendered = render(EventType.DISPUTE_RESOLVED, language)
+    amount = {"ja": "130,000円", "en": "¥130,000"}[language]
+
+    assert amount in rendered.body
+    assert amount in rendered.sms
+    assert {"ja": "ご負担いただく金額はありません", "en": "You bear nothing"}[language] in rendered.body
+    assert {"ja": "信用情報の削除", "en": "delete the credit information"}[language] in rendered.body
+    without = render(EventType.DISPUTE_RESOLVED, language, credit_information_deletion=False)
+    assert {"ja": "信用情報", "en": "credit"}[language] not in without.body.replace("credit bureau", "")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_rejection_notice_gives_the_reason_and_where_to_turn(language: Language) -> None:
+    reason = "ご本人の端末からのご利用と確認できました"
+    rendered = render(EventType.DISPUTE_RESOLVED, language, outcome="rejected", amount=0, reason=reason)
+
+    assert reason in rendered.body
+    assert reason not in rendered.sms  # the SMS says where the reason is, not the reason itself
+    assert {"ja": "補償の対象とならない", "en": "not covered by relief"}[language] in rendered.body
+    assert {"ja": "紛争解決センター", "en": "dispute resolution centre"}[language] in rendered.body
+    assert SENDER.support_phone in rendered.sms

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,8 +14,7 @@ from sqlalchemy import select
 from sekisho.sinks import SmsSink
 from services.txn import idempotency, models
 from services.txn.authorizations import partner_scope
-from tests.conftest import require_postgres
-from tests.harness import Backend, System, drop_schemas, new_backend
+from tests.harness import Backend, System
 from tests.servers import eventually_async
 from tests.txn.atm_network import (
     account,
@@ -35,13 +32,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("fraud_allows")]
 
 
 @pytest.fixture
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> AsyncIterator[Backend]:
+def backend(postgres_backend: Backend) -> Backend:
     """PostgreSQL only: these tests are about rows locked by transactions running side by side."""
-    chosen = new_backend("postgres", tmp_path, require_postgres(postgres_url, request.node.nodeid))
-    try:
-        yield chosen
-    finally:
-        await drop_schemas(chosen)
+    return postgres_backend
 
 
 async def test_fifty_concurrent_authorizations_never_pass_the_credit_line(system: System, sms: SmsSink) -> None:
