@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import atm_sessions, credit_lines, ledger, models, withdrawals
@@ -204,11 +204,19 @@ async def _withdrawn(session: AsyncSession, customer_id: str, now: datetime) -> 
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
     a = models.atm_authorization
-    taken = func.coalesce(func.sum(a.c.amount), 0)
-    since = select(taken).where(a.c.customer_id == customer_id, a.c.status.in_(("approved", "completed")))
-    today = await session.scalar(since.where(a.c.created_at >= day.astimezone(UTC)))
-    this_month = await session.scalar(since.where(a.c.created_at >= month.astimezone(UTC)))
-    return Withdrawn(int(today or 0), int(this_month or 0))
+    day_start, month_start = day.astimezone(UTC), month.astimezone(UTC)
+    today = func.coalesce(func.sum(case((a.c.created_at >= day_start, a.c.amount), else_=0)), 0)
+    this_month = func.coalesce(func.sum(a.c.amount), 0)
+    row = (
+        await session.execute(
+            select(today, this_month).where(
+                a.c.customer_id == customer_id,
+                a.c.status.in_(("approved", "completed")),
+                a.c.created_at >= month_start,
+            )
+        )
+    ).one()
+    return Withdrawn(int(row[0]), int(row[1]))
 
 
 def _over_limits(settings: TxnSettings, amount: int, withdrawn: Withdrawn) -> bool:

@@ -2,13 +2,15 @@
 replays the first answer byte for byte and does the work once; another payload under the key is refused (422
 idempotency_key_reused); a retry while the first request still runs gets 409 request_in_progress.
 
-`run_once` claims the key in a transaction of its own, committed before the work starts, so that every retry sees
-the claim at once. The work then runs in a second transaction that first takes the claim's row lock and stores the
-answer with whatever the work changed: both commit, or neither. A request that fails (a check that could not be
-made, a crash) gives its claim back, and a retry does the work afresh; a worker that died without giving it back
+`run_once` claims the key in a statement of its own, committed before the work starts, so that every retry sees
+the claim at once. The work then runs in a second transaction, which stores the answer with whatever the work changed
+(both commit, or neither) provided the claim is still this request's. A request that fails (a check that could not
+be made, a crash) gives its claim back, and a retry does the work afresh; a worker that died without giving it back
 holds it only until its lease lapses, and then a retry takes the key over (the dead worker's transaction was rolled
-back, so nothing of its work stands). These are the two transactions of a request here, where the rest of txn has
-one: the claim must be visible to retries before the work, which is the point of it.
+back, so nothing of its work stands; a worker merely slow finds its claim taken when it stores its answer, and its
+transaction is rolled back). These are the two transactions of a request here, where the rest of txn has one: the
+claim must be visible to retries before the work, which is the point of it. Nothing holds the key's row while the
+work runs, so a retry is answered 409 at once, never queued behind the request it repeats.
 
 A tombstone is a key that a reversal reached before any request under it (the partner's authorize timed out, so it
 reverses by its request_id): the request that arrives later under that key gets the tombstone's answer.
@@ -74,13 +76,13 @@ async def run_once(
     claimed = await _claim(database, scope, key, fingerprint, clock.now(), lease_seconds)
     if isinstance(claimed, Answer):
         return claimed
+    t = models.idempotency_key
     try:
         async with database.transaction() as session:
-            await _hold(session, scope, key, claimed, clock.now() + timedelta(seconds=lease_seconds))
             answer = await work(session)
-            await session.execute(
-                update(models.idempotency_key)
-                .where(_the(scope, key))
+            stored = await session.execute(
+                update(t)
+                .where(_the(scope, key), t.c.lease_token == claimed, t.c.state == State.IN_PROGRESS.value)
                 .values(
                     state=State.DONE.value,
                     status_code=answer.status_code,
@@ -89,7 +91,10 @@ async def run_once(
                     lease_token=None,
                     lease_until=None,
                 )
+                .returning(t.c.key)
             )
+            if stored.first() is None:  # its lease lapsed and a retry took the key over: that one's answer stands
+                raise RequestInProgress("This request was taken over by a retry after its lease lapsed.")
     except Exception:
         await _give_back(database, scope, key, claimed)
         raise
@@ -129,71 +134,51 @@ async def _claim(
     """The stored answer to replay, or the lease token of a claim now held."""
     token = new_token(18)
     lease_until = now + timedelta(seconds=lease_seconds)
-    async with database.transaction() as session:
-        # Read first, without a lock: a worker holds the row's lock while it works, and a retry must not queue
-        # behind it (an INSERT … ON CONFLICT over that row would wait for the worker's transaction to end).
+    async with database.one_statement() as session:
+        if await _insert_new(
+            session,
+            scope=scope,
+            key=key,
+            fingerprint=fingerprint,
+            state=State.IN_PROGRESS.value,
+            lease_token=token,
+            lease_until=lease_until,
+            created_at=now,
+        ):
+            return token
+    async with database.reading() as session:
         found = await find(session, scope=scope, key=key)
-        if found is None:
-            if await _insert_new(
-                session,
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                state=State.IN_PROGRESS.value,
-                lease_token=token,
-                lease_until=lease_until,
-                created_at=now,
-            ):
-                return token
-            found = await find(session, scope=scope, key=key)  # a concurrent first request claimed it
-        if found is None:  # and gave it back at once: its retry may try again
-            raise RequestInProgress("A request with this request_id is still being processed: retry in a moment.")
-        if found.state is State.TOMBSTONE:
-            assert found.answer is not None
-            return found.answer
-        if found.fingerprint != fingerprint:
-            raise RequestIdReused("This request_id was used for another request.")
-        if found.state is State.DONE:
-            assert found.answer is not None
-            return found.answer
-        if found.lease_until is not None and found.lease_until > now:
-            raise RequestInProgress(
-                "A request with this request_id is still being processed: retry in a moment.",
-                headers={"Retry-After": "1"},
-            )
-        # The lease lapsed: its worker died. Taken over only if it is still so once the row is ours to update (a slow
-        # worker that finished in the meantime has stored its answer, which is then replayed).
+    if found is None:  # claimed, and given back at once: the retry may try again
+        raise RequestInProgress("A request with this request_id is still being processed: retry in a moment.")
+    if found.state is State.TOMBSTONE:
+        assert found.answer is not None
+        return found.answer
+    if found.fingerprint != fingerprint:
+        raise RequestIdReused("This request_id was used for another request.")
+    if found.state is State.DONE:
+        assert found.answer is not None
+        return found.answer
+    if found.lease_until is not None and found.lease_until > now:
+        raise RequestInProgress(
+            "A request with this request_id is still being processed: retry in a moment.",
+            headers={"Retry-After": "1"},
+        )
+    # The lease lapsed: its worker died. Taken over only if it is still so when the row is ours to update (a slow
+    # worker that stored its answer in the meantime has it replayed instead).
+    t = models.idempotency_key
+    async with database.transaction() as session:
         taken = await session.execute(
-            update(models.idempotency_key)
-            .where(
-                _the(scope, key),
-                models.idempotency_key.c.state == State.IN_PROGRESS.value,
-                models.idempotency_key.c.lease_until <= now,
-            )
+            update(t)
+            .where(_the(scope, key), t.c.state == State.IN_PROGRESS.value, t.c.lease_until <= now)
             .values(lease_token=token, lease_until=lease_until)
-            .returning(models.idempotency_key.c.key)
+            .returning(t.c.key)
         )
         if taken.first() is not None:
             return token
-    async with database.transaction() as session:
         again = await find(session, scope=scope, key=key)
     if again is None or again.state is State.IN_PROGRESS or again.answer is None:
         raise RequestInProgress("A request with this request_id is still being processed: retry in a moment.")
     return again.answer
-
-
-async def _hold(session: AsyncSession, scope: str, key: str, token: str, lease_until: datetime) -> None:
-    """Take the claim's row lock for the work's transaction: a retry that finds the lease lapsed waits for this
-    transaction to end instead of taking the key over from under it."""
-    t = models.idempotency_key
-    held = await session.execute(
-        update(t)
-        .where(_the(scope, key), t.c.lease_token == token, t.c.state == State.IN_PROGRESS.value)
-        .values(lease_until=lease_until)
-        .returning(t.c.key)
-    )
-    if held.first() is None:
-        raise RequestInProgress("This request was taken over by a retry after its lease lapsed.")
 
 
 async def _give_back(database: Database, scope: str, key: str, token: str) -> None:
