@@ -123,6 +123,9 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         caller="staff",
         role="supervisor",
     ),
+    # LINK-4: links and charges suspended per bank.
+    Route("PUT", "/v1/ops/banks/{bank_code}/suspension", "txn", "ops_write", caller="staff", role="supervisor"),
+    Route("GET", "/v1/ops/banks/suspensions", "txn", "ops_read", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/audit", "auth", "ops_read", caller="staff", role="admin"),
     Route("POST", "/v1/ops/staff/{staff_id}/unlock", "auth", "ops_write", caller="staff", role="admin"),
     Route(

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, models, ops_api
+from services.txn import api, bank_links_api, banks, models, ops_api
 from services.txn.clients import AuthClient, FraudClient, KycClient
 from services.txn.runtime import TxnRuntime
 from services.txn.settings import TxnSettings
@@ -38,13 +38,14 @@ def create_app(
             auth=AuthClient(state.client),
             fraud=FraudClient(state.client),
             kyc=KycClient(state.client),
+            bank=banks.simulator_from(settings.txn_bank_simulator_accounts, settings.txn_bank_simulator_file),
         )
 
     return build_service_app(
         name="txn",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router],
+        routers=[trace.router, api.router, bank_links_api.router, ops_api.router],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.txn.banks import BankAdapter
 from services.txn.clients import AuthClient, FraudClient, KycClient
 from services.txn.settings import TxnSettings
 from shared.clock import Clock
@@ -22,3 +23,4 @@ class TxnRuntime:
     auth: AuthClient
     fraud: FraudClient
     kyc: KycClient
+    bank: BankAdapter
