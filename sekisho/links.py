@@ -12,8 +12,8 @@ from typing import TextIO
 
 import httpx
 
-from services.txn import banks, models
-from services.txn.app import MIGRATIONS
+from services.txn import models
+from services.txn.app import MIGRATIONS, bank_adapter
 from services.txn.clients import AuthClient, FraudClient, KycClient
 from services.txn.link_review import ReviewReport, review_links
 from services.txn.runtime import TxnRuntime
@@ -68,7 +68,7 @@ async def review(
             auth=AuthClient(client),
             fraud=FraudClient(client),
             kyc=KycClient(client),
-            bank=banks.simulator_from(settings.txn_bank_simulator_accounts, settings.txn_bank_simulator_file),
+            bank=bank_adapter(settings),
         )
         return await review_links(runtime, batch=batch, dry_run=dry_run, progress=progress)
     finally:

@@ -19,6 +19,13 @@ from shared.service import ServiceState, build_service_app
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def bank_adapter(settings: TxnSettings) -> banks.BankAdapter:
+    """The bank adapter settings choose (`txn_bank_adapter`): only the simulator so far."""
+    match settings.txn_bank_adapter:
+        case "simulator":
+            return banks.simulator_from(settings.txn_bank_simulator_accounts, settings.txn_bank_simulator_file)
+
+
 def create_app(
     settings: TxnSettings | None = None,
     *,
@@ -38,7 +45,7 @@ def create_app(
             auth=AuthClient(state.client),
             fraud=FraudClient(state.client),
             kyc=KycClient(state.client),
-            bank=banks.simulator_from(settings.txn_bank_simulator_accounts, settings.txn_bank_simulator_file),
+            bank=bank_adapter(settings),
         )
 
     return build_service_app(

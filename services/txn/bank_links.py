@@ -127,7 +127,7 @@ async def link_account(
         await _record_refusal(runtime, session, caller, digest, "bank_account_not_found")
         raise BankAccountNotFound("The bank has no open account with these numbers; the account was not linked.")
     if not same_holder(holder_kana, holder.holder_kana):
-        await _record_refusal(runtime, session, caller, digest, "holder_mismatch", named_by_customer=False)
+        await _record_refusal(runtime, session, caller, digest, "holder_mismatch", against="name_given")
         raise HolderMismatch(MISMATCH)
     match = await runtime.kyc.identity_match(
         IdentityMatchRequest(
@@ -137,7 +137,15 @@ async def link_account(
     if not match.verified:
         raise KycNotVerified("Verify your identity before linking a bank account.")
     if not match.matched:
-        await _record_refusal(runtime, session, caller, digest, "holder_mismatch", mismatches=list(match.mismatches))
+        await _record_refusal(
+            runtime,
+            session,
+            caller,
+            digest,
+            "holder_mismatch",
+            against="verified_identity",
+            mismatches=match.mismatches,
+        )
         raise HolderMismatch(MISMATCH)
 
     link_id = new_id("lnk")

@@ -5,6 +5,7 @@ against; the bank is txn's simulator."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import date
 from typing import Any
@@ -92,7 +93,7 @@ async def test_a_link_needs_a_possession_step_up_for_it_and_a_password_alone_nev
     challenge = bare.json()["challenge"]
     assert "email" not in challenge["methods"]  # an e-mail code is no possession factor for a link
     by_email = await system.gateway.post(f"/v1/auth/challenges/{challenge['id']}/send", json={"method": "email"})
-    assert by_email.status_code >= 400, by_email.text
+    assert (by_email.status_code, by_email.json()["code"]) == (422, "method_not_allowed"), by_email.text
     assert not any("口座連携" in m.body for m in sms.received)
 
     # A grant proved for one account does not link another: it is bound to the four fields.
@@ -208,6 +209,26 @@ async def test_the_same_account_twice_is_refused_and_another_customer_linking_it
         return any(reason["rule"] == "shared_bank_account" for reason in scored.json()["reasons"])
 
     await eventually_async(shared_account_seen)
+
+
+async def test_the_same_account_linked_twice_at_once_makes_one_link(roomy_system: System, sms: SmsSink) -> None:
+    system = roomy_system
+    customer = await verified_customer(system, sms)
+    body = bank_account(system)
+    grants = []
+    for _ in range(3):
+        challenged = await system.gateway.post("/v1/bank-links", json=body, headers=customer.headers)
+        grants.append(await grant_for(system, sms, customer, challenged))
+    answers = await asyncio.gather(
+        *(
+            system.gateway.post("/v1/bank-links", json=body, headers={**customer.headers, "Step-Up-Grant": grant})
+            for grant in grants
+        )
+    )
+    outcomes = sorted((a.status_code, a.json().get("code", "")) for a in answers)
+    assert outcomes == [(201, ""), (409, "already_linked"), (409, "already_linked")], [a.text for a in answers]
+    assert len(await txn_rows(system, models.bank_link)) == 1
+    assert len(await fraud_events(system, "bank_account_linked")) == 1
 
 
 async def test_an_unknown_account_and_malformed_numbers_are_refused_with_what_is_wrong(

@@ -5,19 +5,14 @@ Idempotency-Key; another customer's link; and the books balanced after all of it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from sekisho.sinks import SmsSink, SmtpSink
+from sekisho.sinks import SmsSink
 from services.fraud import models as fraud_models
 from services.txn import models
-from shared.clock import FrozenClock
-from tests.auth.conftest import SIGNING_KEY
-from tests.harness import Backend, System, in_process_system
+from tests.harness import System
 from tests.servers import eventually_async
 from tests.txn.banking import (
     DAY,
@@ -38,20 +33,6 @@ from tests.txn.banking import (
     verified_customer,
     wallet_balance,
 )
-
-
-@pytest.fixture
-async def roomy_system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
-    """The system with room in fraud's connection pool: a score holds one connection while it takes a second
-    (services/fraud/api.py), so with the test pool of two, eight charges scored at once by the gateway would wait
-    on each other until they time out."""
-    overrides: dict[str, dict[str, Any]] = {
-        "auth": {"auth_signing_key": SIGNING_KEY},
-        "fraud": {"database_pool_size": 24},
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
-    }
-    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
-        yield running
 
 
 @pytest.mark.req("LINK-3")
