@@ -2,7 +2,8 @@
 suspended pending re-verification, their owners told, and fraud told.
 
 A link is weak when it was made under an older rule set (rules_version below bank_links.RULES_VERSION), or without a
-possession factor, or without a holder match against a verified identity: what the 2020 Docomo-account links lacked.
+possession factor that counts today (none recorded, or an e-mail code or a password recorded as one), or without a
+holder match against a verified identity: what the 2020 Docomo-account links lacked.
 Suspended, it takes no charge (`link_suspended`) until the customer links the account again under today's rules,
 which replaces it.
 
@@ -44,6 +45,7 @@ def weak() -> ColumnElement[bool]:
         or_(
             _b.c.rules_version < bank_links.RULES_VERSION,
             _b.c.possession_factor.is_(None),
+            _b.c.possession_factor.not_in(sorted(bank_links.POSSESSION_METHODS)),  # an e-mail code, a password
             _b.c.holder_matched_at.is_(None),
         ),
     )
@@ -53,8 +55,8 @@ def weaknesses(row: Any) -> list[str]:
     found = []
     if row.rules_version < bank_links.RULES_VERSION:
         found.append(f"rules_version_{row.rules_version}")
-    if row.possession_factor is None:
-        found.append("no_possession_factor")
+    if row.possession_factor not in bank_links.POSSESSION_METHODS:
+        found.append("no_possession_factor" if row.possession_factor is None else f"factor_{row.possession_factor}")
     if row.holder_matched_at is None:
         found.append("no_holder_match")
     return found

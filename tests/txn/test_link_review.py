@@ -116,7 +116,7 @@ async def test_the_review_suspends_weak_links_tells_owners_once_resumes_after_a_
     system: System, sms: SmsSink, smtp: SmtpSink
 ) -> None:
     to_mid_month(system)
-    # Today's link (kept), then three links imported from the older system for two customers.
+    # Today's link (kept), then four links imported from the older system for two customers.
     keeper, kept_link, _ = await customer_with_link(system, sms, account_number="9999999", settled=False)
     owner = await verified_customer(system, sms, email="hanako.2@example.jp", phone="090-8765-4321")
     other = await signed_in_customer(system, sms, email="jiro@example.jp", phone="090-2222-3333")
@@ -131,33 +131,46 @@ async def test_the_review_suspends_weak_links_tells_owners_once_resumes_after_a_
             possession_factor="sms",
         ),  # made with a code from the phone, but no holder match recorded
         await create_legacy_link(system, other.customer_id, bank_account(system, account_number="3333333")),
+        # today's version and a holder match, but the "second factor" was an e-mail code
+        await create_legacy_link(
+            system,
+            other.customer_id,
+            bank_account(system, account_number="4444444"),
+            rules_version=2,
+            possession_factor="email",
+            holder_matched=True,
+        ),
     ]
 
     out = io.StringIO()
     with pytest.raises(Interrupted):
         await run_review(system, StopAfter(out, batches=1))
-    assert out.getvalue() == "links review: 1 of 3 links reviewed\n"
+    assert out.getvalue() == "links review: 1 of 4 links reviewed\n"
     statuses = {r.id: r.status for r in await txn_rows(system, models.bank_link)}
-    assert sorted(statuses[i] for i in weak) == ["active", "active", "suspended_pending_reverification"]
+    assert sorted(statuses[i] for i in weak) == ["active"] * 3 + ["suspended_pending_reverification"]
 
     again = io.StringIO()
     report = await run_review(system, StopAfter(again))
-    assert (report.resumed, report.reviewed, report.suspended, report.notified) == (True, 3, 3, 3)
+    assert (report.resumed, report.reviewed, report.suspended, report.notified) == (True, 4, 4, 4)
     lines = again.getvalue().splitlines()
-    assert lines[0] == "links review: 2 of 3 links reviewed"
-    assert lines[-1] == "links review: 3 of 3 links reviewed"
+    assert lines[0] == "links review: 2 of 4 links reviewed"
+    assert lines[-1] == "links review: 4 of 4 links reviewed"
     statuses = {r.id: r.status for r in await txn_rows(system, models.bank_link)}
-    assert [statuses[i] for i in weak] == ["suspended_pending_reverification"] * 3
+    assert [statuses[i] for i in weak] == ["suspended_pending_reverification"] * 4
     assert statuses[kept_link] == "active"
 
     third = await run_review(system, StopAfter(io.StringIO()))  # nothing left: nobody is told twice
     assert (third.resumed, third.total, third.suspended) == (False, 0, 0)
     await eventually(lambda: len(suspension_notices(smtp, owner.email)) == 2)
-    await eventually(lambda: len(suspension_notices(smtp, other.email)) == 1)
+    await eventually(lambda: len(suspension_notices(smtp, other.email)) == 2)
     notices = suspension_notices(smtp, owner.email)
     assert any("****1111" in n for n in notices)
     assert all("1111111" not in n for n in notices)
     assert suspension_notices(smtp, keeper.email) == []
+    queued = [r.idempotency_key for r in await txn_rows(system, models.outbox) if r.destination == "notify"]
+    assert sorted(k for k in queued if k.startswith("bank_link_suspended:")) == sorted(
+        f"bank_link_suspended:{i}" for i in weak
+    )  # one notice per link, however many runs
     assert sorted(e["data"]["link_id"] for e in await fraud_events(system, "bank_link_suspended")) == sorted(weak)
 
     # A suspended link takes no charge; linked again under today's rules, the account charges again.
