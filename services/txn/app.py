@@ -8,10 +8,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, disputes_api, models, ops_api
-from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn import api, bank_links_api, disputes_api, models, ops_api
 from services.txn.relief import load_relief_policy
-from services.txn.runtime import TxnRuntime
+from services.txn.runtime import build_runtime
 from services.txn.settings import TxnSettings
 from shared import trace
 from shared.clock import Clock
@@ -31,15 +30,13 @@ def create_app(
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
-        state.runtime = TxnRuntime(
-            settings=settings,
+        state.runtime = build_runtime(
+            settings,
             database=state.database,
             cipher=state.cipher,
             clock=state.clock,
             outbox=state.outbox,
-            auth=AuthClient(state.client),
-            fraud=FraudClient(state.client),
-            kyc=KycClient(state.client),
+            client=state.client,
             relief_policy=relief_policy,
         )
 
@@ -47,7 +44,14 @@ def create_app(
         name="txn",
         settings=settings,
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, ops_api.router, disputes_api.router, disputes_api.ops_router],
+        routers=[
+            trace.router,
+            api.router,
+            bank_links_api.router,
+            ops_api.router,
+            disputes_api.router,
+            disputes_api.ops_router,
+        ],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
