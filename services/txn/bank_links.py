@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import bank_suspensions, models
-from services.txn.banks import AccountHolder, AccountRef
+from services.txn.banks import AccountHolder, AccountRef, LinkOutcome, LinkReport
 from services.txn.errors import (
     AlreadyLinked,
     BankAccountNotFound,
@@ -128,6 +128,7 @@ async def link_account(
         raise BankAccountNotFound("The bank has no open account with these numbers; the account was not linked.")
     if not same_holder(holder_kana, holder.holder_kana):
         await _record_refusal(runtime, session, caller, digest, "holder_mismatch", against="name_given")
+        await _report(runtime, account, "refused_holder_mismatch", now)
         raise HolderMismatch(MISMATCH)
     match = await runtime.kyc.identity_match(
         IdentityMatchRequest(
@@ -146,6 +147,7 @@ async def link_account(
             against="verified_identity",
             mismatches=match.mismatches,
         )
+        await _report(runtime, account, "refused_holder_mismatch", now)
         raise HolderMismatch(MISMATCH)
 
     link_id = new_id("lnk")
@@ -175,7 +177,13 @@ async def link_account(
         raise AlreadyLinked("This bank account is linked already.") from None
     await _replace_suspended(session, customer_id, digest, link_id, now)
     await _tell(runtime, session, caller, account, holder, link_id, digest, now)
+    await _report(runtime, account, "linked", now)
     return Link.of(SimpleNamespace(**row))
+
+
+async def _report(runtime: TxnRuntime, account: AccountRef, outcome: LinkOutcome, at: datetime) -> None:
+    """The bank tells its depositor, who may not be our customer at all (seed 2: a wallet opened in their name)."""
+    await runtime.bank.report_link(LinkReport(account, outcome, runtime.settings.txn_service_name, at))
 
 
 async def _refuse_if_linked(session: AsyncSession, customer_id: str, digest: str) -> None:

@@ -1,11 +1,14 @@
 """The banks txn links accounts at and draws charges from: one adapter (`BankAdapter`) in front of them, and the
 in-process `BankSimulator` that development and tests run against (settings: `txn_bank_adapter = "simulator"`).
 
-What txn needs of a bank is two calls: who holds an account (the holder's name in kana as the bank writes it, in
+What txn needs of a bank is three calls: who holds an account (the holder's name in kana as the bank writes it, in
 the Zengin half-width character set, and the birth date where the bank gives one; KYC-4 compares them with the
 verified identity), and a debit of the account for a charge into the wallet, refused when the account lacks the
 funds or is closed. A debit is idempotent on its reference (the charge id): asked twice, the bank debits once and
-answers the first outcome again, so a charge retried after a lost answer never takes the money twice.
+answers the first outcome again, so a charge retried after a lost answer never takes the money twice. And a report
+of each link made or refused on one of its accounts: the bank tells its depositor (after the Docomo-account case
+banks were asked to tell depositors of every link to a payment service; the depositor may not be our customer, and
+only the bank can reach them).
 
 Codes are the Zengin ones: a bank 4 digits, a branch 3, an ordinary account number 7.
 """
@@ -15,10 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -73,6 +76,19 @@ class Debit:
     bank_reference: str | None = None  # the bank's id of the debit, when it was made
 
 
+LinkOutcome = Literal["linked", "refused_holder_mismatch"]
+
+
+@dataclass(frozen=True)
+class LinkReport:
+    """What the bank is told of a link on its account: the depositor hears of it from the bank."""
+
+    account: AccountRef
+    outcome: LinkOutcome
+    service_name: str
+    at: datetime
+
+
 class BankAdapter(Protocol):
     async def verify_account(self, account: AccountRef) -> AccountHolder | None:
         """The account's holder, or None when the bank has no such open account."""
@@ -80,6 +96,10 @@ class BankAdapter(Protocol):
 
     async def debit(self, account: AccountRef, *, amount: int, reference: str) -> Debit:
         """Take `amount` yen from the account for the charge `reference`; the same reference debits once."""
+        ...
+
+    async def report_link(self, report: LinkReport) -> None:
+        """Tell the bank of a link made, or refused for a holder who is not the account's, on one of its accounts."""
         ...
 
 
@@ -113,6 +133,7 @@ class BankSimulator:
         self._banks = dict(banks)
         self._accounts: dict[AccountRef, SimulatedAccount] = {}
         self._debits: dict[str, Debit] = {}
+        self.link_reports: list[LinkReport] = []  # what the banks were told, for their depositors
         for account in accounts:
             self.open_account(account)
 
@@ -138,6 +159,9 @@ class BankSimulator:
             holder_kana=found.holder_kana,
             birth_date=found.birth_date,
         )
+
+    async def report_link(self, report: LinkReport) -> None:
+        self.link_reports.append(report)
 
     async def debit(self, account: AccountRef, *, amount: int, reference: str) -> Debit:
         if reference in self._debits:

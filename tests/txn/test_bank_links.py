@@ -27,6 +27,7 @@ from tests.txn.banking import (
     link,
     linked,
     sign_in_again,
+    simulator,
     stepped_up,
     txn_rows,
     verified_customer,
@@ -77,6 +78,14 @@ async def test_an_account_is_linked_only_when_the_bank_holder_is_the_verified_cu
     [linked_event] = await fraud_events(system, "bank_account_linked")
     assert linked_event["data"]["bank_account"] == rows[0].account_digest
     assert linked_event["data"]["link_id"] == made.json()["link_id"]
+    # Each bank hears of every link made or refused on its accounts, and tells its depositor (who may be no customer).
+    reports = [(r.account.account_number, r.outcome) for r in simulator(system).link_reports]
+    assert reports == [
+        ("2222222", "refused_holder_mismatch"),
+        ("3333333", "refused_holder_mismatch"),
+        ("4444444", "refused_holder_mismatch"),
+        ("1111111", "linked"),
+    ]
 
 
 @pytest.mark.req("LINK-1")
