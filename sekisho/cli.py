@@ -398,6 +398,34 @@ def cmd_books_check(args: argparse.Namespace) -> int:
     return 0 if report.balanced else 1
 
 
+def cmd_links_review(args: argparse.Namespace) -> int:
+    """`sekisho links review`: suspend links made under weaker rules than today's, telling their owners (INC-9);
+    progress on stderr; run again, it continues a run that was stopped."""
+    from sekisho.links import ReviewProgress, review
+    from services.txn.settings import TxnSettings
+    from shared.problems import Problem
+
+    data_dir = ServiceSettings().data_dir
+    if not os.environ.get("SEKISHO_IDENTITY_KEY"):  # a local run: txn's dev key, as `sekisho up` gave it
+        keys = dev_identity_keys(data_dir)
+        os.environ.setdefault("SEKISHO_IDENTITY_PUBLIC_KEYS", public_keys_json(keys))
+        os.environ["SEKISHO_IDENTITY_KEY"] = keys["txn"]
+    if not os.environ.get("SEKISHO_DATA_KEYS"):
+        os.environ["SEKISHO_BLIND_INDEX_KEY"] = os.environ.get("SEKISHO_BLIND_INDEX_KEY") or dev_blind_index_key(
+            data_dir
+        )
+        os.environ["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
+    try:
+        report = asyncio.run(
+            review(TxnSettings(), batch=args.batch, dry_run=args.dry_run, progress=ReviewProgress(sys.stderr))
+        )
+    except (LookupError, Problem) as exc:
+        print(f"sekisho: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -485,6 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
     books_check = books_commands.add_parser("check", help="prove the books balance (exit 1 with each problem if not)")
     books_check.add_argument("--json", action="store_true", help="print the report as JSON")
     books_check.set_defaults(func=cmd_books_check)
+
+    links = commands.add_parser("links", help="bank links")
+    links_commands = links.add_subparsers(dest="links_command", required=True)
+    links_review = links_commands.add_parser(
+        "review", help="suspend links made under weaker rules than today's and tell their owners (INC-9)"
+    )
+    links_review.add_argument("--batch", type=int, default=100, help="links per transaction (default 100)")
+    links_review.add_argument("--dry-run", action="store_true", help="only list the links a review would suspend")
+    links_review.set_defaults(func=cmd_links_review)
     return parser
 
 

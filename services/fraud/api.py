@@ -75,8 +75,12 @@ async def score(body: ScoreRequest, runtime: RuntimeDep) -> Response:
     context = ScoreContext(at=state.clock.now(), **body.model_dump())
     request = body.model_dump(exclude_none=True)
     async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(reads.direct_reading())
-        beside = await stack.enter_async_context(reads.direct_reading()) if reads.parallel_reads else None
+        if reads.parallel_reads:
+            async with runtime.score_pair:
+                first = await stack.enter_async_context(reads.direct_reading())
+                beside = await stack.enter_async_context(reads.direct_reading())
+        else:
+            first, beside = await stack.enter_async_context(reads.direct_reading()), None
         found, assessment, version = await scorer.assess(state.database, context, reads=first, beside=beside)
     record = ScoreRecord(new_id("scr"), context, found, assessment, version)
     done: list[actions.Done] = []

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends
@@ -20,6 +21,9 @@ class FraudRuntime:
     # The connections /score reads with: the service's own database, or on PostgreSQL a pool whose statements are
     # planned generically (app.py).
     score_reads: Database
+    # A score reads on two connections at once; each request takes its pair under this lock, so that as many
+    # requests as the pool has connections can never each hold one and wait for a second (they all would wait).
+    score_pair: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def fraud_runtime(state: ServiceState) -> FraudRuntime:

@@ -26,6 +26,7 @@ RETURNED_RESPONSE_HEADERS = (
     "www-authenticate",
     "cache-control",
     "content-language",
+    "idempotent-replayed",  # the answer of an earlier request with the same Idempotency-Key (txn's charges)
 )
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -138,6 +138,9 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/ops/disputes/{dispute_id}/relief", "txn", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/disputes/{dispute_id}/reject", "txn", "ops_write", caller="staff", role="supervisor"),
     Route("GET", "/v1/ops/credit-information", "txn", "ops_read", caller="staff", role="analyst"),
+    # LINK-4: links and charges suspended per bank.
+    Route("PUT", "/v1/ops/banks/{bank_code}/suspension", "txn", "ops_write", caller="staff", role="supervisor"),
+    Route("GET", "/v1/ops/banks/suspensions", "txn", "ops_read", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/audit", "auth", "ops_read", caller="staff", role="admin"),
     Route("POST", "/v1/ops/staff/{staff_id}/unlock", "auth", "ops_write", caller="staff", role="admin"),
     Route(

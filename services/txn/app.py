@@ -8,10 +8,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, atm_api, disputes_api, models, ops_api
-from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn import api, atm_api, bank_links_api, disputes_api, models, ops_api
 from services.txn.relief import load_relief_policy
-from services.txn.runtime import TxnRuntime
+from services.txn.runtime import build_runtime
 from services.txn.settings import TxnSettings
 from services.txn.sweeper import HoldSweeper
 from shared import trace
@@ -33,15 +32,13 @@ def create_app(
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
-        state.runtime = TxnRuntime(
-            settings=settings,
+        state.runtime = build_runtime(
+            settings,
             database=state.database,
             cipher=state.cipher,
             clock=state.clock,
             outbox=state.outbox,
-            auth=AuthClient(state.client),
-            fraud=FraudClient(state.client),
-            kyc=KycClient(state.client),
+            client=state.client,
             relief_policy=relief_policy,
         )
         sweeper = HoldSweeper(database=state.database, clock=state.clock, poll_seconds=settings.txn_sweep_poll_seconds)
@@ -59,6 +56,7 @@ def create_app(
         routers=[
             trace.router,
             api.router,
+            bank_links_api.router,
             ops_api.router,
             disputes_api.router,
             disputes_api.ops_router,

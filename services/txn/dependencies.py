@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from services.txn.bank_links import Caller
 from services.txn.runtime import TxnRuntime
 from shared.audit import Actor
 from shared.dependencies import IdentityDep, runtime_dependency
@@ -24,6 +25,24 @@ async def current_customer(identity: IdentityDep) -> str:
 
 
 CustomerDep = Annotated[str, Depends(current_customer)]
+
+
+async def customer_caller(identity: IdentityDep, customer_id: CustomerDep) -> Caller:
+    """The customer with what the gateway vouches for about this request: device, IP and the step-up it redeemed
+    for this very request (bank links check it is a possession factor, LINK-1)."""
+    context = identity.context
+    step_up = context.get("step_up")
+    granted = step_up if isinstance(step_up, dict) else {}
+    return Caller(
+        customer_id=customer_id,
+        device_id=str(context["device_id"]) if context.get("device_id") else None,
+        ip=str(context["client_ip"]) if context.get("client_ip") else None,
+        step_up_class=str(granted["class"]) if granted.get("class") else None,
+        step_up_method=str(granted["method"]) if granted.get("method") else None,
+    )
+
+
+CallerDep = Annotated[Caller, Depends(customer_caller)]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,20 @@ DeclarationRequired      409  relief before the victim declared they will not be
 AlreadyDeclared          409  the victim's declaration is already recorded on this dispute
 NotRelievable            409  the ledger does not show what the policy relieves for this transaction (no draw on the
                               customer's line, no bank debited): staff must look at it
+PossessionRequired       403  a bank link without a possession step-up (other than an e-mail code) for it (LINK-1)
+AlreadyLinked            409  the customer has this account linked already
+Refused                       a refusal whose trace stays: the route commits what the domain recorded with it (fraud's
+                              event) and answers the problem; raised before anything else is written
+  BankAccountNotFound    422  the bank has no such open account
+  HolderMismatch         422  the account's holder is not the verified customer, or not whom the customer named (KYC-4)
+  BankSuspended          409  staff suspended links and charges of this bank (LINK-4)
+  LinkSuspended          409  the link is suspended (pending re-verification, INC-9) or was replaced by a new link
+  ChargeCapExceeded      409  more than one charge may bring in (LINK-3)
+  LinkCoolingOff         409  the link is new: until its cool-off ends it brings in only a small amount (LINK-3)
+  MonthlyCapExceeded     409  the charges of this JST month, all links together, would pass the monthly cap (LINK-3)
+  FraudDeclined          409  fraud's score before the money moved was review or deny
+  InsufficientFunds      409  the bank refused the debit for want of funds
+  BankAccountClosed      409  the bank refused the debit: the account is closed
 """
 
 from __future__ import annotations
@@ -109,3 +123,68 @@ class AlreadyDeclared(Problem):
 class NotRelievable(Problem):
     status = 409
     code = "not_relievable"
+
+
+class PossessionRequired(Problem):
+    status = 403
+    code = "possession_required"
+
+
+class AlreadyLinked(Problem):
+    status = 409
+    code = "already_linked"
+
+
+class Refused(Problem):
+    """A refusal fraud hears of: what the domain recorded about it in the request's transaction is committed with
+    the answer (the routes catch it). Raised only before anything else is written."""
+
+
+class BankAccountNotFound(Refused):
+    status = 422
+    code = "bank_account_not_found"
+
+
+class HolderMismatch(Refused):
+    status = 422
+    code = "holder_mismatch"
+
+
+class BankSuspended(Refused):
+    status = 409
+    code = "bank_suspended"
+
+
+class LinkSuspended(Refused):
+    status = 409
+    code = "link_suspended"
+
+
+class ChargeCapExceeded(Refused):
+    status = 409
+    code = "charge_cap_exceeded"
+
+
+class LinkCoolingOff(Refused):
+    status = 409
+    code = "link_cooling_off"
+
+
+class MonthlyCapExceeded(Refused):
+    status = 409
+    code = "monthly_cap_exceeded"
+
+
+class FraudDeclined(Refused):
+    status = 409
+    code = "fraud_declined"
+
+
+class InsufficientFunds(Refused):
+    status = 409
+    code = "insufficient_funds"
+
+
+class BankAccountClosed(Refused):
+    status = 409
+    code = "bank_account_closed"

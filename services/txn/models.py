@@ -1,10 +1,12 @@
 """Tables of the txn service's own schema: the ledger (postings and their entries, append-only), credit lines and
-their history, the holds that reserve credit before money moves, disputes and the credit information txn reports."""
+their history, the holds that reserve credit before money moves, bank links with their charges, disputes and the
+credit information txn reports."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from shared.database import UtcDateTime, new_metadata
@@ -245,4 +248,108 @@ credit_information_record = Table(
     Column("deletion_requested_by", String(40), nullable=True),
     Column("deletion_requested_at", UtcDateTime, nullable=True),
     UniqueConstraint("kind", "posting_id", name="uq_credit_information_record_kind_posting"),
+)
+
+# --- Bank links and charges (issue 15: KYC-4, LINK-1..4, INC-9) ---
+
+# A charge contract: the customer's account at a bank, from which charges fund the wallet. The account number and
+# the bank's holder name are sealed (DATA-2); `account_digest` is their keyed digest (fraud's `bank_account`), by
+# which the same account is found across links and customers. The rules the link was made under are recorded with
+# it, so that a later, stricter rule set can find the links made under weaker ones (INC-9, link_review.py).
+bank_link = Table(
+    "bank_link",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False),
+    Column("bank_code", String(4), nullable=False),
+    Column("bank_name", String(100), nullable=False),  # as the bank adapter named it at the link
+    Column("branch_code", String(3), nullable=False),
+    Column("account_number", String(200), nullable=False),  # sealed, context "bank_link.account_number"
+    Column("account_last4", String(4), nullable=False),
+    Column("account_digest", String(64), nullable=False),  # blind index of "bank-branch-number", context bank_account
+    Column("holder_kana", String(400), nullable=True),  # sealed: the holder as the bank wrote it (None: not asked)
+    # active | suspended_pending_reverification (INC-9) | replaced (linked again under today's rules)
+    Column("status", String(40), nullable=False),
+    Column("rules_version", Integer, nullable=False),  # bank_links.RULES_VERSION at the link
+    Column("kyc_method", String(16), nullable=True),  # the verification the holder was matched against
+    Column("kyc_verification_id", String(40), nullable=True),
+    Column("possession_factor", String(16), nullable=True),  # the step-up the gateway vouched for (sms, totp …)
+    Column("holder_matched_at", UtcDateTime, nullable=True),  # None: no holder match was made (legacy links)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("cool_off_until", UtcDateTime, nullable=False),
+    Column("status_changed_at", UtcDateTime, nullable=True),
+    Column("status_reason", String(200), nullable=True),
+    Column("replaced_by", String(40), nullable=True),
+    Index("ix_bank_link_customer_status", "customer_id", "status"),
+    Index("ix_bank_link_account_digest", "account_digest"),
+    # One active link per customer and account, whatever concurrent requests do.
+    Index(
+        "uq_bank_link_active_account",
+        "customer_id",
+        "account_digest",
+        unique=True,
+        postgresql_where=text("status = 'active'"),
+        sqlite_where=text("status = 'active'"),
+    ),
+)
+
+# One row per customer whose wallet was charged: the row every charge locks first (SELECT … FOR UPDATE), so that a
+# customer's concurrent charges queue and the monthly cap, summed over all their links, is never passed.
+wallet = Table(
+    "wallet",
+    metadata,
+    Column("customer_id", String(40), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# A completed charge: money drawn from a linked account into the wallet (its posting is the ledger's). Refused
+# charges are not kept here (fraud has their `charge_requested` event). (customer, Idempotency-Key) is unique: the
+# same key answers the first charge again and moves no money twice.
+charge = Table(
+    "charge",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False),
+    Column("link_id", String(40), ForeignKey("bank_link.id"), nullable=False),
+    Column("bank_code", String(4), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # completed
+    Column("posting_id", String(40), nullable=False),
+    Column("bank_reference", String(80), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("request_digest", String(64), nullable=True),  # of the body the key was first used with
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("customer_id", "idempotency_key", name="uq_charge_customer_idempotency_key"),
+    Index("ix_charge_customer_created", "customer_id", "created_at"),
+    Index("ix_charge_link_created", "link_id", "created_at"),
+)
+
+# Banks whose links and charges staff stopped (LINK-4): a suspended bank takes no new link and no charge.
+bank_suspension = Table(
+    "bank_suspension",
+    metadata,
+    Column("bank_code", String(4), primary_key=True),
+    Column("suspended", Boolean, nullable=False),
+    Column("reason", String(300), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(40), nullable=False),
+)
+
+# A run of the existing-link review (INC-9, `sekisho links review`): how far it got, so that a run killed midway
+# continues from its cursor (the last link id it finished) and nobody is suspended or told twice.
+link_review_run = Table(
+    "link_review_run",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("rules_version", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # running | done
+    Column("cursor", String(40), nullable=True),
+    Column("reviewed", Integer, nullable=False),
+    Column("suspended", Integer, nullable=False),
+    Column("notified", Integer, nullable=False),
+    Column("total_at_start", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_link_review_run_status", "status"),
 )

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.txn.banks import ACCOUNT_NUMBER, BANK_CODE, BRANCH_CODE
+
 Yen = int
 
 
@@ -285,3 +287,64 @@ class CreditInformationRecordView(BaseModel):
 class CreditInformationView(BaseModel):
     customer_id: str
     records: list[CreditInformationRecordView]
+
+
+class BankLinkRequest(BaseModel):
+    """`POST /v1/bank-links`: the account (Zengin codes) and its holder's name in kana as the customer knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bank_code: str = Field(pattern=BANK_CODE, description="4 digits (全銀協 bank code)")
+    branch_code: str = Field(pattern=BRANCH_CODE, description="3 digits")
+    account_number: str = Field(pattern=ACCOUNT_NUMBER, description="7 digits")
+    holder_kana: str = Field(min_length=1, max_length=100, description="e.g. サトウ ハナコ (full- or half-width)")
+
+
+class BankLinkView(BaseModel):
+    link_id: str
+    status: str = Field(description="active | suspended_pending_reverification | replaced")
+    bank_code: str
+    bank_name: str
+    branch_code: str
+    account_last4: str
+    rules_version: int
+    created_at: datetime
+    cool_off_until: datetime = Field(description="until then the link brings in only a small amount in all")
+
+
+class ChargeRequest(BaseModel):
+    """`POST /v1/charges`; send an `Idempotency-Key` header to retry safely."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link_id: str = Field(min_length=1, max_length=40)
+    amount: Yen = Field(gt=0, le=10_000_000)
+
+
+class ChargeView(BaseModel):
+    charge_id: str
+    link_id: str
+    amount: Yen
+    status: Literal["completed"]
+    charged_at: datetime
+
+
+class BankSuspensionRequest(BaseModel):
+    """`PUT /v1/ops/banks/{bank_code}/suspension` (LINK-4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suspended: bool
+    reason: str | None = Field(default=None, max_length=300)
+
+
+class BankSuspensionView(BaseModel):
+    bank_code: str
+    suspended: bool
+    reason: str | None
+    updated_at: datetime
+    updated_by: str
+
+
+class BankSuspensionList(BaseModel):
+    suspensions: list[BankSuspensionView]

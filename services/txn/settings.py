@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
+from services.txn.banks import SimulatedAccount
 from shared.settings import ServiceSettings
 
 
@@ -21,12 +23,15 @@ class TxnSettings(ServiceSettings):
     txn_withdrawal_code_seconds: int = Field(default=180, ge=30, le=900)
     txn_hold_seconds: int = Field(default=900, ge=60, le=86_400)
     txn_sweep_poll_seconds: float = Field(default=5.0, gt=0)
-    # Charges into the wallet from a linked bank account (LINK-3): per charge, per month (JST), and a new link's
-    # cool-off during which charges are refused (the Docomo-account wallet capped charges at 300,000 yen a month).
+    # Charges into the wallet from a linked bank account (LINK-3): per charge, per month (JST, all the customer's
+    # links together), and a new link's cool-off, during which the link may bring in at most
+    # txn_new_link_charge_max_amount in all (0: nothing until the cool-off ends). The Docomo-account wallet capped
+    # charges at 300,000 yen a month; the cool-off gives the account's real holder, told of the link at contacts
+    # registered before it (LINK-2), time to stop it before much money moves.
     txn_charge_max_amount: int = Field(default=100_000, ge=1_000)
     txn_charge_monthly_max: int = Field(default=300_000, ge=1_000)
     txn_new_link_cool_off_seconds: int = Field(default=72 * 3600, ge=0)
-    txn_new_link_charge_max_amount: int = Field(default=30_000, ge=1_000)
+    txn_new_link_charge_max_amount: int = Field(default=30_000, ge=0)
     # The service's name in the notice of a new bank link (LINK-2).
     txn_service_name: str = Field(default="sekisho wallet", max_length=100)
     # A partner's request_id claimed by a request still running: retries get 409 until it finishes, or, if its
@@ -34,3 +39,8 @@ class TxnSettings(ServiceSettings):
     txn_request_lease_seconds: float = Field(default=30.0, ge=1, le=600)
     # The victim relief policy (INC-7): unset, the one shipped beside this file (services/txn/relief_policy.toml).
     txn_relief_policy_file: Path | None = None
+    # The banks behind links and charges (banks.py): only the in-process simulator so far, its accounts given as a
+    # JSON list here (SEKISHO_TXN_BANK_SIMULATOR_ACCOUNTS) and/or in a file of the same shape (for `make run`).
+    txn_bank_adapter: Literal["simulator"] = "simulator"
+    txn_bank_simulator_accounts: list[SimulatedAccount] = Field(default_factory=list)
+    txn_bank_simulator_file: Path | None = None

@@ -43,6 +43,7 @@ class EventType(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a password
     MFA_CHANGED = "mfa_changed"
     BANK_ACCOUNT_LINKED = "bank_account_linked"  # LINK-2
+    BANK_LINK_SUSPENDED = "bank_link_suspended"  # INC-9: a link made under weaker rules, suspended until linked again
     SUSPICIOUS_ACTIVITY = "suspicious_activity"  # RESP-1
     ONE_TIME_CODE = "one_time_code"  # AUTH-OTP-1/2: expires in 60 s
     KYC_POSTAL_CODE = "kyc_postal_code"  # KYC-1 postal: a letter by non-forwardable registered mail
@@ -102,6 +103,17 @@ class MfaChangedData(NotificationData):
 
 
 class BankAccountLinkedData(NotificationData):
+    at: AwareDatetime
+    bank_name: str = Field(max_length=100)
+    branch_code: str = Field(pattern=r"^[0-9]{3}$")
+    account_number: str = Field(pattern=r"^[0-9]{4,8}$")
+    service_name: str = Field(max_length=100, description="the wallet or service the account was linked to")
+
+
+class BankLinkSuspendedData(NotificationData):
+    """A link made under weaker rules than today's, suspended pending re-verification (INC-9): the customer links
+    the account again in the app, under today's checks, to charge from it again."""
+
     at: AwareDatetime
     bank_name: str = Field(max_length=100)
     branch_code: str = Field(pattern=r"^[0-9]{3}$")
@@ -173,6 +185,7 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.PASSWORD_CHANGED: PasswordChangedData,
     EventType.MFA_CHANGED: MfaChangedData,
     EventType.BANK_ACCOUNT_LINKED: BankAccountLinkedData,
+    EventType.BANK_LINK_SUSPENDED: BankLinkSuspendedData,
     EventType.SUSPICIOUS_ACTIVITY: SuspiciousActivityData,
     EventType.ONE_TIME_CODE: OneTimeCodeData,
     EventType.KYC_POSTAL_CODE: KycPostalCodeData,

@@ -6,6 +6,7 @@ question is asked (/score). Every answer names its reasons and the rule-set vers
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -348,3 +349,13 @@ async def test_a_malformed_question_is_refused_with_a_problem_and_records_nothin
     state = fraud.app.state.service
     async with state.database.transaction() as session:
         assert (await session.execute(select(score_table))).all() == []
+
+
+async def test_more_scores_at_once_than_the_pool_has_connections_are_all_answered(fraud: Fraud) -> None:
+    """Each score reads on two connections (PostgreSQL): with the pool of 2 these tests run with, 8 scores at once
+    used to take one connection each and wait for a second forever (txn's concurrent charges found it)."""
+    await fraud.ordinary_customer()
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(fraud.score("withdrawal", amount=10_000 + i) for i in range(8))), timeout=20
+    )
+    assert len({answer["score_id"] for answer in answers}) == 8

@@ -1,4 +1,5 @@
-"""The bank-kana normaliser and comparison of services/kyc/holder_match.py (KYC-4's name check), unit by unit."""
+"""The bank-kana normaliser (shared/kana.py) and the comparison of services/kyc/holder_match.py (KYC-4's name check),
+unit by unit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from services.kyc.holder_match import bank_kana, mismatches
+from services.kyc.holder_match import mismatches
+from shared.kana import bank_kana
 
 BORN = date(1990, 4, 12)
 

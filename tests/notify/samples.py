@@ -30,6 +30,13 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "account_number": "7654321",
         "service_name": "sekisho wallet",
     },
+    EventType.BANK_LINK_SUSPENDED: {
+        "at": AT,
+        "bank_name": "みずほ銀行",
+        "branch_code": "123",
+        "account_number": "7654321",
+        "service_name": "sekisho wallet",
+    },
     EventType.SUSPICIOUS_ACTIVITY: {"at": AT, "summary": "新しい端末から上限額の出金が申し込まれました"},
     EventType.ONE_TIME_CODE: {"code": "482913", "expires_in": 60, "operation": "withdrawal", "amount": 30000},
     EventType.KYC_POSTAL_CODE: {

@@ -50,6 +50,13 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "account_number": "7654321",
         "service_name": "テストペイ",
     },
+    EventType.BANK_LINK_SUSPENDED: {
+        "at": AT,
+        "bank_name": "テスト銀行",
+        "branch_code": "123",
+        "account_number": "7654321",
+        "service_name": "テストペイ",
+    },
     EventType.SUSPICIOUS_ACTIVITY: {"at": AT, "summary": "海外からのログインの直後に、出金のお申し込みがありました"},
     EventType.ONE_TIME_CODE: {"code": "482913", "expires_in": 60, "operation": "withdrawal", "amount": 30000},
     EventType.KYC_POSTAL_CODE: {
@@ -240,6 +247,22 @@ def test_bank_link_notice_names_bank_service_and_only_the_masked_account(languag
         assert sample[field] in rendered.body
     assert sample["bank_name"] in rendered.sms
     assert sample["service_name"] in rendered.sms
+    assert AT_SHOWN[language] in rendered.body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_link_suspension_notice_names_the_masked_account_and_says_how_to_charge_again(language: Language) -> None:
+    """INC-9's notice: the link made under weaker checks is suspended; linking it again in the app restores it."""
+    sample = SAMPLES[EventType.BANK_LINK_SUSPENDED]
+    rendered = render(EventType.BANK_LINK_SUSPENDED, language)
+    again = {"ja": "アプリから口座を改めて連携", "en": "link the account again in the app"}[language]
+
+    assert sample["account_number"] not in everything(rendered)
+    assert mask_account(sample["account_number"]) in rendered.body
+    assert mask_account(sample["account_number"]) in rendered.sms
+    for field in ("bank_name", "branch_code", "service_name"):
+        assert sample[field] in rendered.body
+    assert again in rendered.body
     assert AT_SHOWN[language] in rendered.body
 
 

@@ -30,6 +30,20 @@ async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterato
         yield running
 
 
+@pytest.fixture
+async def roomy_system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
+    """The system with room in fraud's connection pool: a score holds one connection while it takes a second
+    (services/fraud/api.py), so with the test pool of two, requests the gateway scores at once (concurrent charges
+    or links) would wait on each other until they time out."""
+    overrides: dict[str, dict[str, Any]] = {
+        "auth": {"auth_signing_key": SIGNING_KEY},
+        "fraud": {"database_pool_size": 24},
+        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
+    }
+    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
+        yield running
+
+
 @dataclass
 class Customer:
     customer_id: str

@@ -1,7 +1,7 @@
 """disputes: disputes, the transactions they name, their transitions (append-only), and credit-information records
 
 Revision ID: txn_0006_disputes
-Revises: txn_0003_ledger
+Revises: txn_0005_bank_links
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "txn_0006_disputes"
-down_revision: str | None = "txn_0003_ledger"
+down_revision: str | None = "txn_0005_bank_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
