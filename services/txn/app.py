@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, bank_links_api, disputes_api, models, ops_api
+from services.txn import api, atm_api, bank_links_api, disputes_api, models, ops_api
 from services.txn.relief import load_relief_policy
 from services.txn.runtime import build_runtime
 from services.txn.settings import TxnSettings
+from services.txn.sweeper import HoldSweeper
 from shared import trace
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
@@ -27,6 +28,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or TxnSettings()
     relief_policy = load_relief_policy(settings.txn_relief_policy_file)  # before anything starts: fail fast
+    sweepers: list[HoldSweeper] = []  # the one this app started, stopped at shutdown
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
@@ -39,6 +41,13 @@ def create_app(
             client=state.client,
             relief_policy=relief_policy,
         )
+        sweeper = HoldSweeper(database=state.database, clock=state.clock, poll_seconds=settings.txn_sweep_poll_seconds)
+        sweeper.start()
+        sweepers.append(sweeper)
+
+    async def stop_runtime(state: ServiceState) -> None:
+        while sweepers:
+            await sweepers.pop().stop()
 
     return build_service_app(
         name="txn",
@@ -51,9 +60,12 @@ def create_app(
             ops_api.router,
             disputes_api.router,
             disputes_api.ops_router,
+            atm_api.customer_router,
+            atm_api.partner_router,
         ],
         clock=clock,
         transports=transports,
         outbox_table=models.outbox,
         on_startup=[start_runtime],
+        on_shutdown=[stop_runtime],
     )

@@ -7,6 +7,11 @@ LimitExceeded            409  over a per-operation, per-day or per-month limit (
 KycNotVerified           403  `kyc_required`: the customer's identity is not verified now (KYC-2)
 RequestIdReused          422  the same request_id / Idempotency-Key with another payload
 RequestInProgress        409  the same request_id / Idempotency-Key while its first request is still running
+QrInvalid                422  the QR is not one of an ATM session (or not the one the session showed)
+SessionExpired           409  the ATM session's QR is no longer valid: the ATM shows a new one
+SessionUsed              409  the ATM session already has its withdrawal (one per session)
+AuthorizationSettled     409  complete or reverse of an authorization that ended otherwise (`code` says how:
+                              authorization_reversed, authorization_expired, authorization_completed)
 AlreadyDisputed          409  a transaction named is in another dispute that is open or relieved (`dispute_id`)
 NotDisputable            422  a transaction of a kind the relief policy does not cover (a relief, a repayment)
 IllegalTransition        409  the dispute's status does not allow this step (it was decided, or is being decided)
@@ -68,6 +73,26 @@ class RequestIdReused(Problem):
 class RequestInProgress(Problem):
     status = 409
     code = "request_in_progress"
+
+
+class QrInvalid(Problem):
+    status = 422
+    code = "qr_invalid"
+
+
+class SessionExpired(Problem):
+    status = 409
+    code = "session_expired"
+
+
+class SessionUsed(Problem):
+    status = 409
+    code = "session_used"
+
+
+class AuthorizationSettled(Problem):
+    status = 409
+    code = "authorization_settled"
 
 
 class AlreadyDisputed(Problem):

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -99,6 +100,80 @@ hold = Table(
     Index("ix_credit_hold_status_expires", "status", "expires_at"),
 )
 
+# -- smartphone-ATM withdrawals (issue 15, txn-atm) ------------------------------------------------------------------
+
+# A partner ATM's session, shown as a QR: `sekisho-atm:<id>:<secret>`. Only a keyed digest of the secret is kept, so
+# that the session id alone (which the partner sends in clear) cannot stand for the QR the customer scanned.
+atm_session = Table(
+    "atm_session",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner_id", String(40), nullable=False),
+    Column("atm_id", String(64), nullable=False),
+    Column("qr_digest", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_atm_session_partner_atm", "partner_id", "atm_id"),
+)
+
+# The customer's request to take cash at one ATM session (at most one per session: session_id is unique), and the
+# one-time code the partner must present with the same amount. The code is kept only as a keyed digest.
+withdrawal = Table(
+    "withdrawal",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False, index=True),
+    Column("session_id", String(40), ForeignKey("atm_session.id"), nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("code_digest", String(64), nullable=False),
+    Column("code_expires_at", UtcDateTime, nullable=False),
+    Column("failed_attempts", Integer, nullable=False),  # wrong codes or amounts presented for it
+    Column("device_id", String(40), nullable=True),  # the app's, as the gateway said: the authorize is scored with it
+    Column("status", String(12), nullable=False),  # withdrawals.Status
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The partner's authorization of a withdrawal, approved (a credit hold reserves its amount), then completed (the
+# ledger moves), reversed or expired. One per withdrawal; (partner_id, request_id) is the partner's own name for it.
+atm_authorization = Table(
+    "atm_authorization",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner_id", String(40), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("withdrawal_id", String(40), ForeignKey("withdrawal.id"), nullable=False, unique=True),
+    Column("customer_id", String(40), nullable=False),
+    Column("atm_id", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),  # settlements.Status
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),  # the hold's: neither completed nor reversed by then, expired
+    Column("settled_at", UtcDateTime, nullable=True),
+    UniqueConstraint("partner_id", "request_id", name="uq_atm_authorization_partner_request"),
+    # A customer's withdrawals of the day and the month (the limits), and the sweeper's due authorizations.
+    Index("ix_atm_authorization_customer_created", "customer_id", "created_at"),
+    Index("ix_atm_authorization_status_expires", "status", "expires_at"),
+)
+
+# Idempotency keys (Stripe's, the IETF Idempotency-Key draft's): per scope (e.g. "partner:<id>") and key (the
+# partner's request_id), the first request's fingerprint and, once it finished, its answer byte for byte. A key is
+# claimed (in_progress) in a transaction of its own before the work, with a lease that a crashed worker lets lapse;
+# a tombstone is a key a reversal reached first: the request that comes later under it is declined.
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    Column("scope", String(60), primary_key=True),
+    Column("key", String(80), primary_key=True),
+    Column("fingerprint", String(64), nullable=True),  # keyed digest of the payload; NULL for a tombstone
+    Column("state", String(12), nullable=False),  # idempotency.State
+    Column("lease_token", String(40), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime, nullable=True),
+)
 
 # -- disputes and victim relief (INC-6, INC-7) ------------------------------------------------------------------------
 

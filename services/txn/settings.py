@@ -34,6 +34,9 @@ class TxnSettings(ServiceSettings):
     txn_new_link_charge_max_amount: int = Field(default=30_000, ge=0)
     # The service's name in the notice of a new bank link (LINK-2).
     txn_service_name: str = Field(default="sekisho wallet", max_length=100)
+    # A partner's request_id claimed by a request still running: retries get 409 until it finishes, or, if its
+    # worker died, until this lease lapses and a retry takes the request over.
+    txn_request_lease_seconds: float = Field(default=30.0, ge=1, le=600)
     # The victim relief policy (INC-7): unset, the one shipped beside this file (services/txn/relief_policy.toml).
     txn_relief_policy_file: Path | None = None
     # The banks behind links and charges (banks.py): only the in-process simulator so far, its accounts given as a

@@ -23,6 +23,8 @@ async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterato
     overrides: dict[str, dict[str, Any]] = {
         "auth": {"auth_signing_key": SIGNING_KEY},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
+        "gateway": {"public_origins": "http://testserver"},  # where the partners' signed requests say they go
+        "txn": {"txn_sweep_poll_seconds": 0.5},  # expired holds released within a test's patience
     }
     async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
         yield running
@@ -74,3 +76,14 @@ async def set_credit_line(system: System, customer_id: str, limit: int) -> dict[
     assert answered.status_code == 200, answered.text
     body: dict[str, Any] = answered.json()
     return body
+
+
+@pytest.fixture
+async def fraud_allows(system: System) -> AsyncIterator[Any]:
+    """fraud's score, as txn asks it before money moves, fixed at allow: for tests whose decisions must not depend
+    on it (its velocity rules decline a new account's third withdrawal in a minute, as soon as the events are in)."""
+    from tests.txn.atm_network import ALLOW, fraud_at_txn  # the module imports this one
+
+    async with fraud_at_txn(system) as fraud:
+        fraud.answer = ALLOW
+        yield fraud
