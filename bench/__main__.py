@@ -43,7 +43,7 @@ def main(selected: list[str]) -> int:
                     elif name == "fraud_score":
                         print(fraud_score.run(system, url=url), flush=True)
                     elif name == "atm_authorize":
-                        print(atm_authorize.run(system), flush=True)
+                        print(atm_authorize.run(system, sms=sms), flush=True)
                     elif name == "auth_login":
                         print(auth_login.run(system, env=env, sms=sms, smtp=smtp), flush=True)
                     else:
