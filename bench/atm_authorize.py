@@ -106,26 +106,6 @@ def _device_of(access_token: str) -> str:
     return str(claims["did"])
 
 
-def _account(i: int, run: str) -> tuple[auth_login.Account, dict[str, str]]:
-    digits = f"{run[-4:]}{i:04d}"
-    account = auth_login.Account(
-        email=f"bench.atm{i}.{run}@example.jp",
-        phone="+8180" + digits,
-        password=f"Yuzu-Kaede-{i}Q!",
-        device_id=f"bench-atm-phone-{run}-{i:04d}",
-    )
-    application = {
-        "email": account.email,
-        "phone": f"080-{digits[:4]}-{digits[4:]}",
-        "name": "試験 太郎",
-        "name_kana": "シケン タロウ",
-        "birth_date": "1985-03-15",
-        "address": "東京都千代田区丸の内1-1-1",
-        "password": account.password,
-    }
-    return account, application
-
-
 async def _customers(system: LaunchedSystem, sms: SmsSink, run: str) -> list[Customer]:
     """Customers as they come to an ATM: an account opened, one login with password and SMS on their phone (fraud
     knows the phone then), identity verified, a credit line."""
@@ -134,7 +114,7 @@ async def _customers(system: LaunchedSystem, sms: SmsSink, run: str) -> list[Cus
     made: list[Customer] = []
     async with httpx.AsyncClient(base_url=system.urls["gateway"], timeout=30) as gateway:
         for i in range(CUSTOMERS):
-            account, application = _account(i, run)
+            account, application = auth_login.new_account(i, run)
             opened = await gateway.post("/v1/accounts", json=application)
             assert opened.status_code == 201, opened.text
             customer_id = opened.json()["customer_id"]

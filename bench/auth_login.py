@@ -98,7 +98,7 @@ async def raw_rate(password: str, parallel: int) -> tuple[float, float]:
 
 
 def new_account(i: int, run: str) -> tuple[Account, dict[str, str]]:
-    digits = f"{secrets.randbelow(10**7):07d}{i}"
+    digits = f"{secrets.randbelow(10**4):04d}{i:04d}"  # 8 digits: a mobile number for up to 10,000 accounts
     local = f"bench.login{i}.{run}"
     account = Account(
         email=f"{local}@example.jp",

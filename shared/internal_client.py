@@ -17,16 +17,19 @@ import json as jsonlib
 import random
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from shared.identity import IdentityIssuer
 from shared.logs import request_id_var
 from shared.middleware import IDENTITY_HEADER, REQUEST_ID_HEADER
 from shared.problems import Problem
 from shared.settings import ServiceSettings
+
+M = TypeVar("M", bound=BaseModel)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -167,3 +170,11 @@ class InternalClient:
 async def _backoff(attempt: int) -> None:
     # 50 ms, 100 ms, 200 ms … with full jitter, so that replicas retrying together spread out.
     await asyncio.sleep(random.uniform(0, 0.05 * 2 ** (attempt - 1)))
+
+
+def answer_as(model: type[M], content: bytes, error: Problem) -> M:
+    """The other service's answer as its contract's model; `error` when it is not one (a typed client's own)."""
+    try:
+        return model.model_validate_json(content)
+    except ValidationError as exc:
+        raise error from exc

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from shared.contracts.scoring import DeniedNetworks, ScoreAnswer, ScoreRequest
 from shared.contracts.sessions import PublicKeys, SessionState
 from shared.contracts.step_up import Redeemed, RedeemRequest, StepUpChallenge, StepUpChallengeRequest
-from shared.internal_client import InternalClient
+from shared.internal_client import InternalClient, answer_as
 from shared.problems import Problem
 
 JSON = {"Content-Type": "application/json"}
@@ -47,13 +47,13 @@ class AuthClient:
         response = await self._client.request("auth", "GET", "/internal/keys")
         if response.status_code != 200:
             raise AuthUnavailable("Sign-in cannot be checked right now.")
-        return _parsed(PublicKeys, response.content, AuthUnavailable("Sign-in cannot be checked right now."))
+        return answer_as(PublicKeys, response.content, AuthUnavailable("Sign-in cannot be checked right now."))
 
     async def session_state(self, session_id: str) -> SessionState:
         response = await self._client.request("auth", "GET", f"/internal/sessions/{session_id}")
         if response.status_code != 200:
             raise AuthUnavailable("Sign-in cannot be checked right now.")
-        return _parsed(SessionState, response.content, AuthUnavailable("Sign-in cannot be checked right now."))
+        return answer_as(SessionState, response.content, AuthUnavailable("Sign-in cannot be checked right now."))
 
     async def step_up_challenge(self, request: StepUpChallengeRequest) -> StepUpChallenge:
         """Raises NoStepUpMethod when none of `request.methods` is the customer's."""
@@ -65,7 +65,7 @@ class AuthClient:
             raise NoStepUpMethod
         if response.status_code != 201:
             raise unavailable
-        return _parsed(StepUpChallenge, response.content, unavailable)
+        return answer_as(StepUpChallenge, response.content, unavailable)
 
     async def redeem(self, request: RedeemRequest) -> Redeemed | None:
         """The grant's factor, used up; None when auth refuses the grant (unknown, used, expired, other fields)."""
@@ -77,7 +77,7 @@ class AuthClient:
             return None
         if response.status_code != 200:
             raise unavailable
-        return _parsed(Redeemed, response.content, unavailable)
+        return answer_as(Redeemed, response.content, unavailable)
 
 
 class FraudClient:
@@ -100,7 +100,7 @@ class FraudClient:
             raise FraudUnavailable(exc.detail) from exc
         if response.status_code != 200:
             raise FraudUnavailable(f"fraud answered {response.status_code}")
-        return _parsed(ScoreAnswer, response.content, FraudUnavailable("fraud's score is not usable"))
+        return answer_as(ScoreAnswer, response.content, FraudUnavailable("fraud's score is not usable"))
 
     async def denied_networks(self) -> DeniedNetworks:
         try:
@@ -109,15 +109,8 @@ class FraudClient:
             raise FraudUnavailable(exc.detail) from exc
         if response.status_code != 200:
             raise FraudUnavailable(f"fraud answered {response.status_code}")
-        return _parsed(DeniedNetworks, response.content, FraudUnavailable("fraud's deny list is not usable"))
+        return answer_as(DeniedNetworks, response.content, FraudUnavailable("fraud's deny list is not usable"))
 
 
 def _body(request: StepUpChallengeRequest | RedeemRequest) -> bytes:
     return request.model_dump_json().encode()
-
-
-def _parsed(model: type[M], content: bytes, error: Problem) -> M:
-    try:
-        return model.model_validate_json(content)
-    except ValidationError as exc:
-        raise error from exc

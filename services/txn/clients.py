@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from shared.contracts.identity import CustomerContacts, IdentityMatch, IdentityMatchRequest, KycStatus
 from shared.contracts.scoring import ScoreAnswer, ScoreRequest
-from shared.internal_client import InternalClient
+from shared.internal_client import InternalClient, answer_as
 from shared.problems import Problem
 
 JSON = {"Content-Type": "application/json"}
@@ -53,7 +53,7 @@ class AuthClient:
             raise CustomerNotFound("No such customer.")
         if response.status_code != 200:
             raise DependencyUnavailable(f"auth answered {response.status_code} for the customer's {what}.")
-        return _parsed(model, response.content, DependencyUnavailable(f"auth's {what} answer is not usable."))
+        return answer_as(model, response.content, DependencyUnavailable(f"auth's {what} answer is not usable."))
 
 
 class FraudClient:
@@ -76,7 +76,7 @@ class FraudClient:
             raise DependencyUnavailable("The fraud check cannot be made now.") from exc
         if response.status_code != 200:
             raise DependencyUnavailable(f"fraud answered {response.status_code} to the score.")
-        return _parsed(ScoreAnswer, response.content, DependencyUnavailable("fraud's score is not usable."))
+        return answer_as(ScoreAnswer, response.content, DependencyUnavailable("fraud's score is not usable."))
 
 
 class KycClient:
@@ -92,11 +92,4 @@ class KycClient:
             raise DependencyUnavailable("The identity check cannot be made now.") from exc
         if response.status_code != 200:
             raise DependencyUnavailable(f"kyc answered {response.status_code} to the identity match.")
-        return _parsed(IdentityMatch, response.content, DependencyUnavailable("kyc's identity match is not usable."))
-
-
-def _parsed(model: type[M], content: bytes, error: Problem) -> M:
-    try:
-        return model.model_validate_json(content)
-    except ValidationError as exc:
-        raise error from exc
+        return answer_as(IdentityMatch, response.content, DependencyUnavailable("kyc's identity match is not usable."))
