@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, null, or_, select
 
-from services.txn import atm_sessions, credit_lines, ledger, models, withdrawals
-from services.txn.errors import CreditLineMissing
+from services.txn import atm_sessions, ledger, models, withdrawals
 from services.txn.idempotency import Answer
 from services.txn.runtime import TxnRuntime
 from services.txn.schemas import AuthorizationDecision
@@ -88,7 +87,7 @@ async def authorize(
     request_id: str,
 ) -> Decision:
     now = runtime.clock.now()
-    withdrawal = await withdrawals.lock_for_session(statements, session_id)
+    withdrawal = await _locked(statements, session_id)
     if withdrawal is None:  # which of the session and the withdrawal is missing decides the reason
         atm = await atm_sessions.load_session(statements, session_id)
         if atm is None or atm.partner_id != partner_id:
@@ -188,24 +187,21 @@ async def _refusal(
     fraud's score. Fail closed: a KYC status or a score that cannot be had raises, and nothing of this transaction
     stands; fraud is asked only when everything else passed on txn's side, and its answer counts only after KYC's."""
     customer_id, amount = withdrawal.customer_id, int(withdrawal.amount)
-    try:
-        line: credit_lines.CreditLine | None = await credit_lines.lock_line(statements, customer_id)
-    except CreditLineMissing:
-        line = None
-    # Read after the line's lock is held (its own statement, so its own snapshot): a concurrent draw on the line has
-    # committed its hold by now.
+    line_limit = None if withdrawal.line_limit is None else int(withdrawal.line_limit)
     refused: Decline | None = None
-    if line is None:
+    if line_limit is None:
         refused = Decline.NO_CREDIT_LINE
     else:
+        # Read after the line's lock is held (another statement, so another snapshot): a concurrent draw on the
+        # line has committed its hold by now.
         drawn = await _drawn(statements, customer_id, runtime.clock.now())
         if _over_limits(runtime.settings, amount, drawn):
             refused = Decline.LIMIT_EXCEEDED
-        elif amount > line.limit - drawn.outstanding - drawn.held:
+        elif amount > line_limit - drawn.outstanding - drawn.held:
             refused = Decline.INSUFFICIENT_CREDIT
     score: ScoreAnswer | None = None
     unscored: Exception | None = None
-    if refused is None and line is not None:
+    if refused is None and line_limit is not None:
         # The device is the app's that asked for the cash: the ATM's own address and network say nothing about the
         # customer.
         asked = ScoreRequest(
@@ -213,7 +209,7 @@ async def _refusal(
             customer_id=customer_id,
             device_id=withdrawal.device_id,
             amount=amount,
-            max_amount=line.limit,
+            max_amount=line_limit,
         )
         try:
             score = await runtime.fraud.score(asked)
@@ -230,6 +226,44 @@ async def _refusal(
     if score.action in ("review", "deny"):
         return Decline.FRAUD_DECLINED
     return None
+
+
+_w, _s, _c = models.withdrawal, models.atm_session, models.credit_line
+
+
+def _locking(line: Any) -> Select[Any]:
+    return (
+        select(
+            _w,
+            _s.c.partner_id.label("session_partner_id"),
+            _s.c.atm_id.label("session_atm_id"),
+            _s.c.expires_at.label("session_expires_at"),
+            line,
+        )
+        .select_from(_w.join(_s, _s.c.id == _w.c.session_id))
+        .where(_w.c.session_id == bindparam("session"))
+    )
+
+
+# The withdrawal of an ATM session with its session's partner, ATM and expiry, and its customer's credit line: both
+# rows locked in one statement (the session's never changes). The withdrawal's lock makes codes presented for it
+# checked and counted one at a time; the line's makes concurrent draws on it queue (credit_lines.py).
+_LOCK_WITH_LINE = Prepared(
+    _locking(_c.c.credit_limit.label("line_limit"))
+    .join(_c, _c.c.customer_id == _w.c.customer_id)
+    .with_for_update(of=[_w, _c])
+)
+# Without a line (or without a withdrawal): the withdrawal alone, locked.
+_LOCK_WITHOUT_LINE = Prepared(_locking(null().label("line_limit")).with_for_update(of=_w))
+
+
+async def _locked(statements: Statements, session_id: str) -> Any | None:
+    """The withdrawal of the session, locked, with `session_partner_id`, `session_atm_id`, `session_expires_at` and
+    `line_limit` (the customer's credit line, locked too; None: there is none)."""
+    found = await statements.one_or_none(_LOCK_WITH_LINE, {"session": session_id})
+    if found is None:
+        found = await statements.one_or_none(_LOCK_WITHOUT_LINE, {"session": session_id})
+    return found
 
 
 @dataclass(frozen=True)

@@ -101,20 +101,7 @@ async def request_withdrawal(
     return RequestedWithdrawal(withdrawal_id, code, expires_at)
 
 
-_w, _s = models.withdrawal, models.atm_session
-# The withdrawal of an ATM session, locked, with the session's partner, ATM and expiry: one statement of the
-# partner's authorize. Only the withdrawal's row is locked; the session's never changes.
-_LOCK_FOR_SESSION = Prepared(
-    select(
-        _w,
-        _s.c.partner_id.label("session_partner_id"),
-        _s.c.atm_id.label("session_atm_id"),
-        _s.c.expires_at.label("session_expires_at"),
-    )
-    .select_from(_w.join(_s, _s.c.id == _w.c.session_id))
-    .where(_w.c.session_id == bindparam("session"))
-    .with_for_update(of=_w)
-)
+_w = models.withdrawal
 _SET_STATUS = Prepared(
     _w.update()
     .where(_w.c.id == bindparam("withdrawal"))
@@ -125,12 +112,6 @@ _COUNT_FAILURE = Prepared(
     .where(_w.c.id == bindparam("withdrawal"))
     .values(failed_attempts=bindparam("failed"), status=bindparam("new_status"), updated_at=bindparam("at"))
 )
-
-
-async def lock_for_session(statements: Statements, session_id: str) -> Any | None:
-    """The withdrawal of an ATM session, locked, with its session's `session_partner_id`, `session_atm_id` and
-    `session_expires_at`: codes presented for it are checked and counted one at a time."""
-    return await statements.one_or_none(_LOCK_FOR_SESSION, {"session": session_id})
 
 
 def code_matches(cipher: FieldCipher, withdrawal: Any, code: str) -> bool:
