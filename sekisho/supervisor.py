@@ -22,6 +22,9 @@ from sekisho.services import app_factory
 
 _PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 15.0
+# Longer than the internal client keeps an idle connection (shared/internal_client.py, 30 s): with uvicorn's 5 s, a
+# caller could send a request on a kept-alive connection just as the server closed it, and a POST is not repeated.
+KEEP_ALIVE_SECONDS = 65
 
 
 @dataclass
@@ -60,6 +63,7 @@ def start(
         command = [
             sys.executable, "-m", "uvicorn", "--factory", app_factory(service),
             "--host", host, "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "10",
+            "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS),
             "--no-proxy-headers",
         ]  # fmt: skip
         process = subprocess.Popen(

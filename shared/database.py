@@ -206,6 +206,18 @@ class Database:
             yield DriverStatements(connection)
 
     @asynccontextmanager
+    async def direct_statement(self) -> AsyncIterator[Statements]:
+        """`one_statement()` for prepared statements: one write atomic by itself, committed on its own on PostgreSQL
+        (straight on asyncpg, no BEGIN and COMMIT); on SQLite a transaction as usual."""
+        if self.target.schema is None:
+            async with self.one_statement() as session:
+                yield SessionStatements(session)
+            return
+        pool = await self._driver()
+        async with pool.acquire() as connection:
+            yield DriverStatements(connection)
+
+    @asynccontextmanager
     async def direct_transaction(self) -> AsyncIterator[Statements]:
         """`transaction()` for prepared statements: committed once if the block succeeds, then the `on_commit`
         callbacks run; rolled back if anything raises."""

@@ -27,12 +27,29 @@ from services.fraud.rules import Assessment, Lists, RuleSetBody, evaluate
 from shared.clock import Clock
 from shared.database import Database
 from shared.ids import new_id
-from shared.statements import Statements
+from shared.statements import Prepared, Statements, statements_of
 
 REFRESH_SECONDS = 1.0
 WRITE_ATTEMPTS = 4  # a score record is written again after 0.2, 0.4 and 0.8 s when the database is away
 log = logging.getLogger("sekisho.fraud.scoring")
-_INSERT_SCORE = models.score.insert()  # built once: see features.py
+# Built once (shared/statements.py): one for every score, on the driver where it runs after the answer is sent.
+_INSERT_SCORE = Prepared(
+    models.score.insert(),
+    columns=(
+        "id",
+        "at",
+        "operation",
+        "customer_id",
+        "device_id",
+        "ip",
+        "amount",
+        "score",
+        "action",
+        "rule_set_version",
+        "reasons",
+        "context",
+    ),
+)
 T = TypeVar("T")
 
 
@@ -160,8 +177,8 @@ class Scorer:
     async def _write(self, database: Database, record: ScoreRecord, request: dict[str, Any]) -> None:
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                async with database.one_statement() as session:
-                    await self.record(session, record, request)
+                async with database.direct_statement() as statements:
+                    await self.record(statements, record, request)
                 return
             except Exception:  # the database may be away for a moment
                 if attempt == WRITE_ATTEMPTS - 1:
@@ -229,10 +246,10 @@ class Scorer:
         await self.record(session, record, request)
         return record
 
-    async def record(self, session: AsyncSession, record: ScoreRecord, request: dict[str, Any]) -> None:
+    async def record(self, session: AsyncSession | Statements, record: ScoreRecord, request: dict[str, Any]) -> None:
         """Keep what was answered, to whom, under which rules (one INSERT)."""
         context, assessment = record.context, record.assessment
-        await session.execute(
+        await statements_of(session).execute(
             _INSERT_SCORE,
             {
                 "id": record.id,

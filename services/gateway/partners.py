@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from services.gateway.models import partner, partner_key, signature_nonce
 from shared.crypto import FieldCipher
 from shared.ids import new_id
 from shared.problems import Problem
+from shared.statements import Prepared, Statements, statements_of
 
 CIPHER_CONTEXT = "partner_key.secret"
 SECRET_BYTES = 32
@@ -164,23 +165,37 @@ async def revoke_partner(session: AsyncSession, *, name: str, key_id: str | None
     return revoked
 
 
-async def find_key(session: AsyncSession, *, key_id: str) -> PartnerKey | None:
-    row = (
-        await session.execute(
-            select(
-                partner_key.c.key_id,
-                partner_key.c.partner_id,
-                partner_key.c.secret,
-                partner_key.c.expires_at,
-                partner_key.c.revoked_at,
-                partner.c.name,
-                partner.c.disabled_at,
-                partner.c.allowed_cidrs,
-            )
-            .join(partner, partner.c.id == partner_key.c.partner_id)
-            .where(partner_key.c.key_id == key_id)
-        )
-    ).first()
+# Built once (shared/statements.py): both run for every signed request.
+_FIND_KEY = Prepared(
+    select(
+        partner_key.c.key_id,
+        partner_key.c.partner_id,
+        partner_key.c.secret,
+        partner_key.c.expires_at,
+        partner_key.c.revoked_at,
+        partner.c.name,
+        partner.c.disabled_at,
+        partner.c.allowed_cidrs,
+    )
+    .join(partner, partner.c.id == partner_key.c.partner_id)
+    .where(partner_key.c.key_id == bindparam("key"))
+)
+
+
+def _record_nonce_statement(dialect: Any) -> Prepared:
+    return Prepared(
+        dialect.insert(signature_nonce)
+        .values(partner_id=bindparam("the_partner"), nonce=bindparam("the_nonce"), seen_at=bindparam("now"))
+        .on_conflict_do_nothing(index_elements=["partner_id", "nonce"])
+        .returning(signature_nonce.c.nonce)
+    )
+
+
+_RECORD_NONCE = {"postgresql": _record_nonce_statement(postgresql), "sqlite": _record_nonce_statement(sqlite)}
+
+
+async def find_key(session: AsyncSession | Statements, *, key_id: str) -> PartnerKey | None:
+    row = await statements_of(session).one_or_none(_FIND_KEY, {"key": key_id})
     if row is None:
         return None
     return PartnerKey(
@@ -195,16 +210,13 @@ async def find_key(session: AsyncSession, *, key_id: str) -> PartnerKey | None:
     )
 
 
-async def record_nonce(session: AsyncSession, *, partner_id: str, nonce: str, now: datetime) -> bool:
+async def record_nonce(session: AsyncSession | Statements, *, partner_id: str, nonce: str, now: datetime) -> bool:
     """True the first time a partner's nonce is seen, on any replica; False for a replay."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(signature_nonce)
-        .values(partner_id=partner_id, nonce=nonce, seen_at=now)
-        .on_conflict_do_nothing(index_elements=["partner_id", "nonce"])
-        .returning(signature_nonce.c.nonce)
+    statements = statements_of(session)
+    recorded = await statements.one_or_none(
+        _RECORD_NONCE[statements.dialect], {"the_partner": partner_id, "the_nonce": nonce, "now": now}
     )
-    return (await session.execute(statement)).first() is not None
+    return recorded is not None
 
 
 async def purge_nonces(session: AsyncSession, *, before: datetime, keep_seconds: int) -> None:

@@ -412,8 +412,8 @@ class PartnerAuthenticator:
         if not self._origins.admits(message.scheme, message.authority):
             raise SignatureInvalid("The signed @target-uri is not an address of this gateway.", reason="target_uri")
         check_content_digest(message)
-        async with self._database.reading() as session:
-            key = await partners.find_key(session, key_id=checked.key_id)
+        async with self._database.direct_reading() as statements:
+            key = await partners.find_key(statements, key_id=checked.key_id)
         if key is None:
             raise SignatureInvalid("The key id is unknown.", reason="unknown_key")
         if key.partner_disabled_at is not None:
@@ -432,8 +432,8 @@ class PartnerAuthenticator:
         # After the signature: only a holder of the key learns that the address is the problem (SEC-4).
         if key.allowed_cidrs is not None and not _inside(client_ip, key.allowed_cidrs):
             raise SignatureInvalid("The request comes from outside the partner's allowed networks.", "ip_not_allowed")
-        async with self._database.one_statement() as session:
-            fresh = await partners.record_nonce(session, partner_id=key.partner_id, nonce=checked.nonce, now=now)
+        async with self._database.direct_statement() as statements:
+            fresh = await partners.record_nonce(statements, partner_id=key.partner_id, nonce=checked.nonce, now=now)
         if not fresh:
             raise SignatureInvalid("The nonce has been used before.", reason="replayed")
         await self._purge(now.timestamp())

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from services.txn import atm_sessions, authorizations, idempotency, settlements, withdrawals
@@ -21,6 +20,7 @@ from services.txn.schemas import (
     WithdrawalRequest,
 )
 from shared.dependencies import IdentityDep, SessionDep, only_from
+from shared.statements import Statements
 
 customer_router = APIRouter(tags=["withdrawals"], dependencies=[only_from("gateway")])
 partner_router = APIRouter(prefix="/v1/atm", tags=["atm"], dependencies=[only_from("gateway")])
@@ -74,9 +74,9 @@ async def authorize(body: AuthorizeRequest, partner: PartnerDep, runtime: Runtim
     same, byte for byte, and holds nothing twice; with another payload 422 idempotency_key_reused; while the first
     is still running 409 request_in_progress. 503 when KYC or fraud's score cannot be had: nothing is held."""
 
-    async def decide(session: AsyncSession) -> idempotency.Answer:
+    async def decide(statements: Statements) -> idempotency.Answer:
         decision = await authorizations.authorize(
-            session,
+            statements,
             runtime,
             partner_id=partner.partner_id,
             session_id=body.session_id,

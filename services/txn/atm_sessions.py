@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import models
 from services.txn.errors import QrInvalid, SessionExpired
 from shared.crypto import FieldCipher
 from shared.ids import new_id
+from shared.statements import Prepared, Statements
 
 QR_PREFIX = "sekisho-atm"
 _QR = re.compile(rf"^{QR_PREFIX}:(?P<session_id>atms_[0-9a-z]{{26}}):(?P<secret>[A-Za-z0-9_-]{{22,64}})$")
@@ -68,9 +69,11 @@ async def scanned_session(session: AsyncSession, *, qr: str, cipher: FieldCipher
     return row
 
 
-async def load_session(session: AsyncSession, session_id: str) -> Any | None:
-    s = models.atm_session
-    return (await session.execute(select(s).where(s.c.id == session_id))).first()
+_LOAD = Prepared(select(models.atm_session).where(models.atm_session.c.id == bindparam("session")))
+
+
+async def load_session(statements: Statements, session_id: str) -> Any | None:
+    return await statements.one_or_none(_LOAD, {"session": session_id})
 
 
 def _digest(cipher: FieldCipher, session_id: str, secret: str) -> str:

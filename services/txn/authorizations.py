@@ -9,24 +9,26 @@ line's row next, so that concurrent authorizations on one line queue and never p
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, case, func, null, or_, select
 
-from services.txn import atm_sessions, credit_lines, ledger, models, withdrawals
-from services.txn.errors import CreditLineMissing
+from services.txn import atm_sessions, ledger, models, withdrawals
 from services.txn.idempotency import Answer
 from services.txn.runtime import TxnRuntime
 from services.txn.schemas import AuthorizationDecision
 from services.txn.settings import TxnSettings
 from services.txn.withdrawals import Status
-from shared.contracts.scoring import ScoreRequest
+from shared.contracts.identity import KycStatus
+from shared.contracts.scoring import ScoreAnswer, ScoreRequest
 from shared.events import record_event
 from shared.ids import new_id
+from shared.problems import Problem
+from shared.statements import Prepared, Statements
 
 JST = timezone(timedelta(hours=9))  # the limits' days and months are Japan's
 HOLD_KIND = "withdrawal"
@@ -75,7 +77,7 @@ def partner_scope(partner_id: str) -> str:
 
 
 async def authorize(
-    session: AsyncSession,
+    statements: Statements,
     runtime: TxnRuntime,
     *,
     partner_id: str,
@@ -85,55 +87,62 @@ async def authorize(
     request_id: str,
 ) -> Decision:
     now = runtime.clock.now()
-    atm = await atm_sessions.load_session(session, session_id)
-    if atm is None or atm.partner_id != partner_id:
-        return Decision(reason=Decline.SESSION_NOT_FOUND)
-    if atm.expires_at <= now:
-        return Decision(reason=Decline.SESSION_EXPIRED)
-    withdrawal = await withdrawals.lock_for_session(session, session_id)
-    if withdrawal is None:
+    withdrawal = await _locked(statements, session_id)
+    if withdrawal is None:  # which of the session and the withdrawal is missing decides the reason
+        atm = await atm_sessions.load_session(statements, session_id)
+        if atm is None or atm.partner_id != partner_id:
+            return Decision(reason=Decline.SESSION_NOT_FOUND)
+        if atm.expires_at <= now:
+            return Decision(reason=Decline.SESSION_EXPIRED)
         return Decision(reason=Decline.WITHDRAWAL_NOT_FOUND)
-    refused = await _presented(session, runtime, withdrawal, one_time_code=one_time_code, amount=amount, now=now)
+    if withdrawal.session_partner_id != partner_id:
+        return Decision(reason=Decline.SESSION_NOT_FOUND)
+    if withdrawal.session_expires_at <= now:
+        return Decision(reason=Decline.SESSION_EXPIRED)
+    atm_id = withdrawal.session_atm_id
+    refused = await _presented(statements, runtime, withdrawal, one_time_code=one_time_code, amount=amount, now=now)
     if refused is None:
-        refused = await _checked(session, runtime, withdrawal)
+        refused = await _checked(statements, runtime, withdrawal)
     if refused is not None:
-        await _record_decline(session, runtime, withdrawal, atm, refused, now=now)
+        await _record_decline(statements, runtime, withdrawal, partner_id, atm_id, refused, now=now)
         return Decision(reason=refused)
 
     authorization_id = new_id("atz")
     expires_at = now + timedelta(seconds=runtime.settings.txn_hold_seconds)
-    await session.execute(
-        models.atm_authorization.insert().values(
-            id=authorization_id,
-            partner_id=partner_id,
-            request_id=request_id,
-            withdrawal_id=withdrawal.id,
-            customer_id=withdrawal.customer_id,
-            atm_id=atm.atm_id,
-            amount=amount,
-            status="approved",
-            created_at=now,
-            expires_at=expires_at,
-        )
+    await statements.execute(
+        _INSERT_AUTHORIZATION,
+        {
+            "id": authorization_id,
+            "partner_id": partner_id,
+            "request_id": request_id,
+            "withdrawal_id": withdrawal.id,
+            "customer_id": withdrawal.customer_id,
+            "atm_id": atm_id,
+            "amount": amount,
+            "status": "approved",
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
-    await session.execute(
-        models.hold.insert().values(
-            id=new_id("hld"),
-            customer_id=withdrawal.customer_id,
-            kind=HOLD_KIND,
-            reference=authorization_id,
-            amount=amount,
-            status="active",
-            created_at=now,
-            expires_at=expires_at,
-        )
+    await statements.execute(
+        _INSERT_HOLD,
+        {
+            "id": new_id("hld"),
+            "customer_id": withdrawal.customer_id,
+            "kind": HOLD_KIND,
+            "reference": authorization_id,
+            "amount": amount,
+            "status": "active",
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
-    await withdrawals.set_status(session, withdrawal.id, Status.AUTHORIZED, now=now)
+    await withdrawals.set_status(statements, withdrawal.id, Status.AUTHORIZED, now=now)
     return Decision(authorization_id=authorization_id)
 
 
 async def _presented(
-    session: AsyncSession, runtime: TxnRuntime, withdrawal: Any, *, one_time_code: str, amount: int, now: datetime
+    statements: Statements, runtime: TxnRuntime, withdrawal: Any, *, one_time_code: str, amount: int, now: datetime
 ) -> Decline | None:
     """What the ATM presented, against the withdrawal the customer asked for. Wrong codes and amounts count."""
     status = Status(withdrawal.status)
@@ -146,94 +155,192 @@ async def _presented(
     if withdrawal.code_expires_at <= now:
         return Decline.CODE_EXPIRED
     if not withdrawals.code_matches(runtime.cipher, withdrawal, one_time_code):
-        await withdrawals.count_failure(session, withdrawal, now=now)
+        await withdrawals.count_failure(statements, withdrawal, now=now)
         return Decline.CODE_INVALID
     if amount != withdrawal.amount:
-        await withdrawals.count_failure(session, withdrawal, now=now)
+        await withdrawals.count_failure(statements, withdrawal, now=now)
         return Decline.AMOUNT_MISMATCH
     return None
 
 
-async def _checked(session: AsyncSession, runtime: TxnRuntime, withdrawal: Any) -> Decline | None:
+async def _checked(statements: Statements, runtime: TxnRuntime, withdrawal: Any) -> Decline | None:
     """The customer's side, once the ATM presented the right code and amount; any refusal ends the withdrawal."""
-    refused = await _refusal(session, runtime, withdrawal)
+    # KYC is asked at once, while the line is locked and read: its answer decides first (KYC-2), but waiting for it
+    # before the database would only lengthen the request.
+    kyc_asked = asyncio.ensure_future(runtime.auth.kyc_status(withdrawal.customer_id))
+    try:
+        refused = await _refusal(statements, runtime, withdrawal, kyc_asked)
+    finally:
+        if not kyc_asked.done():
+            kyc_asked.cancel()  # an error above: its answer no longer matters
+        elif not kyc_asked.cancelled():
+            kyc_asked.exception()  # retrieved, so that a failure left behind by an error above is not logged as lost
     if refused is not None:
-        await withdrawals.set_status(session, withdrawal.id, Status.DECLINED, now=runtime.clock.now())
+        await withdrawals.set_status(statements, withdrawal.id, Status.DECLINED, now=runtime.clock.now())
     return refused
 
 
-async def _refusal(session: AsyncSession, runtime: TxnRuntime, withdrawal: Any) -> Decline | None:
+async def _refusal(
+    statements: Statements, runtime: TxnRuntime, withdrawal: Any, kyc_asked: asyncio.Future[KycStatus]
+) -> Decline | None:
+    """The first refusal in this order: KYC as auth says it now, the credit line, the limits, the credit left,
+    fraud's score. Fail closed: a KYC status or a score that cannot be had raises, and nothing of this transaction
+    stands; fraud is asked only when everything else passed on txn's side, and its answer counts only after KYC's."""
     customer_id, amount = withdrawal.customer_id, int(withdrawal.amount)
-    kyc = await runtime.auth.kyc_status(customer_id)  # a verification withdrawn seconds ago counts (KYC-2)
+    line_limit = None if withdrawal.line_limit is None else int(withdrawal.line_limit)
+    refused: Decline | None = None
+    if line_limit is None:
+        refused = Decline.NO_CREDIT_LINE
+    else:
+        # Read after the line's lock is held (another statement, so another snapshot): a concurrent draw on the
+        # line has committed its hold by now.
+        drawn = await _drawn(statements, customer_id, runtime.clock.now())
+        if _over_limits(runtime.settings, amount, drawn):
+            refused = Decline.LIMIT_EXCEEDED
+        elif amount > line_limit - drawn.outstanding - drawn.held:
+            refused = Decline.INSUFFICIENT_CREDIT
+    score: ScoreAnswer | None = None
+    unscored: Exception | None = None
+    if refused is None and line_limit is not None:
+        # The device is the app's that asked for the cash: the ATM's own address and network say nothing about the
+        # customer.
+        asked = ScoreRequest(
+            operation="withdrawal",
+            customer_id=customer_id,
+            device_id=withdrawal.device_id,
+            amount=amount,
+            max_amount=line_limit,
+        )
+        try:
+            score = await runtime.fraud.score(asked)
+        except Problem as exc:  # raised below, once KYC's answer (which comes first) is known
+            unscored = exc
+    kyc = await kyc_asked  # a verification withdrawn seconds ago counts (KYC-2)
     if kyc.status != "verified":
         return Decline.KYC_REQUIRED
-    try:
-        line = await credit_lines.lock_line(session, customer_id)
-    except CreditLineMissing:
-        return Decline.NO_CREDIT_LINE
-    if _over_limits(runtime.settings, amount, await _withdrawn(session, customer_id, runtime.clock.now())):
-        return Decline.LIMIT_EXCEEDED
-    outstanding = await ledger.balance(session, ledger.credit_account(customer_id))
-    if amount > line.limit - outstanding - await credit_lines.held(session, customer_id):
-        return Decline.INSUFFICIENT_CREDIT
-    # Fail closed: no score, no money (FraudClient raises, and nothing of this transaction stands). The device is
-    # the app's that asked for the cash: the ATM's own address and network say nothing about the customer.
-    asked = ScoreRequest(
-        operation="withdrawal",
-        customer_id=customer_id,
-        device_id=withdrawal.device_id,
-        amount=amount,
-        max_amount=line.limit,
-    )
-    score = await runtime.fraud.score(asked)
+    if refused is not None:
+        return refused
+    if unscored is not None:
+        raise unscored  # no score, no money
+    assert score is not None
     if score.action in ("review", "deny"):
         return Decline.FRAUD_DECLINED
     return None
 
 
+_w, _s, _c = models.withdrawal, models.atm_session, models.credit_line
+
+
+def _locking(line: Any) -> Select[Any]:
+    return (
+        select(
+            _w,
+            _s.c.partner_id.label("session_partner_id"),
+            _s.c.atm_id.label("session_atm_id"),
+            _s.c.expires_at.label("session_expires_at"),
+            line,
+        )
+        .select_from(_w.join(_s, _s.c.id == _w.c.session_id))
+        .where(_w.c.session_id == bindparam("session"))
+    )
+
+
+# The withdrawal of an ATM session with its session's partner, ATM and expiry, and its customer's credit line: both
+# rows locked in one statement (the session's never changes). The withdrawal's lock makes codes presented for it
+# checked and counted one at a time; the line's makes concurrent draws on it queue (credit_lines.py).
+_LOCK_WITH_LINE = Prepared(
+    _locking(_c.c.credit_limit.label("line_limit"))
+    .join(_c, _c.c.customer_id == _w.c.customer_id)
+    .with_for_update(of=[_w, _c])
+)
+# Without a line (or without a withdrawal): the withdrawal alone, locked.
+_LOCK_WITHOUT_LINE = Prepared(_locking(null().label("line_limit")).with_for_update(of=_w))
+
+
+async def _locked(statements: Statements, session_id: str) -> Any | None:
+    """The withdrawal of the session, locked, with `session_partner_id`, `session_atm_id`, `session_expires_at` and
+    `line_limit` (the customer's credit line, locked too; None: there is none)."""
+    found = await statements.one_or_none(_LOCK_WITH_LINE, {"session": session_id})
+    if found is None:
+        found = await statements.one_or_none(_LOCK_WITHOUT_LINE, {"session": session_id})
+    return found
+
+
 @dataclass(frozen=True)
-class Withdrawn:
+class Drawn:
+    outstanding: int  # what the customer owes on the line (the ledger)
+    held: int  # active holds of authorizations in flight
     today: int  # yen authorized since the JST day began, not reversed or expired
     this_month: int
 
 
-async def _withdrawn(session: AsyncSession, customer_id: str, now: datetime) -> Withdrawn:
-    """What the customer's withdrawals took this JST day and month: authorizations held or completed (a hold counts
-    until it is released)."""
+_a, _h, _e = models.atm_authorization, models.hold, models.entry
+# Held or completed authorizations of the customer since the JST month began (IN would expand: named instead).
+_WITHDRAWN = (
+    (_a.c.customer_id == bindparam("customer"))
+    & or_(_a.c.status == "approved", _a.c.status == "completed")
+    & (_a.c.created_at >= bindparam("month_start"))
+)
+_DRAWN = Prepared(
+    select(
+        select(func.coalesce(func.sum(_e.c.amount), 0))
+        .where(_e.c.account == bindparam("credit_account"))
+        .scalar_subquery()
+        .label("outstanding"),
+        select(func.coalesce(func.sum(_h.c.amount), 0))
+        .where(_h.c.customer_id == bindparam("customer"), _h.c.status == "active")
+        .scalar_subquery()
+        .label("held"),
+        select(func.coalesce(func.sum(case((_a.c.created_at >= bindparam("day_start"), _a.c.amount), else_=0)), 0))
+        .where(_WITHDRAWN)
+        .scalar_subquery()
+        .label("today"),
+        select(func.coalesce(func.sum(_a.c.amount), 0)).where(_WITHDRAWN).scalar_subquery().label("this_month"),
+    )
+)
+
+
+async def _drawn(statements: Statements, customer_id: str, now: datetime) -> Drawn:
+    """In one statement, what the line carries (ledger.balance of the credit account, credit_lines.held) and what
+    the customer's withdrawals took this JST day and month: authorizations held or completed (a hold counts until
+    it is released)."""
     local = now.astimezone(JST)
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     month = day.replace(day=1)
-    a = models.atm_authorization
-    day_start, month_start = day.astimezone(UTC), month.astimezone(UTC)
-    today = func.coalesce(func.sum(case((a.c.created_at >= day_start, a.c.amount), else_=0)), 0)
-    this_month = func.coalesce(func.sum(a.c.amount), 0)
-    row = (
-        await session.execute(
-            select(today, this_month).where(
-                a.c.customer_id == customer_id,
-                a.c.status.in_(("approved", "completed")),
-                a.c.created_at >= month_start,
-            )
-        )
-    ).one()
-    return Withdrawn(int(row[0]), int(row[1]))
+    row = await statements.one_or_none(
+        _DRAWN,
+        {
+            "credit_account": ledger.credit_account(customer_id),
+            "customer": customer_id,
+            "day_start": day.astimezone(UTC),
+            "month_start": month.astimezone(UTC),
+        },
+    )
+    return Drawn(int(row.outstanding), int(row.held), int(row.today), int(row.this_month))
 
 
-def _over_limits(settings: TxnSettings, amount: int, withdrawn: Withdrawn) -> bool:
+def _over_limits(settings: TxnSettings, amount: int, drawn: Drawn) -> bool:
     return (
         amount > settings.txn_withdrawal_max_amount
-        or withdrawn.today + amount > settings.txn_withdrawal_daily_max
-        or withdrawn.this_month + amount > settings.txn_withdrawal_monthly_max
+        or drawn.today + amount > settings.txn_withdrawal_daily_max
+        or drawn.this_month + amount > settings.txn_withdrawal_monthly_max
     )
 
 
 async def _record_decline(
-    session: AsyncSession, runtime: TxnRuntime, withdrawal: Any, atm: Any, reason: Decline, *, now: datetime
+    statements: Statements,
+    runtime: TxnRuntime,
+    withdrawal: Any,
+    partner_id: str,
+    atm_id: str,
+    reason: Decline,
+    *,
+    now: datetime,
 ) -> None:
     """fraud hears of every declined authorization of a customer's withdrawal: wrong codes at an ATM are a sign."""
     await record_event(
         runtime.outbox,
-        session,
+        statements,
         type="withdrawal_declined",
         occurred_at=now,
         customer_id=withdrawal.customer_id,
@@ -241,7 +348,27 @@ async def _record_decline(
         data={
             "amount": int(withdrawal.amount),
             "withdrawal_id": withdrawal.id,
-            "partner_id": atm.partner_id,
-            "atm_id": atm.atm_id,
+            "partner_id": partner_id,
+            "atm_id": atm_id,
         },
     )
+
+
+_INSERT_AUTHORIZATION = Prepared(
+    _a.insert(),
+    columns=(
+        "id",
+        "partner_id",
+        "request_id",
+        "withdrawal_id",
+        "customer_id",
+        "atm_id",
+        "amount",
+        "status",
+        "created_at",
+        "expires_at",
+    ),
+)
+_INSERT_HOLD = Prepared(
+    _h.insert(), columns=("id", "customer_id", "kind", "reference", "amount", "status", "created_at", "expires_at")
+)

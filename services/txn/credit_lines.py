@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import ledger, models
 from services.txn.errors import CreditLineMissing
 from shared.ids import new_id
+from shared.statements import Prepared, Statements, statements_of
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,15 @@ async def set_limit(
     return CreditLine(customer_id, limit, version), old
 
 
-async def lock_line(session: AsyncSession, customer_id: str) -> CreditLine:
+_c = models.credit_line
+_LOCK_LINE = Prepared(
+    select(_c.c.credit_limit, _c.c.version).where(_c.c.customer_id == bindparam("customer")).with_for_update()
+)
+
+
+async def lock_line(session: AsyncSession | Statements, customer_id: str) -> CreditLine:
     """The line, locked for the rest of the transaction: the first step of every draw. No line: CreditLineMissing."""
-    c = models.credit_line
-    row = (await session.execute(select(c).where(c.c.customer_id == customer_id).with_for_update())).first()
+    row = await statements_of(session).one_or_none(_LOCK_LINE, {"customer": customer_id})
     if row is None:
         raise CreditLineMissing("No credit line has been set for this customer.")
     return CreditLine(customer_id, int(row.credit_limit), int(row.version))

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from services.txn.errors import RequestIdReused, RequestInProgress
 from shared.clock import Clock
 from shared.database import Database
 from shared.ids import new_token
+from shared.statements import Prepared, Statements
 
 log = logging.getLogger("sekisho.txn.idempotency")
 
@@ -59,7 +60,48 @@ class KeyRecord:
     lease_until: datetime | None
 
 
-Work = Callable[[AsyncSession], Awaitable[Answer]]
+Work = Callable[[Statements], Awaitable[Answer]]
+
+
+def _claim_statement(dialect: Any) -> Prepared:
+    t = models.idempotency_key
+    return Prepared(
+        dialect.insert(t)
+        .values(
+            scope=bindparam("claim_scope"),
+            key=bindparam("claim_key"),
+            fingerprint=bindparam("claim_fingerprint"),
+            state=State.IN_PROGRESS.value,
+            lease_token=bindparam("token"),
+            lease_until=bindparam("claim_until"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(t.c.key)
+    )
+
+
+# Built once (shared/statements.py): the claim and the stored answer run on every request.
+_CLAIM = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
+_t = models.idempotency_key
+_STORE = Prepared(
+    update(_t)
+    .where(
+        _t.c.scope == bindparam("claim_scope"),
+        _t.c.key == bindparam("claim_key"),
+        _t.c.lease_token == bindparam("token"),
+        _t.c.state == State.IN_PROGRESS.value,
+    )
+    .values(
+        state=State.DONE.value,
+        status_code=bindparam("answer_status"),
+        response=bindparam("answer_body"),
+        completed_at=bindparam("now"),
+        lease_token=None,
+        lease_until=None,
+    )
+    .returning(_t.c.key)
+)
 
 
 async def run_once(
@@ -76,24 +118,21 @@ async def run_once(
     claimed = await _claim(database, scope, key, fingerprint, clock.now(), lease_seconds)
     if isinstance(claimed, Answer):
         return claimed
-    t = models.idempotency_key
     try:
-        async with database.transaction() as session:
-            answer = await work(session)
-            stored = await session.execute(
-                update(t)
-                .where(_the(scope, key), t.c.lease_token == claimed, t.c.state == State.IN_PROGRESS.value)
-                .values(
-                    state=State.DONE.value,
-                    status_code=answer.status_code,
-                    response=answer.body,
-                    completed_at=clock.now(),
-                    lease_token=None,
-                    lease_until=None,
-                )
-                .returning(t.c.key)
+        async with database.direct_transaction() as statements:
+            answer = await work(statements)
+            stored = await statements.one_or_none(
+                _STORE,
+                {
+                    "claim_scope": scope,
+                    "claim_key": key,
+                    "token": claimed,
+                    "answer_status": answer.status_code,
+                    "answer_body": answer.body,
+                    "now": clock.now(),
+                },
             )
-            if stored.first() is None:  # its lease lapsed and a retry took the key over: that one's answer stands
+            if stored is None:  # its lease lapsed and a retry took the key over: that one's answer stands
                 raise RequestInProgress("This request was taken over by a retry after its lease lapsed.")
     except Exception:
         await _give_back(database, scope, key, claimed)
@@ -134,17 +173,9 @@ async def _claim(
     """The stored answer to replay, or the lease token of a claim now held."""
     token = new_token(18)
     lease_until = now + timedelta(seconds=lease_seconds)
-    async with database.one_statement() as session:
-        if await _insert_new(
-            session,
-            scope=scope,
-            key=key,
-            fingerprint=fingerprint,
-            state=State.IN_PROGRESS.value,
-            lease_token=token,
-            lease_until=lease_until,
-            created_at=now,
-        ):
+    async with database.direct_statement() as statements:
+        claim = {"claim_scope": scope, "claim_key": key, "claim_fingerprint": fingerprint, "token": token}
+        if await statements.one_or_none(_CLAIM[statements.dialect], {**claim, "claim_until": lease_until, "now": now}):
             return token
     async with database.reading() as session:
         found = await find(session, scope=scope, key=key)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import atm_sessions, models
@@ -25,6 +25,7 @@ from services.txn.runtime import TxnRuntime
 from shared.crypto import FieldCipher
 from shared.events import record_event
 from shared.ids import new_id
+from shared.statements import Prepared, Statements
 
 MAX_ATTEMPTS = 3  # wrong codes or amounts a withdrawal survives: two
 _CODE_CONTEXT = "withdrawal_code"
@@ -100,30 +101,33 @@ async def request_withdrawal(
     return RequestedWithdrawal(withdrawal_id, code, expires_at)
 
 
-async def lock_for_session(session: AsyncSession, session_id: str) -> Any | None:
-    """The withdrawal of an ATM session, locked: codes presented for it are checked and counted one at a time."""
-    w = models.withdrawal
-    return (await session.execute(select(w).where(w.c.session_id == session_id).with_for_update())).first()
+_w = models.withdrawal
+_SET_STATUS = Prepared(
+    _w.update()
+    .where(_w.c.id == bindparam("withdrawal"))
+    .values(status=bindparam("new_status"), updated_at=bindparam("at"))
+)
+_COUNT_FAILURE = Prepared(
+    _w.update()
+    .where(_w.c.id == bindparam("withdrawal"))
+    .values(failed_attempts=bindparam("failed"), status=bindparam("new_status"), updated_at=bindparam("at"))
+)
 
 
 def code_matches(cipher: FieldCipher, withdrawal: Any, code: str) -> bool:
     return hmac.compare_digest(withdrawal.code_digest, _code_digest(cipher, withdrawal.id, code))
 
 
-async def count_failure(session: AsyncSession, withdrawal: Any, *, now: datetime) -> None:
+async def count_failure(statements: Statements, withdrawal: Any, *, now: datetime) -> None:
     """One more wrong code or amount presented for the withdrawal; the MAX_ATTEMPTS-th locks it for good."""
     failed = int(withdrawal.failed_attempts) + 1
     status = Status.LOCKED if failed >= MAX_ATTEMPTS else Status(withdrawal.status)
-    await _update(session, withdrawal.id, failed_attempts=failed, status=status.value, updated_at=now)
+    params = {"withdrawal": withdrawal.id, "failed": failed, "new_status": status.value, "at": now}
+    await statements.execute(_COUNT_FAILURE, params)
 
 
-async def set_status(session: AsyncSession, withdrawal_id: str, status: Status, *, now: datetime) -> None:
-    await _update(session, withdrawal_id, status=status.value, updated_at=now)
-
-
-async def _update(session: AsyncSession, withdrawal_id: str, **values: Any) -> None:
-    w = models.withdrawal
-    await session.execute(w.update().where(w.c.id == withdrawal_id).values(**values))
+async def set_status(statements: Statements, withdrawal_id: str, status: Status, *, now: datetime) -> None:
+    await statements.execute(_SET_STATUS, {"withdrawal": withdrawal_id, "new_status": status.value, "at": now})
 
 
 def _code_digest(cipher: FieldCipher, withdrawal_id: str, code: str) -> str:
