@@ -183,7 +183,8 @@ async def record_declaration(
 async def apply_relief(
     dispute_id: str, body: ReliefRequest, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
-    """Apply the relief policy: compensating entries, credit information flagged for deletion, the customer told."""
+    """Apply the relief policy: compensating entries, the credit information the fraud caused deleted at the bureau
+    (or left `deletion_requested` for a resend when it does not answer), the customer told."""
     _require_decision_role(actor, runtime.relief_policy)
     dispute = await disputes.load(session, dispute_id, for_update=True)
     contacts = await runtime.auth.contacts(dispute.customer_id)
@@ -224,10 +225,27 @@ async def view_credit_information(
 ) -> CreditInformationView:
     """What txn reported or would report to the credit bureau about the customer, and which records a relief
     flagged for deletion (INC-6 (c))."""
-    rows = await credit_information.records_of(session, customer_id)
     await _audit(
         session, runtime, actor, "credit_information.view", customer_id, {"customer_id": customer_id}, "customer"
     )
+    return await _credit_information(session, customer_id)
+
+
+@ops_router.post("/disputes/{dispute_id}/credit-information-deletion")
+async def resend_deletions(
+    dispute_id: str, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
+) -> CreditInformationView:
+    """Send the bureau again the deletions of a relieved dispute it has not acknowledged (it was down): the
+    records stay `deletion_requested` until it does (INC-6 (c))."""
+    dispute = await disputes.load(session, dispute_id)
+    deleted = await credit_information.send_deletions(session, runtime.bureau, dispute.id, runtime.clock.now())
+    detail = {"customer_id": dispute.customer_id, "deleted": deleted}
+    await _audit(session, runtime, actor, "credit_information.deletion_resend", dispute.id, detail)
+    return await _credit_information(session, dispute.customer_id)
+
+
+async def _credit_information(session: AsyncSession, customer_id: str) -> CreditInformationView:
+    rows = await credit_information.records_of(session, customer_id)
     return CreditInformationView(
         customer_id=customer_id,
         records=[
@@ -238,9 +256,11 @@ async def view_credit_information(
                 amount=r.amount,
                 status=r.status,
                 recorded_at=r.recorded_at,
+                reported_at=r.reported_at,
                 deletion_dispute_id=r.deletion_dispute_id,
                 deletion_requested_by=r.deletion_requested_by,
                 deletion_requested_at=r.deletion_requested_at,
+                deleted_at=r.deleted_at,
             )
             for r in rows
         ],
