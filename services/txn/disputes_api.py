@@ -9,14 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.txn import credit_information, dispute_decisions, disputes
+from services.txn import dispute_decisions, disputes
 from services.txn.dependencies import AnalystDep, CustomerDep, RuntimeDep, SupervisorDep
 from services.txn.disputes import Channel, Status
 from services.txn.relief import ReliefPolicy
 from services.txn.runtime import TxnRuntime
 from services.txn.schemas import (
-    CreditInformationRecordView,
-    CreditInformationView,
     DeclarationRequest,
     DisputedTransactionView,
     DisputeList,
@@ -214,57 +212,6 @@ async def reject_dispute(
     )
     await _audit(session, runtime, actor, "dispute.reject", dispute.id, {"customer_id": dispute.customer_id})
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
-
-
-@ops_router.get("/credit-information")
-async def view_credit_information(
-    customer_id: Annotated[str, Query(max_length=40, pattern=r"^[a-z]{2,8}_[0-9a-z]{26}$")],
-    actor: AnalystDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-) -> CreditInformationView:
-    """What txn reported or would report to the credit bureau about the customer, and which records a relief
-    flagged for deletion (INC-6 (c))."""
-    await _audit(
-        session, runtime, actor, "credit_information.view", customer_id, {"customer_id": customer_id}, "customer"
-    )
-    return await _credit_information(session, customer_id)
-
-
-@ops_router.post("/disputes/{dispute_id}/credit-information-deletion")
-async def resend_deletions(
-    dispute_id: str, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
-) -> CreditInformationView:
-    """Send the bureau again the deletions of a relieved dispute it has not acknowledged (it was down): the
-    records stay `deletion_requested` until it does (INC-6 (c))."""
-    dispute = await disputes.load(session, dispute_id)
-    deleted = await credit_information.send_deletions(session, runtime.bureau, dispute.id, runtime.clock.now())
-    detail = {"customer_id": dispute.customer_id, "deleted": deleted}
-    await _audit(session, runtime, actor, "credit_information.deletion_resend", dispute.id, detail)
-    return await _credit_information(session, dispute.customer_id)
-
-
-async def _credit_information(session: AsyncSession, customer_id: str) -> CreditInformationView:
-    rows = await credit_information.records_of(session, customer_id)
-    return CreditInformationView(
-        customer_id=customer_id,
-        records=[
-            CreditInformationRecordView(
-                record_id=r.id,
-                kind=r.kind,
-                transaction_id=r.posting_id,
-                amount=r.amount,
-                status=r.status,
-                recorded_at=r.recorded_at,
-                reported_at=r.reported_at,
-                deletion_dispute_id=r.deletion_dispute_id,
-                deletion_requested_by=r.deletion_requested_by,
-                deletion_requested_at=r.deletion_requested_at,
-                deleted_at=r.deleted_at,
-            )
-            for r in rows
-        ],
-    )
 
 
 # -- shaping -----------------------------------------------------------------------------------------------------------
