@@ -138,6 +138,17 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/ops/disputes/{dispute_id}/relief", "txn", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/disputes/{dispute_id}/reject", "txn", "ops_write", caller="staff", role="supervisor"),
     Route("GET", "/v1/ops/credit-information", "txn", "ops_read", caller="staff", role="analyst"),
+    Route(
+        "POST",
+        "/v1/ops/disputes/{dispute_id}/credit-information-deletion",
+        "txn",
+        "ops_write",
+        caller="staff",
+        role="supervisor",
+    ),
+    # INC-6 (e) 公表: a supervisor publishes a notice of a fraud case; anyone reads the published ones.
+    Route("POST", "/v1/ops/publications", "txn", "ops_write", caller="staff", role="supervisor"),
+    Route("GET", "/v1/notices", "txn", "public_read"),
     # LINK-4: links and charges suspended per bank.
     Route("PUT", "/v1/ops/banks/{bank_code}/suspension", "txn", "ops_write", caller="staff", role="supervisor"),
     Route("GET", "/v1/ops/banks/suspensions", "txn", "ops_read", caller="staff", role="analyst"),

@@ -8,7 +8,16 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.txn import api, atm_api, bank_links_api, disputes_api, models, ops_api
+from services.txn import (
+    api,
+    atm_api,
+    bank_links_api,
+    credit_information_api,
+    disputes_api,
+    models,
+    ops_api,
+    publications_api,
+)
 from services.txn.relief import load_relief_policy
 from services.txn.runtime import build_runtime
 from services.txn.settings import TxnSettings
@@ -60,6 +69,9 @@ def create_app(
             ops_api.router,
             disputes_api.router,
             disputes_api.ops_router,
+            credit_information_api.router,
+            publications_api.ops_router,
+            publications_api.public_router,
             atm_api.customer_router,
             atm_api.partner_router,
         ],

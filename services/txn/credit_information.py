@@ -1,8 +1,11 @@
 """Credit information: what txn reports, or would report, to the credit bureau about a customer (a withdrawal's debt,
 a delinquency), and the deletion of the records a fraud caused (INC-6 (c) 不正取引等により発生した信用情報の抹消).
 
-A record is never deleted here: relief flags it `deletion_requested` with the dispute that proved the fraud, so the
-report to the bureau can withdraw it and staff can show both what was reported and when its deletion was asked for.
+A record is never deleted here: relief flags it `deletion_requested` with the dispute that proved the fraud, and
+the deletion is then sent to the bureau (credit_bureau.py); the bureau's acknowledgement makes it `deleted`. A
+bureau that does not answer leaves the request `deletion_requested`, never lost: sending again (the staff route, or
+the next send for the same dispute) delivers it. Staff can show what was reported, when its deletion was asked for,
+and when the bureau deleted it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.txn import models
+from services.txn.credit_bureau import BureauRecord, BureauUnavailable, CreditBureau
 from shared.ids import new_id
 
 
@@ -28,7 +32,8 @@ class RecordKind(StrEnum):
 
 class RecordStatus(StrEnum):
     REPORTED = "reported"
-    DELETION_REQUESTED = "deletion_requested"
+    DELETION_REQUESTED = "deletion_requested"  # flagged by relief; the bureau has not acknowledged it yet
+    DELETED = "deleted"  # the bureau acknowledged the deletion
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,61 @@ async def request_deletion(
         .returning(r.c.id, r.c.posting_id, r.c.kind)
     )
     return [Flagged(row.id, row.posting_id, row.kind) for row in flagged]
+
+
+async def report(session: AsyncSession, bureau: CreditBureau, record_id: str, at: datetime) -> bool:
+    """Report the record to the bureau and keep its acknowledgement; False when the bureau did not answer (the
+    record stays unacknowledged, `reported_at` empty: the debt is real whether or not the bureau heard of it)."""
+    r = models.credit_information_record
+    row = (await session.execute(select(r).where(r.c.id == record_id))).one()
+    if row.reported_at is not None:
+        return True
+    try:
+        acknowledged = await bureau.report(_as_sent(row))
+    except BureauUnavailable:
+        return False
+    await session.execute(
+        update(r).where(r.c.id == record_id).values(reported_at=at, bureau_reference=acknowledged.reference)
+    )
+    return True
+
+
+async def send_deletions(session: AsyncSession, bureau: CreditBureau, dispute_id: str, at: datetime) -> list[str]:
+    """Send the bureau the deletion of every record the dispute flagged and the bureau has not acknowledged yet;
+    the ids it acknowledged (now `deleted`). The first call the bureau does not answer stops the round: the rest
+    stay `deletion_requested` for the next send. Rows are locked so two sends do not race on one record."""
+    r = models.credit_information_record
+    pending = (
+        await session.execute(
+            select(r)
+            .where(r.c.deletion_dispute_id == dispute_id, r.c.status == RecordStatus.DELETION_REQUESTED.value)
+            .order_by(r.c.id)
+            .with_for_update()
+        )
+    ).all()
+    deleted: list[str] = []
+    for row in pending:
+        try:
+            acknowledged = await bureau.request_deletion(_as_sent(row), dispute_id)
+        except BureauUnavailable:
+            break
+        await session.execute(
+            update(r)
+            .where(r.c.id == row.id)
+            .values(status=RecordStatus.DELETED.value, deleted_at=at, deletion_reference=acknowledged.reference)
+        )
+        deleted.append(str(row.id))
+    return deleted
+
+
+def _as_sent(row: Any) -> BureauRecord:
+    return BureauRecord(
+        record_id=row.id,
+        customer_id=row.customer_id,
+        kind=row.kind,
+        amount=int(row.amount),
+        recorded_at=row.recorded_at,
+    )
 
 
 async def records_of(session: AsyncSession, customer_id: str) -> list[Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.txn import disputes, models, relief
+from services.txn import credit_information, disputes, models, relief
 from services.txn.disputes import Channel, Disputed, Status, move
 from services.txn.runtime import TxnRuntime
 from shared.contracts.identity import CustomerContacts
@@ -138,6 +138,8 @@ async def relieve(
         decided_at=now,
     )
     deleted = await deletion_requested(session, dispute.id)
+    # Sent now, in the request: a bureau that does not answer leaves them `deletion_requested` for a resend.
+    await credit_information.send_deletions(session, runtime.bureau, dispute.id, now)
     await record_event(
         runtime.outbox,
         session,

@@ -9,14 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.txn import credit_information, dispute_decisions, disputes
+from services.txn import dispute_decisions, disputes
 from services.txn.dependencies import AnalystDep, CustomerDep, RuntimeDep, SupervisorDep
 from services.txn.disputes import Channel, Status
 from services.txn.relief import ReliefPolicy
 from services.txn.runtime import TxnRuntime
 from services.txn.schemas import (
-    CreditInformationRecordView,
-    CreditInformationView,
     DeclarationRequest,
     DisputedTransactionView,
     DisputeList,
@@ -183,7 +181,8 @@ async def record_declaration(
 async def apply_relief(
     dispute_id: str, body: ReliefRequest, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
-    """Apply the relief policy: compensating entries, credit information flagged for deletion, the customer told."""
+    """Apply the relief policy: compensating entries, the credit information the fraud caused deleted at the bureau
+    (or left `deletion_requested` for a resend when it does not answer), the customer told."""
     _require_decision_role(actor, runtime.relief_policy)
     dispute = await disputes.load(session, dispute_id, for_update=True)
     contacts = await runtime.auth.contacts(dispute.customer_id)
@@ -213,38 +212,6 @@ async def reject_dispute(
     )
     await _audit(session, runtime, actor, "dispute.reject", dispute.id, {"customer_id": dispute.customer_id})
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
-
-
-@ops_router.get("/credit-information")
-async def view_credit_information(
-    customer_id: Annotated[str, Query(max_length=40, pattern=r"^[a-z]{2,8}_[0-9a-z]{26}$")],
-    actor: AnalystDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-) -> CreditInformationView:
-    """What txn reported or would report to the credit bureau about the customer, and which records a relief
-    flagged for deletion (INC-6 (c))."""
-    rows = await credit_information.records_of(session, customer_id)
-    await _audit(
-        session, runtime, actor, "credit_information.view", customer_id, {"customer_id": customer_id}, "customer"
-    )
-    return CreditInformationView(
-        customer_id=customer_id,
-        records=[
-            CreditInformationRecordView(
-                record_id=r.id,
-                kind=r.kind,
-                transaction_id=r.posting_id,
-                amount=r.amount,
-                status=r.status,
-                recorded_at=r.recorded_at,
-                deletion_dispute_id=r.deletion_dispute_id,
-                deletion_requested_by=r.deletion_requested_by,
-                deletion_requested_at=r.deletion_requested_at,
-            )
-            for r in rows
-        ],
-    )
 
 
 # -- shaping -----------------------------------------------------------------------------------------------------------

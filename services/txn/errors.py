@@ -21,6 +21,7 @@ NotRelievable            409  the ledger does not show what the policy relieves 
                               customer's line, no bank debited): staff must look at it
 PossessionRequired       403  a bank link without a possession step-up (other than an e-mail code) for it (LINK-1)
 AlreadyLinked            409  the customer has this account linked already
+CustomerDataInNotice     422  a notice for the public names a customer id, an e-mail address or a phone number
 Refused                       a refusal whose trace stays: the route commits what the domain recorded with it (fraud's
                               event) and answers the problem; raised before anything else is written
   BankAccountNotFound    422  the bank has no such open account
@@ -133,6 +134,11 @@ class PossessionRequired(Problem):
 class AlreadyLinked(Problem):
     status = 409
     code = "already_linked"
+
+
+class CustomerDataInNotice(Problem):
+    status = 422
+    code = "customer_data_in_notice"
 
 
 class Refused(Problem):

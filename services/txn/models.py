@@ -242,11 +242,16 @@ credit_information_record = Table(
     Column("kind", String(16), nullable=False),  # debt | delinquency
     Column("posting_id", String(40), nullable=True, index=True),  # the posting that caused it
     Column("amount", BigInteger, nullable=False),
-    Column("status", String(20), nullable=False),  # reported | deletion_requested
+    Column("status", String(20), nullable=False),  # reported | deletion_requested | deleted
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("deletion_dispute_id", String(40), nullable=True),
     Column("deletion_requested_by", String(40), nullable=True),
     Column("deletion_requested_at", UtcDateTime, nullable=True),
+    # The bureau's acknowledgements (credit_bureau.py, added by txn_0008): of the report, and of the deletion.
+    Column("reported_at", UtcDateTime, nullable=True),
+    Column("bureau_reference", String(40), nullable=True),
+    Column("deleted_at", UtcDateTime, nullable=True),
+    Column("deletion_reference", String(40), nullable=True),
     UniqueConstraint("kind", "posting_id", name="uq_credit_information_record_kind_posting"),
 )
 
@@ -352,4 +357,21 @@ link_review_run = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=True),
     Index("ix_link_review_run_status", "status"),
+)
+
+# --- Publication of fraud cases (issue 15: INC-6 (e) 公表) ---
+
+# A notice staff published about a fraud case, for the public (GET /v1/notices): never customer data. The disputes
+# it is about are kept for staff only, as JSON text of their ids.
+publication = Table(
+    "publication",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("language", String(2), nullable=False),  # ja | en
+    Column("dispute_ids", Text, nullable=False),
+    Column("published_by", String(40), nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Index("ix_publication_published_at", "published_at"),
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.txn import banks
 from services.txn.banks import BankAdapter
 from services.txn.clients import AuthClient, FraudClient, KycClient
+from services.txn.credit_bureau import CreditBureau, CreditBureauSimulator
 from services.txn.relief import ReliefPolicy, load_relief_policy
 from services.txn.settings import TxnSettings
 from shared.clock import Clock
@@ -29,6 +30,7 @@ class TxnRuntime:
     kyc: KycClient
     relief_policy: ReliefPolicy  # INC-7: read once at start-up; a bad file stops txn
     bank: BankAdapter
+    bureau: CreditBureau  # INC-6 (c): only the simulator so far; a real bureau's adapter goes here
 
 
 def bank_adapter(settings: TxnSettings) -> BankAdapter:
@@ -61,4 +63,5 @@ def build_runtime(
         kyc=KycClient(client),
         relief_policy=relief_policy or load_relief_policy(settings.txn_relief_policy_file),
         bank=bank_adapter(settings),
+        bureau=CreditBureauSimulator(),
     )

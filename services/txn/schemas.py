@@ -277,11 +277,15 @@ class CreditInformationRecordView(BaseModel):
     kind: Literal["debt", "delinquency"]
     transaction_id: str | None
     amount: Yen
-    status: Literal["reported", "deletion_requested"]
+    status: Literal["reported", "deletion_requested", "deleted"] = Field(
+        description="deletion_requested: flagged by relief, the bureau has not acknowledged the deletion yet"
+    )
     recorded_at: datetime
+    reported_at: datetime | None = Field(description="when the bureau acknowledged the report; null: not yet")
     deletion_dispute_id: str | None
     deletion_requested_by: str | None
     deletion_requested_at: datetime | None
+    deleted_at: datetime | None = Field(description="when the bureau acknowledged the deletion")
 
 
 class CreditInformationView(BaseModel):
@@ -348,3 +352,42 @@ class BankSuspensionView(BaseModel):
 
 class BankSuspensionList(BaseModel):
     suspensions: list[BankSuspensionView]
+
+
+class PublicationRequest(BaseModel):
+    """`POST /v1/ops/publications`: a notice about a fraud case for the public (INC-6 (e) 公表). No customer data:
+    a title or body naming a customer id, an e-mail address or a phone number is refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=10_000)
+    language: Literal["ja", "en"] = "ja"
+    dispute_ids: list[str] = Field(default_factory=list, max_length=100, description="the cases it is about")
+
+
+class PublicationView(BaseModel):
+    """What staff see of a published notice."""
+
+    publication_id: str
+    title: str
+    body: str
+    language: str
+    dispute_ids: list[str]
+    published_by: str
+    published_at: datetime
+
+
+class NoticeView(BaseModel):
+    """A published notice as the public sees it: no staff or case identifiers."""
+
+    notice_id: str
+    title: str
+    body: str
+    language: str
+    published_at: datetime
+
+
+class NoticeList(BaseModel):
+    notices: list[NoticeView]
+    next: str | None = Field(description="pass as `before` for older notices")

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.txn import credit_lines, idempotency, ledger, models
+from services.txn import credit_information, credit_lines, idempotency, ledger, models
 from services.txn.authorizations import Decision, Decline, partner_scope
 from services.txn.errors import AuthorizationSettled, NotFound, RequestInProgress
 from services.txn.runtime import TxnRuntime
@@ -65,7 +65,7 @@ async def complete(
     customer_id, amount = row.customer_id, int(row.amount)
     # The line's lock: an authorization in flight reads outstanding and holds as one, never between the two.
     await credit_lines.lock_line(session, customer_id)
-    await ledger.post(
+    posted = await ledger.post(
         session,
         kind=ledger.PostingKind.WITHDRAWAL,
         reference=authorization_id,
@@ -80,6 +80,9 @@ async def complete(
         memo=f"ATM {partner_name} {row.atm_id}"[:200],
     )
     await _end(session, row, Status.COMPLETED, hold_status="captured", now=now)
+    # The loan this leaves is credit information (INC-6 (c)): recorded with the posting, and reported to the bureau.
+    record_id = await credit_information.record_debt(session, customer_id, posted.posting_id, amount, now)
+    await credit_information.report(session, runtime.bureau, record_id, now)
     await _notify_completed(session, runtime, row, contacts, atm=f"{partner_name} {row.atm_id}", now=now)
     await record_event(
         runtime.outbox,

@@ -67,6 +67,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "login": ("anonymous", OPEN),
     "session": ("anonymous", OPEN),
     "challenge": ("anonymous", OPEN),
+    "public_read": ("anonymous", OPEN),  # INC-6 (e): the published notices, nothing of anyone's
     "diagnostics": ("staff", OPEN),
     "ops_login": ("anonymous", OPEN),
     # Partner calls are not scored at the gateway: txn scores the withdrawal with its customer and fails closed.

@@ -125,7 +125,8 @@ async def test_a_victims_declaration_leads_to_relief_that_zeroes_what_the_fraud_
     assert (own_view.json()["status"], own_view.json()["relieved_amount"]) == ("relieved", 80_000)
     assert [s["status"] for s in own_view.json()["history"]] == ["open", "under_review", "relieved"]
 
-    # The credit information the fraud caused is flagged for deletion; the victim's own debt is not.
+    # The credit information the fraud caused is deleted at the bureau (tests/txn/test_case_resolution.py); the
+    # victim's own debt is not.
     analyst = await staff(system, "analyst")
     records = await system.gateway.get(
         "/v1/ops/credit-information", params={"customer_id": victim.customer_id}, headers=analyst
@@ -134,7 +135,7 @@ async def test_a_victims_declaration_leads_to_relief_that_zeroes_what_the_fraud_
     by_posting = {r["transaction_id"]: r for r in records.json()["records"]}
     assert by_posting[own]["status"] == "reported"
     for posting_id in stolen:
-        assert by_posting[posting_id]["status"] == "deletion_requested"
+        assert by_posting[posting_id]["status"] == "deleted"
         assert by_posting[posting_id]["deletion_dispute_id"] == opened["dispute_id"]
     assert sorted(decided["credit_information_deletion_requested"]) == sorted(
         by_posting[p]["record_id"] for p in stolen
