@@ -158,11 +158,13 @@ async def test_a_fraud_case_is_resolved_from_the_victims_call_to_the_public_noti
     for private in (victim.customer_id, victim.email, victim.phone, e164(victim.phone), dispute_id, "stf_"):
         assert private not in shown
 
+    admin = await staff(system, "admin")
+
     async def audited() -> bool:
-        return bool(await audit_actions(system, "publication.publish"))
+        return bool(await audit_actions(system, "publication.publish", admin))
 
     await eventually_async(audited)
-    (entry,) = await audit_actions(system, "publication.publish")
+    (entry,) = await audit_actions(system, "publication.publish", admin)
     assert (entry["actor_role"], entry["target_id"]) == ("supervisor", notice["notice_id"])
 
 
