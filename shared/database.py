@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import DateTime, Dialect, MetaData, Table, event, inspect, text
+from sqlalchemy import DateTime, Dialect, MetaData, Table, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -265,3 +265,25 @@ class Database:
         if self._driver_pool is not None:
             await self._driver_pool.close()
         await self.engine.dispose()
+
+
+async def owned_row(
+    session: AsyncSession,
+    table: Table,
+    row_id: str,
+    *,
+    customer_id: str | None,
+    for_update: bool,
+    missing: Exception,
+) -> Any:
+    """The row of `table` with this id; for a customer, only their own: another's is `missing`, exactly as a row
+    that does not exist (no telling the two apart)."""
+    query = select(table).where(table.c.id == row_id)
+    if customer_id is not None:
+        query = query.where(table.c.customer_id == customer_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise missing
+    return row

@@ -18,6 +18,7 @@ from services.kyc.errors import VerificationInProgress, VerificationNotFound
 from services.kyc.images import CheckedImage
 from shared.contracts.identity import DeclaredIdentity
 from shared.crypto import FieldCipher
+from shared.database import owned_row
 from shared.ids import new_id
 
 DECLARED_CONTEXT = "verification_case.declared"
@@ -67,16 +68,14 @@ async def load_case(
     session: AsyncSession, verification_id: str, *, customer_id: str | None = None, for_update: bool = False
 ) -> Any:
     """The case; for a customer, only their own (another's answers exactly as a missing one: 404)."""
-    c = models.verification_case
-    query = select(c).where(c.c.id == verification_id)
-    if customer_id is not None:
-        query = query.where(c.c.customer_id == customer_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise VerificationNotFound("No such verification.")
-    return row
+    return await owned_row(
+        session,
+        models.verification_case,
+        verification_id,
+        customer_id=customer_id,
+        for_update=for_update,
+        missing=VerificationNotFound("No such verification."),
+    )
 
 
 def declared_of(case: Any, cipher: FieldCipher) -> DeclaredIdentity:

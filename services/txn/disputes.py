@@ -34,6 +34,7 @@ from services.txn.errors import (
 )
 from services.txn.relief import ReliefPolicy
 from shared.crypto import FieldCipher
+from shared.database import owned_row
 from shared.ids import new_id
 from shared.problems import Problem
 
@@ -178,16 +179,14 @@ async def load(
     session: AsyncSession, dispute_id: str, *, customer_id: str | None = None, for_update: bool = False
 ) -> Any:
     """The dispute; for a customer, only their own (another's answers exactly as a missing one: 404)."""
-    d = models.dispute
-    query = select(d).where(d.c.id == dispute_id)
-    if customer_id is not None:
-        query = query.where(d.c.customer_id == customer_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound("No such dispute.")
-    return row
+    return await owned_row(
+        session,
+        models.dispute,
+        dispute_id,
+        customer_id=customer_id,
+        for_update=for_update,
+        missing=NotFound("No such dispute."),
+    )
 
 
 def description_of(dispute: Any, cipher: FieldCipher) -> str:
