@@ -20,8 +20,12 @@ run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 
 	$(BIN)/sekisho migrate
 	$(BIN)/sekisho up --no-migrate
 
+# On every core: each test has its own schemas or SQLite files; a file's tests stay on one worker, so a module's
+# launched system is started once.
+PYTEST_PARALLEL := -n auto --dist loadfile
+
 test: $(STAMP) lint ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 lint: $(STAMP) ## ruff, mypy strict on shared/ sekisho/ services/, import-linter (no service imports another)
 	$(BIN)/ruff check .
@@ -37,7 +41,7 @@ bench: $(STAMP) ## benchmarks, multi-process on PostgreSQL (SEKISHO_BENCH_DATABA
 	$(BIN)/python -m bench $(ARGS)
 
 compliance: $(STAMP) ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
-	-$(BIN)/pytest -q --compliance-report docs/compliance.md
+	-$(BIN)/pytest -q $(PYTEST_PARALLEL) --compliance-report docs/compliance.md
 	@echo "wrote docs/compliance.md"
 
 outdated: $(STAMP) ## list pinned dependencies that have newer releases (SEC-2)

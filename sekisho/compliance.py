@@ -54,10 +54,15 @@ class _Tracker:
                     if req_id not in self.catalogue:
                         unknown.add(req_id)
                     self.tests[req_id].append(item.nodeid)
+                    # Carried on the test's reports: under pytest-xdist the controller collects nothing itself.
+                    item.user_properties.append(("req", req_id))
         if unknown:
             raise pytest.UsageError(f"req markers name IDs not in docs/requirements.md: {', '.join(sorted(unknown))}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for name, req_id in report.user_properties:
+            if name == "req" and report.nodeid not in self.tests[req_id]:
+                self.tests[req_id].append(report.nodeid)
         previous = self.outcomes.get(report.nodeid)
         if report.failed:
             self.outcomes[report.nodeid] = "failed"
@@ -67,6 +72,8 @@ class _Tracker:
             self.outcomes[report.nodeid] = "passed"
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # a pytest-xdist worker: the controller, which hears every report, writes it
         if self.report is not None:
             self.report.write_text(self.render(), encoding="utf-8")
 

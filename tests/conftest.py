@@ -25,7 +25,8 @@ def report_figure(request: pytest.FixtureRequest) -> Callable[[str], None]:
     """Adds a measured figure to the end of the test run's output (fault tests count duplicates with it)."""
 
     def report(line: str) -> None:
-        _figures.append(f"{request.node.nodeid}: {line}")
+        # On the test's reports, which reach the run's summary from a pytest-xdist worker as well.
+        request.node.user_properties.append(("figure", line))
 
     return report
 
@@ -57,17 +58,27 @@ def postgres_url() -> str | None:
     return POSTGRES_URL
 
 
-def require_postgres(postgres_url: str | None, nodeid: str) -> str:
+_NO_POSTGRES = "PostgreSQL not configured (set SEKISHO_TEST_DATABASE_URL)"
+
+
+def require_postgres(postgres_url: str | None) -> str:
     if postgres_url is None:
-        _skipped_postgres.append(nodeid)
-        pytest.skip("PostgreSQL not configured (set SEKISHO_TEST_DATABASE_URL)")
+        pytest.skip(_NO_POSTGRES)
     return postgres_url
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """What the summary lists, from every test's reports (in this process or a pytest-xdist worker)."""
+    if report.skipped and _NO_POSTGRES in str(report.longrepr):
+        _skipped_postgres.append(report.nodeid)
+    if report.when == "teardown":
+        _figures.extend(f"{report.nodeid}: {line}" for name, line in report.user_properties if name == "figure")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> AsyncIterator[Backend]:
     if request.param == "postgres":
-        require_postgres(postgres_url, request.node.nodeid)
+        require_postgres(postgres_url)
     chosen = new_backend(request.param, tmp_path, postgres_url)
     try:
         yield chosen
@@ -80,7 +91,7 @@ async def postgres_backend(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None
 ) -> AsyncIterator[Backend]:
     """PostgreSQL alone: for what only a server with concurrent writers can show (row locks, races)."""
-    chosen = new_backend("postgres", tmp_path, require_postgres(postgres_url, request.node.nodeid))
+    chosen = new_backend("postgres", tmp_path, require_postgres(postgres_url))
     try:
         yield chosen
     finally:

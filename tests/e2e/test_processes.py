@@ -57,7 +57,7 @@ def system(
 ) -> Iterator[Running]:
     tmp_path = tmp_path_factory.mktemp("up")
     if request.param == "postgres":
-        require_postgres(postgres_url, request.node.nodeid)
+        require_postgres(postgres_url)
     backend = new_backend(request.param, tmp_path, postgres_url)
     mark = uuid.uuid4().hex
     # The trace is off by default (and for admins only): this system switches it on.

@@ -49,7 +49,7 @@ def system(
 ) -> Iterator[Running]:
     tmp_path = tmp_path_factory.mktemp("forged")
     if request.param == "postgres":
-        require_postgres(postgres_url, request.node.nodeid)
+        require_postgres(postgres_url)
     backend: Backend = new_backend(request.param, tmp_path, postgres_url)
     mark = uuid.uuid4().hex
     (port,) = free_ports(1)
