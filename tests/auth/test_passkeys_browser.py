@@ -29,6 +29,7 @@ from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
 from tests.auth.test_api_login import full_login, grant_by_sms, login
 from tests.browser.chromium import CHROMIUM, Chromium, PageServer, Tab
 from tests.gateway.test_kyc_gate import put_kyc
+from tests.gateway.test_policy_phishing_resistant import phishing_resistant_policy
 from tests.gateway.test_step_up import FraudSwitch, Recorder
 from tests.harness import Backend, System, client_for, identity_issuer, in_process_system
 from tests.servers import eventually, eventually_async
@@ -36,17 +37,6 @@ from tests.servers import eventually, eventually_async
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "passkeys"
 BANK_LINK = {"bank_code": "0001", "branch_code": "123", "account_number": "1234567", "holder_kana": "サトウ ハナコ"}
 LAPTOP = "browser-laptop-0001"
-
-
-def phishing_resistant_policy(directory: Path) -> Path:
-    """The shipped policy with bank_link marked phishing-resistant: only a passkey proves possession for it."""
-    text = SHIPPED_POLICY.read_text(encoding="utf-8")
-    marked = text.replace("[operations.bank_link]\n", "[operations.bank_link]\nphishing_resistant = true\n", 1)
-    assert marked != text
-    path = directory / "policy.toml"
-    path.write_text(marked, encoding="utf-8")
-    assert load_policy(path).operations["bank_link"].phishing_resistant
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +64,9 @@ def phishing_site() -> Iterator[PageServer]:
 
 @pytest.fixture(scope="module")
 def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return phishing_resistant_policy(tmp_path_factory.mktemp("policy"))
+    path = phishing_resistant_policy(tmp_path_factory.mktemp("policy"))
+    assert load_policy(path).operations["bank_link"].phishing_resistant
+    return path
 
 
 @pytest.fixture
@@ -150,7 +142,6 @@ async def register_passkey(system: System, sms: SmsSink, chromium: Chromium, tab
     return done["body"]
 
 
-@pytest.mark.req("AUTH-LOGIN-1")
 async def test_a_passkey_registers_and_logs_in_in_chromium_as_a_two_factor_login(
     system: System, sms: SmsSink, smtp: SmtpSink, chromium: Chromium, tab: Tab
 ) -> None:
@@ -296,6 +287,36 @@ async def test_a_phishing_resistant_operation_refuses_codes_and_accepts_a_passke
     )
     assert passed.json().get("code") not in ("step_up_required", "operation_denied", "kyc_required"), passed.text
     assert ("POST", "/v1/bank-links") in system.txn.public  # type: ignore[attr-defined]
+
+
+async def test_a_removed_passkey_no_longer_logs_in_and_the_customer_is_told(
+    system: System, sms: SmsSink, smtp: SmtpSink, chromium: Chromium, tab: Tab
+) -> None:
+    await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    registered = await register_passkey(system, sms, chromium, tab, tokens)
+    path = f"/v1/me/passkeys/{registered['passkey_id']}"
+    renamed = await system.gateway.patch(path, json={"name": "old laptop"}, headers=bearer(tokens))
+    assert (renamed.status_code, renamed.json()["name"]) == (200, "old laptop")
+    asked = await system.gateway.delete(path, headers=bearer(tokens))
+    assert (asked.status_code, asked.json()["code"]) == (401, "step_up_required")  # mfa_change: a fresh factor
+    grant = await grant_by_sms(system, sms, asked.json()["challenge"]["id"])
+    removed = await system.gateway.delete(path, headers=bearer(tokens, **{"Step-Up-Grant": grant}))
+    assert removed.status_code == 204, removed.text
+    assert (await system.gateway.get("/v1/me/passkeys", headers=bearer(tokens))).json() == []
+    await eventually(lambda: sum("認証方法" in (m["Subject"] or "") for m in smtp.to(CUSTOMER["email"])) == 2)
+    assert "削除" in [m for m in smtp.to(CUSTOMER["email"]) if "認証方法" in m["Subject"]][-1].get_content()
+    refused = await chromium.run(tab.call, "logInWithPasskey", LAPTOP)
+    assert (refused["status"], refused["body"]["code"]) == (401, "passkey_invalid")
+
+
+async def test_without_a_passkey_a_phishing_resistant_operation_is_refused(system: System, sms: SmsSink) -> None:
+    customer_id = await open_account(system.gateway)
+    tokens = await full_login(system, sms)
+    assert (await put_kyc(system, customer_id, "kyv_first")).status_code == 200
+    refused = await system.gateway.post("/v1/bank-links", json=BANK_LINK, headers=bearer(tokens))
+    assert (refused.status_code, refused.json()["code"]) == (403, "operation_denied")
+    assert "no_usable_method" in refused.json()["reasons"]
 
 
 async def _sms_grant(system: System, sms: SmsSink, customer_id: str) -> str:
