@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint format bench compliance outdated clean
+.PHONY: help run test lint format browsers bench compliance outdated clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,8 +24,14 @@ run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 
 # launched system is started once.
 PYTEST_PARALLEL := -n auto --dist loadfile
 
-test: $(STAMP) lint ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
+test: $(STAMP) lint browsers ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# The passkey tests drive Debian's Chromium (Playwright's own browser builds are never downloaded).
+CHROMIUM := /usr/bin/chromium
+browsers: ## Debian's Chromium for the browser tests, installed with apt-get when missing (needs root)
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "make browsers: $(CHROMIUM) is still missing" >&2; exit 1; }
 
 lint: $(STAMP) ## ruff, mypy strict on shared/ sekisho/ services/, import-linter (no service imports another)
 	$(BIN)/ruff check .
@@ -40,7 +46,7 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench: $(STAMP) ## benchmarks, multi-process on PostgreSQL (SEKISHO_BENCH_DATABASE_URL, default: local PostgreSQL)
 	$(BIN)/python -m bench $(ARGS)
 
-compliance: $(STAMP) ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
+compliance: $(STAMP) browsers ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
 	-$(BIN)/pytest -q $(PYTEST_PARALLEL) --compliance-report docs/compliance.md
 	@echo "wrote docs/compliance.md"
 

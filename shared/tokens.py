@@ -35,12 +35,16 @@ DEFAULT_TTL_SECONDS: Final = 300
 MAX_TOKEN_LENGTH: Final = 8192
 
 FactorClass = Literal["knowledge", "possession", "inherence"]
-Method = Literal["pwd", "totp", "sms", "email", "device_key", "face", "fingerprint"]
+Method = Literal["pwd", "totp", "sms", "email", "device_key", "face", "fingerprint", "hwk", "swk", "user"]
 SubjectType = Literal["customer", "staff"]
 Acr = Literal["aal1", "aal2"]
 
 # The class each method proves (JFSA 2(2): knowledge = ID + password; possession = authenticator app,
 # code sent to the registered phone or address, key bound to a registered device; inherence = biometrics).
+# A passkey (WebAuthn) proves two: the key (RFC 8176 `hwk` where it is bound to one device, `swk` where it is synced
+# or may be backed up) and the authenticator's user verification (`user`). That verification is a biometric or the
+# device's PIN, and the assertion does not say which; every platform authenticator falls back to the PIN, so the
+# class it is sure to prove is knowledge, the class of the password it replaces.
 METHOD_CLASSES: Final[Mapping[str, FactorClass]] = {
     "pwd": "knowledge",
     "totp": "possession",
@@ -49,7 +53,12 @@ METHOD_CLASSES: Final[Mapping[str, FactorClass]] = {
     "device_key": "possession",
     "face": "inherence",
     "fingerprint": "inherence",
+    "hwk": "possession",
+    "swk": "possession",
+    "user": "knowledge",
 }
+# The methods only a passkey proves: phishing-resistant, bound by the browser to the origin it was made for.
+PASSKEY_METHODS: Final = frozenset({"hwk", "swk", "user"})
 SUBJECT_TYPES: Final = frozenset(get_args(SubjectType))
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -150,6 +150,7 @@ async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, id
         challenge_id,
         method=body.method,
         code=body.code,
+        credential=body.credential,
         ip=str(identity.context.get("client_ip", "unknown")),
         staff_route=False,
     )

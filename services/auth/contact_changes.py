@@ -31,7 +31,7 @@ Attribute = Literal["email", "phone"]
 CONTACT_ATTRIBUTES: tuple[Attribute, ...] = ("email", "phone")
 # What may prove a contact change: not an e-mail code (the inbox falls with the same stolen credentials far too
 # often), and the SMS code goes to the phone registered now, never to the new number.
-STRONG_METHODS = frozenset({"sms", "totp"})
+STRONG_METHODS = frozenset({"sms", "totp", "hwk", "swk"})  # hwk, swk: a passkey, which no phishing site can relay
 MAX_ATTEMPTS = 5
 
 
@@ -54,8 +54,8 @@ class Started:
 
 
 def ensure_strong_step_up(step_up: Factor | None) -> None:
-    """The factor the gateway's step-up brought for this change must be an SMS code or TOTP (defence in depth: the
-    policy refuses e-mail for profile_change already)."""
+    """The factor the gateway's step-up brought for this change must be an SMS code, TOTP or a passkey (defence in
+    depth: the policy refuses e-mail for profile_change already)."""
     if step_up is None or step_up.method not in STRONG_METHODS:
         raise StrongerFactorRequired(
             "Changing the e-mail address or the phone number needs a code sent to your current phone, or your "

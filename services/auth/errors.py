@@ -50,3 +50,31 @@ class MethodNotAllowed(Problem):
 class TokenInvalid(Problem):
     status = 401
     code = "token_invalid"
+
+
+class PasskeyInvalid(Problem):
+    """An attestation or assertion that does not verify: another origin or relying party, a stale challenge, no user
+    verification, a bad signature, an unknown passkey, a counter that went backwards. One answer for all of them."""
+
+    status = 401
+    code = "passkey_invalid"
+
+
+class PasskeyNotFound(Problem):
+    status = 404
+    code = "passkey_not_found"
+
+
+class PasskeyExists(Problem):
+    status = 409
+    code = "passkey_exists"
+
+
+class CeremonyNotFound(Problem):
+    status = 404
+    code = "ceremony_not_found"
+
+
+class CeremonyExpired(Problem):
+    status = 410
+    code = "ceremony_expired"

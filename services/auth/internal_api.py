@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import bindparam, select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, challenges, kyc_status, models, step_up
+from services.auth import accounts, audit, challenges, kyc_status, models, passkeys, step_up
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
@@ -65,9 +65,12 @@ async def create_step_up_challenge(
     body: StepUpChallengeRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> StepUpChallenge:
     _from_gateway(identity)
-    methods = [m for m in body.methods if m in challenges.POSSESSION_METHODS]
+    methods = [m for m in body.methods if m in (*challenges.POSSESSION_METHODS, "passkey")]
     if "totp" in methods and not await runtime.has_totp(session, body.customer_id):
         methods.remove("totp")
+    own_passkeys = await passkeys.customer_passkeys(session, body.customer_id) if "passkey" in methods else []
+    if "passkey" in methods and not own_passkeys:
+        methods.remove("passkey")
     if not methods:
         raise Problem("No method can answer this challenge.", code="no_method", status=422)
     challenge_id = await challenges.create_challenge(
@@ -82,12 +85,24 @@ async def create_step_up_challenge(
         now=runtime.clock.now(),
         ttl_seconds=runtime.settings.challenge_ttl_seconds,
     )
+    ceremony = None
+    if own_passkeys:
+        ceremony = await passkeys.start_authentication(
+            session,
+            purpose="step_up",
+            allowed=own_passkeys,
+            customer_id=body.customer_id,
+            challenge_id=challenge_id,
+            now=runtime.clock.now(),
+            config=runtime.webauthn(),
+        )
     return StepUpChallenge(
         id=challenge_id,
         methods=methods,
         caution=runtime.caution("ja"),
         expires_in=runtime.settings.challenge_ttl_seconds,
         operation=body.operation,
+        passkey=ceremony.options if ceremony is not None else None,
     )
 
 

@@ -6,7 +6,7 @@ secrets (passwords, one-time codes, refresh tokens, grants) are stored only as h
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
@@ -186,6 +186,39 @@ totp_factor = Table(
     Column("confirmed_at", UtcDateTime, nullable=True),
     Column("last_used_step", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Passkeys (WebAuthn credentials, passkeys.py): the public key and what the authenticator said of itself. Only the
+# public key is held: nothing here signs anything.
+passkey = Table(
+    "passkey",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customer.id"), nullable=False, index=True),
+    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url, as the browser names it
+    Column("public_key", Text, nullable=False),  # base64url COSE key
+    Column("sign_count", BigInteger, nullable=False),  # the authenticator's counter (32 bits unsigned)
+    Column("transports", String(200), nullable=False),  # comma-separated hints: internal, hybrid, usb …
+    Column("aaguid", String(36), nullable=False),  # the authenticator's model (all zeros when not told)
+    Column("kind", String(3), nullable=False),  # hwk: bound to one device | swk: synced or backup-eligible
+    Column("backed_up", Boolean, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+# One WebAuthn ceremony's challenge, held by the server: used once, within minutes (passkeys.py).
+webauthn_ceremony = Table(
+    "webauthn_ceremony",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("purpose", String(12), nullable=False),  # registration | login | step_up
+    Column("customer_id", String(40), nullable=True),  # none for a login: the passkey names the customer
+    Column("challenge_id", String(40), nullable=True, index=True),  # the step-up challenge it answers
+    Column("challenge", String(128), nullable=False),  # base64url
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
 )
 
 staff = Table(

@@ -15,6 +15,7 @@ from services.auth.challenges import CodeLimits
 from services.auth.hashing import PasswordHasher
 from services.auth.lockout import LockRule
 from services.auth.login import LoginDeps, has_confirmed_totp
+from services.auth.passkeys import WebAuthnConfig
 from services.auth.passwords import PasswordPolicy
 from services.auth.sessions import TokenPolicy
 from services.auth.settings import AuthSettings
@@ -82,6 +83,15 @@ class AuthRuntime:
     def staff_lock_rule(self) -> LockRule:
         s = self.settings
         return LockRule(s.staff_lock_after_failures, s.staff_hard_lock_after_failures, s.lock_minutes)
+
+    def webauthn(self) -> WebAuthnConfig:
+        s = self.settings
+        return WebAuthnConfig(
+            rp_id=s.webauthn_rp_id,
+            rp_name=s.webauthn_rp_name,
+            origins=tuple(s.webauthn_origins),
+            ceremony_ttl_seconds=s.webauthn_ceremony_ttl_seconds,
+        )
 
     def caution(self, language: str) -> str:
         """AUTH-OTP-1: shown with every challenge."""

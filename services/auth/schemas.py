@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 _KATAKANA = re.compile(r"^[\u30a0-\u30ff\u3000 ]+$")
 _JP_MOBILE = re.compile(r"^0[5789]0[0-9]{8}$")
@@ -91,10 +91,22 @@ class SendCodeRequest(BaseModel):
 
 
 class VerifyRequest(BaseModel):
+    """A one-time code (`totp`, `sms`, `email`), or a passkey's assertion (`passkey`, `credential`: the
+    PublicKeyCredential of navigator.credentials.get() as JSON, for the options the challenge gave)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["totp", "sms", "email"]
-    code: str = Field(min_length=1, max_length=16)
+    method: Literal["totp", "sms", "email", "passkey"]
+    code: str | None = Field(default=None, min_length=1, max_length=16)
+    credential: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _answer_fits_method(self) -> VerifyRequest:
+        if self.method == "passkey" and (self.credential is None or self.code is not None):
+            raise ValueError("a passkey answer is a credential, without a code")
+        if self.method != "passkey" and (self.code is None or self.credential is not None):
+            raise ValueError("a one-time code answer is a code, without a credential")
+        return self
 
 
 class RefreshRequest(BaseModel):
@@ -147,3 +159,38 @@ class StaffLogin(BaseModel):
 
     login_id: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=1024)
+
+
+_DEVICE_ID = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+class PasskeyRegistration(BaseModel):
+    """The browser's answer to the registration options: navigator.credentials.create()'s PublicKeyCredential as
+    JSON (id, rawId, type, response.clientDataJSON, response.attestationObject, response.transports)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    credential: dict[str, Any]
+    name: str | None = Field(default=None, max_length=64)
+
+
+class PasskeyRename(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=64)
+
+
+class PasskeyLoginOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login_id: str | None = Field(default=None, min_length=1, max_length=254)
+
+
+class PasskeyLogin(BaseModel):
+    """navigator.credentials.get()'s PublicKeyCredential as JSON, for the options of `authentication_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    authentication_id: str = Field(min_length=1, max_length=40)
+    credential: dict[str, Any]
+    device_id: str = _DEVICE_ID

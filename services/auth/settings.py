@@ -42,6 +42,15 @@ class AuthSettings(ServiceSettings):
     code_resend_seconds: int = Field(default=30, ge=0)
     code_max_sends_per_customer_hour: int = Field(default=10, ge=1, le=100)
     notify_every_login: bool = False
+
+    # Passkeys (WebAuthn): the relying party's id (a registrable domain: passkeys made for it work on it and its
+    # subdomains), the name authenticators show, and the exact origins (scheme, host, port) whose pages may use
+    # them; an assertion made on any other page (a phishing site) is refused. Defaults fit `make run` on localhost.
+    webauthn_rp_id: str = Field(default="localhost", min_length=1, max_length=253)
+    webauthn_rp_name: str = Field(default="sekisho", min_length=1, max_length=64)
+    webauthn_origins: list[str] = Field(default=["http://localhost:8000"], min_length=1)
+    # How long the challenge of one registration or passkey login stands (used once in any case).
+    webauthn_ceremony_ttl_seconds: int = Field(default=180, ge=30, le=600)
     company_name: str = "sekisho"  # the issuer shown in authenticator apps
     caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"
     caution_en: str = "We never ask for your ID, password or verification code by phone, email or SMS."

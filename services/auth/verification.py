@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 
-from services.auth import challenges, decoys, lockout, login, models, sessions, staff, step_up
-from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound
+from services.auth import challenges, decoys, lockout, login, models, passkeys, sessions, staff, step_up
+from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound, PasskeyInvalid
 from services.auth.runtime import AuthRuntime
+from shared.events import record_event
 from shared.tokens import Factor, Method
 
 STAFF_PURPOSE = "staff_login"
@@ -40,7 +41,14 @@ def _known(purpose: str) -> bool:
 
 
 async def verify_answer(
-    runtime: AuthRuntime, challenge_id: str, *, method: Method, code: str, ip: str, staff_route: bool
+    runtime: AuthRuntime,
+    challenge_id: str,
+    *,
+    method: Method | Literal["passkey"],
+    code: str | None,
+    ip: str,
+    staff_route: bool,
+    credential: dict[str, Any] | None = None,
 ) -> Verified:
     """Check one answer; raises the problem that refuses it. `staff_route`: only staff sign-in challenges are
     answered there, and never at the customer route (either way: 404, as for an unknown challenge)."""
@@ -57,11 +65,17 @@ async def verify_answer(
         raise ChallengeDead("This challenge is no longer valid; start again.")
     async with runtime.database.transaction() as session:
         row = await challenges.load_live(session, challenge_id, now=now, lock=True)
-        if await _matches(runtime, session, row, method=method, code=code):
+        if method == "passkey":
+            factor = await _passkey_factor(runtime, session, row, credential=credential or {})
+        elif code is not None and await _matches(runtime, session, row, method=method, code=code):
+            factor = Factor.of(method, int(now.timestamp()))
+        else:
+            factor = None
+        if factor is not None:
             if not await challenges.mark_verified(session, challenge_id):
                 raise ChallengeDead("This challenge is no longer valid; start again.")
             await lockout.record_code_success(session, row.customer_id, known=known, now=now)
-            return await _complete(runtime, session, row, Factor.of(method, int(now.timestamp())), ip=ip)
+            return await _complete(runtime, session, row, factor, ip=ip)
     async with runtime.database.transaction() as session:
         await challenges.record_wrong_answer(session, challenge_id, attempts=attempts, limits=runtime.code_limits)
     await _count_wrong_code(runtime, row, known=known, ip=ip)
@@ -77,6 +91,38 @@ async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str,
     if method == "totp":
         return await runtime.verify_totp(session, row.customer_id, code, now=now)
     return challenges.code_matches(row, method=method, code=code, now=now, cipher=runtime.cipher)
+
+
+async def _passkey_factor(runtime: AuthRuntime, session: Any, row: Any, *, credential: dict[str, Any]) -> Factor | None:
+    """The possession factor (hwk or swk) of an assertion by one of the challenge's customer's passkeys, made for
+    the WebAuthn challenge given with this step-up challenge; None for any other answer."""
+    if "passkey" not in row.methods.split(",") or row.purpose != "step_up":
+        return None
+    expected = await passkeys.step_up_challenge_of(session, row.id)
+    if expected is None:
+        return None
+    try:
+        found = await passkeys.find_passkey(session, passkeys.credential_id_of(credential))
+        if found is None or found.customer_id != row.customer_id:
+            return None
+        asserted = await passkeys.verify_assertion(
+            session,
+            found,
+            credential=credential,
+            challenge=expected,
+            now=runtime.clock.now(),
+            config=runtime.webauthn(),
+        )
+    except passkeys.CloneSuspected as clone:
+        await record_event(
+            runtime.outbox, session, type="passkey_clone_suspected", occurred_at=runtime.clock.now(),
+            customer_id=row.customer_id, outcome="refused",
+            data={"passkey_id": clone.passkey_id, **clone.counts()},
+        )  # fmt: skip
+        return None
+    except PasskeyInvalid:
+        return None
+    return next(f for f in asserted.factors if f.cls == "possession")
 
 
 async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str) -> None:

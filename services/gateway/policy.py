@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.gateway.routes import PUBLIC_ROUTES, diagnostic_routes
 from services.gateway.settings import GatewaySettings
-from shared.tokens import LEEWAY_SECONDS, METHOD_CLASSES, Factor, FactorClass, Method
+from shared.tokens import LEEWAY_SECONDS, METHOD_CLASSES, PASSKEY_METHODS, Factor, FactorClass, Method
 
 SHIPPED_POLICY = Path(__file__).with_name("policy.toml")
 
@@ -82,6 +82,7 @@ class OperationPolicy(_Strict):
     refuse_methods: tuple[Method, ...] = ()
     contact_change_cool_off_seconds: int = Field(default=0, ge=0, le=30 * 86_400)
     possession_required: bool = False
+    phishing_resistant: bool = False
     kyc_required: bool = False
     fail_closed: bool = False
     score: bool = True
@@ -113,6 +114,10 @@ class OperationPolicy(_Strict):
             raise ValueError("fail_closed needs score: only a score that cannot be had can fail closed")
         if self.possession_required and "possession" not in self.factors:
             raise ValueError("possession_required needs 'possession' among the factors")
+        if self.phishing_resistant and "possession" not in self.factors:
+            raise ValueError("phishing_resistant needs 'possession' among the factors: it says which possession counts")
+        if self.phishing_resistant and self.refuse_methods and set(self.refuse_methods) & PASSKEY_METHODS:
+            raise ValueError("phishing_resistant with a passkey method refused: nothing could prove the operation")
         if self.possession_required and all(
             m in self.refuse_methods for m, cls in METHOD_CLASSES.items() if cls == "possession"
         ):
@@ -240,7 +245,7 @@ class Decision:
     factors: tuple[FactorClass, ...] = ()
     acr_values: str | None = None
     max_age: int | None = None
-    methods: tuple[Method, ...] = ()
+    methods: tuple[ChallengeMethod, ...] = ()
 
     @property
     def status(self) -> int:
@@ -258,7 +263,20 @@ class Decision:
 _CLASS_ORDER: tuple[FactorClass, ...] = get_args(FactorClass)
 # What auth's step-up challenges can verify (POST /v1/auth/challenges/{id}/verify): possession factors. A missing
 # knowledge or inherence factor cannot be brought by a challenge: the customer signs in again.
-CHALLENGE_METHODS: tuple[Method, ...] = ("totp", "sms", "email")
+ChallengeMethod = Literal["totp", "sms", "email", "passkey"]
+CHALLENGE_METHODS: tuple[ChallengeMethod, ...] = ("totp", "sms", "email")
+# Where the operation is phishing-resistant, the one challenge method that can answer (its grant's factor is the
+# passkey's hwk or swk).
+PHISHING_RESISTANT_METHODS: tuple[ChallengeMethod, ...] = ("passkey",)
+
+
+def counts_for(rule: OperationPolicy, factor: Factor) -> bool:
+    """Whether the method may count for this operation at all: not refused, and where the operation is
+    phishing-resistant, a possession factor only from a passkey (a one-time code by SMS, e-mail or an authenticator
+    app is typed into whatever page asks for it, a phishing site's too; the password still counts as knowledge)."""
+    if factor.method in rule.refuse_methods:
+        return False
+    return not (rule.phishing_resistant and factor.cls == "possession" and factor.method not in PASSKEY_METHODS)
 
 
 def _is_fresh(factor: Factor, now: float, max_age: int) -> bool:
@@ -319,17 +337,17 @@ def decide(
     counted = [
         f
         for f in session.factors
-        if f.method not in rule.refuse_methods
-        and _is_fresh(f, now, rule.login_max_age if rule.substitution else rule.fresh_seconds)
+        if counts_for(rule, f) and _is_fresh(f, now, rule.login_max_age if rule.substitution else rule.fresh_seconds)
     ]
     grant = session.grant
     grant_ok = (
         grant is not None
         and grant.operation == operation
-        and grant.factor.method not in rule.refuse_methods
+        and counts_for(rule, grant.factor)
         and _is_fresh(grant.factor, now, rule.fresh_seconds)
-        # In the cool-off after a contact change only the authenticator app: the new phone may be the attacker's.
-        and (not cooling or grant.factor.method == "totp")
+        # In the cool-off after a contact change only the authenticator app or a passkey: the new phone may be the
+        # attacker's.
+        and (not cooling or grant.factor.method == "totp" or grant.factor.method in PASSKEY_METHODS)
     )
     if grant is not None and grant_ok:
         counted.append(grant.factor)
@@ -353,7 +371,9 @@ def decide(
 
     bring = missing or (("possession",) if "possession" in rule.factors else rule.factors)
     by_challenge = all(c == "possession" for c in bring)
-    offered = ("totp",) if cooling else CHALLENGE_METHODS
+    offered: tuple[ChallengeMethod, ...] = (
+        PHISHING_RESISTANT_METHODS if rule.phishing_resistant else ("totp",) if cooling else CHALLENGE_METHODS
+    )
     methods = tuple(m for m in offered if m not in rule.refuse_methods) if by_challenge else ()
     if not by_challenge:
         reasons.append("sign_in_again")

@@ -75,6 +75,23 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/auth/totp", "auth", "mfa_change", caller="customer"),
     # The confirm needs the secret that only the stepped-up start gave: one step-up per enrolment.
     Route("POST", "/v1/auth/totp/confirm", "auth", "mfa_change", caller="customer", continues=True),
+    # Passkeys (WebAuthn): registering one is an MFA change stepped up at its start, like an authenticator app; the
+    # browser's answer finishes it. A rename changes only the customer's label: a view's rules (an MFA session).
+    Route("POST", "/v1/me/passkeys/registration", "auth", "mfa_change", caller="customer"),
+    Route(
+        "POST",
+        "/v1/me/passkeys/registration/{registration_id}",
+        "auth",
+        "mfa_change",
+        caller="customer",
+        continues=True,
+    ),
+    Route("GET", "/v1/me/passkeys", "auth", "profile_view", caller="customer"),
+    Route("PATCH", "/v1/me/passkeys/{passkey_id}", "auth", "profile_view", caller="customer"),
+    Route("DELETE", "/v1/me/passkeys/{passkey_id}", "auth", "mfa_change", caller="customer"),
+    # A passkey login: a door to authentication like the password login (anonymous, the same operation).
+    Route("POST", "/v1/auth/passkeys/options", "auth", "login"),
+    Route("POST", "/v1/auth/passkeys/login", "auth", "login"),
     Route("GET", "/v1/me", "auth", "profile_view", caller="customer"),
     Route("PATCH", "/v1/me", "auth", "profile_change", caller="customer"),
     # The code sent to the new e-mail address or phone: finishes the change stepped up at the PATCH.

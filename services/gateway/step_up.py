@@ -109,7 +109,7 @@ async def challenge(
         "This operation needs an additional verification: prove a factor with the challenge, then repeat the "
         "request with the Step-Up-Grant header.",
         headers=headers,
-        challenge=created.model_dump(),
+        challenge=created.model_dump(exclude_none=True),
         reasons=list(decision.reasons),
         factors=list(decision.factors),
     )

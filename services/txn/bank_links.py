@@ -44,8 +44,9 @@ from shared.notifications import send_notification
 
 RULES_VERSION = 2
 # What counts as the possession factor of a link: an e-mail code does not (the gateway's policy refuses it for
-# `bank_link`: an address is the contact an account taker changes first), a PIN or password is knowledge.
-POSSESSION_METHODS = frozenset({"sms", "totp", "device_key"})
+# `bank_link`: an address is the contact an account taker changes first), a PIN or password is knowledge. A passkey's
+# key (hwk: bound to one device, swk: synced) is the strongest of them: it cannot be relayed by a phishing site.
+POSSESSION_METHODS = frozenset({"sms", "totp", "device_key", "hwk", "swk"})
 
 ACTIVE = "active"
 SUSPENDED = "suspended_pending_reverification"
@@ -114,7 +115,9 @@ async def link_account(
     """Link the account under today's rules, or refuse why not. A refusal the bank's or kyc's answer decides is a
     fraud event (`bank_link_refused`) and stores nothing else."""
     if caller.step_up_class != "possession" or caller.step_up_method not in POSSESSION_METHODS:
-        raise PossessionRequired("Linking a bank account needs a code from your phone or authenticator app for it.")
+        raise PossessionRequired(
+            "Linking a bank account needs a code from your phone or authenticator app, or a passkey, for it."
+        )
     customer_id, now = caller.customer_id, runtime.clock.now()
     if (await runtime.auth.kyc_status(customer_id)).status != "verified":
         raise KycNotVerified("Verify your identity before linking a bank account.")

@@ -99,7 +99,7 @@ class PasswordChangedData(NotificationData):
 class MfaChangedData(NotificationData):
     at: AwareDatetime
     change: Literal["enrolled", "removed"]
-    factor: Literal["totp", "sms", "email", "device_key"]
+    factor: Literal["totp", "sms", "email", "device_key", "passkey"]
 
 
 class BankAccountLinkedData(NotificationData):

@@ -31,6 +31,9 @@ class StepUpChallenge(BaseModel):
     caution: str
     expires_in: int
     operation: str
+    # With method "passkey": the PublicKeyCredentialRequestOptions (JSON) for navigator.credentials.get(), whose
+    # assertion answers the challenge (`{"method": "passkey", "credential": {...}}`).
+    passkey: dict[str, Any] | None = None
 
 
 class RedeemRequest(BaseModel):
