@@ -81,6 +81,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    # Ends the device's sessions at once; stepped up for this very device (issue 16).
+    Route("DELETE", "/v1/me/devices/{device_id}", "auth", "device_remove", caller="customer"),
     Route("GET", "/v1/me/account", "txn", "profile_view", caller="customer"),
     Route("GET", "/v1/me/transactions", "txn", "profile_view", caller="customer"),
     # Disputes (INC-6, INC-7): a victim reports transactions that were not theirs and declares they will not bear the

@@ -85,6 +85,12 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "reason": None,
         "credit_information_deletion": True,
     },
+    EventType.DEVICE_REMOVED: {
+        "at": AT,
+        "device": "sekisho-app/1.0 (iPhone)",
+        "last_seen_at": datetime(2025, 4, 30, 1, 0, tzinfo=UTC),
+        "sessions_ended": 2,
+    },
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
@@ -291,6 +297,7 @@ OPERATIONS = {
     "mfa_change": ("認証方法の変更", "sign-in method change"),
     "kyc": ("本人確認", "identity verification"),
     "dispute": ("不正利用のお申し出", "report of unauthorised use"),
+    "device_remove": ("端末の登録解除", "device removal"),
 }
 
 
