@@ -50,3 +50,11 @@ class MethodNotAllowed(Problem):
 class TokenInvalid(Problem):
     status = 401
     code = "token_invalid"
+
+
+class SessionExpired(Problem):
+    """A staff session past its idle timeout or its shift (`reason`), or whose staff member may no longer sign in:
+    a new password and TOTP sign-in is needed."""
+
+    status = 401
+    code = "session_expired"

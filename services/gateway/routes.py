@@ -112,6 +112,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     # be switched off, and only ops IP rules apply to /v1/ops/).
     Route("POST", "/v1/ops/auth/challenges/{challenge_id}/verify", "auth", "ops_login"),
     Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
+    # A shift's session goes on with its refresh token (no access token needed: it may have just expired).
+    Route("POST", "/v1/ops/auth/refresh", "auth", "ops_session"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
     Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/customers/{customer_id}/unlock", "auth", "ops_write", caller="staff", role="supervisor"),

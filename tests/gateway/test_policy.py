@@ -70,6 +70,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "public_read": ("anonymous", OPEN),  # INC-6 (e): the published notices, nothing of anyone's
     "diagnostics": ("staff", OPEN),
     "ops_login": ("anonymous", OPEN),
+    "ops_session": ("anonymous", OPEN),  # a staff session's refresh: the refresh token is the credential
     # Partner calls are not scored at the gateway: txn scores the withdrawal with its customer and fails closed.
     "atm_session": ("partner", OPEN),
     "atm_authorize": ("partner", OPEN),
