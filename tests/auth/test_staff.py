@@ -11,7 +11,7 @@ from services.auth.hashing import PasswordHasher
 from services.auth.staff import create_staff
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import open_account
-from tests.harness import System, client_for, identity_issuer
+from tests.harness import Backend, System, client_for, identity_issuer
 
 
 async def make_staff(system: System, login_id: str, role: str) -> dict[str, str]:
@@ -228,9 +228,9 @@ async def test_logout_ends_the_staff_session_and_its_refresh_token_at_once(syste
     assert refused.status_code == 401
 
 
-async def test_locking_or_disabling_a_staff_member_ends_their_sessions(system: System) -> None:
-    from services.auth.staff import disable_staff
-    from shared.audit import Actor
+async def test_locking_or_disabling_a_staff_member_ends_their_sessions(system: System, backend: Backend) -> None:
+    from sekisho.staff import disable
+    from services.auth.settings import AuthSettings
 
     customer_id = await open_account(system.gateway)
     guessed = await make_staff(system, "analyst.guessed", "analyst")
@@ -246,17 +246,11 @@ async def test_locking_or_disabling_a_staff_member_ends_their_sessions(system: S
 
     leaver = await make_staff(system, "analyst.leaver", "analyst")
     kept = await staff_tokens(system, leaver)
-    state = system.apps["auth"].state.service
-    async with state.database.transaction() as session:
-        from sqlalchemy import select
-
-        from services.auth.models import staff as staff_table
-
-        staff_id = (
-            await session.execute(select(staff_table.c.id).where(staff_table.c.login_id == "analyst.leaver"))
-        ).scalar_one()
-        operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
-        assert await disable_staff(session, staff_id, now=system.clock.now(), actor=operator) == 1
+    # `sekisho staff disable analyst.leaver`, run in-process on the test's database.
+    settings = backend.settings("auth")
+    assert isinstance(settings, AuthSettings)
+    assert await disable(settings, login_id="analyst.leaver") == 1
+    assert await disable(settings, login_id="nobody") is None
     advance(system, seconds=6)
     assert await read_customer(system, customer_id, kept) == 401
     refused = await refresh(system, kept["refresh_token"])
