@@ -212,3 +212,25 @@ async def test_removal_needs_a_step_up_and_refuses_an_email_code(system: System,
     )
     assert forged.status_code == 401
     assert (await system.gateway.get("/v1/me/devices", headers=bearer(android))).status_code == 200
+
+
+async def test_auth_itself_refuses_a_removal_that_brought_no_step_up(system: System, sms: SmsSink) -> None:
+    """A call that somehow skipped the gateway's step-up (or brought an e-mail code's) is refused by auth too."""
+    from services.gateway.bearer import identity_context
+    from shared.middleware import IDENTITY_HEADER
+    from shared.tokens import Factor
+    from tests.harness import client_for, identity_issuer
+
+    phone, android = await two_devices(system, sms)
+    android_device = await device_of(system, android)
+    verifier = await system.apps["gateway"].state.service.runtime.bearer._keys(refresh=False)
+    context = identity_context(verifier.verify(str(phone["access_token"]), subject_type="customer"))
+    issuer = identity_issuer("gateway", system.clock)
+    by_email = {**context, "step_up": Factor.of("email", int(system.clock.timestamp())).to_claim()}
+    async with client_for(system.apps["auth"]) as auth:
+        answers = [
+            await auth.delete(f"/v1/me/devices/{android_device}", headers={IDENTITY_HEADER: issuer.issue("auth", c)})
+            for c in (context, by_email)
+        ]
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(403, "step_up_method_refused")] * 2
+    assert (await system.gateway.get("/v1/me/devices", headers=bearer(android))).status_code == 200
