@@ -253,6 +253,18 @@ def cmd_staff_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_disable(args: argparse.Namespace) -> int:
+    from sekisho.staff import disable
+    from services.auth.settings import AuthSettings
+
+    ended = asyncio.run(disable(AuthSettings(), login_id=args.name))
+    if ended is None:
+        print(f"sekisho: no staff {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"staff {args.name!r} disabled; {ended} session(s) ended")
+    return 0
+
+
 async def _partner_command(args: argparse.Namespace, keys_spec: str) -> dict[str, object]:
     from datetime import timedelta
 
@@ -457,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     staff_unlock = staff_commands.add_parser("unlock", help="lift a staff member's lock (when no admin can sign in)")
     staff_unlock.add_argument("name", help="the login id")
     staff_unlock.set_defaults(func=cmd_staff_unlock)
+    staff_disable = staff_commands.add_parser("disable", help="a staff member who may no longer sign in: sessions end")
+    staff_disable.add_argument("name", help="the login id")
+    staff_disable.set_defaults(func=cmd_staff_disable)
 
     partner = commands.add_parser("partner", help="partner ATM networks and their signing keys (RFC 9421)")
     partner_commands = partner.add_subparsers(dest="partner_command", required=True)

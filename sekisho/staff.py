@@ -51,3 +51,25 @@ async def unlock(settings: AuthSettings, *, login_id: str) -> bool:
             return True
     finally:
         await database.dispose()
+
+
+async def disable(settings: AuthSettings, *, login_id: str) -> int | None:
+    """`sekisho staff disable NAME`: the staff member may no longer sign in, and every session of theirs ends (how
+    many). None: no such staff member. Audited."""
+    from sqlalchemy import select
+
+    from services.auth import models
+    from services.auth.staff import disable_staff
+    from shared.audit import Actor
+
+    database = Database(target_for(settings, "auth"), pool_size=1)
+    try:
+        async with database.transaction() as session:
+            s = models.staff
+            staff_id = (await session.execute(select(s.c.id).where(s.c.login_id == login_id))).scalar_one_or_none()
+            if staff_id is None:
+                return None
+            operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
+            return await disable_staff(session, staff_id, now=SystemClock().now(), actor=operator)
+    finally:
+        await database.dispose()

@@ -39,3 +39,62 @@ def mask_address(address: str) -> str:
         shown = prefecture.group(0) + (municipality.group(0) if municipality else "")
         return shown + "…"
     return text[: max(1, len(text) // 3)] + "…"
+
+
+def _national_digits(phone: str) -> str:
+    """The digits of a Japanese number as dialled at home (`+819012345678` -> `09012345678`), others as they are."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if phone.strip().startswith("+81"):
+        return "0" + digits[2:]
+    return digits
+
+
+def _phone_levels(phone: str) -> list[str]:
+    """Ever more of the number shown, each hiding at least one digit: the last 4; the carrier prefix too; then more
+    digits from the end; at last all but the digit after the prefix, or all but the one after it."""
+    digits = _national_digits(phone)
+    levels = [mask_phone(phone)]
+    n = len(digits)
+    if n <= 8:
+        return levels
+
+    def shown(visible: str) -> str:
+        return f"{visible[:3]}-{visible[3:-4]}-{visible[-4:]}"
+
+    for tail in range(4, n - 3):
+        levels.append(shown(digits[:3] + "*" * (n - 3 - tail) + digits[n - tail :]))
+    levels.append(shown(digits[:4] + "*" + digits[5:]))
+    return levels
+
+
+def _email_levels(email: str) -> list[str]:
+    """Ever more of the part before the @ shown, each hiding at least one character: its first; then its first k and
+    last k-1; at last all but its first and last."""
+    local, _, domain = email.partition("@")
+    levels = [mask_email(email)]
+    if not domain:
+        return levels
+    k = 2
+    while 2 * k - 1 < len(local):
+        levels.append(f"{local[:k]}***{local[-(k - 1) :]}@{domain}")
+        k += 1
+    if len(local) >= 3:
+        levels.append(f"*{local[1:-1]}*@{domain}")
+    return levels
+
+
+def mask_apart(kind: str, old: str, new: str) -> tuple[str, str]:
+    """`old` and `new` masked alike and still told apart (the notice of a contact change names both, AUTH-ATTR-2):
+    the least shown at which the two differ. `kind`: email | phone | address (addresses are masked as always: their
+    prefecture and municipality)."""
+    if kind == "address":
+        return mask_address(old), mask_address(new)
+    levels = _email_levels if kind == "email" else _phone_levels
+    old_levels, new_levels = levels(old), levels(new)
+    for index in range(max(len(old_levels), len(new_levels))):
+        shown_old = old_levels[min(index, len(old_levels) - 1)]
+        shown_new = new_levels[min(index, len(new_levels) - 1)]
+        if shown_old != shown_new:
+            return shown_old, shown_new
+    # Addresses too short to mask apart (a one- or two-letter name at the same domain): the same mask, as before.
+    return old_levels[0], new_levels[0]

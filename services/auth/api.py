@@ -168,8 +168,8 @@ async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
         outcome = await sessions.rotate(
             session, body.refresh_token, now=now, signer=runtime.signer, policy=runtime.token_policy
         )
-    if isinstance(outcome, str):
-        return problem_response(401, "token_reused", "This refresh token was already used; the session has been ended.")
+    if isinstance(outcome, sessions.Ended):
+        raise sessions.refused(outcome)  # after the commit: the session stays ended
     return JSONResponse(_tokens(outcome).model_dump())
 
 

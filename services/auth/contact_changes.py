@@ -53,13 +53,14 @@ class Started:
     expires_in: int
 
 
-def ensure_strong_step_up(step_up: Factor | None) -> None:
+def ensure_strong_step_up(
+    step_up: Factor | None, *, what: str = "Changing the e-mail address or the phone number"
+) -> None:
     """The factor the gateway's step-up brought for this change must be an SMS code, TOTP or a passkey (defence in
-    depth: the policy refuses e-mail for profile_change already)."""
+    depth: the policy refuses e-mail for profile_change and device_remove already)."""
     if step_up is None or step_up.method not in STRONG_METHODS:
         raise StrongerFactorRequired(
-            "Changing the e-mail address or the phone number needs a code sent to your current phone, or your "
-            "authenticator app.",
+            f"{what} needs a code sent to your current phone, or your authenticator app.",
             methods=sorted(STRONG_METHODS),
         )
 

@@ -1,4 +1,8 @@
-"""The device registry: which devices a customer has used, when, from where; a new one is noticed (AUTH-LOGIN-2)."""
+"""The device registry: which devices a customer has used, when, from where; a new one is noticed (AUTH-LOGIN-2).
+
+A device the customer removes is forgotten (its row deleted) and its sessions end: the next login from it is a new
+device again, with the second factor and the new-device notice, and a new device id.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
+from shared.database import owned_row
 from shared.ids import new_id
+from shared.problems import Problem
 from shared.statements import Prepared, Statements, statements_of
 
 
@@ -100,3 +106,42 @@ async def list_devices(session: AsyncSession, customer_id: str) -> list[dict[str
         }
         for row in rows
     ]
+
+
+class DeviceNotFound(Problem):
+    status = 404
+    code = "device_not_found"
+
+
+@dataclass(frozen=True)
+class RemovedDevice:
+    id: str
+    device_key: str
+    user_agent: str
+    last_seen_at: datetime
+    ended_sessions: list[str]
+
+
+async def remove_device(session: AsyncSession, customer_id: str, device_id: str, *, now: datetime) -> RemovedDevice:
+    """Forget the customer's device and end its sessions; DeviceNotFound alike for an unknown id and another
+    customer's device."""
+    row = await owned_row(
+        session,
+        models.device,
+        device_id,
+        customer_id=customer_id,
+        for_update=True,
+        missing=DeviceNotFound("No such device."),
+    )
+    s = models.auth_session
+    ended = (
+        await session.execute(
+            s.update()
+            .where(s.c.customer_id == customer_id, s.c.device_id == row.id, s.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason="device_removed")
+            .returning(s.c.id)
+        )
+    ).scalars()
+    ended_ids = sorted(str(session_id) for session_id in ended)
+    await session.execute(models.device.delete().where(models.device.c.id == row.id))
+    return RemovedDevice(row.id, row.device_key, row.user_agent, row.last_seen_at, ended_ids)

@@ -78,3 +78,11 @@ class CeremonyNotFound(Problem):
 class CeremonyExpired(Problem):
     status = 410
     code = "ceremony_expired"
+
+
+class SessionExpired(Problem):
+    """A staff session past its idle timeout or its shift (`reason`), or whose staff member may no longer sign in:
+    a new password and TOTP sign-in is needed."""
+
+    status = 401
+    code = "session_expired"

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import bindparam, select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, challenges, kyc_status, models, passkeys, step_up
+from services.auth import accounts, audit, challenges, kyc_status, models, passkeys, staff, step_up
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
@@ -39,21 +39,35 @@ async def public_keys(runtime: RuntimeDep) -> PublicKeys:
 
 
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
-async def session_state(session_id: str, session: SessionDep) -> SessionState:
+async def session_state(session_id: str, session: SessionDep, runtime: RuntimeDep) -> SessionState:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
     customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off), and
-    the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification)."""
+    the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification).
+    A staff session's check is a request: it keeps the session from its idle timeout, and ends it past that, past
+    the shift, or once its staff member is disabled or locked (staff.staff_session_stands)."""
     s, c = models.auth_session, models.customer
     row = (
         await session.execute(
-            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at, c.c.kyc_status)
+            select(
+                s.c.id,
+                s.c.customer_id,
+                s.c.created_at,
+                s.c.last_active_at,
+                s.c.revoked_at,
+                s.c.subject_type,
+                c.c.contact_changed_at,
+                c.c.kyc_status,
+            )
             .select_from(s.outerjoin(c, (c.c.id == s.c.customer_id) & (s.c.subject_type == "customer")))
             .where(s.c.id == session_id)
         )
     ).first()
+    active = row is not None and row.revoked_at is None
+    if active and row is not None and row.subject_type == "staff":
+        active = await staff.staff_session_stands(session, row, now=runtime.clock.now(), runtime=runtime)
     changed = row.contact_changed_at if row is not None else None
     return SessionState(
-        active=row is not None and row.revoked_at is None,
+        active=active,
         subject_type=row.subject_type if row else None,
         contact_changed_at=int(changed.timestamp()) if changed is not None else None,
         kyc_status=row.kyc_status if row is not None else None,  # None for staff

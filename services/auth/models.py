@@ -132,6 +132,9 @@ auth_session = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
     Column("revoked_reason", String(40), nullable=True),
+    # The last refresh or request (staff sessions end after an idle timeout, sessions.TokenPolicy); None: before
+    # it was kept, read as created_at.
+    Column("last_active_at", UtcDateTime, nullable=True),
 )
 
 refresh_token = Table(

@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse
 from services.auth import accounts, audit, lockout, models, sessions, staff, verification
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
-from services.auth.schemas import StaffLogin, Tokens, VerifyRequest
+from services.auth.schemas import RefreshRequest, StaffLogin, Tokens, VerifyRequest
 from shared.audit import Actor
+from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
@@ -77,6 +78,26 @@ async def staff_verify(
     return JSONResponse(tokens.model_dump())
 
 
+@router.post("/v1/ops/auth/refresh")
+async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
+    """A new access token and refresh token for the shift's session. A refresh token used twice ends the session
+    (401 `token_reused`); after the idle timeout or the end of the shift, or once the staff member is disabled or
+    locked, 401 `session_expired` (`reason`): sign in again with password and TOTP."""
+    now = runtime.clock.now()
+    async with runtime.database.transaction() as session:
+        outcome = await staff.refresh_staff_session(session, body.refresh_token, now=now, runtime=runtime)
+    if isinstance(outcome, sessions.Ended):
+        raise sessions.refused(outcome)  # after the commit: the session stays ended
+    tokens = Tokens(
+        access_token=outcome.access_token,
+        expires_in=outcome.expires_in,
+        refresh_token=outcome.refresh_token,
+        session_id=outcome.session_id,
+        acr=outcome.acr,
+    )
+    return JSONResponse(tokens.model_dump())
+
+
 @router.post("/v1/ops/staff/{staff_id}/unlock")
 async def unlock_staff(
     staff_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
@@ -97,14 +118,15 @@ async def unlock_staff(
 @router.post("/v1/ops/auth/logout", status_code=200)
 async def staff_logout(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
-    """End this staff session: its token stops working at the gateway within seconds."""
+) -> JSONResponse:
+    """End this staff session and its refresh token: its access token stops working at the gateway that forwarded
+    this at once, at the others within seconds."""
     now = runtime.clock.now()
     await sessions.revoke(session, caller.session_id, now=now, reason="logout")
     await audit.record(
         session, Actor.of(identity), action="staff.logout", target_type="staff", target_id=caller.subject, now=now
     )
-    return {"ended": True}
+    return JSONResponse({"ended": True}, headers={SESSIONS_ENDED_HEADER: caller.session_id})
 
 
 async def _customer(session: Any, customer_id: str) -> Any:

@@ -8,6 +8,7 @@ from typing import Any, cast
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import JSONResponse
 
 from services.auth import accounts, contact_changes, devices, kyc_status, models, totp
 from services.auth.callers import Caller, CustomerDep
@@ -17,12 +18,14 @@ from services.auth.schemas import ContactCode, PasswordChange, ProfileChange, To
 from shared.contracts.notifications import (
     AttributeChangedData,
     ChangedAttribute,
+    DeviceRemovedData,
     EventType,
     MfaChangedData,
     OneTimeCodeData,
     PasswordChangedData,
     RecipientRole,
 )
+from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import SessionDep, only_from
 from shared.events import record_event
 from shared.notifications import send_notification
@@ -265,7 +268,57 @@ async def change_password(
 
 @router.get("/v1/me/devices")
 async def my_devices(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
+    """The devices in use; a removed one is not listed (it is forgotten)."""
     return await devices.list_devices(session, caller.subject)
+
+
+@router.delete("/v1/me/devices/{device_id}")
+async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> JSONResponse:
+    """Remove a device (stepped up for this very device, never by an e-mail code): its sessions end at once, this
+    one too when it is the device in hand, and its next login is a new device's. The customer and fraud are told."""
+    contact_changes.ensure_strong_step_up(caller.step_up, what="Removing a device")
+    row = await _customer(session, caller)
+    now = runtime.clock.now()
+    removed = await devices.remove_device(session, row.id, device_id, now=now)
+    contact = accounts.contact_of(row, runtime.cipher)
+    await send_notification(
+        runtime.outbox,
+        session,
+        key=f"auth:device-removed:{removed.id}",
+        event_type=EventType.DEVICE_REMOVED,
+        customer_id=row.id,
+        language=row.language,
+        email=contact.email,
+        phone=contact.phone,
+        data=DeviceRemovedData.model_construct(
+            at=now,
+            device=removed.user_agent[:200] or "unknown",
+            last_seen_at=removed.last_seen_at,
+            sessions_ended=len(removed.ended_sessions),
+        ),
+    )
+    await record_event(
+        runtime.outbox,
+        session,
+        type="device_removed",
+        occurred_at=now,
+        customer_id=row.id,
+        device_id=caller.device_id,
+        data={
+            "removed_device_id": removed.id,
+            "device_key": removed.device_key,  # fraud links customers sharing one phone, as at its first sight
+            "sessions_ended": len(removed.ended_sessions),
+            "current_device": removed.id == caller.device_id,
+        },
+    )
+    body = {
+        "removed": removed.id,
+        "sessions_ended": len(removed.ended_sessions),
+        "current_session_ended": caller.session_id in removed.ended_sessions,
+    }
+    # The gateway refuses these sessions from this answer on (shared/contracts/sessions.py).
+    headers = {SESSIONS_ENDED_HEADER: ",".join(removed.ended_sessions)} if removed.ended_sessions else None
+    return JSONResponse(body, headers=headers)
 
 
 @router.post("/v1/auth/totp", status_code=201)

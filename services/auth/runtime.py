@@ -58,6 +58,17 @@ class AuthRuntime:
     def token_policy(self) -> TokenPolicy:
         return TokenPolicy(self.settings.access_token_ttl_seconds, self.settings.refresh_token_ttl_seconds)
 
+    @property
+    def staff_token_policy(self) -> TokenPolicy:
+        """A short access token (at most 10 minutes: a stolen one dies soon), refreshed through the shift."""
+        s = self.settings
+        return TokenPolicy(
+            min(s.access_token_ttl_seconds, 600),
+            s.staff_shift_seconds,
+            idle_timeout_seconds=s.staff_idle_timeout_seconds,
+            max_session_seconds=s.staff_shift_seconds,
+        )
+
     def login_deps(self) -> LoginDeps:
         s = self.settings
         return LoginDeps(

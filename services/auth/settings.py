@@ -30,6 +30,11 @@ class AuthSettings(ServiceSettings):
     # that only an admin lifts (POST /v1/ops/staff/{id}/unlock).
     staff_lock_after_failures: int = Field(default=3, ge=1)
     staff_hard_lock_after_failures: int = Field(default=5, ge=2)
+    # Staff sessions last a working shift: a rotating refresh token keeps the short access token going, until this
+    # long without a refresh or request (idle), and at most this long after the password and TOTP sign-in (the
+    # shift); then a new sign-in is needed.
+    staff_idle_timeout_seconds: int = Field(default=1800, ge=60, le=4 * 3600)
+    staff_shift_seconds: int = Field(default=10 * 3600, ge=600, le=16 * 3600)
     # Per-network throttle: failures from one IP (or its /24) in the window before it is refused outright.
     ip_failures_per_window: int = Field(default=30, ge=1)
     ip_window_seconds: int = Field(default=600, ge=10)

@@ -4,7 +4,9 @@
 and TOTP secret; `POST /v1/ops/auth/login` checks the password and answers with a TOTP challenge, never
 with a token; the token comes only from verifying that challenge at the staff route
 (`POST /v1/ops/auth/challenges/{id}/verify`, the gateway's `ops_login`, which no kill switch, customer IP rule
-or fraud list can block).
+or fraud list can block). The session lasts a shift: `POST /v1/ops/auth/refresh` rotates its refresh token until
+the idle timeout or the end of the shift (AuthSettings), after which the password and TOTP are needed again; a
+disabled or locked staff member's sessions end.
 
 Staff are locked out like customers, only sooner (lockout.py, the staff rule: a short lock after 3 failures, a
 lock that only an admin lifts after 5; passwords and TOTP codes counted apart), and every failed password or
@@ -29,7 +31,7 @@ from shared.audit import Actor
 from shared.crypto import FieldCipher
 from shared.ids import new_id
 from shared.statements import statements_of
-from shared.tokens import AccessClaims, Factor
+from shared.tokens import Factor
 
 if TYPE_CHECKING:
     from services.auth.runtime import AuthRuntime
@@ -166,6 +168,8 @@ async def record_failure(
             session, actor, action="staff.login_failed", target_type="staff", target_id=subject, now=now, detail=detail
         )
         if outcome.locked:
+            # A locked staff member's sessions end with the lock: someone is guessing at the account.
+            ended = await sessions.revoke_all(session, row.id, now=now, reason="staff_locked") if row is not None else 0
             until = outcome.until.isoformat() if outcome.until else None
             await audit.record(
                 session,
@@ -174,7 +178,7 @@ async def record_failure(
                 target_type="staff",
                 target_id=subject,
                 now=now,
-                detail={"stage": stage, "hard": outcome.hard, "until": until},
+                detail={"stage": stage, "hard": outcome.hard, "until": until, "sessions_ended": ended},
             )
     return outcome
 
@@ -197,32 +201,73 @@ async def verify_staff_totp(
 async def start_staff_session(
     session: AsyncSession, *, staff_id: str, factors: list[Factor], now: datetime, runtime: AuthRuntime, ip: str
 ) -> sessions.IssuedTokens:
+    """A shift's session: a short access token carrying the role, and a refresh token that keeps it going until the
+    idle timeout or the end of the shift (runtime.staff_token_policy)."""
     role: Any = (await session.execute(select(models.staff.c.role).where(models.staff.c.id == staff_id))).scalar()
-    session_id = new_id("ses")
-    await session.execute(
-        models.auth_session.insert().values(
-            id=session_id,
-            customer_id=staff_id,
-            subject_type="staff",
-            device_id=None,
-            factors=json.dumps([f.to_claim() for f in factors]),
-            created_at=now,
-        )
+    issued = await sessions.start_session(
+        session,
+        customer_id=staff_id,
+        device_id=None,
+        factors=factors,
+        now=now,
+        signer=runtime.signer,
+        policy=runtime.staff_token_policy,
+        subject_type="staff",
+        role=str(role),
     )
-    ttl = min(runtime.settings.access_token_ttl_seconds, 600)
-    token = runtime.signer.sign(
-        AccessClaims.for_subject(
-            subject=staff_id,
-            session_id=session_id,
-            device_id=None,
-            factors=factors,
-            issued_at=int(now.timestamp()),
-            ttl_seconds=ttl,
-            subject_type="staff",
-            role=str(role),
-        )
-    )
-    actor = Actor(staff_id=staff_id, role=str(role), session_id=session_id, ip=ip)
+    actor = Actor(staff_id=staff_id, role=str(role), session_id=issued.session_id, ip=ip)
     await audit.record(session, actor, action="staff.login", target_type="staff", target_id=staff_id, now=now)
-    # Staff get no refresh token: a shift ends, and a stolen staff token dies within minutes.
-    return sessions.IssuedTokens(token, None, session_id, ttl, "aal2")
+    return issued
+
+
+async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> str | None:
+    """The staff member's role now; None once disabled or locked (their sessions then end)."""
+    row = (await session.execute(select(models.staff).where(models.staff.c.id == staff_id))).first()
+    if row is None or row.disabled:
+        return None
+    try:
+        lockout.ensure_unlocked(await lockout.load_guard(session, staff_id), known=True, now=now)
+    except AccountLocked:
+        return None
+    return str(row.role)
+
+
+async def refresh_staff_session(
+    session: AsyncSession, refresh_token: str, *, now: datetime, runtime: AuthRuntime
+) -> sessions.IssuedTokens | sessions.Ended:
+    """Rotate a staff refresh token (a reused one ends the session, as for customers), within the idle timeout and
+    the shift, for a staff member still allowed to sign in; the role is read again."""
+    return await sessions.rotate(
+        session,
+        refresh_token,
+        now=now,
+        signer=runtime.signer,
+        policy=runtime.staff_token_policy,
+        subject_type="staff",
+        role_of=role_now,
+    )
+
+
+async def staff_session_stands(session: AsyncSession, row: Any, *, now: datetime, runtime: AuthRuntime) -> bool:
+    """Whether the staff session `row` (not revoked) still stands at the gateway's check, which is a request: it
+    restarts the idle timeout. One past its idle timeout or shift, or of a staff member disabled or locked, is
+    revoked here."""
+    ended = runtime.staff_token_policy.ended_by_time(row, now)
+    if ended is None and await role_now(session, row.customer_id, now) is None:
+        ended = "subject_disabled"
+    if ended is not None:
+        await sessions.revoke(session, row.id, now=now, reason=ended)
+        return False
+    await sessions.touch(session, row.id, now=now)
+    return True
+
+
+async def disable_staff(session: AsyncSession, staff_id: str, *, now: datetime, actor: Actor) -> int:
+    """A staff member may no longer sign in: every session of theirs ends (how many). Audited."""
+    await session.execute(models.staff.update().where(models.staff.c.id == staff_id).values(disabled=True))
+    ended = await sessions.revoke_all(session, staff_id, now=now, reason="staff_disabled")
+    await audit.record(
+        session, actor, action="staff.disable", target_type="staff", target_id=staff_id, now=now,
+        detail={"sessions_ended": ended},
+    )  # fmt: skip
+    return ended

@@ -101,6 +101,15 @@ class BearerAuthenticator:
         self._ended.add(session_id)
         return False
 
+    def forget_sessions(self, session_ids: list[str]) -> None:
+        """Sessions auth said it just ended: refused from now on by this gateway, whatever it believed."""
+        for session_id in (item.strip() for item in session_ids[:1000]):
+            if session_id:
+                self._live.pop(session_id, None)
+                self._contact_changed.pop(session_id, None)
+                self._kyc.pop(session_id, None)
+                self._ended.add(session_id)
+
     async def _verified(self, token: str, subject_type: SubjectType) -> AccessClaims:
         verifier = await self._keys(refresh=False)
         try:

@@ -105,19 +105,26 @@ class Enforcer:
         ip: str,
         contact_changed_at: int | None = None,
         kyc_verified: bool = False,
+        params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """The context to forward with, once the policy allows the request; raises the problem that stops it.
         `contact_changed_at`: when the customer's e-mail or phone last changed, and `kyc_verified`: whether the
-        customer's identity is verified now (KYC-2), both as auth's session check said."""
+        customer's identity is verified now (KYC-2), both as auth's session check said. `params`: the route's path
+        parameters, which count as key fields where the policy names them (the device a removal is for)."""
         rule = self.policy.operations[route.operation]
         raw = await request.body()
+        body = _json(raw) if raw and (rule.score or rule.key_fields) else None
+        in_path = {name: value for name, value in (params or {}).items() if name in rule.key_fields}
+        if in_path:
+            # The path wins over a body field of the same name: the grant binds what the service will act on.
+            body = {**(body if isinstance(body, dict) else {}), **in_path}
         asked = _Asked(
             route=route,
             rule=rule,
             claims=claims,
             ip=ip,
             raw=raw,
-            body=_json(raw) if raw and (rule.score or rule.key_fields) else None,
+            body=body,
             customer_id=claims.subject if claims is not None and claims.subject_type == "customer" else None,
             now=self.clock.timestamp(),
         )

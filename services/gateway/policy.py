@@ -40,6 +40,7 @@ Notification = Literal[
     "password_changed",
     "mfa_changed",
     "bank_account_linked",
+    "device_removed",
 ]
 Score = Annotated[int, Field(ge=0, le=100)]
 OperationName = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")]

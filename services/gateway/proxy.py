@@ -12,6 +12,7 @@ from services.gateway.bearer import identity_context
 from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.runtime import GatewayRuntime, RuntimeDep
+from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.internal_client import ServiceTimeout
 from shared.problems import Problem
 from shared.roles import has_role
@@ -123,6 +124,7 @@ async def _authenticated_and_forwarded(
             ip=ip,
             contact_changed_at=contact_changed_at,
             kyc_verified=kyc_verified,
+            params=match.params,
         )
     )
     headers = {name: value for name in FORWARDED_REQUEST_HEADERS if (value := request.headers.get(name)) is not None}
@@ -137,5 +139,9 @@ async def _authenticated_and_forwarded(
         idempotent=False,  # the gateway never repeats a caller's request on its own
         context=context,
     )
+    if claims is not None and (ended := upstream.headers.get(SESSIONS_ENDED_HEADER)):
+        # The service ended these sessions just now (a device removed): refused here at once, not after the
+        # session check's few seconds. Other gateway replicas learn it at their next check (bearer.py).
+        runtime.bearer.forget_sessions(ended.split(","))
     returned = {name: value for name in RETURNED_RESPONSE_HEADERS if (value := upstream.headers.get(name)) is not None}
     return Response(content=upstream.content, status_code=upstream.status_code, headers=returned)

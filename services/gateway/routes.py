@@ -98,6 +98,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/me/contacts/{change_id}/verify", "auth", "profile_change", caller="customer", continues=True),
     Route("PUT", "/v1/me/password", "auth", "password_change", caller="customer"),
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
+    # Ends the device's sessions at once; stepped up for this very device (issue 16).
+    Route("DELETE", "/v1/me/devices/{device_id}", "auth", "device_remove", caller="customer"),
     Route("GET", "/v1/me/account", "txn", "profile_view", caller="customer"),
     Route("GET", "/v1/me/transactions", "txn", "profile_view", caller="customer"),
     # Disputes (INC-6, INC-7): a victim reports transactions that were not theirs and declares they will not bear the
@@ -127,6 +129,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     # be switched off, and only ops IP rules apply to /v1/ops/).
     Route("POST", "/v1/ops/auth/challenges/{challenge_id}/verify", "auth", "ops_login"),
     Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
+    # A shift's session goes on with its refresh token (no access token needed: it may have just expired).
+    Route("POST", "/v1/ops/auth/refresh", "auth", "ops_session"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
     Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/customers/{customer_id}/unlock", "auth", "ops_write", caller="staff", role="supervisor"),

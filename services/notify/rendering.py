@@ -69,6 +69,7 @@ class Renderer:
             mask_phone=masking.mask_phone,
             mask_address=masking.mask_address,
         )
+        self.env.globals["mask_apart"] = masking.mask_apart
 
     def render(self, event: EventType, language: Language, data: dict[str, Any]) -> Rendered:
         template = self.env.get_template(f"{event.value}.{language}.j2")

@@ -28,7 +28,14 @@ class NotifySettings(ServiceSettings):
 
     # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so").
     sms_events: list[str] = Field(
-        default_factory=lambda: ["account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity"]
+        default_factory=lambda: [
+            "account_locked",
+            "withdrawal_completed",
+            "bank_account_linked",
+            "suspicious_activity",
+            # The device removed is most often the phone itself: its owner hears of it even with the app signed out.
+            "device_removed",
+        ]
     )
 
     # Delivery: at least once, exponential backoff, then dead (kept, visible to staff).

@@ -31,6 +31,7 @@ CodeOperation = Literal[
     "mfa_change",
     "kyc",
     "dispute",
+    "device_remove",
 ]
 
 
@@ -51,6 +52,7 @@ class EventType(StrEnum):
     KYC_REJECTED = "kyc_rejected"  # KYC-1: the proofing failed, and why
     DISPUTE_OPENED = "dispute_opened"  # INC-6, INC-7: a report of transactions that were not the customer's
     DISPUTE_RESOLVED = "dispute_resolved"  # INC-7: relieved (how much) or rejected (why)
+    DEVICE_REMOVED = "device_removed"  # issue 16: a device signed out and forgotten by the customer
 
 
 class NotificationData(BaseModel):
@@ -176,6 +178,15 @@ class DisputeResolvedData(NotificationData):
     )
 
 
+class DeviceRemovedData(NotificationData):
+    at: AwareDatetime
+    device: str = Field(
+        max_length=200, description="the device as its app named itself, e.g. 'sekisho-app/1.0 (iPhone)'"
+    )
+    last_seen_at: AwareDatetime
+    sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
+
+
 DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -193,6 +204,7 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.KYC_REJECTED: KycRejectedData,
     EventType.DISPUTE_OPENED: DisputeOpenedData,
     EventType.DISPUTE_RESOLVED: DisputeResolvedData,
+    EventType.DEVICE_REMOVED: DeviceRemovedData,
 }
 
 

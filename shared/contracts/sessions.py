@@ -3,11 +3,16 @@
 - `GET /internal/keys` (auth; only the gateway calls it) → `PublicKeys`.
 - `GET /internal/sessions/{session_id}` (auth; only the gateway calls it) → `SessionState`: the gateway believes
   the answer for a few seconds (services/gateway/bearer.py).
+- `Sekisho-Sessions-Ended: ses_a,ses_b` on auth's answer to a public route: sessions that answer ended, which the
+  gateway that forwarded it refuses from then on (never returned to the caller). It can only end sessions, never
+  revive one.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
+SESSIONS_ENDED_HEADER = "sekisho-sessions-ended"
 
 
 class PublicKeys(BaseModel):

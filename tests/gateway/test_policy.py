@@ -70,6 +70,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "public_read": ("anonymous", OPEN),  # INC-6 (e): the published notices, nothing of anyone's
     "diagnostics": ("staff", OPEN),
     "ops_login": ("anonymous", OPEN),
+    "ops_session": ("anonymous", OPEN),  # a staff session's refresh: the refresh token is the credential
     # Partner calls are not scored at the gateway: txn scores the withdrawal with its customer and fails closed.
     "atm_session": ("partner", OPEN),
     "atm_authorize": ("partner", OPEN),
@@ -81,6 +82,8 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "profile_change": ("customer", CHANGE),
     "password_change": ("customer", CHANGE),
     "mfa_change": ("customer", CHANGE),
+    # Removing a device (issue 16): a fresh factor for this very device every time, as for a change.
+    "device_remove": ("customer", CHANGE),
     "withdrawal": ("customer", MONEY),
     "charge": ("customer", MONEY),
     "bank_link": ("customer", MONEY),
@@ -235,6 +238,8 @@ def test_the_shipped_policy_binds_grants_to_key_fields_and_names_notifications(s
     assert ops["bank_link"].key_fields == ("bank_code", "branch_code", "account_number", "holder_kana")
     assert ops["profile_change"].key_fields == ("email", "phone", "address")
     assert ops["bank_link"].notify == "bank_account_linked"
+    assert ops["device_remove"].key_fields == ("device_id",)
+    assert ops["device_remove"].refuse_methods == ("email",)
     assert {name for name, op in ops.items() if op.fail_closed} == {
         "withdrawal",
         "charge",
@@ -242,6 +247,7 @@ def test_the_shipped_policy_binds_grants_to_key_fields_and_names_notifications(s
         "profile_change",
         "password_change",
         "mfa_change",
+        "device_remove",
     }
 
 

@@ -65,6 +65,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "reason": "ご本人の端末からのご利用と確認できました",
         "credit_information_deletion": False,
     },
+    EventType.DEVICE_REMOVED: {"at": AT, "device": "sekisho-app/1.0 (iPhone)", "last_seen_at": AT, "sessions_ended": 1},
 }
 
 EMAIL = "taro.yamada@example.jp"

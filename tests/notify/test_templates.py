@@ -85,6 +85,12 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "reason": None,
         "credit_information_deletion": True,
     },
+    EventType.DEVICE_REMOVED: {
+        "at": AT,
+        "device": "sekisho-app/1.0 (iPhone)",
+        "last_seen_at": datetime(2025, 4, 30, 1, 0, tzinfo=UTC),
+        "sessions_ended": 2,
+    },
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
@@ -291,6 +297,7 @@ OPERATIONS = {
     "mfa_change": ("認証方法の変更", "sign-in method change"),
     "kyc": ("本人確認", "identity verification"),
     "dispute": ("不正利用のお申し出", "report of unauthorised use"),
+    "device_remove": ("端末の登録解除", "device removal"),
 }
 
 
@@ -441,3 +448,32 @@ def test_rejection_notice_gives_the_reason_and_where_to_turn(language: Language)
     assert {"ja": "補償の対象とならない", "en": "not covered by relief"}[language] in rendered.body
     assert {"ja": "紛争解決センター", "en": "dispute resolution centre"}[language] in rendered.body
     assert SENDER.support_phone in rendered.sms
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("role", ["old", "new"])
+@pytest.mark.parametrize(
+    ("attribute", "old", "new"),
+    [
+        ("email", "hanako.sato@example.jp", "hikari.sato@example.jp"),  # h***@example.jp both, masked plainly
+        ("email", "hanako.sato@example.jp", "harumi.sato@example.jp"),
+        ("phone", "+819012345678", "+818011115678"),  # the same last 4 digits
+        ("phone", "+819012345678", "+819087655678"),
+    ],
+)
+def test_a_contact_change_notice_tells_old_and_new_apart_though_both_are_masked(
+    attribute: str, old: str, new: str, role: str, language: Language
+) -> None:
+    rendered = render(EventType.ATTRIBUTE_CHANGED, language, attribute=attribute, old=old, new=new, recipient_role=role)
+    label = {"ja": ("変更前：", "変更後："), "en": ("Before: ", "After: ")}[language]
+    lines = rendered.body.splitlines()
+    shown_old = next(line for line in lines if line.startswith(label[0]))[len(label[0]) :]
+    shown_new = next(line for line in lines if line.startswith(label[1]))[len(label[1]) :]
+    assert shown_old != shown_new
+    assert old not in everything(rendered)
+    assert new not in everything(rendered)
+    if attribute == "phone":
+        assert shown_old.endswith(old[-4:])
+        assert shown_new.endswith(new[-4:])
+        assert "*" in shown_old
+        assert "*" in shown_new
