@@ -60,7 +60,8 @@ class _Tracker:
             raise pytest.UsageError(f"req markers name IDs not in docs/requirements.md: {', '.join(sorted(unknown))}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for name, req_id in report.user_properties:
+        for name, value in report.user_properties:
+            req_id = str(value)
             if name == "req" and report.nodeid not in self.tests[req_id]:
                 self.tests[req_id].append(report.nodeid)
         previous = self.outcomes.get(report.nodeid)
