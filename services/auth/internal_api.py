@@ -41,17 +41,19 @@ async def public_keys(runtime: RuntimeDep) -> PublicKeys:
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
 async def session_state(session_id: str, session: SessionDep) -> SessionState:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
-    customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off), and
+    customer's e-mail or phone last changed or the password was last reset (Unix seconds; the gateway's policy makes money wait a cool-off), and
     the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification)."""
     s, c = models.auth_session, models.customer
     row = (
         await session.execute(
-            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at, c.c.kyc_status)
+            select(s.c.revoked_at, s.c.subject_type, c.c.contact_changed_at, c.c.password_reset_at, c.c.kyc_status)
             .select_from(s.outerjoin(c, (c.c.id == s.c.customer_id) & (s.c.subject_type == "customer")))
             .where(s.c.id == session_id)
         )
     ).first()
-    changed = row.contact_changed_at if row is not None else None
+    # A password reset counts as a contact change: whoever reset it may hold the inbox and the phone (SIM swap), and
+    # money waits the same cool-off (or a TOTP step-up) after either. The later of the two is reported.
+    changed = max(filter(None, (row.contact_changed_at, row.password_reset_at)), default=None) if row else None
     return SessionState(
         active=row is not None and row.revoked_at is None,
         subject_type=row.subject_type if row else None,

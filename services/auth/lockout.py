@@ -246,6 +246,30 @@ async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> N
     )
 
 
+async def lift_after_reset(session: AsyncSession, customer_id: str, *, now: datetime) -> None:
+    """A password reset proved the e-mail inbox and a possession factor (password_reset.py): the failures counted
+    against the old password, and the wrong codes counted before the proof, stand for nothing any more, and the
+    temporary locks they made are lifted on both sides. A hard lock stays: it waits for staff or a re-verification of
+    identity (AUTH-LOGIN-3), which two codes are not, and a staff or fraud stop is a decision a customer's own flow
+    must not undo."""
+    g = models.login_guard
+    await session.execute(
+        g.update()
+        .where(g.c.customer_id == customer_id)
+        .values(
+            known_failures=0,
+            stranger_failures=0,
+            known_code_failures=0,
+            stranger_code_failures=0,
+            known_locks=0,
+            stranger_locks=0,
+            known_locked_until=None,
+            stranger_locked_until=None,
+            updated_at=now,
+        )
+    )
+
+
 async def hard_lock(session: AsyncSession, customer_id: str, *, now: datetime, reason: str) -> None:
     """Staff stop a customer (INC-1, RESP-3): locked for every device until lifted."""
     g = models.login_guard

@@ -26,9 +26,16 @@ class NotifySettings(ServiceSettings):
     support_phone: str = "0120-000-000"
     support_hours: str = "9:00-21:00"
 
-    # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so").
+    # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so"). A password
+    # reset is proven with the inbox: the phone's owner must hear of it whoever holds the inbox.
     sms_events: list[str] = Field(
-        default_factory=lambda: ["account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity"]
+        default_factory=lambda: [
+            "account_locked",
+            "withdrawal_completed",
+            "bank_account_linked",
+            "suspicious_activity",
+            "password_reset",
+        ]
     )
 
     # Delivery: at least once, exponential backoff, then dead (kept, visible to staff).

@@ -42,6 +42,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "recipient_role": "old",
     },
     EventType.PASSWORD_CHANGED: {"at": AT},
+    EventType.PASSWORD_RESET: {"at": AT, "sessions_ended": 2},
     EventType.MFA_CHANGED: {"at": AT, "change": "removed", "factor": "totp"},
     EventType.BANK_ACCOUNT_LINKED: {
         "at": AT,
@@ -291,6 +292,7 @@ OPERATIONS = {
     "mfa_change": ("認証方法の変更", "sign-in method change"),
     "kyc": ("本人確認", "identity verification"),
     "dispute": ("不正利用のお申し出", "report of unauthorised use"),
+    "password_reset": ("パスワード再設定", "password reset"),
 }
 
 
