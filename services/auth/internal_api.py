@@ -41,8 +41,9 @@ async def public_keys(runtime: RuntimeDep) -> PublicKeys:
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
 async def session_state(session_id: str, session: SessionDep) -> SessionState:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
-    customer's e-mail or phone last changed or the password was last reset (Unix seconds; the gateway's policy makes money wait a cool-off), and
-    the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification)."""
+    customer's e-mail or phone last changed or the password was last reset, the later of the two (Unix seconds; the
+    gateway's policy makes money wait a cool-off), and the customer's KYC status (KYC-2: the gateway asks afresh
+    for the operations that require verification)."""
     s, c = models.auth_session, models.customer
     row = (
         await session.execute(

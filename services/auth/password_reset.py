@@ -147,7 +147,9 @@ async def resend_code(runtime: AuthRuntime, reset_id: str, *, method: str) -> No
         await _send(runtime, session, row, challenge_id, method, now=now)
 
 
-async def _send(runtime: AuthRuntime, session: AsyncSession, row: Any, challenge_id: str, method: str, *, now: datetime) -> None:
+async def _send(
+    runtime: AuthRuntime, session: AsyncSession, row: Any, challenge_id: str, method: str, *, now: datetime
+) -> None:
     """Draw a code for the challenge and send it to the registered contact; a decoy's (`row` None) goes nowhere."""
     issued = await challenges.issue_code(
         session, challenge_id, method=method, now=now, limits=runtime.code_limits, cipher=runtime.cipher
@@ -165,7 +167,9 @@ async def _send(runtime: AuthRuntime, session: AsyncSession, row: Any, challenge
         email=contact.email if method == "email" else None,
         phone=contact.phone if method == "sms" else None,
         channel="email" if method == "email" else "sms",
-        data=OneTimeCodeData.model_construct(code=issued.code, expires_in=issued.expires_in, operation=PURPOSE),
+        data=OneTimeCodeData.model_construct(
+            code=issued.code, expires_in=issued.expires_in, operation="password_reset"
+        ),
     )
 
 
@@ -207,7 +211,9 @@ async def verify_code(runtime: AuthRuntime, reset_id: str, *, method: str, code:
     raise ChallengeFailed("The code is not correct.", attempts_left=max(0, runtime.code_limits.max_attempts - attempts))
 
 
-async def _matches(runtime: AuthRuntime, session: AsyncSession, row: Any, *, method: str, code: str, now: datetime) -> bool:
+async def _matches(
+    runtime: AuthRuntime, session: AsyncSession, row: Any, *, method: str, code: str, now: datetime
+) -> bool:
     if row.purpose != PURPOSE or method not in row.methods.split(","):
         return False  # a decoy's codes went to nobody: no answer is right
     if method == "totp":

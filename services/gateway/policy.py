@@ -284,8 +284,9 @@ def decide(
     grant does not apply again, a risky request still steps up.
 
     Within the operation's `contact_change_cool_off_seconds` after the customer's e-mail or phone changed or the
-    password was reset (`session.contact_changed_at`: auth reports the later of the two), only a TOTP grant for this very operation counts, and the challenge offers TOTP
-    alone: the phone that answers SMS codes may be the one just registered by an attacker."""
+    password was reset (`session.contact_changed_at`: auth reports the later of the two), only a TOTP grant for this
+    very operation counts, and the challenge offers TOTP alone: the phone that answers SMS codes may be the one just
+    registered by an attacker (or, after a reset, a swapped SIM)."""
     rule = policy.operations.get(operation)
     if rule is None:
         return Decision("deny", ("unknown_operation",))

@@ -82,7 +82,8 @@ async def test_a_reset_works_once_ends_every_session_and_notifies_on_email_and_s
 ) -> None:
     await open_account(system.gateway)
     tokens = await full_login(system, sms)
-    assert (await system.gateway.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})).is_success
+    signed_in = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await system.gateway.get("/v1/me", headers=signed_in)).is_success
 
     reset_id, email_code, sms_code = await requested_with_codes(system, smtp, sms)
     assert (await verify(system, reset_id, "email", email_code)).status_code == 200
@@ -101,7 +102,7 @@ async def test_a_reset_works_once_ends_every_session_and_notifies_on_email_and_s
     refreshed = await system.gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 401, refreshed.text
     system.clock.advance(6)  # type: ignore[attr-defined]
-    me = await system.gateway.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    me = await system.gateway.get("/v1/me", headers=signed_in)
     assert me.status_code == 401, me.text
 
     assert (await login(system.gateway)).json()["code"] == "invalid_credentials"  # the old password is gone
@@ -110,7 +111,8 @@ async def test_a_reset_works_once_ends_every_session_and_notifies_on_email_and_s
 
     # Told on every registered contact, with what to do if it was not them.
     def notices() -> list[str]:
-        return [m.get_content() for m in smtp.to(CUSTOMER["email"]) if "パスワード再設定のお知らせ" in (m["Subject"] or "")]
+        mails = smtp.to(CUSTOMER["email"])
+        return [m.get_content() for m in mails if "パスワード再設定のお知らせ" in (m["Subject"] or "")]
 
     await eventually(lambda: len(notices()) == 1)
     assert "すべての端末からログアウト" in notices()[0]
@@ -204,15 +206,14 @@ async def test_the_email_code_alone_is_not_enough_for_a_customer_with_a_phone(
     assert (await login(system.gateway)).json()["code"] == "mfa_required"  # the old password still stands
 
 
-async def test_a_weak_new_password_is_refused_and_changes_nothing(
-    system: System, smtp: SmtpSink, sms: SmsSink
-) -> None:
+async def test_a_weak_new_password_is_refused_and_changes_nothing(system: System, smtp: SmtpSink, sms: SmsSink) -> None:
     await open_account(system.gateway)
     tokens = await full_login(system, sms)
     reset_id, email_code, sms_code = await requested_with_codes(system, smtp, sms)
     await verify(system, reset_id, "email", email_code)
     await verify(system, reset_id, "sms", sms_code)
-    for weak, code in (("Password123!", "common_password"), ("Xx-09012345678", "contains_phone"), ("Sh0rt!", "too_short")):
+    weak_ones = (("Password123!", "common_password"), ("Xx-09012345678", "contains_phone"), ("Sh0rt!", "too_short"))
+    for weak, code in weak_ones:
         refused = await complete(system, reset_id, weak)
         assert (refused.status_code, refused.json()["code"]) == (422, "password_policy")
         assert code in [v["code"] for v in refused.json()["violations"]]

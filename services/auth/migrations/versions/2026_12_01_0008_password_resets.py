@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("expires_at", UtcDateTime(), nullable=False),
         sa.Column("completed_at", UtcDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customer.id"], name=op.f("fk_password_reset_customer_id_customer")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"], name=op.f("fk_password_reset_customer_id_customer")),
         sa.ForeignKeyConstraint(
             ["email_challenge_id"], ["challenge.id"], name=op.f("fk_password_reset_email_challenge_id_challenge")
         ),
