@@ -16,7 +16,8 @@ customer on every registered contact, and is a risk event for fraud. Money waits
 after a contact change (the gateway's policy; auth reports the later of the two times, internal_api.py).
 
 Wrong codes count on the account's stranger side (lockout.py), as a login challenge's do: the reset is a door for
-anyone, and a stranger's lock also stops its codes being checked (423).
+anyone. A lock made by wrong codes, or a hard lock, stops its codes being checked (423); a temporary lock made by wrong
+passwords does not (lockout.ensure_reset_allowed), and a completed reset lifts the temporary locks.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ async def verify_code(runtime: AuthRuntime, reset_id: str, *, method: str, code:
     now = runtime.clock.now()
     async with runtime.database.reading() as session:
         reset = await _live_reset(session, reset_id, now=now)
-        lockout.ensure_unlocked(await lockout.load_guard(session, reset.subject), known=False, now=now)
+        guard = await lockout.load_guard(session, reset.subject)
+        lockout.ensure_reset_allowed(guard, now=now, rule=runtime.login_deps().lock_rule)
     challenge_id = reset.email_challenge_id if method == "email" else reset.possession_challenge_id
     async with runtime.database.transaction() as session:
         attempts = await challenges.claim_attempt(session, challenge_id, now=now, limits=runtime.code_limits)

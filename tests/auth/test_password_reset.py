@@ -3,6 +3,7 @@ the customer hears of it on every contact; an unknown login id gets the same ans
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -292,3 +293,54 @@ async def test_a_notice_leads_the_customer_to_a_reset_that_works(system: System,
     assert again.json()["code"] == "invalid_credentials"
     first = await login(system.gateway, password=NEW_PASSWORD, device="hanako-new-phone-01")
     assert first.json()["code"] == "mfa_required"  # the customer's own new phone: the second factor as ever
+
+
+async def test_a_reset_lifts_the_temporary_locks_of_wrong_passwords_but_not_a_hard_lock(
+    system: System, smtp: SmtpSink, sms: SmsSink
+) -> None:
+    """The customer's own wrong passwords lock their phone for a while; a stranger's lock strangers out. Neither stops
+    the reset (it is proven by codes, not the password), and the reset lifts both: the failures counted against the old
+    password stand for nothing. A hard lock waits for staff or a re-verification: no reset is proven under it."""
+    await open_account(system.gateway)
+    await full_login(system, sms)  # DEVICE is the customer's own
+    for device in (DEVICE, "criminal-phone-0666"):
+        # A second apart: login.announce_lock keys its notice by the second (two locks in one second collide).
+        system.clock.advance(1)  # type: ignore[attr-defined]
+        for _ in range(5):
+            await login(system.gateway, password="Wrong-Pass-1234", device=device)
+        assert (await login(system.gateway, device=device)).json()["code"] == "account_locked"
+    assert (await reset_password(system, smtp, sms)).status_code == 200
+    assert (await login(system.gateway, password=NEW_PASSWORD)).status_code == 200  # no wait on the own phone
+    stranger = await login(system.gateway, password=NEW_PASSWORD, device="hanako-new-phone-01")
+    assert stranger.json()["code"] == "mfa_required"  # nor for a new one: the second factor as ever
+
+    # Ten wrong passwords from strangers (the lock in between waited out): a hard lock, which a reset cannot pass.
+    system.clock.advance(1)  # type: ignore[attr-defined]
+    for _ in range(2):
+        for _ in range(5):
+            await login(system.gateway, password="Wrong-Pass-1234", device="criminal-phone-0666")
+        system.clock.advance(901)  # type: ignore[attr-defined]
+    reset_id, email_code, _ = await requested_with_codes(system, smtp, sms)
+    locked = await verify(system, reset_id, "email", email_code)
+    assert (locked.status_code, locked.json()["code"]) == (423, "account_locked")
+    assert (await complete(system, reset_id, "Another-Pass-99!")).json()["code"] == "reset_not_verified"
+
+
+async def test_two_completions_at_once_reset_once(system: System, smtp: SmtpSink, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    reset_id, email_code, sms_code = await requested_with_codes(system, smtp, sms)
+    await verify(system, reset_id, "email", email_code)
+    await verify(system, reset_id, "sms", sms_code)
+    answers = await asyncio.gather(
+        complete(system, reset_id, NEW_PASSWORD), complete(system, reset_id, "Another-Pass-99!")
+    )
+    assert sorted(a.status_code for a in answers) == [200, 410]
+    won = NEW_PASSWORD if answers[0].status_code == 200 else "Another-Pass-99!"
+    lost = "Another-Pass-99!" if won == NEW_PASSWORD else NEW_PASSWORD
+    assert (await login(system.gateway, password=won)).json()["code"] == "mfa_required"
+    assert (await login(system.gateway, password=lost)).json()["code"] == "invalid_credentials"
+
+    def notices() -> list[Any]:
+        return [m for m in smtp.to(CUSTOMER["email"]) if "パスワード再設定のお知らせ" in (m["Subject"] or "")]
+
+    await eventually(lambda: len(notices()) == 1)
