@@ -72,7 +72,8 @@ async def test_every_event_type_renders_and_arrives(
     (message,) = smtp.to(EMAIL)
     assert message["Subject"]
     assert message.get_content().strip()
-    if event.value in ("account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity"):
+    sms_too = ("account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity", "password_reset")
+    if event.value in sms_too:
         assert channels == ["email", "sms"]
         assert sms.received[0].to == PHONE
         assert sms.received[0].body
