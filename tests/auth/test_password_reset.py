@@ -287,6 +287,8 @@ async def test_a_notice_leads_the_customer_to_a_reset_that_works(system: System,
         return [m.get_content() for m in smtp.to(CUSTOMER["email"]) if "パスワード" in m.get_content()]
 
     await eventually(lambda: any("パスワードを変更してください" in w for w in warnings()))
+    # … and, for a customer who cannot sign in, to reset it: the way this test then takes.
+    assert any("パスワードの再設定" in w for w in warnings())
     done = await reset_password(system, smtp, sms, login_id="+81 90-1234-5678")  # by the phone number, too
     assert done.status_code == 200, done.text
     again = await login(system.gateway, device="criminal-phone-0666")
