@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import decoys, models
 from services.auth.errors import PasswordPolicyViolated
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import PasswordPolicy, check_password, load_common_passwords
-from services.auth.schemas import AccountApplication
+from services.auth.schemas import AccountApplication, normalize_phone
 from shared.clock import Clock
 from shared.contracts.notifications import EventType, SuspiciousActivityData
 from shared.crypto import FieldCipher
@@ -21,6 +21,7 @@ from shared.events import record_event
 from shared.ids import new_id
 from shared.notifications import send_notification
 from shared.outbox import Outbox
+from shared.statements import Prepared, Statements, statements_of
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,32 @@ def email_index(cipher: FieldCipher, email: str) -> str:
 
 def phone_index(cipher: FieldCipher, phone: str) -> str:
     return cipher.blind_index(phone, context="customer.phone")
+
+
+# At most two: one says whose number it is, two say it names no one account.
+_BY_PHONE = Prepared(
+    select(models.customer.c.email_index).where(models.customer.c.phone_index == bindparam("phone_index")).limit(2)
+)
+
+
+async def login_index(session: AsyncSession | Statements, cipher: FieldCipher, login_id: str) -> str:
+    """The e-mail index a login id names an account by: the e-mail address itself, or the registered phone number in
+    any usual form (+81 90-1234-5678, 090-1234-5678, 09012345678), looked up by its blind index.
+
+    Whatever the form, one account is one lockout guard (lockout.py): failures typed as the e-mail and as the phone
+    add up. A login id that names no account comes back as a keyed digest that matches no e-mail index, stable for
+    every form of one number, under which its failures are counted (lockout.unknown_subject). Phone numbers are not
+    unique (a family may share one): a number registered to more than one account names none of them, and answers as
+    an unknown id does; the e-mail address still logs each in."""
+    if "@" in login_id:
+        return email_index(cipher, login_id)
+    try:
+        phone = normalize_phone(login_id)
+    except ValueError:
+        return email_index(cipher, login_id)
+    index = phone_index(cipher, phone)
+    found = await statements_of(session).all(_BY_PHONE, {"phone_index": index})
+    return str(found[0].email_index) if len(found) == 1 else index
 
 
 def enforce_password_policy(password: str, *, policy: PasswordPolicy, email: str, phone: str, birth_date: date) -> None:

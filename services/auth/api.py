@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
-from services.auth import accounts, challenges, decoys, login, models, sessions, step_up, verification
+from services.auth import accounts, challenges, decoys, login, models, password_reset, sessions, step_up, verification
 from services.auth.errors import ChallengeNotFound
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import (
@@ -107,8 +107,9 @@ async def send_code(
     """Send a one-time code (6 digits, 60 s) to the customer's registered phone or email."""
     now = runtime.clock.now()
     found = await challenges.load_live(session, challenge_id, now=now)
-    if found.purpose == verification.STAFF_PURPOSE:
-        raise ChallengeNotFound("No such challenge.")  # staff use TOTP, at their own route
+    if found.purpose == verification.STAFF_PURPOSE or found.purpose in password_reset.PURPOSES:
+        # Staff use TOTP, at their own route; a password reset's codes are sent at its own routes.
+        raise ChallengeNotFound("No such challenge.")
     issued = await challenges.issue_code(
         session, challenge_id, method=body.method, now=now, limits=runtime.code_limits, cipher=runtime.cipher
     )

@@ -86,3 +86,22 @@ class SessionExpired(Problem):
 
     status = 401
     code = "session_expired"
+
+
+class ResetNotFound(Problem):
+    status = 404
+    code = "reset_not_found"
+
+
+class ResetExpired(Problem):
+    """Used already, or past its time: a reset works once."""
+
+    status = 410
+    code = "reset_expired"
+
+
+class ResetNotVerified(Problem):
+    """The e-mail code and the possession factor must both be proven before a new password is taken."""
+
+    status = 409
+    code = "reset_not_verified"

@@ -41,10 +41,11 @@ async def public_keys(runtime: RuntimeDep) -> PublicKeys:
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])
 async def session_state(session_id: str, session: SessionDep, runtime: RuntimeDep) -> SessionState:
     """Whether a session still stands (the gateway asks, and believes the answer for a few seconds), when its
-    customer's e-mail or phone last changed (Unix seconds; the gateway's policy makes money wait a cool-off), and
-    the customer's KYC status (KYC-2: the gateway asks afresh for the operations that require verification).
-    A staff session's check is a request: it keeps the session from its idle timeout, and ends it past that, past
-    the shift, or once its staff member is disabled or locked (staff.staff_session_stands)."""
+    customer's e-mail or phone last changed or the password was last reset, the later of the two (Unix seconds; the
+    gateway's policy makes money wait a cool-off), and the customer's KYC status (KYC-2: the gateway asks afresh for
+    the operations that require verification). A staff session's check is a request: it keeps the session from its
+    idle timeout, and ends it past that, past the shift, or once its staff member is disabled or locked
+    (staff.staff_session_stands)."""
     s, c = models.auth_session, models.customer
     row = (
         await session.execute(
@@ -56,6 +57,7 @@ async def session_state(session_id: str, session: SessionDep, runtime: RuntimeDe
                 s.c.revoked_at,
                 s.c.subject_type,
                 c.c.contact_changed_at,
+                c.c.password_reset_at,
                 c.c.kyc_status,
             )
             .select_from(s.outerjoin(c, (c.c.id == s.c.customer_id) & (s.c.subject_type == "customer")))
@@ -65,7 +67,9 @@ async def session_state(session_id: str, session: SessionDep, runtime: RuntimeDe
     active = row is not None and row.revoked_at is None
     if active and row is not None and row.subject_type == "staff":
         active = await staff.staff_session_stands(session, row, now=runtime.clock.now(), runtime=runtime)
-    changed = row.contact_changed_at if row is not None else None
+    # A password reset counts as a contact change: whoever reset it may hold the inbox and the phone (SIM swap), and
+    # money waits the same cool-off (or a TOTP step-up) after either. The later of the two is reported.
+    changed = max(filter(None, (row.contact_changed_at, row.password_reset_at)), default=None) if row else None
     return SessionState(
         active=active,
         subject_type=row.subject_type if row else None,

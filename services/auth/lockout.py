@@ -116,6 +116,27 @@ def check_lock(guard: Any, *, known: bool, now: datetime) -> None:
         )
 
 
+def ensure_reset_allowed(guard: Any, *, now: datetime, rule: LockRule) -> None:
+    """Whether a password reset's codes may be tried (password_reset.py). A reset is proven by codes, never by the
+    password: a lock made by wrong passwords does not stop it (a stranger typing wrong passwords must not keep the
+    customer from the way back in), a lock made by wrong codes does, on the stranger side, where a reset's codes are
+    counted. A hard lock of either side stops it: it waits for staff or a re-verification of identity (AUTH-LOGIN-3).
+    `guard` may be None (never failed)."""
+    if guard is None:
+        return
+    if guard.hard_locked_at is not None or guard.stranger_hard_locked_at is not None:
+        raise AccountLocked(
+            "The account is locked. Contact us, or verify your identity again, to unlock it.", locked_until=None
+        )
+    until = guard.stranger_locked_until
+    if until is not None and until > now and guard.stranger_code_failures >= rule.lock_after:
+        raise AccountLocked(
+            "The account is locked for a while after repeated failures.",
+            locked_until=until.isoformat(),
+            headers={"Retry-After": str(int((until - now).total_seconds()) + 1)},
+        )
+
+
 def needs_reset(guard: Any, *, known: bool) -> bool:
     """Whether a success on this side has failures or locks to clear (most logins have none: no write)."""
     side = "known" if known else "stranger"
@@ -241,6 +262,30 @@ async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> N
             hard_locked_at=None,
             stranger_hard_locked_at=None,
             lock_reason=None,
+            updated_at=now,
+        )
+    )
+
+
+async def lift_after_reset(session: AsyncSession, customer_id: str, *, now: datetime) -> None:
+    """A password reset proved the e-mail inbox and a possession factor (password_reset.py): the failures counted
+    against the old password, and the wrong codes counted before the proof, stand for nothing any more, and the
+    temporary locks they made are lifted on both sides. A hard lock stays: it waits for staff or a re-verification of
+    identity (AUTH-LOGIN-3), which two codes are not, and a staff or fraud stop is a decision a customer's own flow
+    must not undo."""
+    g = models.login_guard
+    await session.execute(
+        g.update()
+        .where(g.c.customer_id == customer_id)
+        .values(
+            known_failures=0,
+            stranger_failures=0,
+            known_code_failures=0,
+            stranger_code_failures=0,
+            known_locks=0,
+            stranger_locks=0,
+            known_locked_until=None,
+            stranger_locked_until=None,
             updated_at=now,
         )
     )

@@ -78,18 +78,19 @@ async def login(
     """A challenge to answer, or a started session where one factor is enough; and the customer's language.
 
     Two steps on the way to a token: the checks before the password, read without a transaction (one
-    statement for the account, its locks, this device, its factors and the network's failed logins), and one
-    transaction after it.
+    statement for the account, its locks, this device, its factors and the network's failed logins; a phone number
+    first finds whose it is, accounts.login_index), and one transaction after it.
     Both run prepared statements straight on the driver (shared/statements.py): every login runs them, and
     SQLAlchemy's own layers cost more CPU than the statements themselves.
     """
     now = deps.clock.now()
     limit, window = deps.ip_limit, deps.ip_window_seconds
     async with deps.database.direct_reading() as statements:
-        row = await _account_facts(statements, deps.cipher, request, ip=ip, now=now, window_seconds=window)
+        index = await accounts.login_index(statements, deps.cipher, request.login_id)
+        row = await _account_facts(statements, index, request, ip=ip, now=now, window_seconds=window)
     throttle.check(row, now=now, limit=limit, window_seconds=window)
     if row.id is None:
-        await _unknown_login_id(request, row, ip=ip, now=now, deps=deps)
+        await _unknown_login_id(request, row, index, ip=ip, now=now, deps=deps)
     # Only the customer's own devices are known: a stranger next to the trusted phone (the same /24, a
     # carrier's NAT) is still a stranger, and cannot lock the phone out.
     device = _device_of(row)
@@ -186,14 +187,13 @@ _UPGRADE_HASH = Prepared(
 
 
 async def _account_facts(
-    statements: Statements, cipher: FieldCipher, request: LoginRequest, *, ip: str, now: datetime, window_seconds: int
+    statements: Statements, index: str, request: LoginRequest, *, ip: str, now: datetime, window_seconds: int
 ) -> Any:
     """In one statement, what a login decides on before the password: the account, its lockout guard
     (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at),
     whether an authenticator app is confirmed (totp_confirmed_at), and the failed logins from this network
     (throttle.failure_columns). For an unknown login id the account's columns are None and the guard is the
-    unknown id's."""
-    index = accounts.email_index(cipher, request.login_id)
+    unknown id's. `index`: accounts.login_index of the login id (an e-mail or the phone)."""
     parameters = {
         "email_index": index,
         "unknown_subject": lockout.unknown_subject(index),
@@ -219,12 +219,13 @@ async def has_confirmed_totp(session: AsyncSession, customer_id: str) -> bool:
     return confirmed is not None and confirmed.confirmed_at is not None
 
 
-async def _unknown_login_id(request: LoginRequest, facts: Any, *, ip: str, now: datetime, deps: LoginDeps) -> NoReturn:
+async def _unknown_login_id(
+    request: LoginRequest, facts: Any, digest: str, *, ip: str, now: datetime, deps: LoginDeps
+) -> NoReturn:
     """A login id that names no account: the same checks, the same cost, the same answers as a stranger's wrong
     password on an existing one, its failures counted under its keyed digest (API.md: nothing tells them apart)."""
     lockout.check_lock(facts, known=False, now=now)
     await deps.hasher.verify_dummy(request.password)
-    digest = accounts.email_index(deps.cipher, request.login_id)
     async with deps.database.transaction() as session:
         await throttle.record_network_failure(session, ip, now=now, window_seconds=deps.ip_window_seconds)
         if facts.stranger_failures is None:  # a new id to remember: make room first

@@ -41,6 +41,26 @@ customer = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # When an e-mail or phone change last took effect: money waits a cool-off after it (the gateway's policy).
     Column("contact_changed_at", UtcDateTime, nullable=True),
+    # When the password was last reset (password_reset.py): money waits the same cool-off as after a contact change.
+    Column("password_reset_at", UtcDateTime, nullable=True),
+)
+
+# A forgotten password being replaced (password_reset.py): a code by e-mail and a possession factor, each a challenge
+# of its own, both proven before the new password is taken; used once. A login id that names no account gets a decoy
+# (customer_id None) that answers alike and whose codes go to nobody.
+password_reset = Table(
+    "password_reset",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), ForeignKey("customer.id"), nullable=True, index=True),  # None: a decoy
+    Column("subject", String(80), nullable=False),  # whose lockout guard counts its wrong codes (lockout.py)
+    Column("email_challenge_id", String(40), ForeignKey("challenge.id"), nullable=False),
+    Column("possession_challenge_id", String(40), ForeignKey("challenge.id"), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | completed
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime, nullable=True),
 )
 
 # A change of e-mail or phone waiting for the code sent to the new contact (contact_changes.py).

@@ -194,3 +194,40 @@ class PasskeyLogin(BaseModel):
     authentication_id: str = Field(min_length=1, max_length=40)
     credential: dict[str, Any]
     device_id: str = _DEVICE_ID
+
+
+class PasswordResetRequest(BaseModel):
+    """A forgotten password (POST /v1/auth/password-reset): the e-mail address or the registered phone number."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    login_id: str = Field(min_length=1, max_length=254)
+    # The language of the answer's caution: the caller's, never the account's (that would tell an account exists).
+    language: Literal["ja", "en"] = "ja"
+
+
+class PasswordResetStarted(BaseModel):
+    reset_id: str
+    methods: list[str] = Field(description="where the codes went: always e-mail and SMS, whether the id exists or not")
+    possession_methods: list[str] = Field(description="what may prove the possession factor: the SMS code, or TOTP")
+    expires_in: int
+    caution: str
+
+
+class PasswordResetSend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["email", "sms"]
+
+
+class PasswordResetVerify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["email", "sms", "totp"]
+    code: str = Field(min_length=1, max_length=16)
+
+
+class PasswordResetComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_password: str = Field(min_length=1, max_length=1024)

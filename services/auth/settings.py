@@ -39,6 +39,13 @@ class AuthSettings(ServiceSettings):
     ip_failures_per_window: int = Field(default=30, ge=1)
     ip_window_seconds: int = Field(default=600, ge=10)
 
+    # Password reset (password_reset.py): requests per login id (per account, whatever form of it is typed) and per
+    # client address in the window, counted alike whether the id names an account or not; the reset's codes count
+    # towards code_max_sends_per_customer_hour as every other code does.
+    password_reset_per_login_id: int = Field(default=5, ge=1)
+    password_reset_per_ip: int = Field(default=20, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=60)
+
     # Challenges and one-time codes (AUTH-OTP-1/2).
     challenge_ttl_seconds: int = Field(default=300, ge=60, le=1800)
     code_ttl_seconds: int = Field(default=60, ge=30, le=120)

@@ -77,3 +77,23 @@ async def record_network_failure(session: AsyncSession, ip: str, *, now: datetim
         updated = await session.execute(t.update().where(t.c.id == key).values(failures=t.c.failures + 1))
         if updated.rowcount == 0:  # type: ignore[attr-defined]
             await session.execute(t.insert().values(id=key, failures=1, window_started_at=start))
+
+
+async def count_request(session: AsyncSession, name: str, *, now: datetime, window_seconds: int) -> int:
+    """Count one request under `name` in the current window (the same table as failed logins: an anonymous door's
+    requests per login id or per address, password_reset.py); the count so far, this one included."""
+    key, start = _window_key(name, now, window_seconds)
+    updated = await session.execute(
+        _t.update().where(_t.c.id == key).values(failures=_t.c.failures + 1).returning(_t.c.failures)
+    )
+    count = updated.scalar_one_or_none()
+    if count is None:
+        await session.execute(_t.insert().values(id=key, failures=1, window_started_at=start))
+        return 1
+    return int(count)
+
+
+def retry_after(now: datetime, window_seconds: int) -> str:
+    """Seconds until the current window ends (Retry-After)."""
+    start = int(now.timestamp()) // window_seconds * window_seconds
+    return str(start + window_seconds - int(now.timestamp()))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
-from services.auth import challenges, decoys, lockout, login, models, passkeys, sessions, staff, step_up
+from services.auth import challenges, decoys, lockout, login, models, passkeys, password_reset, sessions, staff, step_up
 from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound, PasskeyInvalid
 from services.auth.runtime import AuthRuntime
 from shared.events import record_event
@@ -55,7 +55,9 @@ async def verify_answer(
     now = runtime.clock.now()
     async with runtime.database.reading() as session:
         row = await challenges.load_live(session, challenge_id, now=now)
-        if (row.purpose == STAFF_PURPOSE) != staff_route:
+        # A password reset's challenges are answered at its own route only (password_reset.py), whose two factors
+        # together are what it asks for: none of them is a login or a grant.
+        if (row.purpose == STAFF_PURPOSE) != staff_route or row.purpose in password_reset.PURPOSES:
             raise ChallengeNotFound("No such challenge.")
         known = _known(row.purpose)
         lockout.ensure_unlocked(await lockout.load_guard(session, row.customer_id), known=known, now=now)

@@ -40,7 +40,13 @@ MONEY_ASKED = frozenset({"withdrawal_requested", "charge_requested"})  # attempt
 LOGIN_FAILED = "login_failed"
 BANK_LINKED = "bank_account_linked"
 # What a change event says was changed, named as the rules name it.
-CHANGES = {"attribute_changed": None, "password_changed": "password", "factor_changed": "mfa"}
+# A password reset (auth's password_reset.py) is a change of password, and the likelier one in a takeover.
+CHANGES = {
+    "attribute_changed": None,
+    "password_changed": "password",
+    "password_reset": "password",
+    "factor_changed": "mfa",
+}
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ class BearerAuthenticator:
         return claims
 
     def contact_changed_at(self, session_id: str) -> int | None:
-        """When the session's customer last changed e-mail or phone, as of the last session check (None: never)."""
+        """When the session's customer last changed e-mail or phone or reset the password, as of the last session
+        check (None: never)."""
         return self._contact_changed.get(session_id)
 
     def kyc_status(self, session_id: str) -> str | None:

@@ -225,7 +225,8 @@ class SessionState:
     factors: tuple[Factor, ...] = ()  # the access token's amr
     grant: Grant | None = None
     kyc_verified: bool = False
-    # When the customer's e-mail or phone last changed (Unix seconds, from auth's session check), if ever.
+    # When the customer's e-mail or phone last changed or the password was reset (Unix seconds, from auth's session
+    # check), if ever.
     contact_changed_at: int | None = None
 
 
@@ -301,9 +302,10 @@ def decide(
     enrolment, which needs the secret only the stepped-up start gave): the factors still count, the per-operation
     grant does not apply again, a risky request still steps up.
 
-    Within the operation's `contact_change_cool_off_seconds` after the customer's e-mail or phone changed
-    (`session.contact_changed_at`), only a TOTP grant for this very operation counts, and the challenge offers TOTP
-    alone: the phone that answers SMS codes may be the one just registered by an attacker."""
+    Within the operation's `contact_change_cool_off_seconds` after the customer's e-mail or phone changed or the
+    password was reset (`session.contact_changed_at`: auth reports the later of the two), only a TOTP grant for this
+    very operation counts, and the challenge offers TOTP alone: the phone that answers SMS codes may be the one just
+    registered by an attacker (or, after a reset, a swapped SIM)."""
     rule = policy.operations.get(operation)
     if rule is None:
         return Decision("deny", ("unknown_operation",))

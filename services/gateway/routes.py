@@ -71,6 +71,11 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/auth/refresh", "auth", "session"),
     Route("POST", "/v1/auth/logout", "auth", "session"),
     Route("POST", "/v1/auth/challenges/{challenge_id}/send", "auth", "challenge"),
+    # A forgotten password (auth's password_reset.py): anyone may ask, the codes prove the customer.
+    Route("POST", "/v1/auth/password-reset", "auth", "password_reset"),
+    Route("POST", "/v1/auth/password-reset/{reset_id}/send", "auth", "password_reset"),
+    Route("POST", "/v1/auth/password-reset/{reset_id}/verify", "auth", "password_reset"),
+    Route("POST", "/v1/auth/password-reset/{reset_id}/complete", "auth", "password_reset"),
     Route("POST", "/v1/auth/challenges/{challenge_id}/verify", "auth", "challenge"),
     Route("POST", "/v1/auth/totp", "auth", "mfa_change", caller="customer"),
     # The confirm needs the secret that only the stepped-up start gave: one step-up per enrolment.

@@ -42,6 +42,9 @@ DEFAULT_RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit(operation="login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="ops_login", per="ip", limit=20, window_seconds=60),
     RateLimit(operation="challenge", per="ip", limit=10, window_seconds=60),
+    # Every route of a reset (ask, send, verify, complete) as a login's; auth also counts the resets asked for per
+    # login id and per address over an hour (each sends an e-mail and an SMS).
+    RateLimit(operation="password_reset", per="ip", limit=20, window_seconds=60),
     # Accounts created, not attempts: a refused sign-up (a weak password) costs nothing; staff clear an address
     # (a carrier's, shared by many customers) with DELETE /v1/ops/rate-limits.
     RateLimit(operation="account_open", per="ip", limit=5, window_seconds=3600, counts="created"),

@@ -26,7 +26,8 @@ class NotifySettings(ServiceSettings):
     support_phone: str = "0120-000-000"
     support_hours: str = "9:00-21:00"
 
-    # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so").
+    # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so"). A password
+    # reset is proven with the inbox: the phone's owner must hear of it whoever holds the inbox.
     sms_events: list[str] = Field(
         default_factory=lambda: [
             "account_locked",
@@ -35,6 +36,7 @@ class NotifySettings(ServiceSettings):
             "suspicious_activity",
             # The device removed is most often the phone itself: its owner hears of it even with the app signed out.
             "device_removed",
+            "password_reset",
         ]
     )
 

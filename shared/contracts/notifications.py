@@ -32,6 +32,7 @@ CodeOperation = Literal[
     "kyc",
     "dispute",
     "device_remove",
+    "password_reset",  # a forgotten password: not a step-up, the codes of a reset (services/auth/password_reset.py)
 ]
 
 
@@ -42,6 +43,7 @@ class EventType(StrEnum):
     WITHDRAWAL_COMPLETED = "withdrawal_completed"  # AUTH-WD-2
     ATTRIBUTE_CHANGED = "attribute_changed"  # AUTH-ATTR-2, to the old and to the new contact
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a password
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name: a forgotten password replaced, every session ended
     MFA_CHANGED = "mfa_changed"
     BANK_ACCOUNT_LINKED = "bank_account_linked"  # LINK-2
     BANK_LINK_SUSPENDED = "bank_link_suspended"  # INC-9: a link made under weaker rules, suspended until linked again
@@ -96,6 +98,11 @@ class AttributeChangedData(NotificationData):
 
 class PasswordChangedData(NotificationData):
     at: AwareDatetime
+
+
+class PasswordResetData(NotificationData):
+    at: AwareDatetime
+    sessions_ended: int = Field(ge=0, description="how many sessions (signed-in devices) the reset ended")
 
 
 class MfaChangedData(NotificationData):
@@ -194,6 +201,7 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.WITHDRAWAL_COMPLETED: WithdrawalCompletedData,
     EventType.ATTRIBUTE_CHANGED: AttributeChangedData,
     EventType.PASSWORD_CHANGED: PasswordChangedData,
+    EventType.PASSWORD_RESET: PasswordResetData,
     EventType.MFA_CHANGED: MfaChangedData,
     EventType.BANK_ACCOUNT_LINKED: BankAccountLinkedData,
     EventType.BANK_LINK_SUSPENDED: BankLinkSuspendedData,

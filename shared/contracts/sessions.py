@@ -26,7 +26,8 @@ class SessionState(BaseModel):
 
     active: bool
     subject_type: str | None = None
-    # When the session's customer last changed e-mail or phone (Unix seconds; None: never, or not a customer).
+    # When the session's customer last changed e-mail or phone, or reset the password: the later of the two (Unix
+    # seconds; None: never, or not a customer). Money waits the gateway's contact-change cool-off after either.
     contact_changed_at: int | None = None
     # The customer's KYC status (shared/contracts/identity.KycState; None: not a customer).
     kyc_status: str | None = None

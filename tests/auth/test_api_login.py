@@ -392,3 +392,54 @@ async def test_a_customer_gets_at_most_ten_codes_an_hour_whatever_the_challenges
     system.clock.advance(3600)  # type: ignore[attr-defined]
     fresh = (await login(system.gateway, device="device-new-0099")).json()["challenge"]["id"]
     assert (await system.gateway.post(f"/v1/auth/challenges/{fresh}/send", json={"method": "sms"})).status_code == 202
+
+
+# ---- login by the registered phone number (issue 16) -----------------------------------------------------------
+
+PHONE_FORMS = ("090-1234-5678", "+81 90-1234-5678", "09012345678", "+819012345678", "090 1234 5678")
+
+
+async def test_the_registered_phone_number_logs_in_in_any_usual_form(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    await full_login(system, sms)  # this phone is now the customer's trusted device
+    for form in PHONE_FORMS:
+        answer = await login(system.gateway, login_id=form)
+        assert answer.status_code == 200, (form, answer.text)
+        assert answer.json()["acr"] == "aal1"
+    stranger = await login(system.gateway, login_id="090-1234-5678", device="another-phone-0002")
+    assert (stranger.status_code, stranger.json()["code"]) == (401, "mfa_required")
+    assert stranger.json()["challenge"]["methods"] == ["sms"]
+
+
+async def test_a_wrong_password_by_phone_answers_as_by_email_and_as_an_unknown_id(system: System) -> None:
+    await open_account(system.gateway)
+    answers = [
+        await login(system.gateway, password="Wrong-Pass-1234", login_id=login_id)
+        for login_id in (CUSTOMER["email"], "090-1234-5678", "080-0000-1111", "nobody@example.jp", "not a phone")
+    ]
+    assert {(a.status_code, a.json()["code"], a.json()["detail"]) for a in answers} == {
+        (401, "invalid_credentials", "The login id or the password is not correct.")
+    }
+
+
+async def test_failures_split_between_the_email_and_the_phone_lock_the_account(system: System) -> None:
+    """The lockout counts per account, not per string typed (AUTH-LOGIN-3 cannot be sidestepped by alternating)."""
+    await open_account(system.gateway)
+    forms = (CUSTOMER["email"], "090-1234-5678", CUSTOMER["email"].upper(), "+81 90-1234-5678")
+    for form in forms:
+        refused = await login(system.gateway, password="Wrong-Pass-1234", login_id=form)
+        assert (refused.status_code, refused.json()["code"]) == (401, "invalid_credentials"), form
+    fifth = await login(system.gateway, password="Wrong-Pass-1234", login_id="09012345678")
+    assert (fifth.status_code, fifth.json()["code"]) == (423, "account_locked")
+    for login_id in (CUSTOMER["email"], "090-1234-5678"):
+        locked = await login(system.gateway, login_id=login_id)  # the right password: still locked
+        assert (locked.status_code, locked.json()["code"]) == (423, "account_locked")
+
+
+async def test_a_phone_number_of_two_accounts_logs_neither_in_by_the_number(system: System) -> None:
+    await open_account(system.gateway)
+    await open_account(system.gateway, email="taro.sato@example.jp")  # the same family phone
+    by_phone = await login(system.gateway, login_id="090-1234-5678")
+    assert (by_phone.status_code, by_phone.json()["code"]) == (401, "invalid_credentials")
+    for email in (CUSTOMER["email"], "taro.sato@example.jp"):
+        assert (await login(system.gateway, login_id=email)).json()["code"] == "mfa_required"

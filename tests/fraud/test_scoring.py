@@ -264,6 +264,7 @@ async def test_one_bank_account_linked_by_two_customers(fraud: Fraud) -> None:
         ("attribute_changed", ["phone"], "phone"),
         ("attribute_changed", ["email"], "email"),
         ("password_changed", None, "password"),
+        ("password_reset", None, "password"),
         ("factor_changed", None, "mfa"),
     ],
 )

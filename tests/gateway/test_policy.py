@@ -67,6 +67,7 @@ TABLE: dict[str, tuple[Caller, dict[tuple[str, bool], str] | dict[str, str]]] = 
     "login": ("anonymous", OPEN),
     "session": ("anonymous", OPEN),
     "challenge": ("anonymous", OPEN),
+    "password_reset": ("anonymous", OPEN),  # a forgotten password: the codes prove the customer, auth checks them
     "public_read": ("anonymous", OPEN),  # INC-6 (e): the published notices, nothing of anyone's
     "diagnostics": ("staff", OPEN),
     "ops_login": ("anonymous", OPEN),

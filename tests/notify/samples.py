@@ -22,6 +22,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "recipient_role": "old",
     },
     EventType.PASSWORD_CHANGED: {"at": AT},
+    EventType.PASSWORD_RESET: {"at": AT, "sessions_ended": 2},
     EventType.MFA_CHANGED: {"at": AT, "change": "enrolled", "factor": "totp"},
     EventType.BANK_ACCOUNT_LINKED: {
         "at": AT,

@@ -51,7 +51,14 @@ async def wait_sent(notify: httpx.AsyncClient, notification_id: str) -> dict[str
 
 # The notices that go by SMS too whatever the customer chose (notify's sms_events): a removed device is most often the
 # phone itself, whose owner must hear of it with the app signed out.
-SMS_TOO = ("account_locked", "withdrawal_completed", "bank_account_linked", "suspicious_activity", "device_removed")
+SMS_TOO = (
+    "account_locked",
+    "withdrawal_completed",
+    "bank_account_linked",
+    "suspicious_activity",
+    "device_removed",
+    "password_reset",
+)
 
 
 @pytest.mark.req("AUTH-LOGIN-2", "AUTH-ATTR-2")

@@ -42,6 +42,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "recipient_role": "old",
     },
     EventType.PASSWORD_CHANGED: {"at": AT},
+    EventType.PASSWORD_RESET: {"at": AT, "sessions_ended": 2},
     EventType.MFA_CHANGED: {"at": AT, "change": "removed", "factor": "totp"},
     EventType.BANK_ACCOUNT_LINKED: {
         "at": AT,
@@ -298,6 +299,7 @@ OPERATIONS = {
     "kyc": ("本人確認", "identity verification"),
     "dispute": ("不正利用のお申し出", "report of unauthorised use"),
     "device_remove": ("端末の登録解除", "device removal"),
+    "password_reset": ("パスワード再設定", "password reset"),
 }
 
 

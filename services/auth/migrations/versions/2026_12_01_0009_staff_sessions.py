@@ -1,7 +1,7 @@
 """staff sessions that last a shift: when a session was last used, for its idle timeout
 
 Revision ID: auth_0009_staff_sessions
-Revises: auth_0007_kyc_status
+Revises: auth_0008_password_resets
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "auth_0009_staff_sessions"
-down_revision: str | None = "auth_0007_kyc_status"
+down_revision: str | None = "auth_0008_password_resets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
