@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.auth import api, fraud_actions_api, internal_api, models, ops_api, profile_api
+from services.auth import api, fraud_actions_api, internal_api, models, ops_api, profile_api, recovery_api
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
 from services.auth.runtime import AuthRuntime
@@ -62,6 +62,7 @@ def create_app(
             trace.router,
             api.router,
             profile_api.router,
+            recovery_api.router,
             ops_api.router,
             internal_api.router,
             fraud_actions_api.router,

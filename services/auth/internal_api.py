@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import bindparam, select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, challenges, kyc_status, models, step_up
+from services.auth import accounts, audit, challenges, kyc_status, models, recovery_codes, step_up
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
@@ -68,6 +68,8 @@ async def create_step_up_challenge(
     methods = [m for m in body.methods if m in challenges.POSSESSION_METHODS]
     if "totp" in methods and not await runtime.has_totp(session, body.customer_id):
         methods.remove("totp")
+    if "recovery_code" in methods and not await recovery_codes.remaining(session, body.customer_id):
+        methods.remove("recovery_code")
     if not methods:
         raise Problem("No method can answer this challenge.", code="no_method", status=422)
     challenge_id = await challenges.create_challenge(

@@ -93,7 +93,7 @@ class SendCodeRequest(BaseModel):
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["totp", "sms", "email"]
+    method: Literal["totp", "sms", "email", "recovery_code"]
     code: str = Field(min_length=1, max_length=16)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.auth import challenges, decoys, lockout, login, models, sessions, staff, step_up
+from services.auth import challenges, decoys, lockout, login, models, recovery_codes, sessions, staff, step_up
 from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound
 from services.auth.runtime import AuthRuntime
 from shared.tokens import Factor, Method
@@ -61,6 +61,8 @@ async def verify_answer(
             if not await challenges.mark_verified(session, challenge_id):
                 raise ChallengeDead("This challenge is no longer valid; start again.")
             await lockout.record_code_success(session, row.customer_id, known=known, now=now)
+            if method == "recovery_code":
+                await _announce_recovery_code(runtime, session, row, ip=ip)
             return await _complete(runtime, session, row, Factor.of(method, int(now.timestamp())), ip=ip)
     async with runtime.database.transaction() as session:
         await challenges.record_wrong_answer(session, challenge_id, attempts=attempts, limits=runtime.code_limits)
@@ -76,7 +78,17 @@ async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str,
         return await staff.verify_staff_totp(session, row.customer_id, code, now=now, cipher=runtime.cipher)
     if method == "totp":
         return await runtime.verify_totp(session, row.customer_id, code, now=now)
+    if method == "recovery_code":
+        # Used here, in the transaction that verifies the challenge: of two answers racing with one code, one wins.
+        return await recovery_codes.consume(session, runtime.cipher, row.customer_id, code, now=now)
     return challenges.code_matches(row, method=method, code=code, now=now, cipher=runtime.cipher)
+
+
+async def _announce_recovery_code(runtime: AuthRuntime, session: Any, row: Any, *, ip: str) -> None:
+    customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
+    await recovery_codes.announce_use(
+        session, runtime.outbox, runtime.cipher, customer, operation=row.operation, ip=ip, now=runtime.clock.now()
+    )
 
 
 async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str) -> None:

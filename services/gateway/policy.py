@@ -258,7 +258,7 @@ class Decision:
 _CLASS_ORDER: tuple[FactorClass, ...] = get_args(FactorClass)
 # What auth's step-up challenges can verify (POST /v1/auth/challenges/{id}/verify): possession factors. A missing
 # knowledge or inherence factor cannot be brought by a challenge: the customer signs in again.
-CHALLENGE_METHODS: tuple[Method, ...] = ("totp", "sms", "email")
+CHALLENGE_METHODS: tuple[Method, ...] = ("totp", "sms", "email", "recovery_code")
 
 
 def _is_fresh(factor: Factor, now: float, max_age: int) -> bool:

@@ -51,6 +51,8 @@ class EventType(StrEnum):
     KYC_REJECTED = "kyc_rejected"  # KYC-1: the proofing failed, and why
     DISPUTE_OPENED = "dispute_opened"  # INC-6, INC-7: a report of transactions that were not the customer's
     DISPUTE_RESOLVED = "dispute_resolved"  # INC-7: relieved (how much) or rejected (why)
+    RECOVERY_CODE_USED = "recovery_code_used"  # a recovery code stood in for a lost factor (always told)
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"  # a new set replaced every earlier code
 
 
 class NotificationData(BaseModel):
@@ -176,6 +178,18 @@ class DisputeResolvedData(NotificationData):
     )
 
 
+class RecoveryCodeUsedData(NotificationData):
+    at: AwareDatetime
+    remaining: int = Field(ge=0, le=10, description="unused recovery codes left after this one")
+    operation: CodeOperation = Field(description="what the code was used for: a login, or a step-up the policy allows")
+    ip: str = Field(max_length=64)
+
+
+class RecoveryCodesRegeneratedData(NotificationData):
+    at: AwareDatetime
+    count: int = Field(gt=0, le=10, description="codes in the new set")
+
+
 DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -193,6 +207,8 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.KYC_REJECTED: KycRejectedData,
     EventType.DISPUTE_OPENED: DisputeOpenedData,
     EventType.DISPUTE_RESOLVED: DisputeResolvedData,
+    EventType.RECOVERY_CODE_USED: RecoveryCodeUsedData,
+    EventType.RECOVERY_CODES_REGENERATED: RecoveryCodesRegeneratedData,
 }
 
 

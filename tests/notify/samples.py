@@ -65,6 +65,8 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "reason": "ご本人の端末からのご利用と確認できました",
         "credit_information_deletion": False,
     },
+    EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
+    EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
 }
 
 EMAIL = "taro.yamada@example.jp"
