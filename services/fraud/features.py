@@ -39,8 +39,15 @@ MONEY_DONE = frozenset({"withdrawal_completed", "charge_completed"})  # money th
 MONEY_ASKED = frozenset({"withdrawal_requested", "charge_requested"})  # attempts: velocity of count
 LOGIN_FAILED = "login_failed"
 BANK_LINKED = "bank_account_linked"
-# What a change event says was changed, named as the rules name it.
-CHANGES = {"attribute_changed": None, "password_changed": "password", "factor_changed": "mfa"}
+# What a change event says was changed, named as the rules name it. A recovery code used in place of the app or phone
+# counts as a change of credentials: whoever holds the password and a stolen code is signed in as the customer.
+CHANGES = {
+    "attribute_changed": None,
+    "password_changed": "password",
+    "factor_changed": "mfa",
+    "recovery_code_used": "recovery_code",
+    "recovery_codes_regenerated": "mfa",
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ class Features:
     asns_90d: frozenset[str] = frozenset()
     last_country: str | None = None
     last_country_at: datetime | None = None
-    hours_since_change: dict[str, float] = field(default_factory=dict)  # phone, email, address, password, mfa
+    # phone, email, address, password, mfa, recovery_code
+    hours_since_change: dict[str, float] = field(default_factory=dict)
     customer_failed_logins_1h: int = 0
     customer_failed_logins_24h: int = 0
     link_age_hours: float | None = None  # this bank account, linked by this customer
@@ -225,7 +233,7 @@ def _customer_features(
 
 
 def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
-    """Hours since the latest change of each of phone, email, address, password and MFA."""
+    """Hours since the latest change of each of phone, email, address, password, MFA and use of a recovery code."""
     found: dict[str, float] = {}
     for row in rows:  # newest first: the first of each kind is the latest
         if row.type not in CHANGES:
