@@ -26,6 +26,7 @@ from shared.contracts.notifications import (
 )
 from shared.crypto import FieldCipher
 from shared.events import record_event
+from shared.ids import new_id
 from shared.notifications import send_notification
 from shared.outbox import Outbox
 
@@ -56,7 +57,10 @@ def code_hash(cipher: FieldCipher, customer_id: str, normalised: str) -> str:
 
 async def replace_set(session: AsyncSession, cipher: FieldCipher, customer_id: str, *, now: datetime) -> list[str]:
     """A new set of COUNT codes, returned in clear this once; every earlier code of the customer stops working."""
-    r = models.recovery_code
+    r, c = models.recovery_code, models.customer
+    # Two new sets at once are made one after the other: else each delete misses the other's uncommitted rows, and
+    # both sets (twenty codes) would stand.
+    await session.execute(select(c.c.id).where(c.c.id == customer_id).with_for_update())
     await session.execute(delete(r).where(r.c.customer_id == customer_id))
     codes: list[str] = []
     hashes: set[str] = set()
@@ -102,6 +106,7 @@ async def announce_use(
     cipher: FieldCipher,
     customer: Any,
     *,
+    challenge_id: str,
     operation: str,
     ip: str,
     now: datetime,
@@ -114,7 +119,7 @@ async def announce_use(
     data = RecoveryCodeUsedData.model_construct(
         at=now, remaining=left, operation=cast(CodeOperation, operation), ip=ip[:64]
     )
-    stamp = f"auth:recovery-used:{customer.id}:{int(now.timestamp() * 1000)}:{left}"
+    stamp = f"auth:recovery-used:{challenge_id}"  # a challenge is verified once: one notice per code used
     for channel, email, phone in (("email", contact.email, None), ("sms", None, contact.phone)):
         if email or phone:
             await send_notification(
@@ -139,7 +144,7 @@ async def announce_regeneration(
     """A new set replaced the old one: told on every contact, and recorded for fraud."""
     contact = accounts.contact_of(customer, cipher)
     data = RecoveryCodesRegeneratedData.model_construct(at=now, count=COUNT)
-    stamp = f"auth:recovery-new:{customer.id}:{int(now.timestamp() * 1000)}"
+    stamp = f"auth:recovery-new:{new_id('rcs')}"  # each set is told apart, however close in time
     for channel, email, phone in (("email", contact.email, None), ("sms", None, contact.phone)):
         if email or phone:
             await send_notification(

@@ -87,7 +87,14 @@ async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str,
 async def _announce_recovery_code(runtime: AuthRuntime, session: Any, row: Any, *, ip: str) -> None:
     customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
     await recovery_codes.announce_use(
-        session, runtime.outbox, runtime.cipher, customer, operation=row.operation, ip=ip, now=runtime.clock.now()
+        session,
+        runtime.outbox,
+        runtime.cipher,
+        customer,
+        challenge_id=row.id,
+        operation=row.operation,
+        ip=ip,
+        now=runtime.clock.now(),
     )
 
 

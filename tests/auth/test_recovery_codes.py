@@ -275,6 +275,23 @@ async def test_regenerating_needs_a_step_up_replaces_the_whole_set_and_is_told(
     await eventually(lambda: any("再発行" in m.body for m in sms.received if m.to == who.phone))
 
 
+async def test_two_regenerations_at_once_leave_one_set_of_ten(system: System, sms: SmsSink) -> None:
+    who = await enrol(system, sms)
+    grants = [
+        await sms_grant(system, sms, who.phone, await system.gateway.post("/v1/me/recovery-codes", headers=who.headers))
+        for _ in range(2)
+    ]
+    renewed = await asyncio.gather(
+        *(
+            system.gateway.post("/v1/me/recovery-codes", headers={**who.headers, "Step-Up-Grant": grant})
+            for grant in grants
+        )
+    )
+    assert [r.status_code for r in renewed] == [201, 201]
+    assert await remaining(system, who) == 10
+    assert len(await stored_hashes(system, who.customer_id)) == 10
+
+
 async def test_a_recovery_code_re_enrols_a_lost_app_but_never_steps_up_money(system: System, sms: SmsSink) -> None:
     who = await enrol(system, sms)
     c = models.customer
