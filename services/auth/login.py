@@ -382,7 +382,9 @@ async def complete_login(
         seen = await devices.see_device(
             session, customer_row.id, pending["device_key"], ip=pending["ip"], user_agent=pending["user_agent"], now=now
         )
-    if len({f.cls for f in factors}) >= 2:
+    # A recovery code signs in once and trusts nothing: the next login on this device asks for a factor again (by
+    # then the new app), and a thief's device with a stolen code never joins the customer's own side (lockout.py).
+    if len({f.cls for f in factors}) >= 2 and all(f.method != "recovery_code" for f in factors):
         await devices.trust_device(session, seen.id, now=now)
     issued = await sessions.start_session(
         session,

@@ -161,6 +161,8 @@ async def test_a_code_signs_in_once_as_the_possession_factor_and_the_customer_is
     assert [f["method"] for f in claims["amr"]] == ["pwd", "recovery_code"]
     assert [f["class"] for f in claims["amr"]] == ["knowledge", "possession"]
     assert await remaining(system, used.json()) == 9
+    # The device is not trusted by it: the next login there asks for a factor again.
+    assert (await login_challenge(system, who, "device-lost-phone-0002"))["methods"] == ["totp", "sms", "recovery_code"]
     again = await login_challenge(system, who, "device-lost-phone-0003")
     replayed = await answer(system, again["id"], "recovery_code", who.codes[3])
     assert replayed.status_code == 401
