@@ -8,7 +8,9 @@ a fresh challenge does not buy five more guesses.
 
 Whose side a code is on (lockout.py): a login challenge is only ever made for a device the customer has not
 completed a login on, so it is a stranger's; a step-up challenge is made for a signed-in session, and every
-session's device is trusted, so it is the customer's own; staff have one side.
+session's device is trusted (or was signed in with a recovery code, which trusts no device but is still a session
+of the customer's), so it is the customer's own; staff have one side. A recovery code is checked by using it
+(recovery_codes.consume), and its use is told to the customer and to fraud in the same transaction.
 """
 
 from __future__ import annotations
