@@ -35,7 +35,9 @@ DEFAULT_TTL_SECONDS: Final = 300
 MAX_TOKEN_LENGTH: Final = 8192
 
 FactorClass = Literal["knowledge", "possession", "inherence"]
-Method = Literal["pwd", "totp", "sms", "email", "device_key", "face", "fingerprint", "hwk", "swk", "user"]
+Method = Literal[
+    "pwd", "totp", "sms", "email", "recovery_code", "device_key", "face", "fingerprint", "hwk", "swk", "user"
+]
 SubjectType = Literal["customer", "staff"]
 Acr = Literal["aal1", "aal2"]
 
@@ -50,6 +52,9 @@ METHOD_CLASSES: Final[Mapping[str, FactorClass]] = {
     "totp": "possession",
     "sms": "possession",
     "email": "possession",
+    # A single-use backup code issued at authenticator enrolment stands in for the lost possession factor once
+    # (services/auth/recovery_codes.py); the policy decides which operations it may never answer.
+    "recovery_code": "possession",
     "device_key": "possession",
     "face": "inherence",
     "fingerprint": "inherence",

@@ -8,7 +8,17 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.auth import api, fraud_actions_api, internal_api, models, ops_api, passkeys_api, profile_api, reset_api
+from services.auth import (
+    api,
+    fraud_actions_api,
+    internal_api,
+    models,
+    ops_api,
+    passkeys_api,
+    profile_api,
+    recovery_api,
+    reset_api,
+)
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
 from services.auth.runtime import AuthRuntime
@@ -64,6 +74,7 @@ def create_app(
             profile_api.router,
             passkeys_api.router,
             reset_api.router,
+            recovery_api.router,
             ops_api.router,
             internal_api.router,
             fraud_actions_api.router,

@@ -23,7 +23,7 @@ from shared.crypto import FieldCipher
 from shared.ids import new_id
 from shared.statements import Prepared, Statements, statements_of
 
-POSSESSION_METHODS = ("totp", "sms", "email")
+POSSESSION_METHODS = ("totp", "sms", "email", "recovery_code")
 
 
 @dataclass(frozen=True)

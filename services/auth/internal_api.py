@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import bindparam, select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, challenges, kyc_status, models, passkeys, staff, step_up
+from services.auth import accounts, audit, challenges, kyc_status, models, passkeys, recovery_codes, staff, step_up
 from services.auth.runtime import RuntimeDep
 from shared import batches
 from shared.batches import BatchIn, BatchOut
@@ -89,6 +89,8 @@ async def create_step_up_challenge(
     own_passkeys = await passkeys.customer_passkeys(session, body.customer_id) if "passkey" in methods else []
     if "passkey" in methods and not own_passkeys:
         methods.remove("passkey")
+    if "recovery_code" in methods and not await recovery_codes.remaining(session, body.customer_id):
+        methods.remove("recovery_code")
     if not methods:
         raise Problem("No method can answer this challenge.", code="no_method", status=422)
     challenge_id = await challenges.create_challenge(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import bindparam, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import accounts, challenges, decoys, devices, lockout, models, password_alerts, sessions, throttle
@@ -126,7 +126,9 @@ async def login(
                 seen=devices.SeenDevice(device.id, new=False, trusted=True),
             )
             return LoginDone(tokens), row.language
-        methods = login_methods(totp=row.totp_confirmed_at is not None, phone=bool(row.phone))
+        methods = login_methods(
+            totp=row.totp_confirmed_at is not None, phone=bool(row.phone), recovery_codes=bool(row.has_recovery_codes)
+        )
         challenge_id = await challenges.create_challenge(
             statements,
             customer_id=row.id,
@@ -146,18 +148,21 @@ async def login(
     return LoginChallenge(challenge_id, methods), row.language
 
 
-def login_methods(*, totp: bool, phone: bool) -> list[str]:
+def login_methods(*, totp: bool, phone: bool, recovery_codes: bool = False) -> list[str]:
     """What may answer a login challenge. Not an e-mail code while the customer has a phone or an authenticator
     app: the inbox is reached with the same stolen credentials far too often, and a login it completed would count
     as two factors (a trusted device, an MFA session). Only a customer with neither (no phone: account opening
     requires one, so none today) is offered e-mail, the guideline's code to the registered address (JFSA 2(2)); the
-    contact changes and money that matter refuse e-mail codes on their own (the gateway's policy)."""
+    contact changes and money that matter refuse e-mail codes on their own (the gateway's policy).
+
+    A recovery code (recovery_codes.py) is offered only while the customer has an unused one: it stands in for the
+    lost app or phone, and is offered beside them, never instead of them."""
     methods = (["totp"] if totp else []) + (["sms"] if phone else [])
-    return methods or ["email"]
+    return (methods or ["email"]) + (["recovery_code"] if recovery_codes else [])
 
 
 def _account_facts_query() -> Any:
-    c, d, g, t = models.customer, models.device, models.login_guard, models.totp_factor
+    c, d, g, t, r = models.customer, models.device, models.login_guard, models.totp_factor, models.recovery_code
     # Always one row: the account's columns are NULL where the login id names none, and the guard is then the
     # unknown id's own (lockout.unknown_subject), so that both are checked alike.
     one = select(literal(1).label("one")).subquery("one")
@@ -167,6 +172,7 @@ def _account_facts_query() -> Any:
         d.c.id.label("device_row_id"),
         d.c.trusted_at.label("device_trusted_at"),
         t.c.confirmed_at.label("totp_confirmed_at"),
+        exists().where(r.c.customer_id == c.c.id, r.c.used_at.is_(None)).correlate(c).label("has_recovery_codes"),
         *throttle.failure_columns(),
     ).select_from(
         one.outerjoin(c, c.c.email_index == bindparam("email_index"))
@@ -191,7 +197,8 @@ async def _account_facts(
 ) -> Any:
     """In one statement, what a login decides on before the password: the account, its lockout guard
     (lockout.GUARD_COLUMNS, None where it never failed), this device (device_row_id, device_trusted_at),
-    whether an authenticator app is confirmed (totp_confirmed_at), and the failed logins from this network
+    whether an authenticator app is confirmed (totp_confirmed_at), whether an unused recovery code is left
+    (has_recovery_codes), and the failed logins from this network
     (throttle.failure_columns). For an unknown login id the account's columns are None and the guard is the
     unknown id's. `index`: accounts.login_index of the login id (an e-mail or the phone)."""
     parameters = {
@@ -376,7 +383,9 @@ async def complete_login(
         seen = await devices.see_device(
             session, customer_row.id, pending["device_key"], ip=pending["ip"], user_agent=pending["user_agent"], now=now
         )
-    if len({f.cls for f in factors}) >= 2:
+    # A recovery code signs in once and trusts nothing: the next login on this device asks for a factor again (by
+    # then the new app), and a thief's device with a stolen code never joins the customer's own side (lockout.py).
+    if len({f.cls for f in factors}) >= 2 and all(f.method != "recovery_code" for f in factors):
         await devices.trust_device(session, seen.id, now=now)
     issued = await sessions.start_session(
         session,

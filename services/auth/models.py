@@ -209,6 +209,18 @@ totp_factor = Table(
     Column("confirmed_at", UtcDateTime, nullable=True),
     Column("last_used_step", Integer, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # A replacement app being enrolled (sealed): the confirmed secret keeps working until the new one is confirmed.
+    Column("pending_secret", Text, nullable=True),
+)
+
+# Single-use recovery codes (recovery_codes.py), only as keyed hashes: a new set replaces every row of the customer.
+recovery_code = Table(
+    "recovery_code",
+    metadata,
+    Column("customer_id", String(40), ForeignKey("customer.id"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
 )
 
 # Passkeys (WebAuthn credentials, passkeys.py): the public key and what the authenticator said of itself. Only the

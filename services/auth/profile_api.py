@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, contact_changes, devices, kyc_status, models, totp
+from services.auth import accounts, contact_changes, devices, kyc_status, models, recovery_codes, totp
 from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
@@ -323,18 +323,21 @@ async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep
 
 @router.post("/v1/auth/totp", status_code=201)
 async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, str]:
-    """Start enrolling an authenticator app: the secret and its otpauth URI (shown once, as a QR code)."""
+    """Start enrolling an authenticator app: the secret and its otpauth URI (shown once, as a QR code).
+
+    With an app already confirmed this starts its replacement (a lost phone, after a recovery code): the confirmed
+    app keeps working until the new one's code is confirmed, so an abandoned start locks nobody out."""
     _require_mfa_session(caller)
     row = await _customer(session, caller)
     t = models.totp_factor
     existing = (await session.execute(select(t).where(t.c.customer_id == row.id))).first()
-    if existing is not None and existing.confirmed_at is not None:
-        raise Problem("An authenticator app is already enrolled.", code="already_enrolled", status=409)
     secret = totp.new_secret()
     sealed = runtime.cipher.seal(secret, context="totp_factor.secret")
     now = runtime.clock.now()
     if existing is None:
         await session.execute(t.insert().values(customer_id=row.id, secret=sealed, created_at=now))
+    elif existing.confirmed_at is not None:
+        await session.execute(t.update().where(t.c.customer_id == row.id).values(pending_secret=sealed))
     else:
         await session.execute(t.update().where(t.c.customer_id == row.id).values(secret=sealed, created_at=now))
     contact = accounts.contact_of(row, runtime.cipher)
@@ -346,18 +349,27 @@ async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeD
 async def confirm_totp(
     body: TotpConfirm, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
+    """The first code of the app being enrolled: it becomes the customer's app (replacing a confirmed one), and the
+    answer carries a new set of recovery codes, shown this once (every earlier code stops working)."""
     _require_mfa_session(caller)
     row = await _customer(session, caller)
     t = models.totp_factor
     pending = (await session.execute(select(t).where(t.c.customer_id == row.id).with_for_update())).first()
-    if pending is None or pending.confirmed_at is not None:
+    replacing = pending is not None and pending.pending_secret is not None
+    if pending is None or (pending.confirmed_at is not None and not replacing):
         raise Problem("No authenticator app is being enrolled.", code="not_enrolling", status=409)
     now = runtime.clock.now()
-    secret = runtime.cipher.open(pending.secret, context="totp_factor.secret")
+    sealed = pending.pending_secret if replacing else pending.secret
+    secret = runtime.cipher.open(sealed, context="totp_factor.secret")
     step = totp.verify_totp(secret, body.code, at=now.timestamp(), last_used_step=None)
     if step is None:
         raise Problem("The code is not correct.", code="challenge_failed", status=401)
-    await session.execute(t.update().where(t.c.customer_id == row.id).values(confirmed_at=now, last_used_step=step))
+    await session.execute(
+        t.update()
+        .where(t.c.customer_id == row.id)
+        .values(secret=sealed, pending_secret=None, confirmed_at=now, last_used_step=step, created_at=now)
+    )
+    codes = await recovery_codes.replace_set(session, runtime.cipher, row.id, now=now)
     contact = accounts.contact_of(row, runtime.cipher)
     await send_notification(
         runtime.outbox,
@@ -377,6 +389,6 @@ async def confirm_totp(
         occurred_at=now,
         customer_id=row.id,
         device_id=caller.device_id,
-        data={"change": "enrolled", "factor": "totp"},
+        data={"change": "enrolled", "factor": "totp", "replaced": replacing},
     )
-    return {"enrolled": "totp"}
+    return {"enrolled": "totp", "recovery_codes": codes}

@@ -96,7 +96,7 @@ class VerifyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["totp", "sms", "email", "passkey"]
+    method: Literal["totp", "sms", "email", "recovery_code", "passkey"]
     code: str | None = Field(default=None, min_length=1, max_length=16)
     credential: dict[str, Any] | None = None
 

@@ -8,7 +8,9 @@ a fresh challenge does not buy five more guesses.
 
 Whose side a code is on (lockout.py): a login challenge is only ever made for a device the customer has not
 completed a login on, so it is a stranger's; a step-up challenge is made for a signed-in session, and every
-session's device is trusted, so it is the customer's own; staff have one side.
+session's device is trusted (or was signed in with a recovery code, which trusts no device but is still a session
+of the customer's), so it is the customer's own; staff have one side. A recovery code is checked by using it
+(recovery_codes.consume), and its use is told to the customer and to fraud in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
-from services.auth import challenges, decoys, lockout, login, models, passkeys, password_reset, sessions, staff, step_up
+from services.auth import (
+    challenges,
+    decoys,
+    lockout,
+    login,
+    models,
+    passkeys,
+    password_reset,
+    recovery_codes,
+    sessions,
+    staff,
+    step_up,
+)
 from services.auth.errors import ChallengeDead, ChallengeFailed, ChallengeNotFound, PasskeyInvalid
 from services.auth.runtime import AuthRuntime
 from shared.events import record_event
@@ -77,6 +91,8 @@ async def verify_answer(
             if not await challenges.mark_verified(session, challenge_id):
                 raise ChallengeDead("This challenge is no longer valid; start again.")
             await lockout.record_code_success(session, row.customer_id, known=known, now=now)
+            if method == "recovery_code":
+                await _announce_recovery_code(runtime, session, row, ip=ip)
             return await _complete(runtime, session, row, factor, ip=ip)
     async with runtime.database.transaction() as session:
         await challenges.record_wrong_answer(session, challenge_id, attempts=attempts, limits=runtime.code_limits)
@@ -92,6 +108,9 @@ async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str,
         return await staff.verify_staff_totp(session, row.customer_id, code, now=now, cipher=runtime.cipher)
     if method == "totp":
         return await runtime.verify_totp(session, row.customer_id, code, now=now)
+    if method == "recovery_code":
+        # Used here, in the transaction that verifies the challenge: of two answers racing with one code, one wins.
+        return await recovery_codes.consume(session, runtime.cipher, row.customer_id, code, now=now)
     return challenges.code_matches(row, method=method, code=code, now=now, cipher=runtime.cipher)
 
 
@@ -125,6 +144,20 @@ async def _passkey_factor(runtime: AuthRuntime, session: Any, row: Any, *, crede
     except PasskeyInvalid:
         return None
     return next(f for f in asserted.factors if f.cls == "possession")
+
+
+async def _announce_recovery_code(runtime: AuthRuntime, session: Any, row: Any, *, ip: str) -> None:
+    customer = (await session.execute(select(models.customer).where(models.customer.c.id == row.customer_id))).one()
+    await recovery_codes.announce_use(
+        session,
+        runtime.outbox,
+        runtime.cipher,
+        customer,
+        challenge_id=row.id,
+        operation=row.operation,
+        ip=ip,
+        now=runtime.clock.now(),
+    )
 
 
 async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str) -> None:

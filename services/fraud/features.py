@@ -46,6 +46,8 @@ CHANGES = {
     "password_changed": "password",
     "password_reset": "password",
     "factor_changed": "mfa",
+    "recovery_code_used": "recovery_code",
+    "recovery_codes_regenerated": "mfa",
 }
 
 
@@ -80,7 +82,8 @@ class Features:
     asns_90d: frozenset[str] = frozenset()
     last_country: str | None = None
     last_country_at: datetime | None = None
-    hours_since_change: dict[str, float] = field(default_factory=dict)  # phone, email, address, password, mfa
+    # phone, email, address, password, mfa, recovery_code
+    hours_since_change: dict[str, float] = field(default_factory=dict)
     customer_failed_logins_1h: int = 0
     customer_failed_logins_24h: int = 0
     link_age_hours: float | None = None  # this bank account, linked by this customer
@@ -231,7 +234,7 @@ def _customer_features(
 
 
 def _changes(rows: Sequence[Any], at: datetime) -> dict[str, float]:
-    """Hours since the latest change of each of phone, email, address, password and MFA."""
+    """Hours since the latest change of each of phone, email, address, password, MFA and use of a recovery code."""
     found: dict[str, float] = {}
     for row in rows:  # newest first: the first of each kind is the latest
         if row.type not in CHANGES:

@@ -183,7 +183,7 @@ LIBRARY: dict[str, Kind] = {
     "shared_bank_account": Kind(_shared_bank_account, {"min_customers": 2}, "one bank account for many customers"),
     "recent_change": Kind(
         _recent_change,
-        {"within_hours": 72, "changes": ["phone", "email", "password", "mfa"]},
+        {"within_hours": 72, "changes": ["phone", "email", "password", "mfa", "recovery_code"]},
         "contact data or credentials changed shortly before",
     ),
     "charge_after_new_link": Kind(

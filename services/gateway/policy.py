@@ -265,8 +265,8 @@ class Decision:
 _CLASS_ORDER: tuple[FactorClass, ...] = get_args(FactorClass)
 # What auth's step-up challenges can verify (POST /v1/auth/challenges/{id}/verify): possession factors. A missing
 # knowledge or inherence factor cannot be brought by a challenge: the customer signs in again.
-ChallengeMethod = Literal["totp", "sms", "email", "passkey"]
-CHALLENGE_METHODS: tuple[ChallengeMethod, ...] = ("totp", "sms", "email")
+ChallengeMethod = Literal["totp", "sms", "email", "recovery_code", "passkey"]
+CHALLENGE_METHODS: tuple[ChallengeMethod, ...] = ("totp", "sms", "email", "recovery_code")
 # Where the operation is phishing-resistant, the one challenge method that can answer (its grant's factor is the
 # passkey's hwk or swk).
 PHISHING_RESISTANT_METHODS: tuple[ChallengeMethod, ...] = ("passkey",)

@@ -105,6 +105,9 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me/devices", "auth", "profile_view", caller="customer"),
     # Ends the device's sessions at once; stepped up for this very device (issue 16).
     Route("DELETE", "/v1/me/devices/{device_id}", "auth", "device_remove", caller="customer"),
+    # Recovery codes: how many are left is a view; a new set is a factor change (a fresh step-up every time).
+    Route("GET", "/v1/me/recovery-codes", "auth", "profile_view", caller="customer"),
+    Route("POST", "/v1/me/recovery-codes", "auth", "mfa_change", caller="customer"),
     Route("GET", "/v1/me/account", "txn", "profile_view", caller="customer"),
     Route("GET", "/v1/me/transactions", "txn", "profile_view", caller="customer"),
     # Disputes (INC-6, INC-7): a victim reports transactions that were not theirs and declares they will not bear the

@@ -55,6 +55,8 @@ class EventType(StrEnum):
     DISPUTE_OPENED = "dispute_opened"  # INC-6, INC-7: a report of transactions that were not the customer's
     DISPUTE_RESOLVED = "dispute_resolved"  # INC-7: relieved (how much) or rejected (why)
     DEVICE_REMOVED = "device_removed"  # issue 16: a device signed out and forgotten by the customer
+    RECOVERY_CODE_USED = "recovery_code_used"  # a recovery code stood in for a lost factor (always told)
+    RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"  # a new set replaced every earlier code
 
 
 class NotificationData(BaseModel):
@@ -194,6 +196,18 @@ class DeviceRemovedData(NotificationData):
     sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
 
 
+class RecoveryCodeUsedData(NotificationData):
+    at: AwareDatetime
+    remaining: int = Field(ge=0, le=10, description="unused recovery codes left after this one")
+    operation: CodeOperation = Field(description="what the code was used for: a login, or a step-up the policy allows")
+    ip: str = Field(max_length=64)
+
+
+class RecoveryCodesRegeneratedData(NotificationData):
+    at: AwareDatetime
+    count: int = Field(gt=0, le=10, description="codes in the new set")
+
+
 DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -213,6 +227,8 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.DISPUTE_OPENED: DisputeOpenedData,
     EventType.DISPUTE_RESOLVED: DisputeResolvedData,
     EventType.DEVICE_REMOVED: DeviceRemovedData,
+    EventType.RECOVERY_CODE_USED: RecoveryCodeUsedData,
+    EventType.RECOVERY_CODES_REGENERATED: RecoveryCodesRegeneratedData,
 }
 
 

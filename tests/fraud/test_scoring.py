@@ -266,6 +266,8 @@ async def test_one_bank_account_linked_by_two_customers(fraud: Fraud) -> None:
         ("password_changed", None, "password"),
         ("password_reset", None, "password"),
         ("factor_changed", None, "mfa"),
+        ("recovery_code_used", None, "recovery_code"),
+        ("recovery_codes_regenerated", None, "mfa"),
     ],
 )
 async def test_a_recent_change_before_money_moves(

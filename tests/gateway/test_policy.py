@@ -179,6 +179,31 @@ def test_an_email_code_never_counts_for_money_or_a_bank_link(shipped: Policy, op
     assert decide(shipped, operation, email_login_sms_grant, BANDS["low"], now=NOW).outcome == "allow"
 
 
+# A recovery code (services/auth/recovery_codes.py) stands in for a lost app or phone to sign in and to enrol a new
+# factor; it never moves money nor changes a contact or the password, whether it came with the login or the grant.
+@pytest.mark.parametrize("operation", ["withdrawal", "charge", "bank_link", "profile_change", "password_change"])
+def test_a_recovery_code_never_counts_for_money_contacts_or_the_password(shipped: Policy, operation: str) -> None:
+    code_grant = Grant(operation, Factor.of("recovery_code", NOW - 5))
+    recovered = (Factor.of("pwd", NOW - 10), Factor.of("recovery_code", NOW - 10))
+    stepped_with_code = SessionState("customer", recovered, code_grant, kyc_verified=True)
+    decision = decide(shipped, operation, stepped_with_code, BANDS["low"], now=NOW)
+    assert decision.outcome == "step_up"
+    assert "grant_not_counted" in decision.reasons
+    assert "recovery_code" not in decision.methods
+    assert "sms" in decision.methods
+    sms_grant = SessionState("customer", recovered, Grant(operation, Factor.of("sms", NOW - 5)), kyc_verified=True)
+    assert decide(shipped, operation, sms_grant, BANDS["low"], now=NOW).outcome == "allow"
+
+
+def test_a_recovery_code_may_step_up_a_new_authenticator(shipped: Policy) -> None:
+    recovered = (Factor.of("pwd", NOW - 10), Factor.of("recovery_code", NOW - 10))
+    asked = decide(shipped, "mfa_change", SessionState("customer", recovered), BANDS["low"], now=NOW)
+    assert asked.outcome == "step_up"
+    assert "recovery_code" in asked.methods
+    granted = SessionState("customer", recovered, Grant("mfa_change", Factor.of("recovery_code", NOW - 5)))
+    assert decide(shipped, "mfa_change", granted, BANDS["low"], now=NOW).outcome == "allow"
+
+
 @pytest.mark.req("AUTH-LOGIN-1", "AUTH-ATTR-1")
 def test_two_factors_of_one_class_are_not_mfa(shipped: Policy) -> None:
     two_codes = SessionState("customer", (Factor.of("sms", NOW - 10), Factor.of("email", NOW - 10)))

@@ -67,6 +67,8 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "credit_information_deletion": False,
     },
     EventType.DEVICE_REMOVED: {"at": AT, "device": "sekisho-app/1.0 (iPhone)", "last_seen_at": AT, "sessions_ended": 1},
+    EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
+    EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
 }
 
 EMAIL = "taro.yamada@example.jp"

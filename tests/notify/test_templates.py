@@ -92,6 +92,8 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "last_seen_at": datetime(2025, 4, 30, 1, 0, tzinfo=UTC),
         "sessions_ended": 2,
     },
+    EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
+    EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]

@@ -170,10 +170,15 @@ async def test_auth_refuses_a_contact_change_stepped_up_by_email_even_where_the_
     from tests.harness import in_process_system
 
     lax = tmp_path / "policy.toml"
-    marker = '(auth checks it again for e-mail and phone changes).\nrefuse_methods = ["email"]\n'
+    refusal = 'refuse_methods = ["email", "recovery_code"]\n'
+    marker = f"(auth checks it again for e-mail and phone changes).\n{refusal}"
     shipped = SHIPPED_POLICY.read_text(encoding="utf-8")
     assert marker in shipped
-    lax.write_text(shipped.replace(marker, "(auth checks it again for e-mail and phone changes).\n"), encoding="utf-8")
+    lax_refusal = 'refuse_methods = ["recovery_code"]\n'
+    lax.write_text(
+        shipped.replace(marker, f"(auth checks it again for e-mail and phone changes).\n{lax_refusal}"),
+        encoding="utf-8",
+    )
     assert "email" not in load_policy(lax).operations["profile_change"].refuse_methods
     overrides: dict[str, dict[str, Any]] = {
         "auth": {"auth_signing_key": SIGNING_KEY},

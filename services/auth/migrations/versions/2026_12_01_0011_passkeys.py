@@ -1,7 +1,7 @@
 """passkeys (WebAuthn credentials) and the server-held challenges of their ceremonies
 
 Revision ID: auth_0011_passkeys
-Revises: auth_0009_staff_sessions
+Revises: auth_0010_recovery_codes
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "auth_0011_passkeys"
-down_revision: str | None = "auth_0009_staff_sessions"
+down_revision: str | None = "auth_0010_recovery_codes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,41 @@
+"""The signed-in customer's recovery codes: how many are left, and a new set that replaces every earlier code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from services.auth import models, recovery_codes
+from services.auth.callers import CustomerDep
+from services.auth.runtime import RuntimeDep
+from shared.dependencies import SessionDep, only_from
+from shared.problems import Problem
+
+# Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
+router = APIRouter(tags=["profile"], dependencies=[only_from("gateway")])
+
+
+@router.get("/v1/me/recovery-codes")
+async def count_recovery_codes(caller: CustomerDep, session: SessionDep) -> dict[str, int]:
+    """How many unused codes are left; never the codes, which were shown once."""
+    return {"remaining": await recovery_codes.remaining(session, caller.subject)}
+
+
+@router.post("/v1/me/recovery-codes", status_code=201)
+async def regenerate_recovery_codes(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+    """A new set of codes, shown this once; the old set stops working at once, and the customer is told on every
+    contact. The gateway demands a fresh step-up for it (operation `mfa_change`)."""
+    if not caller.mfa:  # as for enrolling an app: the password alone never mints a factor
+        raise Problem("This change needs a session signed in with two factors.", code="mfa_required", status=403)
+    c = models.customer
+    customer = (await session.execute(select(c).where(c.c.id == caller.subject))).first()
+    if customer is None:
+        raise Problem("No such customer.", code="not_found", status=404)
+    now = runtime.clock.now()
+    codes = await recovery_codes.replace_set(session, runtime.cipher, customer.id, now=now)
+    await recovery_codes.announce_regeneration(
+        session, runtime.outbox, runtime.cipher, customer, device_id=caller.device_id, now=now
+    )
+    return {"recovery_codes": codes, "remaining": len(codes)}
