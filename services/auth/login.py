@@ -317,6 +317,9 @@ async def announce_lock(
         email=contact.email,
         phone=contact.phone,
         data=AccountLockedData.model_construct(at=now, reason=reason, until=outcome.until),
+        # Both sides of the lockout (own device, stranger) may lock in one second: one notice says it, and the second
+        # lock's insert of the same key must not fail its login with a 500.
+        once=True,
     )
 
 

@@ -52,3 +52,24 @@ async def test_a_stranger_on_the_same_network_as_the_trusted_phone_cannot_lock_t
         assert (view["locked"], view["locked_until"]) == (False, None)
         assert view["new_devices_locked"] is True
         assert datetime.fromisoformat(view["new_devices_locked_until"]) > system.clock.now()
+
+
+async def test_both_sides_locking_in_the_same_second_both_answer_423(system: System, sms: SmsSink) -> None:
+    """The lock notice's key names the second and the kind of lock: the second side's lock used to insert the same
+    key again and fail its login with a 500 instead of 423."""
+    await open_account(system.gateway)
+    async with from_address(system, "203.0.113.10") as phone, from_address(system, "203.0.113.99") as stranger:
+        first = await login(phone)
+        challenge_id = first.json()["challenge"]["id"]
+        code = await code_by_sms(system, sms, challenge_id)
+        verified = await phone.post(f"/v1/auth/challenges/{challenge_id}/verify", json={"method": "sms", "code": code})
+        assert verified.status_code == 200, verified.text
+
+        # The clock stands still: every failure below falls in one second.
+        strangers = [
+            (await login(stranger, password=f"Next-Door-{i}-Pw", device="neighbour-device-01")).status_code
+            for i in range(6)
+        ]
+        own = [(await login(phone, password=f"Own-Typo-{i}-Pw")).status_code for i in range(6)]
+        assert 500 not in strangers + own, (strangers, own)
+        assert (strangers[-1], own[-1]) == (423, 423), (strangers, own)
