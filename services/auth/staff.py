@@ -168,8 +168,12 @@ async def record_failure(
             session, actor, action="staff.login_failed", target_type="staff", target_id=subject, now=now, detail=detail
         )
         if outcome.locked:
-            # A locked staff member's sessions end with the lock: someone is guessing at the account.
-            ended = await sessions.revoke_all(session, row.id, now=now, reason="staff_locked") if row is not None else 0
+            # Wrong TOTP codes mean someone holds the password: the member's sessions end with the lock. Wrong
+            # passwords stop sign-ins only: a shift already signed in with password and TOTP goes on, or anyone who
+            # knows a staff login id could sign that member out by typing at it.
+            ended = 0
+            if row is not None and stage == "totp":
+                ended = await sessions.revoke_all(session, row.id, now=now, reason="staff_locked")
             until = outcome.until.isoformat() if outcome.until else None
             await audit.record(
                 session,
@@ -221,13 +225,10 @@ async def start_staff_session(
 
 
 async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> str | None:
-    """The staff member's role now; None once disabled or locked (their sessions then end)."""
+    """The staff member's role now; None once disabled (their sessions then end). A lock stops new sign-ins; the
+    sessions a lock of wrong TOTP codes must end are ended with it (record_failure)."""
     row = (await session.execute(select(models.staff).where(models.staff.c.id == staff_id))).first()
     if row is None or row.disabled:
-        return None
-    try:
-        lockout.ensure_unlocked(await lockout.load_guard(session, staff_id), known=True, now=now)
-    except AccountLocked:
         return None
     return str(row.role)
 

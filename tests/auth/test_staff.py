@@ -233,13 +233,37 @@ async def test_locking_or_disabling_a_staff_member_ends_their_sessions(system: S
     from services.auth.settings import AuthSettings
 
     customer_id = await open_account(system.gateway)
-    guessed = await make_staff(system, "analyst.guessed", "analyst")
-    tokens = await staff_tokens(system, guessed)
-    for attempt in range(3):  # the staff rule: a lock after 3 wrong passwords
+    # Wrong passwords lock new sign-ins out, but a shift signed in with password and TOTP goes on: whoever knows a
+    # staff login id must not be able to sign that member out by typing at it.
+    typed_at = await make_staff(system, "analyst.typedat", "analyst")
+    working = await staff_tokens(system, typed_at)
+    for attempt in range(3):  # the staff rule: a lock after 3 failures
         wrong = await system.gateway.post(
-            "/v1/ops/auth/login", json={"login_id": guessed["login_id"], "password": f"guess-{attempt}-x"}
+            "/v1/ops/auth/login", json={"login_id": typed_at["login_id"], "password": f"guess-{attempt}-x"}
         )
         assert wrong.status_code in (401, 423)
+    locked_out = await system.gateway.post(
+        "/v1/ops/auth/login", json={"login_id": typed_at["login_id"], "password": typed_at["password"]}
+    )
+    assert locked_out.status_code == 423, locked_out.text
+    advance(system, seconds=6)
+    assert await read_customer(system, customer_id, working) == 200
+    assert (await refresh(system, working["refresh_token"])).status_code == 200
+
+    # Wrong TOTP codes after the right password: someone holds the password, and the member's sessions end.
+    guessed = await make_staff(system, "analyst.guessed", "analyst")
+    tokens = await staff_tokens(system, guessed)
+    for _ in range(3):
+        started = await system.gateway.post(
+            "/v1/ops/auth/login", json={"login_id": guessed["login_id"], "password": guessed["password"]}
+        )
+        if started.status_code == 423:
+            break
+        challenge = started.json()["challenge"]
+        right = int(pyotp.TOTP(guessed["totp_secret"]).at(system.clock.timestamp()))
+        wrong_totp = f"{(right + 1) % 1_000_000:06d}"
+        wrong_code = await system.gateway.post(challenge["verify"], json={"method": "totp", "code": wrong_totp})
+        assert wrong_code.status_code in (401, 423), wrong_code.text
     advance(system, seconds=6)
     assert await read_customer(system, customer_id, tokens) == 401
     assert (await refresh(system, tokens["refresh_token"])).status_code == 401
