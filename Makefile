@@ -1,11 +1,11 @@
-# sekisho — `make run` starts the whole system; `make test` runs lint and every test.
+# sekisho — `make run` starts the whole system; `make test` runs lint and the tests (`make test-slow` the slow tier).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint format browsers bench compliance outdated clean
+.PHONY: help run test test-slow lint format browsers bench compliance outdated clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,12 +20,11 @@ run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 
 	$(BIN)/sekisho migrate
 	$(BIN)/sekisho up --no-migrate
 
-# On every core: each test has its own schemas or SQLite files; a file's tests stay on one worker, so a module's
-# launched system is started once.
-PYTEST_PARALLEL := -n auto --dist loadfile
+test: $(STAMP) lint browsers ## lint, then every test but the slow tier (PostgreSQL too when SEKISHO_TEST_DATABASE_URL is set)
+	$(BIN)/pytest -m "not slow"
 
-test: $(STAMP) lint browsers ## lint, then every test (PostgreSQL tests too when SEKISHO_TEST_DATABASE_URL is set)
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+test-slow: $(STAMP) browsers ## the slow tier: real processes, faults, the browser, property and concurrency tests
+	$(BIN)/pytest -m slow
 
 # The passkey tests drive Debian's Chromium (Playwright's own browser builds are never downloaded).
 CHROMIUM := /usr/bin/chromium
@@ -47,7 +46,7 @@ bench: $(STAMP) ## benchmarks, multi-process on PostgreSQL (SEKISHO_BENCH_DATABA
 	$(BIN)/python -m bench $(ARGS)
 
 compliance: $(STAMP) browsers ## run the tests and write docs/compliance.md (requirement -> tests -> pass/fail)
-	-$(BIN)/pytest -q $(PYTEST_PARALLEL) --compliance-report docs/compliance.md
+	-$(BIN)/pytest -q --compliance-report docs/compliance.md
 	@echo "wrote docs/compliance.md"
 
 outdated: $(STAMP) ## list pinned dependencies that have newer releases (SEC-2)

@@ -17,6 +17,20 @@ from tests.harness import Backend, drop_schemas, new_backend
 POSTGRES_URL = os.environ.get("SEKISHO_TEST_DATABASE_URL") or None
 REQUIRE_POSTGRES = os.environ.get("SEKISHO_REQUIRE_POSTGRES") == "1"
 _skipped_postgres: list[str] = []
+# The slow tier: `make test-slow`, which .ci/run runs after `make test` (the README's test command), so that the
+# latter stays well under 15 minutes. Each of these takes tens of seconds a file: real processes and HTTP (the e2e
+# and fault markers), a browser, the command-line tool as a process, the seed frauds end to end, property sequences,
+# concurrency on the server, replicas of the gateway, the backtest's command.
+SLOW_TIER = (
+    "tests/e2e/",
+    "tests/cli/",
+    "tests/scenarios/",
+    "tests/auth/test_passkeys_browser.py",
+    "tests/txn/test_books_property.py",
+    "tests/txn/test_withdrawal_concurrency.py",
+    "tests/gateway/test_controls.py",
+    "tests/fraud/test_backtest.py",
+)
 _figures: list[str] = []
 
 
@@ -65,6 +79,12 @@ def require_postgres(postgres_url: str | None) -> str:
     if postgres_url is None:
         pytest.skip(_NO_POSTGRES)
     return postgres_url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW_TIER) or item.get_closest_marker("e2e") or item.get_closest_marker("fault"):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
