@@ -244,6 +244,19 @@ async def record_success(session: AsyncSession | Statements, customer_id: str, *
     )
 
 
+# Every failure counted and every temporary lock, on both sides: what an unlock and a completed reset both forget.
+_FAILURES_FORGOTTEN: dict[str, Any] = {
+    "known_failures": 0,
+    "stranger_failures": 0,
+    "known_code_failures": 0,
+    "stranger_code_failures": 0,
+    "known_locks": 0,
+    "stranger_locks": 0,
+    "known_locked_until": None,
+    "stranger_locked_until": None,
+}
+
+
 async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> None:
     """Staff or a re-verification lift every lock (API.md `POST /v1/ops/customers/{id}/unlock`)."""
     g = models.login_guard
@@ -251,18 +264,7 @@ async def unlock(session: AsyncSession, customer_id: str, *, now: datetime) -> N
         g.update()
         .where(g.c.customer_id == customer_id)
         .values(
-            known_failures=0,
-            stranger_failures=0,
-            known_code_failures=0,
-            stranger_code_failures=0,
-            known_locks=0,
-            stranger_locks=0,
-            known_locked_until=None,
-            stranger_locked_until=None,
-            hard_locked_at=None,
-            stranger_hard_locked_at=None,
-            lock_reason=None,
-            updated_at=now,
+            **_FAILURES_FORGOTTEN, hard_locked_at=None, stranger_hard_locked_at=None, lock_reason=None, updated_at=now
         )
     )
 
@@ -275,19 +277,7 @@ async def lift_after_reset(session: AsyncSession, customer_id: str, *, now: date
     must not undo."""
     g = models.login_guard
     await session.execute(
-        g.update()
-        .where(g.c.customer_id == customer_id)
-        .values(
-            known_failures=0,
-            stranger_failures=0,
-            known_code_failures=0,
-            stranger_code_failures=0,
-            known_locks=0,
-            stranger_locks=0,
-            known_locked_until=None,
-            stranger_locked_until=None,
-            updated_at=now,
-        )
+        g.update().where(g.c.customer_id == customer_id).values(**_FAILURES_FORGOTTEN, updated_at=now)
     )
 
 

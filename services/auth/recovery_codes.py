@@ -21,6 +21,7 @@ from services.auth import accounts, models
 from shared.contracts.notifications import (
     CodeOperation,
     EventType,
+    NotificationData,
     RecoveryCodesRegeneratedData,
     RecoveryCodeUsedData,
 )
@@ -119,13 +120,10 @@ async def announce_use(
     data = RecoveryCodeUsedData.model_construct(
         at=now, remaining=left, operation=cast(CodeOperation, operation), ip=ip[:64]
     )
-    stamp = f"auth:recovery-used:{challenge_id}"  # a challenge is verified once: one notice per code used
-    for channel, email, phone in (("email", contact.email, None), ("sms", None, contact.phone)):
-        if email or phone:
-            await send_notification(
-                outbox, session, key=f"{stamp}:{channel}", event_type=EventType.RECOVERY_CODE_USED,
-                customer_id=customer.id, language=contact.language, email=email, phone=phone, data=data,
-            )  # fmt: skip
+    # A challenge is verified once: one notice per code used.
+    await _tell_everywhere(
+        session, outbox, contact, EventType.RECOVERY_CODE_USED, data, f"auth:recovery-used:{challenge_id}"
+    )
     await record_event(
         outbox,
         session,
@@ -144,13 +142,10 @@ async def announce_regeneration(
     """A new set replaced the old one: told on every contact, and recorded for fraud."""
     contact = accounts.contact_of(customer, cipher)
     data = RecoveryCodesRegeneratedData.model_construct(at=now, count=COUNT)
-    stamp = f"auth:recovery-new:{new_id('rcs')}"  # each set is told apart, however close in time
-    for channel, email, phone in (("email", contact.email, None), ("sms", None, contact.phone)):
-        if email or phone:
-            await send_notification(
-                outbox, session, key=f"{stamp}:{channel}", event_type=EventType.RECOVERY_CODES_REGENERATED,
-                customer_id=customer.id, language=contact.language, email=email, phone=phone, data=data,
-            )  # fmt: skip
+    # Each set is told apart, however close in time.
+    await _tell_everywhere(
+        session, outbox, contact, EventType.RECOVERY_CODES_REGENERATED, data, f"auth:recovery-new:{new_id('rcs')}"
+    )
     await record_event(
         outbox,
         session,
@@ -160,3 +155,21 @@ async def announce_regeneration(
         device_id=device_id,
         data={"count": COUNT},
     )
+
+
+async def _tell_everywhere(
+    session: AsyncSession,
+    outbox: Outbox,
+    contact: accounts.Contact,
+    event_type: EventType,
+    data: NotificationData,
+    stamp: str,
+) -> None:
+    """By e-mail and by SMS, each its own notice, whatever the customer chose: a recovery code stands in for a lost
+    factor, and whoever used it may hold one of the two."""
+    for channel, email, phone in (("email", contact.email, None), ("sms", None, contact.phone)):
+        if email or phone:
+            await send_notification(
+                outbox, session, key=f"{stamp}:{channel}", event_type=event_type,
+                customer_id=contact.customer_id, language=contact.language, email=email, phone=phone, data=data,
+            )  # fmt: skip
