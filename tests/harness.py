@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import json
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -93,6 +95,8 @@ class Backend:
     database_url: str | None = None
     schema_prefix: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # PostgreSQL: the schemas were made at head from the run's migrated template (copy_template), not migrated.
+    from_template: bool = False
 
     def settings(self, service: str, **overrides: Any) -> ServiceSettings:
         values: dict[str, Any] = {
@@ -119,6 +123,54 @@ def new_backend(name: str, tmp_path: Path, postgres_url: str | None) -> Backend:
         return Backend("sqlite", tmp_path)
     assert postgres_url is not None
     return Backend("postgres", tmp_path, postgres_url, f"t{secrets.token_hex(4)}_")
+
+
+_template_sql: dict[str, str] = {}  # the server's URL -> the SQL of every service's schema at head, prefix marked
+_MARK = "sekishotemplatemark_"
+
+
+async def _template(url: str) -> str:
+    """Every service migrated once per process under a marked prefix, dumped as SQL (pg_dump, schemas and rows)
+    and dropped: a test system's schemas are that SQL under its own prefix, one round trip where migrating six
+    services took about 1.3 s a test. tests/shared/test_database.py and the migration tests still migrate."""
+    if url in _template_sql:
+        return _template_sql[url]
+    prefix = f"{_MARK}{secrets.token_hex(4)}_"
+    template = Backend("postgres", Path(tempfile.gettempdir()), url, prefix)
+    try:
+        for service in SERVICE_NAMES:
+            await migrate(template, service)
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            raise RuntimeError("the PostgreSQL tests need pg_dump (Debian: postgresql-client), beside psql")
+        command = [pg_dump, "--no-owner", "--no-privileges", "--inserts", "--schema", f"{prefix}*", _dsn(url)]
+        dumped = (
+            await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, check=True, timeout=120)
+        ).stdout
+    finally:
+        await drop_schemas(template)
+    # psql's meta-commands (\restrict …) are not SQL; the prefix becomes a marker to put each test's in its place.
+    sql = "\n".join(line for line in dumped.splitlines() if not line.startswith("\\")).replace(prefix, _MARK)
+    _template_sql[url] = sql
+    return sql
+
+
+async def copy_template(backend: Backend) -> None:
+    """On PostgreSQL, every service's schema at head under the backend's prefix, from the template; nothing on
+    SQLite or when done already."""
+    if backend.database_url is None or backend.from_template:
+        return
+    sql = await _template(backend.database_url)
+    conn = await asyncpg.connect(_dsn(backend.database_url))
+    try:
+        await conn.execute(sql.replace(_MARK, backend.schema_prefix))
+    finally:
+        await conn.close()
+    backend.from_template = True
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def drop_schemas(backend: Backend) -> None:
@@ -169,6 +221,8 @@ async def migrated(backend: Backend, service: str) -> None:
     """The service's database at head for a test system. On SQLite, a new database is a copy of one migrated
     once per test run (a migration costs about 50 ms a service, six a system); an existing one is migrated as
     usual, and PostgreSQL schemas are migrated. tests/shared/test_database.py tests the migrations themselves."""
+    if backend.from_template:
+        return  # made at head from the template
     target = _new_sqlite_file(backend, service)
     if target is None:
         await migrate(backend, service)
@@ -214,6 +268,7 @@ async def in_process_system(
     clock = clock or FrozenClock()
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     apps: dict[str, FastAPI] = {}
+    await copy_template(backend)
     for service in SERVICE_NAMES:
         await migrated(backend, service)
     for service in SERVICE_NAMES:
