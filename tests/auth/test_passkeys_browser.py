@@ -13,25 +13,22 @@ import base64
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
 from services.gateway.policy import SHIPPED_POLICY, load_policy
 from services.gateway.step_up import key_fields_digest
-from shared.clock import FrozenClock
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
 from tests.auth.test_api_login import full_login, grant_by_sms, login
 from tests.browser.chromium import CHROMIUM, Chromium, PageServer, Tab
 from tests.gateway.test_kyc_gate import put_kyc
 from tests.gateway.test_policy_phishing_resistant import phishing_resistant_policy
-from tests.gateway.test_step_up import FraudSwitch, Recorder
-from tests.harness import Backend, System, client_for, identity_issuer, in_process_system
+from tests.gateway.test_step_up import allowing_system
+from tests.harness import Backend, System, client_for, identity_issuer
 from tests.servers import eventually, eventually_async
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "passkeys"
@@ -78,18 +75,7 @@ async def system(
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
         "gateway": {"policy_file": str(policy_file)},
     }
-    wrapped: dict[str, Any] = {}
-
-    def wrap(transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncBaseTransport]:
-        wrapped["fraud"] = FraudSwitch(transports["fraud"])
-        wrapped["txn"] = Recorder(transports["txn"])
-        return {**transports, **wrapped}
-
-    async with in_process_system(
-        backend, overrides, clock=FrozenClock(datetime.now(UTC)), gateway_transports=wrap
-    ) as running:
-        wrapped["fraud"].answer = {"score": 0, "action": "allow"}  # the decisions here do not depend on the score
-        running.txn = wrapped["txn"]  # type: ignore[attr-defined]
+    async with allowing_system(backend, overrides) as running:
         site.relay_to(running.gateway)
         phishing_site.relay_to(running.gateway)
         yield running

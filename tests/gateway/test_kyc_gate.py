@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,13 +19,12 @@ import pytest
 from sekisho.sinks import SmsSink, SmtpSink
 from services.gateway.policy import SHIPPED_POLICY, load_policy
 from services.gateway.step_up import key_fields_digest
-from shared.clock import FrozenClock
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY
 from tests.auth.test_api_login import DEVICE, full_login, grant_by_sms, login
 from tests.auth.test_staff import make_staff, staff_token
-from tests.gateway.test_step_up import FraudSwitch, Recorder
-from tests.harness import Backend, System, client_for, identity_issuer, in_process_system
+from tests.gateway.test_step_up import Recorder, allowing_system
+from tests.harness import Backend, System, client_for, identity_issuer
 from tests.servers import eventually, eventually_async
 
 # The customer's money routes (API.md) and a body of each, with the operation the gateway's policy knows them by.
@@ -47,18 +45,7 @@ async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterato
         "auth": {"auth_signing_key": SIGNING_KEY},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
     }
-    wrapped: dict[str, Any] = {}
-
-    def wrap(transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncBaseTransport]:
-        wrapped["fraud"] = FraudSwitch(transports["fraud"])
-        wrapped["txn"] = Recorder(transports["txn"])
-        return {**transports, **wrapped}
-
-    async with in_process_system(
-        backend, overrides, clock=FrozenClock(datetime.now(UTC)), gateway_transports=wrap
-    ) as running:
-        wrapped["fraud"].answer = {"score": 0, "action": "allow"}  # the decisions here do not depend on the score
-        running.txn = wrapped["txn"]  # type: ignore[attr-defined]
+    async with allowing_system(backend, overrides) as running:
         yield running
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,27 @@ class Recorder(httpx.AsyncBaseTransport):
         if not request.url.path.startswith("/internal/"):
             self.public.append((request.method, request.url.path))
         return await self.real.handle_async_request(request)
+
+
+@asynccontextmanager
+async def allowing_system(
+    backend: Backend, overrides: dict[str, dict[str, Any]], **kwargs: Any
+) -> AsyncIterator[System]:
+    """The system with fraud's score, as the gateway sees it, fixed at allow (the decisions a test makes there do not
+    depend on it) and the requests reaching txn's public routes recorded (`system.txn`). `kwargs`: in_process_system's
+    other arguments, but gateway_transports."""
+    wrapped: dict[str, Any] = {}
+
+    def wrap(transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncBaseTransport]:
+        wrapped["fraud"] = FraudSwitch(transports["fraud"])
+        wrapped["txn"] = Recorder(transports["txn"])
+        return {**transports, **wrapped}
+
+    kwargs.setdefault("clock", FrozenClock(datetime.now(UTC)))
+    async with in_process_system(backend, overrides, gateway_transports=wrap, **kwargs) as running:
+        wrapped["fraud"].answer = {"score": 0, "action": "allow"}
+        running.txn = wrapped["txn"]  # type: ignore[attr-defined]
+        yield running
 
 
 @pytest.fixture

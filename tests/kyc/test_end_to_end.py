@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
 from services.kyc import models
-from shared.clock import FrozenClock
 from tests.auth.conftest import SIGNING_KEY, open_account
 from tests.gateway.test_kyc_gate import MONEY, fresh_grant
-from tests.gateway.test_step_up import FraudSwitch, Recorder
-from tests.harness import Backend, System, in_process_system
+from tests.gateway.test_step_up import Recorder, allowing_system
+from tests.harness import Backend, System
 from tests.kyc import jpki_ca
 from tests.kyc.conftest import ADDRESS, KYC, ekyc_body, kyc_rows, signed_in_again, staff_headers, start
 from tests.kyc.test_api_jpki import CARD_HOLDER
@@ -43,18 +40,7 @@ async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink, root: jpki_ca.A
         "kyc": {**KYC, "jpki_trust_anchors": root.pem().decode()},
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
     }
-    wrapped: dict[str, Any] = {}
-
-    def wrap(transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncBaseTransport]:
-        wrapped["fraud"] = FraudSwitch(transports["fraud"])
-        wrapped["txn"] = Recorder(transports["txn"])
-        return {**transports, **wrapped}
-
-    async with in_process_system(
-        backend, overrides, clock=FrozenClock(datetime.now(UTC)), gateway_transports=wrap
-    ) as running:
-        wrapped["fraud"].answer = {"score": 0, "action": "allow"}  # the decisions here do not depend on the score
-        running.txn = wrapped["txn"]  # type: ignore[attr-defined]
+    async with allowing_system(backend, overrides) as running:
         yield running
 
 
