@@ -130,3 +130,29 @@ async def test_the_gateway_still_carries_a_signed_in_admin_to_the_customers_full
     )
     assert read.status_code == 200, read.text
     assert read.json()["email"] == CUSTOMER["email"]
+
+
+async def test_no_public_route_answers_another_service_posing_as_the_gateway(system: System) -> None:
+    """Every route of the gateway's table, called at its own service by each other service with its own valid key
+    (so without the gateway's context): never answered with success, whatever the route (issue 16's and txn's
+    included). Most are refused at once (401/403); fraud's staff routes check their body and path first, so a
+    forged call with a bad one gets 422, and with a good one the staff context it cannot carry (401)."""
+    from services.gateway.routes import PUBLIC_ROUTES
+
+    answered: list[str] = []
+    for route in PUBLIC_ROUTES:
+        if route.service == "gateway":
+            continue
+        path = route.upstream(dict.fromkeys(route.pattern.groupindex, "x_forged"))
+        for caller in ("auth", "kyc", "txn", "fraud", "notify"):
+            if caller == route.service:
+                continue
+            token = identity_issuer(caller, system.clock).issue(route.service)
+            response = await call(system, route.service, token, route.method, path, json={})
+            if response.status_code < 400 or response.status_code not in (401, 403, 422):
+                answered.append(f"{route.method} {path} at {route.service} as {caller}: {response.status_code}")
+    assert answered == [], "\n".join(answered)
+    # With a well-formed path, the staff route of fraud refuses the forged caller itself.
+    as_auth = identity_issuer("auth", system.clock).issue("fraud")
+    rule_set = await call(system, "fraud", as_auth, "GET", "/internal/ops/rule-sets/1")
+    assert rule_set.status_code in (401, 403), rule_set.text
