@@ -303,7 +303,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     if report.total("remaining"):
         why = "the --limit was reached" if report.stopped_at_limit else "services changed some values meanwhile"
         print(f"sekisho: {report.total('remaining')} value(s) left ({why}): run it again", file=sys.stderr)
-    else:
+    elif not args.json:
         print(f"every sealed value is under {report.key_id}: the older keys can be dropped (`sekisho keys status`)")
     return 0
 
