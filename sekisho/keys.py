@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -224,11 +223,14 @@ async def status(databases: Mapping[str, Database]) -> list[ColumnStatus]:
 
 
 def _data_keys(settings: ServiceSettings) -> str:
+    """The service's SEKISHO_DATA_KEYS; on a local run (SQLite) without it, the dev keys `sekisho up` keeps."""
     if settings.data_keys is not None:
         return settings.data_keys.get_secret_value()
-    from sekisho.cli import dev_data_keys  # a local run: the dev keys `sekisho up` keeps under the data dir
+    if settings.database_url:
+        raise LookupError("SEKISHO_DATA_KEYS is not set: give the command the services' data keys")
+    from sekisho.cli import dev_data_keys
 
-    return os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(settings.data_dir)
+    return dev_data_keys(settings.data_dir)
 
 
 async def _open_databases(services: Sequence[str] | None) -> tuple[dict[str, Database], dict[str, str]]:
@@ -238,11 +240,11 @@ async def _open_databases(services: Sequence[str] | None) -> tuple[dict[str, Dat
     try:
         for service in services or SERVICE_NAMES:
             settings: ServiceSettings = settings_class(service)()
+            keys[service] = _data_keys(settings)
             database = Database(target_for(settings, service), pool_size=1)
             databases[service] = database
             if await database.revision() != head_revision(migrations_dir(service)):
                 raise LookupError(f"the {service} database is not migrated: run `sekisho migrate {service}` first")
-            keys[service] = _data_keys(settings)
     except BaseException:
         await _dispose(databases)
         raise

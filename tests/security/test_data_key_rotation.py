@@ -146,3 +146,14 @@ def test_the_command_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -
             main(["keys", "rotate", *args])
         assert exited.value.code == 2
     assert "invalid" in capsys.readouterr().err
+
+
+def test_without_the_data_keys_the_command_changes_nothing_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deployment (PostgreSQL) without SEKISHO_DATA_KEYS: no dev key is made up, nothing is reached."""
+    monkeypatch.delenv("SEKISHO_DATA_KEYS", raising=False)
+    monkeypatch.setenv("SEKISHO_DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    for command in ("rotate", "status"):
+        assert main(["keys", command]) == 1
+        assert "SEKISHO_DATA_KEYS is not set" in capsys.readouterr().err
