@@ -30,6 +30,7 @@ SLOW_TIER = (
     "tests/txn/test_withdrawal_concurrency.py",
     "tests/gateway/test_controls.py",
     "tests/fraud/test_backtest.py",
+    "tests/security/test_data_key_rotation_procedure.py",
 )
 _figures: list[str] = []
 
