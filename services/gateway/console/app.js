@@ -73,8 +73,8 @@ function totpForm(challenge) {
     try {
       await finishLogin(challenge, code.value.trim());
       ended = false;
-      location.hash = "#/trends";
-      await route();
+      if (location.hash === "#/trends") await route();
+      else location.hash = "#/trends"; // the hashchange draws it
     } catch (error) {
       replace(status, message(error instanceof ApiError ? error.message : String(error)));
     }

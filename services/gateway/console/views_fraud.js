@@ -93,10 +93,10 @@ export async function casesView(container) {
   await show();
 }
 
-function facts(pairs) {
+function facts(pairs, attrs = {}) {
   return h(
     "dl",
-    { class: "facts" },
+    { class: "facts", ...attrs },
     pairs.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value === null || value === undefined ? "" : value)]),
   );
 }
@@ -157,7 +157,7 @@ export async function caseView(container, caseId) {
         [t("cases.label"), found.label],
         [t("common.note"), found.note],
         [t("cases.resolved_by"), found.resolved_by],
-      ]),
+      ], { "data-status": found.status }),
       h("h3", {}, t("cases.reasons")),
       table(
         ["rule", "weight", t("common.reason")],

@@ -82,7 +82,7 @@ export async function kycView(container, verificationId, withImages = false) {
       h("h2", {}, `${t("kyc.heading")} ${found.verification_id}`),
       h(
         "dl",
-        { class: "facts" },
+        { class: "facts", "data-status": found.status },
         [
           [t("common.status"), t(`kyc.status.${found.status}`)],
           [t("common.customer"), found.customer_id],
