@@ -20,6 +20,7 @@ from playwright.sync_api import ConsoleMessage
 
 from sekisho.sinks import SmsSink, SmtpSink
 from shared.clock import FrozenClock
+from shared.tokens import LEEWAY_SECONDS
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
 from tests.auth.test_staff import make_staff
 from tests.browser.chromium import CHROMIUM, Chromium, Tab
@@ -460,3 +461,44 @@ async def test_customer_and_case_values_that_look_like_markup_are_shown_as_text(
     assert case["clean"] is True
     listed = await chromium.run(_lists_note, console)
     assert listed == {"note": XSS, "clean": True}
+
+
+# ---- the session --------------------------------------------------------------------------------------------------
+
+EMPTY = "該当するものはありません。"
+
+
+def _open_cases(console: Console) -> str:
+    console.go("cases")
+    console.page.locator("main .message.info", has_text=EMPTY).wait_for()
+    return console.access_token()
+
+
+def _open_kyc_after_the_session_ended(console: Console) -> dict[str, Any]:
+    page = console.page
+    console.go("kyc")
+    page.wait_for_selector("#login-form")
+    return {
+        "notice": page.locator("#login-form .message.info").text_content(),
+        "stored": page.evaluate(f"sessionStorage.getItem('{SESSION}')"),
+        "nav": page.is_visible("#nav"),
+    }
+
+
+async def test_an_expired_access_token_is_refreshed_and_an_ended_session_asks_for_a_new_sign_in(
+    system: System, chromium: Chromium, console: Console, relay: GatewayRelay
+) -> None:
+    await signed_in(chromium, console, await staff_member(system, "analyst.sono", "analyst"))
+    first = await chromium.run(console.access_token)
+    # Past the access token's 300 s (and the verifier's leeway), well within the shift's idle timeout.
+    system.clock.advance(seconds=300 + LEEWAY_SECONDS + 1)
+    assert (await system.gateway.get("/v1/ops/fraud/cases", headers=bearer(first))).status_code == 401
+    renewed = await chromium.run(_open_cases, console)
+    assert renewed != first
+    assert ("POST", "/v1/ops/auth/refresh", 200) in relay.relayed
+    assert (await system.gateway.get("/v1/ops/fraud/cases", headers=bearer(renewed))).status_code == 200
+
+    system.clock.advance(seconds=1801)  # idle past staff_idle_timeout_seconds: the refresh is refused
+    ended = await chromium.run(_open_kyc_after_the_session_ended, console)
+    assert ended == {"notice": "セッションが終了しました。もう一度ログインしてください。", "stored": None, "nav": False}
+    assert ("POST", "/v1/ops/auth/refresh", 401) in relay.relayed

@@ -45,10 +45,11 @@ function keep(tokens) {
   return kept;
 }
 
-export function endSession() {
+// `expired`: the API ended it (idle, end of shift, a reused refresh token), not the staff member's own logout.
+export function endSession(expired = true) {
   sessionStorage.removeItem(STORED);
   clearTimeout(timer);
-  window.dispatchEvent(new Event("ops-session-ended"));
+  window.dispatchEvent(new CustomEvent("ops-session-ended", { detail: { expired } }));
 }
 
 // Renewed before the access token runs out, while the shift's session lasts.
@@ -111,7 +112,7 @@ export async function finishLogin(challenge, code) {
 export async function logout() {
   const kept = session();
   if (kept) await send("POST", "/v1/ops/auth/logout", undefined, kept.access_token).catch(() => null);
-  endSession();
+  endSession(false);
 }
 
 function withQuery(path, query) {
@@ -128,7 +129,9 @@ export async function api(method, path, { query, body } = {}) {
   const kept = session();
   if (!kept) {
     endSession();
-    throw new ApiError(401, { code: "unauthenticated", detail: "" });
+    const ended = new ApiError(401, { code: "unauthenticated", detail: "" });
+    ended.sessionEnded = true;
+    throw ended;
   }
   const target = withQuery(path, query);
   let answer = await send(method, target, body, kept.access_token);
@@ -137,10 +140,15 @@ export async function api(method, path, { query, body } = {}) {
       const renewed = await refresh();
       answer = await send(method, target, body, renewed.access_token);
     } catch {
-      endSession();
+      // the refresh was refused too: the session is over
     }
   }
-  if (answer.status === 401) endSession();
+  if (answer.status === 401) {
+    endSession();
+    const ended = new ApiError(401, answer.body);
+    ended.sessionEnded = true; // the sign-in page is shown instead of the failed page
+    throw ended;
+  }
   if (answer.status < 200 || answer.status >= 300) throw new ApiError(answer.status, answer.body);
   return answer.body;
 }

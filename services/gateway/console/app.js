@@ -118,8 +118,8 @@ document.getElementById("logout").addEventListener("click", async () => {
   await logout();
 });
 window.addEventListener("hashchange", route);
-window.addEventListener("ops-session-ended", () => {
-  ended = true;
+window.addEventListener("ops-session-ended", (event) => {
+  ended = event.detail.expired;
   route();
 });
 

@@ -5,7 +5,7 @@ import { h, svg } from "./dom.js";
 
 const WIDTH = 860;
 const HEIGHT = 320;
-const MARGIN = { top: 16, right: 16, bottom: 40, left: 48 };
+const MARGIN = { top: 16, right: 48, bottom: 40, left: 48 };
 const HOUR = 3600 * 1000;
 const COLOURS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a7e8c", "#57606a"];
 

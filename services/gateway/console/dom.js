@@ -65,6 +65,6 @@ export async function loading(container, load) {
   try {
     await load();
   } catch (error) {
-    replace(container, message(error.message));
+    if (!error.sessionEnded) replace(container, message(error.message));
   }
 }

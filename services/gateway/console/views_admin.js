@@ -41,7 +41,7 @@ export async function listsView(container) {
         output,
         rows.length
           ? table(
-              [t("lists.value"), t("lists.kind"), t("common.note"), t("lists.source"), t("common.at"), "expires", ""],
+              [t("lists.value"), t("lists.kind"), t("common.note"), t("lists.source"), t("common.at"), t("col.expires"), ""],
               rows,
             )
           : message(t("common.empty"), "info"),
@@ -131,7 +131,7 @@ export async function switchesView(container) {
       replace(
         output,
         table(
-          [t("switches.operation"), "partner", t("switches.state"), t("common.reason"), t("switches.set_by"), ""],
+          [t("switches.operation"), t("col.partner"), t("switches.state"), t("common.reason"), t("switches.set_by"), ""],
           rows,
         ),
       );
@@ -180,7 +180,7 @@ export async function auditView(container) {
                 t("audit.role"),
                 t("audit.action"),
                 t("audit.target"),
-                "IP",
+                t("col.ip"),
                 t("audit.detail"),
               ],
               rows,

@@ -75,7 +75,7 @@ export async function casesView(container) {
         rows.length
           ? table(
               [
-                "ID",
+                t("col.id"),
                 t("cases.opened_at"),
                 t("cases.operation"),
                 t("common.customer"),
@@ -160,7 +160,7 @@ export async function caseView(container, caseId) {
       ], { "data-status": found.status }),
       h("h3", {}, t("cases.reasons")),
       table(
-        ["rule", "weight", t("common.reason")],
+        [t("col.rule"), t("col.weight"), t("common.reason")],
         found.reasons.map((r) => h("tr", {}, h("td", {}, r.rule), h("td", { class: "number" }, r.weight), h("td", {}, r.reason))),
       ),
       h("h3", {}, t("cases.actions")),
@@ -185,7 +185,7 @@ export async function caseView(container, caseId) {
       h("h3", {}, t("cases.linked")),
       linked.length
         ? table(
-            [t("common.customer"), "via", "events"],
+            [t("common.customer"), t("col.via"), t("col.events")],
             linked.map(([kind, c]) =>
               h("tr", {}, h("td", {}, c.customer_id), h("td", {}, `${kind}: ${c.via.join(", ")}`), h("td", { class: "number" }, c.events)),
             ),

@@ -41,7 +41,7 @@ export async function kycQueueView(container) {
         output,
         rows.length
           ? table(
-              ["ID", t("common.customer"), t("kyc.method"), t("kyc.document"), t("common.status"), t("kyc.created_at")],
+              [t("col.id"), t("common.customer"), t("kyc.method"), t("kyc.document"), t("common.status"), t("kyc.created_at")],
               rows,
             )
           : message(t("common.empty"), "info"),
@@ -106,7 +106,7 @@ export async function kycView(container, verificationId, withImages = false) {
       showImages,
       h("h3", {}, t("kyc.transitions")),
       table(
-        [t("common.at"), "from", "to", t("common.reason")],
+        [t("common.at"), t("col.from"), t("col.to"), t("common.reason")],
         found.transitions.map((step) =>
           h("tr", {}, h("td", {}, formatTime(step.at)), h("td", {}, step.from || ""), h("td", {}, step.to), h("td", {}, step.reason || "")),
         ),
