@@ -263,9 +263,10 @@ export function setLanguage(lang) {
   document.documentElement.lang = lang;
 }
 
-// A missing key shows itself, so that a gap is seen rather than hidden.
-export function t(key) {
-  return DICTIONARIES[current][key] ?? key;
+// A missing key shows itself (or the fallback, for a value the API may add later, a case status say), so that a
+// gap is seen rather than hidden.
+export function t(key, fallback) {
+  return DICTIONARIES[current][key] ?? fallback ?? key;
 }
 
 export function applyLabels(root) {

@@ -67,7 +67,7 @@ export async function casesView(container) {
           h("td", {}, found.customer_id || ""),
           h("td", { class: "number" }, found.score),
           h("td", {}, found.reasons.map((reason) => reason.rule).join(", ")),
-          h("td", {}, found.status),
+          h("td", {}, t(`cases.${found.status}`, found.status)),
         ),
       );
       replace(
@@ -147,14 +147,14 @@ export async function caseView(container, caseId) {
       h("p", {}, h("a", { href: "#/cases" }, t("common.back"))),
       h("h2", {}, `${t("cases.heading")} ${found.id}`),
       facts([
-        [t("common.status"), found.status],
+        [t("common.status"), t(`cases.${found.status}`, found.status)],
         [t("cases.opened_at"), formatTime(found.opened_at)],
         [t("cases.operation"), found.operation],
         [t("common.customer"), found.customer_id],
         [t("cases.device"), found.device_id],
         [t("cases.ip"), found.ip],
         [t("cases.score"), found.score],
-        [t("cases.label"), found.label],
+        [t("cases.label"), found.label ? t(`cases.label.${found.label}`, found.label) : ""],
         [t("common.note"), found.note],
         [t("cases.resolved_by"), found.resolved_by],
       ], { "data-status": found.status }),

@@ -33,7 +33,7 @@ export async function kycQueueView(container) {
           h("td", {}, v.customer_id),
           h("td", {}, v.method),
           h("td", {}, v.document_type || ""),
-          h("td", {}, t(`kyc.status.${v.status}`)),
+          h("td", {}, t(`kyc.status.${v.status}`, v.status)),
           h("td", {}, formatTime(v.created_at)),
         ),
       );
@@ -84,7 +84,7 @@ export async function kycView(container, verificationId, withImages = false) {
         "dl",
         { class: "facts", "data-status": found.status },
         [
-          [t("common.status"), t(`kyc.status.${found.status}`)],
+          [t("common.status"), t(`kyc.status.${found.status}`, found.status)],
           [t("common.customer"), found.customer_id],
           [t("kyc.method"), found.method],
           [t("kyc.document"), found.document_type],
