@@ -162,8 +162,20 @@ def _chart(console: Console) -> dict[str, Any]:
     )
 
 
+def _only_type(console: Console, event_type: str) -> list[str]:
+    page = console.page
+    page.select_option("select[name=type]", event_type)
+    page.wait_for_function(
+        "(type) => { const points = [...document.querySelectorAll('svg.trend-chart circle.point')];"
+        " return points.length > 0 && points.every((c) => c.getAttribute('data-type') === type); }",
+        arg=event_type,
+    )
+    types: list[str] = page.eval_on_selector_all("svg.trend-chart circle.point", "cs => cs.map((c) => c.dataset.type)")
+    return types
+
+
 async def test_staff_sign_in_with_password_and_totp_and_see_the_trend_chart_with_the_apis_counts(
-    system: System, chromium: Chromium, console: Console
+    system: System, chromium: Chromium, console: Console, relay: GatewayRelay
 ) -> None:
     base = (system.clock.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
     failed = {"type": "login_failed", "outcome": "wrong_password"}
@@ -212,6 +224,9 @@ async def test_staff_sign_in_with_password_and_totp_and_see_the_trend_chart_with
     heights = {(p["at"], p["type"], p["outcome"]): p["cy"] for p in chart["points"]}
     assert heights[(hour, "login_failed", "wrong_password")] < heights[(hour, "login_succeeded", "ok")]
     assert "login_failed / wrong_password: 3" in chart["legend"]
+    # One event type: the API is asked for that type only, and the chart shows only it.
+    assert set(await chromium.run(_only_type, console, "login_failed")) == {"login_failed"}
+    assert any("type=login_failed" in path for _, path, _ in relay.relayed)
 
 
 # ---- cases --------------------------------------------------------------------------------------------------------
@@ -290,6 +305,28 @@ async def test_an_admin_approves_a_kyc_case_after_seeing_its_images_and_the_api_
     staff_view = await system.gateway.get(f"/v1/ops/kyc/verifications/{verification_id}", headers=bearer(token))
     assert staff_view.json()["status"] == "approved"
     assert staff_view.json()["decision_reason"] == "免許証と自撮りが一致"
+
+
+def _analyst_asks_for_images(console: Console, verification_id: str) -> dict[str, Any]:
+    page = console.page
+    console.go("kyc")
+    page.click(f"a[href='#/kyc/{verification_id}']")
+    page.click("button.show-images")
+    refused = page.locator(".form-status [role=alert]").text_content()
+    return {
+        "refused": refused,
+        "name": page.locator("dd[data-field=name]").text_content(),
+        "images": page.locator(".kyc-images img").count(),
+    }
+
+
+async def test_an_analyst_sees_the_declared_identity_masked_and_kyc_refuses_the_images(
+    system: System, sms: SmsSink, chromium: Chromium, console: Console
+) -> None:
+    _, verification_id = await in_review(system, sms)
+    await signed_in(chromium, console, await staff_member(system, "analyst.naka", "analyst"))
+    seen = await chromium.run(_analyst_asks_for_images, console, verification_id)
+    assert seen == {"refused": "Viewing the images needs the supervisor role.", "name": "佐＊＊＊", "images": 0}
 
 
 # ---- kill switches ------------------------------------------------------------------------------------------------

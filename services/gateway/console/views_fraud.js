@@ -5,29 +5,30 @@ import { legend, trendChart } from "./chart.js";
 import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
 
-const TREND_TYPES = ["", "login_succeeded", "login_failed", "withdrawal_requested", "bank_account_linked", "charge"];
-
 export async function trendsView(container) {
   const range = h(
     "select",
     { name: "range" },
     ["24", "72", "168"].map((hours) => h("option", { value: hours }, t(`trends.range.${hours}`))),
   );
-  const type = h(
-    "select",
-    { name: "type" },
-    TREND_TYPES.map((name) => h("option", { value: name }, name || t("trends.type.all"))),
-  );
+  // The event types to filter by: those the API has shown in this view so far (fraud adds types as issues land).
+  const type = h("select", { name: "type" }, h("option", { value: "" }, t("trends.type.all")));
+  const seenTypes = new Set();
+  const offerTypes = (series) => {
+    for (const point of series) seenTypes.add(point.type);
+    const chosen = type.value;
+    type.replaceChildren(
+      h("option", { value: "" }, t("trends.type.all")),
+      ...[...seenTypes].sort().map((name) => h("option", { value: name }, name)),
+    );
+    type.value = chosen;
+  };
   const output = h("div", { class: "trend" });
   const draw = () =>
     loading(output, async () => {
       const since = new Date(Date.now() - Number(range.value) * 3600 * 1000).toISOString();
       const answer = await api("GET", "/v1/ops/fraud/trends", { query: { bucket: "hour", since, type: type.value } });
-      const totals = new Map();
-      for (const point of answer.series) {
-        const key = `${point.type} / ${point.outcome}`;
-        totals.set(key, (totals.get(key) || 0) + point.count);
-      }
+      offerTypes(answer.series);
       replace(
         output,
         h("p", { class: "window" }, `${t("trends.window")}: ${formatTime(answer.since)} – ${formatTime(answer.until)}`),

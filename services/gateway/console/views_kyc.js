@@ -1,7 +1,7 @@
 // The KYC manual-review queue: a case with its declared identity (masked unless the role may see it) and its
 // images, then approve or reject. The images come inside the API's JSON (base64) and are shown from blob: URLs.
 
-import { api, hasRole } from "./api.js";
+import { api } from "./api.js";
 import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -63,57 +63,80 @@ function image(item) {
   return h("figure", { class: "kyc-image" }, h("img", { src: url, alt: item.kind }), h("figcaption", {}, caption));
 }
 
-export async function kycView(container, verificationId, withImages = false) {
+export async function kycView(container, verificationId) {
   forgetImages();
   await loading(container, async () => {
-    const path = `/v1/ops/kyc/verifications/${encodeURIComponent(verificationId)}`;
-    const found = await api("GET", path, { query: withImages ? { images: "true" } : {} });
-    const declared = found.declared || {};
-    const reload = () => kycView(container, verificationId, withImages);
-    let showImages = null;
-    if (!withImages) {
-      showImages = hasRole("supervisor")
-        ? h("button", { type: "button", class: "show-images", events: { click: () => kycView(container, verificationId, true) } }, t("kyc.show_images"))
-        : message(t("kyc.images_role"), "info");
+    const found = await api("GET", `/v1/ops/kyc/verifications/${encodeURIComponent(verificationId)}`);
+    showCase(container, found, false);
+  });
+}
+
+// The images and the declared identity in full are asked for apart (`images=true`, audited as such by kyc), by staff
+// who choose to; kyc decides which role may (SEKISHO_KYC_IMAGE_VIEW_ROLE), and its refusal is shown here.
+function imagesButton(container, found) {
+  const status = h("div", { class: "form-status" });
+  const button = h("button", { type: "button", class: "show-images" }, t("kyc.show_images"));
+  button.addEventListener("click", async () => {
+    try {
+      const path = `/v1/ops/kyc/verifications/${encodeURIComponent(found.verification_id)}`;
+      const full = await api("GET", path, { query: { images: "true" } });
+      forgetImages();
+      showCase(container, full, true);
+    } catch (error) {
+      replace(status, message(error.message));
     }
-    replace(
-      container,
-      h("p", {}, h("a", { href: "#/kyc" }, t("common.back"))),
-      h("h2", {}, `${t("kyc.heading")} ${found.verification_id}`),
-      h(
-        "dl",
-        { class: "facts", "data-status": found.status },
-        [
-          [t("common.status"), t(`kyc.status.${found.status}`, found.status)],
-          [t("common.customer"), found.customer_id],
-          [t("kyc.method"), found.method],
-          [t("kyc.document"), found.document_type],
-          [t("kyc.created_at"), formatTime(found.created_at)],
-          [t("common.reason"), found.decision_reason],
-        ].flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value ?? "")]),
-      ),
-      h("h3", {}, t("kyc.declared")),
-      h(
-        "dl",
-        { class: "facts declared" },
-        ["name", "name_kana", "birth_date", "address"].flatMap((name) => [
-          h("dt", {}, t(`kyc.${name}`)),
-          h("dd", { "data-field": name }, declared[name] ?? ""),
-        ]),
-      ),
-      h("h3", {}, t("kyc.images")),
-      h("div", { class: "kyc-images" }, found.images.map(image)),
-      showImages,
-      h("h3", {}, t("kyc.transitions")),
-      table(
-        [t("common.at"), t("col.from"), t("col.to"), t("common.reason")],
-        found.transitions.map((step) =>
-          h("tr", {}, h("td", {}, formatTime(step.at)), h("td", {}, step.from || ""), h("td", {}, step.to), h("td", {}, step.reason || "")),
+  });
+  return h("div", {}, button, status);
+}
+
+function showCase(container, found, withImages) {
+  const declared = found.declared || {};
+  // After a decision the case is shown again without the images: they were needed for the decision only.
+  const reload = () => kycView(container, found.verification_id);
+  replace(
+    container,
+    h("p", {}, h("a", { href: "#/kyc" }, t("common.back"))),
+    h("h2", {}, `${t("kyc.heading")} ${found.verification_id}`),
+    h(
+      "dl",
+      { class: "facts", "data-status": found.status },
+      [
+        [t("common.status"), t(`kyc.status.${found.status}`, found.status)],
+        [t("common.customer"), found.customer_id],
+        [t("kyc.method"), found.method],
+        [t("kyc.document"), found.document_type],
+        [t("kyc.created_at"), formatTime(found.created_at)],
+        [t("common.reason"), found.decision_reason],
+      ].flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value ?? "")]),
+    ),
+    h("h3", {}, t("kyc.declared")),
+    h(
+      "dl",
+      { class: "facts declared" },
+      ["name", "name_kana", "birth_date", "address"].flatMap((name) => [
+        h("dt", {}, t(`kyc.${name}`)),
+        h("dd", { "data-field": name }, declared[name] ?? ""),
+      ]),
+    ),
+    h("h3", {}, t("kyc.images")),
+    h("div", { class: "kyc-images" }, found.images.map(image)),
+    withImages ? null : imagesButton(container, found),
+    h("h3", {}, t("kyc.transitions")),
+    table(
+      [t("common.at"), t("col.from"), t("col.to"), t("common.reason")],
+      found.transitions.map((step) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, formatTime(step.at)),
+          h("td", {}, step.from || ""),
+          h("td", {}, step.to),
+          h("td", {}, step.reason || ""),
         ),
       ),
-      found.status === "manual_review" ? decisions(found, reload) : null,
-    );
-  });
+    ),
+    found.status === "manual_review" ? decisions(found, reload) : null,
+  );
 }
 
 function decisions(found, done) {
