@@ -30,6 +30,7 @@ from tests.fraud.test_ops_api import put_events
 from tests.harness import Backend, System, in_process_system
 from tests.kyc.conftest import ADDRESS, KYC, ekyc_body, signed_in_again, start
 from tests.kyc.test_ops_review import in_review
+from tests.servers import eventually_async
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ops-console"
 SESSION = "sekisho.ops.session"
@@ -539,3 +540,87 @@ async def test_an_expired_access_token_is_refreshed_and_an_ended_session_asks_fo
     ended = await chromium.run(_open_kyc_after_the_session_ended, console)
     assert ended == {"notice": "セッションが終了しました。もう一度ログインしてください。", "stored": None, "nav": False}
     assert ("POST", "/v1/ops/auth/refresh", 401) in relay.relayed
+
+
+def _log_out(console: Console) -> dict[str, Any]:
+    page = console.page
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    return {
+        "notices": page.locator("#login-form .message").count(),
+        "stored": page.evaluate(f"sessionStorage.getItem('{SESSION}')"),
+    }
+
+
+async def test_logging_out_ends_the_session_at_the_api(system: System, chromium: Chromium, console: Console) -> None:
+    await signed_in(chromium, console, await staff_member(system, "analyst.tada", "analyst"))
+    token = await chromium.run(console.access_token)
+    assert await chromium.run(_log_out, console) == {"notices": 0, "stored": None}
+    refused = await system.gateway.get("/v1/ops/fraud/cases", headers=bearer(token))
+    assert refused.status_code == 401
+
+
+# ---- lists and the audit trail ------------------------------------------------------------------------------------
+
+
+def _add_entry(console: Console) -> dict[str, Any]:
+    page = console.page
+    console.go("lists")
+    page.select_option("select[name=list]", "ips")
+    page.locator("main .message.info", has_text=EMPTY).wait_for()
+    page.fill("form.add-entry input[name=value]", "203.0.113.0/24")
+    page.select_option("form.add-entry select[name=kind]", "deny")
+    page.fill("form.add-entry input[name=note]", "フィッシング基盤")
+    page.click("form.add-entry button[type=submit]")
+    page.wait_for_selector("tr[data-entry] td.note")
+    added = page.eval_on_selector_all("tr[data-entry] td", "tds => tds.map((td) => td.textContent)")
+    console.screenshot("lists")
+    return {"added": added}
+
+
+def _remove_entry(console: Console) -> None:
+    page = console.page
+    page.click("tr[data-entry] button.danger")
+    page.locator("main .message.info", has_text=EMPTY).wait_for()
+
+
+def _search_audit(console: Console, action: str) -> list[list[str]]:
+    page = console.page
+    console.go("audit")
+    page.fill("form.filters input[name=action]", action)
+    page.click("form.filters button[type=submit]")
+    page.wait_for_function(
+        "(action) => { const rows = [...document.querySelectorAll('tr[data-entry]')];"
+        " return rows.length > 0 && rows.every((r) => r.children[4].textContent === action); }",
+        arg=action,
+    )
+    rows: list[list[str]] = page.eval_on_selector_all(
+        "tr[data-entry]", "rows => rows.map((r) => [...r.children].map((td) => td.textContent))"
+    )
+    console.screenshot("audit")
+    return rows
+
+
+async def test_an_admin_adds_and_removes_a_deny_list_entry_and_finds_it_in_the_audit_trail(
+    system: System, chromium: Chromium, console: Console
+) -> None:
+    await signed_in(chromium, console, await staff_member(system, "admin.sakai", "admin"))
+    token = await chromium.run(console.access_token)
+    added = (await chromium.run(_add_entry, console))["added"]
+    assert added[:3] == ["203.0.113.0/24", "拒否", "フィッシング基盤"]
+    listed = await system.gateway.get("/v1/ops/fraud/lists/ips/entries", headers=bearer(token))
+    assert [(e["value"], e["kind"], e["note"]) for e in listed.json()["entries"]] == [
+        ("203.0.113.0/24", "deny", "フィッシング基盤")
+    ]
+    await chromium.run(_remove_entry, console)
+    assert (await system.gateway.get("/v1/ops/fraud/lists/ips/entries", headers=bearer(token))).json()["entries"] == []
+
+    async def in_the_trail() -> bool:
+        found = await system.gateway.get("/v1/ops/audit", params={"action": "fraud_list.add"}, headers=bearer(token))
+        return len(found.json()["entries"]) == 1
+
+    await eventually_async(in_the_trail)
+    (row,) = await chromium.run(_search_audit, console, "fraud_list.add")
+    assert row[1:6] == ["fraud", row[2], "admin", "fraud_list.add", "fraud_list:ips:203.0.113.0/24"]
+    assert row[2].startswith("stf_")
+    assert "フィッシング基盤" in row[7]
