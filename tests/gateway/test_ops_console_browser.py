@@ -72,14 +72,19 @@ class Console:
     def __init__(self, tab: Tab, origin: str) -> None:
         self.tab, self.page, self.origin = tab, tab.page, origin
         self.faults: list[str] = []
+        self.expected: list[str] = []  # what a test provokes on purpose (`expect`) is kept apart from faults
+        self.provoked: list[str] = []
         self.page.set_default_timeout(15_000)
         self.page.on("pageerror", lambda error: self.faults.append(f"pageerror: {error}"))
         self.page.on("console", self._console)
 
     def _console(self, entry: ConsoleMessage) -> None:
         text = entry.text
-        if "Content Security Policy" in text or "TrustedHTML" in text or "Trusted Type" in text:
-            self.faults.append(text)
+        if "Content Security Policy" in text or "Trusted" in text:
+            (self.provoked if any(e in text for e in self.expected) else self.faults).append(text)
+
+    def expect(self, text: str) -> None:
+        self.expected.append(text)
 
     def sign_in(self, login_id: str, password: str, code: str) -> None:
         page = self.page
@@ -624,3 +629,32 @@ async def test_an_admin_adds_and_removes_a_deny_list_entry_and_finds_it_in_the_a
     assert row[1:6] == ["fraud", row[2], "admin", "fraud_list.add", "fraud_list:ips:203.0.113.0/24"]
     assert row[2].startswith("stf_")
     assert "フィッシング基盤" in row[7]
+
+
+def _inject(console: Console) -> dict[str, Any]:
+    """What a bug that wrote a string into markup, or added an inline script, would get on these pages."""
+    return dict(
+        console.page.evaluate(
+            """() => {
+              const outcome = {};
+              const markup = '<img src=x onerror="window.__pwned=2">';
+              try { document.querySelector("main").innerHTML = markup; outcome.markup = "written"; }
+              catch (error) { outcome.markup = error.name; }
+              const script = document.createElement("script");
+              try { script.textContent = "window.__pwned = 3"; document.body.append(script); outcome.script = "added"; }
+              catch (error) { outcome.script = error.name; }
+              outcome.pwned = window.__pwned === undefined;
+              return outcome;
+            }"""
+        )
+    )
+
+
+async def test_the_pages_policy_refuses_markup_from_strings_and_inline_scripts(
+    system: System, chromium: Chromium, console: Console
+) -> None:
+    await signed_in(chromium, console, await staff_member(system, "analyst.hoshi", "analyst"))
+    console.expect("Trusted")  # the browser reports what it blocked: provoked here, not faults of the console
+    injected = await chromium.run(_inject, console)
+    assert injected == {"markup": "TypeError", "script": "TypeError", "pwned": True}
+    assert console.provoked
