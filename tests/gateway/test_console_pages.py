@@ -1,6 +1,6 @@
 """The ops console's files at /ops/: the page and its modules with their content types and a strict
 Content-Security-Policy (no inline script or style, this origin only), nothing else of the gateway's folder, and no
-code in them that writes strings into markup. The browser tests are tests/gateway/test_ops_console_browser.py."""
+code in them that writes strings into markup. The browser tests are in tests/ops_console/."""
 
 from __future__ import annotations
 
