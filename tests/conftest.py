@@ -26,6 +26,7 @@ SLOW_TIER = (
     "tests/cli/",
     "tests/scenarios/",
     "tests/auth/test_passkeys_browser.py",
+    "tests/ops_console/",
     "tests/txn/test_books_property.py",
     "tests/txn/test_withdrawal_concurrency.py",
     "tests/gateway/test_controls.py",
