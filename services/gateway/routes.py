@@ -60,6 +60,39 @@ def diagnostic_routes() -> tuple[Route, ...]:
     )
 
 
+# Incident response (INC-1..3, INC-8), answered by fraud at /internal/ops/incidents...: (method, path under
+# /incidents, operation, least role).
+INCIDENT_ROUTES = (
+    ("POST", "", "ops_write", "supervisor"),
+    ("GET", "", "ops_read", "analyst"),
+    ("GET", "/{incident_id}", "ops_read", "analyst"),
+    ("POST", "/{incident_id}/status", "ops_write", "supervisor"),
+    ("POST", "/{incident_id}/timeline", "ops_write", "analyst"),
+    ("POST", "/{incident_id}/containment", "ops_write", "supervisor"),
+    ("GET", "/{incident_id}/customers", "ops_read", "supervisor"),
+    ("POST", "/{incident_id}/notices", "ops_write", "supervisor"),
+    ("GET", "/{incident_id}/reports/{kind}", "ops_read", "supervisor"),
+    ("PUT", "/{incident_id}/recurrence-prevention", "ops_write", "supervisor"),
+    ("GET", "/{incident_id}/recurrence-prevention", "ops_read", "analyst"),
+    ("GET", "/{incident_id}/training-material", "ops_read", "analyst"),
+)
+
+
+def incident_routes() -> tuple[Route, ...]:
+    return tuple(
+        Route(
+            method,
+            f"/v1/ops/incidents{path}",
+            "fraud",
+            operation,
+            caller="staff",
+            role=role,
+            upstream_path=f"/internal/ops/incidents{path}",
+        )
+        for method, path, operation, role in INCIDENT_ROUTES
+    )
+
+
 # Answered by the gateway itself (partners_api.py), outside the policy: it moves nothing. It passes the same
 # controls as every partner route, under an operation of its own that a kill switch can stop, for all partners
 # or for one.
@@ -382,6 +415,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         role="analyst",
         upstream_path="/internal/ops/rules/library",
     ),
+    *incident_routes(),
 )
 
 
