@@ -180,7 +180,8 @@ incident_customer = Table(
     Column("added_by", String(40), nullable=False),
     Column("status", String(12), nullable=False),  # pending | contained | failed
     Column("failure", String(300), nullable=True),
-    Column("contained_at", UtcDateTime, nullable=True),
+    Column("contained_at", UtcDateTime, nullable=True),  # auth confirmed what was asked (the first time)
+    Column("locked_at", UtcDateTime, nullable=True),  # auth confirmed the lock
 )
 
 # Notices sent to affected customers: one per customer per incident and template (incident_notices.py).

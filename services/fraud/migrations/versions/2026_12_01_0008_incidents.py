@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("failure", sa.String(length=300), nullable=True),
         sa.Column("contained_at", UtcDateTime(), nullable=True),
+        sa.Column("locked_at", UtcDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("incident_id", "customer_id", name=op.f("pk_incident_customer")),
     )
     op.create_table(
