@@ -157,7 +157,8 @@ async def _incident_action(
     contact = accounts.contact_of(row, runtime.cipher)
     ended: int | None = None
     if body.action == "notify":
-        assert body.template is not None and body.detected_at is not None  # the contract's validator
+        assert body.template is not None
+        assert body.detected_at is not None
         await send_notification(
             runtime.outbox,
             session,
