@@ -1,5 +1,6 @@
-"""Staff routes for an incident's customers (INC-1), reached through the gateway's /v1/ops/incidents/{id}/...: the
-bulk containment and the list of customers it recorded. Audited (SEC-6), the role checked here again."""
+"""Staff routes for an incident's customers (INC-1, INC-3), reached through the gateway's /v1/ops/incidents/{id}/...:
+the bulk containment, the list of customers it recorded, and the notices they are sent. Audited (SEC-6), the role
+checked here again."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.fraud import containment, incidents
+from services.fraud import containment, incident_notices, incidents
 from services.fraud.clients import AuthClient
 from services.fraud.incidents_api import IncidentId, audit
+from shared.contracts.fraud_actions import IncidentNoticeTemplate
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.problems import invalid
 from shared.roles import require_staff
@@ -120,3 +122,51 @@ async def list_customers(
     detail = {"filters": {"status": status, "cursor": cursor}, "customers": [c["customer_id"] for c in shown]}
     await audit(session, state, identity, action="incident.customers", target_id=incident.id, detail=detail)
     return {"customers": shown, "next_cursor": next_cursor}
+
+
+class NoticeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: IncidentNoticeTemplate
+    language: Literal["ja", "en"] | None = Field(default=None, description="default: each customer's own")
+
+
+class NoticeOut(BaseModel):
+    incident_id: str
+    template: str
+    customers: int = Field(description="customers recorded on the incident")
+    sent: int = Field(description="told now")
+    already: int = Field(description="told by an earlier request: not again")
+    failed: list[dict[str, str]] = Field(description="customers auth could not tell, with why: send it again")
+
+
+@router.post("/incidents/{incident_id}/notices")
+async def send_notice(
+    incident_id: IncidentId, body: NoticeIn, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> NoticeOut:
+    """Tell every customer recorded on the incident, with the chosen template, once each (supervisor; audited)."""
+    staff_id = require_staff(identity, "supervisor")
+    result = await incident_notices.send_notice(
+        session,
+        AuthClient(state.client),
+        incident_id,
+        template=body.template,
+        language=body.language,
+        staff_id=staff_id,
+        now=state.clock.now(),
+    )
+    detail = {
+        "template": body.template,
+        "sent": len(result.sent),
+        "failed": len(result.failed),
+        "customers": sorted(result.sent + list(result.failed))[:AUDITED_CUSTOMERS],
+    }
+    await audit(session, state, identity, action="incident.notice", target_id=incident_id, detail=detail)
+    return NoticeOut(
+        incident_id=incident_id,
+        template=body.template,
+        customers=result.customers,
+        sent=len(result.sent),
+        already=result.already,
+        failed=[{"customer_id": c, "reason": r} for c, r in sorted(result.failed.items())],
+    )

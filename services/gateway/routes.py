@@ -70,6 +70,7 @@ INCIDENT_ROUTES = (
     ("POST", "/{incident_id}/timeline", "ops_write", "analyst"),
     ("POST", "/{incident_id}/containment", "ops_write", "supervisor"),
     ("GET", "/{incident_id}/customers", "ops_read", "supervisor"),
+    ("POST", "/{incident_id}/notices", "ops_write", "supervisor"),
     ("GET", "/{incident_id}/reports/{kind}", "ops_read", "supervisor"),
     ("PUT", "/{incident_id}/recurrence-prevention", "ops_write", "supervisor"),
     ("GET", "/{incident_id}/recurrence-prevention", "ops_read", "analyst"),
