@@ -11,11 +11,15 @@ import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
 from services.fraud import containment
+from services.fraud.clients import AuthClient
+from shared.contracts.fraud_actions import IncidentActionRequest, IncidentActionResult
+from shared.internal_client import ServiceUnavailable
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_api_login import full_login, login
 from tests.fraud.incident_helpers import desk, open_incident
 from tests.fraud.test_ops_api import put_events
-from tests.harness import System
+from tests.harness import System, identity_issuer
+from tests.security.test_service_identity_forgery import call, signed_with
 from tests.servers import eventually
 
 GHOST = "cus_00000000000000000000000000"  # in fraud's events, never a customer of auth
@@ -171,3 +175,50 @@ async def test_two_containments_at_once_record_and_lock_each_customer_once(syste
     await eventually(lambda: _locked_notices(smtp, CUSTOMER["email"]) >= 1)
     await asyncio.sleep(0.3)
     assert _locked_notices(smtp, CUSTOMER["email"]) == 1
+
+
+async def test_only_fraud_may_ask_auth_to_contain_customers(system: System) -> None:
+    customer_id = await open_account(system.gateway)
+    body = {"incident_id": "inc_forged", "action": "lock", "customer_ids": [customer_id]}
+    for caller in ("gateway", "kyc", "txn", "notify"):
+        token = identity_issuer(caller, system.clock).issue("auth")
+        asked = await call(system, "auth", token, "POST", "/internal/incident-actions", json=body)
+        assert asked.status_code == 403, caller
+        assert asked.json()["code"] == "forbidden"
+    forged = signed_with("notify", caller="fraud", system=system).issue("auth")
+    assert (await call(system, "auth", forged, "POST", "/internal/incident-actions", json=body)).status_code == 401
+    still_in = await login(system.gateway)
+    assert still_in.json()["code"] == "mfa_required"  # not locked (423)
+
+
+async def test_customers_auth_could_not_reach_are_reported_and_contained_when_sent_again(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supervisor, _, _ = await desk(system)
+    customers = await _customers(system)
+    incident = await open_incident(system, supervisor)
+    path = f"/v1/ops/incidents/{incident['id']}"
+    listed = sorted([customers["a"], customers["b"], customers["c"]])
+    monkeypatch.setattr(containment, "INCIDENT_ACTIONS_BATCH", 1)
+    real = AuthClient.incident_actions
+    calls: list[int] = []
+
+    async def auth_goes_down_after_one_call(self: AuthClient, request: IncidentActionRequest) -> IncidentActionResult:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ServiceUnavailable("The auth service cannot be reached.", service="auth")
+        return await real(self, request)
+
+    monkeypatch.setattr(AuthClient, "incident_actions", auth_goes_down_after_one_call)
+    partial = await system.gateway.post(f"{path}/containment", json={"customer_ids": listed}, headers=supervisor)
+    assert partial.status_code == 200, partial.text
+    assert partial.json()["contained"] == 1
+    assert partial.json()["failed"] == [{"customer_id": c, "reason": "auth: service_unavailable"} for c in listed[1:]]
+
+    monkeypatch.setattr(AuthClient, "incident_actions", real)
+    retried = await system.gateway.post(f"{path}/containment", json={"customer_ids": listed}, headers=supervisor)
+    assert retried.json()["asked"] == 2
+    assert retried.json()["contained"] == 2
+    assert retried.json()["failed"] == []
+    rows = (await system.gateway.get(f"{path}/customers", headers=supervisor)).json()["customers"]
+    assert [(r["customer_id"], r["status"], r["failure"]) for r in rows] == [(c, "contained", None) for c in listed]
