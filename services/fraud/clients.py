@@ -7,6 +7,9 @@ from shared.contracts.fraud_actions import INCIDENT_ACTIONS_PATH, IncidentAction
 from shared.internal_client import InternalClient, answer_as
 from shared.problems import Problem
 
+# A batch of 500 customers locked (each with its sessions, notice and event) takes auth a few seconds.
+BATCH_TIMEOUT_SECONDS = 30.0
+
 
 class AuthCallFailed(Problem):
     """auth gave no usable answer: the customers asked about are reported as failed, for staff to retry."""
@@ -23,7 +26,12 @@ class AuthClient:
         """POST, sent again by the internal client only on no answer: auth applies each action once per incident
         and customer, so a repeat changes nothing."""
         response = await self._client.request(
-            "auth", "POST", INCIDENT_ACTIONS_PATH, json=request.model_dump(mode="json"), idempotent=True
+            "auth",
+            "POST",
+            INCIDENT_ACTIONS_PATH,
+            json=request.model_dump(mode="json"),
+            idempotent=True,
+            timeout_seconds=BATCH_TIMEOUT_SECONDS,
         )
         if response.status_code != 200:
             raise AuthCallFailed(f"auth answered {response.status_code} to the incident's {request.action}.")
