@@ -72,7 +72,7 @@ class Case:
     note: str | None
 
 
-def _case(row: Any) -> Case:
+def case_of(row: Any) -> Case:
     values = {name: getattr(row, name) for name in Case.__dataclass_fields__}
     values["reasons"], values["actions"] = json.loads(row.reasons), json.loads(row.actions)
     return Case(**values)
@@ -84,14 +84,14 @@ async def list_cases(session: AsyncSession, *, status: str | None, limit: int) -
     query = select(c).order_by(c.c.opened_at.desc(), c.c.id.desc()).limit(limit)
     if status is not None:
         query = query.where(c.c.status == status)
-    return [_case(row) for row in (await session.execute(query)).all()]
+    return [case_of(row) for row in (await session.execute(query)).all()]
 
 
 async def get_case(session: AsyncSession, case_id: str) -> Case:
     row = (await session.execute(select(models.case).where(models.case.c.id == case_id))).first()
     if row is None:
         raise CaseNotFound(f"There is no case {case_id[:40]!r}.")
-    return _case(row)
+    return case_of(row)
 
 
 async def resolve_case(session: AsyncSession, *, case_id: str, label: str, note: str, by: str, now: datetime) -> Case:
@@ -106,7 +106,7 @@ async def resolve_case(session: AsyncSession, *, case_id: str, label: str, note:
         )
     ).all()
     if rows:
-        return _case(rows[0])
+        return case_of(rows[0])
     found = await get_case(session, case_id)  # 404 when there is no such case
     raise CaseAlreadyResolved(
         f"The case was already resolved as {found.label} by {found.resolved_by}.",

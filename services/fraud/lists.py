@@ -131,7 +131,7 @@ async def entries(session: AsyncSession, *, list_name: str, now: datetime, inclu
     )
     if not include_removed:
         query = query.where(*active(now))
-    return [_entry(row) for row in (await session.execute(query)).all()]
+    return [entry_of(row) for row in (await session.execute(query)).all()]
 
 
 async def add_entry(
@@ -191,11 +191,26 @@ async def _remove(
             .returning(*entry.c)
         )
     ).all()
-    return [_entry(row) for row in rows]
+    return [entry_of(row) for row in rows]
 
 
-def _entry(row: Any) -> Entry:
+def entry_of(row: Any) -> Entry:
     return Entry(**{name: getattr(row, name) for name in Entry.__dataclass_fields__})
+
+
+def covers(cidr: str, addresses: Iterable[str]) -> bool:
+    """Whether an ips entry (CIDR) holds any of `addresses`; a bad stored value or address holds nothing."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    for value in addresses:
+        try:
+            if ipaddress.ip_address(value) in network:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 # What may be shared with other companies, by list; the customers list never leaves (it names people).

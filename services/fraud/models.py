@@ -133,3 +133,37 @@ list_entry = Table(
     Column("removed_by", String(40), nullable=True),
     Index("ix_list_entry_list_value", "list", "value"),
 )
+
+# The consultation desk (INC-5): inquiries from victims, their families, the police; recorded, answered, closed.
+inquiry = Table(
+    "inquiry",
+    metadata,
+    Column("id", String(40), primary_key=True),  # inq_…, time-ordered: the desk's queue pages by it
+    Column("received_at", UtcDateTime, nullable=False),  # when the caller reached the desk (given, or now)
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(40), nullable=False),
+    Column("customer_id", String(40), nullable=True),
+    Column("incident_id", String(40), nullable=True),  # the incident it belongs to, as given (inc_…)
+    Column("channel", String(8), nullable=False),  # phone | email | letter | counter | web
+    Column("caller", String(8), nullable=False),  # customer | family | police | other
+    Column("summary", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # new | in_progress | answered | closed
+    Column("status_changed_at", UtcDateTime, nullable=False),
+    Column("status_changed_by", String(40), nullable=False),
+    Index("ix_inquiry_customer", "customer_id"),
+    Index("ix_inquiry_incident", "incident_id"),
+    Index("ix_inquiry_status", "status"),
+)
+
+# What the desk told the caller, append-only: never updated, never deleted.
+inquiry_answer = Table(
+    "inquiry_answer",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("inquiry_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(40), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_inquiry_answer_inquiry", "inquiry_id", "at"),
+)
