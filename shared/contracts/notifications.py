@@ -57,6 +57,7 @@ class EventType(StrEnum):
     DEVICE_REMOVED = "device_removed"  # issue 16: a device signed out and forgotten by the customer
     RECOVERY_CODE_USED = "recovery_code_used"  # a recovery code stood in for a lost factor (always told)
     RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"  # a new set replaced every earlier code
+    DEVICE_INFECTED = "device_infected"  # SEC-3: the device may be infected; it is blocked, its sessions ended
 
 
 class NotificationData(BaseModel):
@@ -196,6 +197,16 @@ class DeviceRemovedData(NotificationData):
     sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
 
 
+class DeviceInfectedData(NotificationData):
+    """SEC-3: a device of the customer's is believed infected (staff found it, or the app itself reported it): its
+    sessions were ended and it can no longer sign in. The notice says what to do."""
+
+    at: AwareDatetime
+    device: str = Field(max_length=200, description="the device as its app named itself, or 'unknown'")
+    source: Literal["staff", "app"] = Field(description="found by the company's monitoring, or reported by the app")
+    sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
+
+
 class RecoveryCodeUsedData(NotificationData):
     at: AwareDatetime
     remaining: int = Field(ge=0, le=10, description="unused recovery codes left after this one")
@@ -229,6 +240,7 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.DEVICE_REMOVED: DeviceRemovedData,
     EventType.RECOVERY_CODE_USED: RecoveryCodeUsedData,
     EventType.RECOVERY_CODES_REGENERATED: RecoveryCodesRegeneratedData,
+    EventType.DEVICE_INFECTED: DeviceInfectedData,
 }
 
 

@@ -94,6 +94,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     },
     EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
     EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
+    EventType.DEVICE_INFECTED: {"at": AT, "device": "sekisho-app/1.0 (Android)", "source": "app", "sessions_ended": 2},
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
