@@ -69,7 +69,12 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.DEVICE_REMOVED: {"at": AT, "device": "sekisho-app/1.0 (iPhone)", "last_seen_at": AT, "sessions_ended": 1},
     EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
     EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
-    EventType.DEVICE_INFECTED: {"at": AT, "device": "sekisho-app/1.0 (Android)", "source": "staff", "sessions_ended": 1},
+    EventType.DEVICE_INFECTED: {
+        "at": AT,
+        "device": "sekisho-app/1.0 (Android)",
+        "source": "staff",
+        "sessions_ended": 1,
+    },
 }
 
 EMAIL = "taro.yamada@example.jp"
