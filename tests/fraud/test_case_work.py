@@ -3,6 +3,7 @@ statuses between open and resolved, the queue paged with cursors and filtered by
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from shared.ids import new_id
@@ -110,3 +111,21 @@ async def test_the_case_queue_pages_with_its_own_cursors_and_filters_by_assignee
         assert refused.json()["code"] == "cursor_invalid"
     bad_assignee = await system.gateway.get(CASES, params={"assignee": "everyone"}, headers=analyst)
     assert (bad_assignee.status_code, bad_assignee.json()["code"]) == (422, "validation_failed")
+
+
+async def test_two_analysts_moving_one_case_at_once_move_it_once(system: System) -> None:
+    _, first = await staff(system, "race.kudo", "analyst")
+    _, second = await staff(system, "race.abe", "analyst")
+    case = f"{CASES}/{await mule_phone_case(system)}"
+    answers = await asyncio.gather(
+        system.gateway.post(f"{case}/status", json={"status": "in_review"}, headers=first),
+        system.gateway.post(f"{case}/status", json={"status": "in_review"}, headers=second),
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 409]
+    resolved = await asyncio.gather(
+        system.gateway.post(f"{case}/resolve", json={"label": "fraud", "note": "a"}, headers=first),
+        system.gateway.post(f"{case}/resolve", json={"label": "legit", "note": "b"}, headers=second),
+    )
+    assert sorted(answer.status_code for answer in resolved) == [200, 409]
+    winner = next(answer.json() for answer in resolved if answer.status_code == 200)
+    assert (await system.gateway.get(case, headers=first)).json()["label"] == winner["label"]

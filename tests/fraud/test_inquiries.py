@@ -3,6 +3,7 @@ them from fraud's records, paged with cursors, every step audited; and what the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 from typing import Any
@@ -228,3 +229,27 @@ async def test_only_signed_in_staff_reach_the_desk(system: System, sms: SmsSink)
     assert as_customer.status_code in (401, 403), as_customer.text
     anonymous = await system.gateway.post(INQUIRIES, json={"channel": "web", "caller": "other", "summary": "x"})
     assert anonymous.status_code == 401
+
+
+async def test_answers_given_at_once_are_all_kept_and_the_inquiry_closes_once(system: System) -> None:
+    _, first = await staff(system, "race.desk1", "analyst")
+    _, second = await staff(system, "race.desk2", "analyst")
+    recorded = await system.gateway.post(
+        INQUIRIES, json={"channel": "counter", "caller": "customer", "summary": "窓口"}, headers=first
+    )
+    inquiry = f"{INQUIRIES}/{recorded.json()['id']}"
+    answered = await asyncio.gather(
+        *(
+            system.gateway.post(f"{inquiry}/answers", json={"text": f"回答 {n}", "channel": "counter"}, headers=who)
+            for n, who in enumerate((first, second, first))
+        )
+    )
+    assert [answer.status_code for answer in answered] == [201, 201, 201]
+    closed = await asyncio.gather(
+        system.gateway.post(f"{inquiry}/status", json={"status": "closed"}, headers=first),
+        system.gateway.post(f"{inquiry}/status", json={"status": "closed"}, headers=second),
+    )
+    assert sorted(answer.status_code for answer in closed) == [200, 409]
+    detail = await inquiry_facts(system, first, recorded.json()["id"])
+    assert sorted(answer["text"] for answer in detail["answers"]) == ["回答 0", "回答 1", "回答 2"]
+    assert detail["status"] == "closed"
