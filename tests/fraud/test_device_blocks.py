@@ -15,12 +15,17 @@ from services.fraud.device_digests import device_digest
 from tests.auth.conftest import CUSTOMER
 from tests.auth.test_api_login import DEVICE, login
 from tests.fraud.test_ops_api import staff
+from tests.gateway.test_step_up import fraud
+from tests.gateway.test_step_up import system as switched_system
 from tests.harness import System
 from tests.servers import eventually, eventually_async
 from tests.txn.atm_network import e164
 from tests.txn.conftest import Customer, signed_in_customer
 
 DEVICES = "/v1/ops/fraud/lists/devices/entries"
+# The whole system with fraud's score, as the gateway sees it, switchable off (fraud(system).down): a blocked device
+# must stay blocked when the gateway logs customers in without a score.
+system = switched_system
 INFECTED = {"ja": "ウイルス", "en": "malware"}
 
 
@@ -91,6 +96,14 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
     other = await login(system.gateway, login_id=customer.email, device="device-pixel-0002")
     assert (other.status_code, other.json()["code"]) == (401, "mfa_required")
 
+    # auth refuses it too, should fraud not answer the gateway (a login then goes ahead unscored); only to whoever
+    # knows the password, like every answer past it.
+    fraud(system).down = True
+    assert (await login(system.gateway, login_id=customer.email)).json()["code"] == "device_blocked"
+    wrong = await login(system.gateway, login_id=customer.email, password="Not-The-Password-9!")
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
+    fraud(system).down = False
+
     # Once per device: putting the entry again asks auth again, but the customer is not warned twice.
     again = await system.gateway.put(
         DEVICES, json={"value": DEVICE, "note": "still infected", "reason": "malware"}, headers=supervisor
@@ -103,6 +116,19 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
     await eventually_async(both_applied)
     assert await infected_notices_queued(system, customer.customer_id) == 1
     assert [len(found) for found in warnings_to(smtp, sms, customer)] == [1, 1]
+
+    # Staff lift the block: the device signs in again, with its second factor (it is trusted no more).
+    lifted = await system.gateway.delete(DEVICES, params={"value": DEVICE}, headers=supervisor)
+    assert lifted.status_code == 200, lifted.text
+
+    async def signs_in_again() -> bool:
+        fraud(system).down = True  # auth's own block too
+        answer = await login(system.gateway, login_id=customer.email)
+        fraud(system).down = False
+        return answer.status_code == 401 and answer.json()["code"] == "mfa_required"
+
+    await eventually_async(signs_in_again)
+    assert (await login(system.gateway, login_id=customer.email)).json()["code"] == "mfa_required"
 
 
 async def _applied(system: System, customer_id: str, analyst: dict[str, str]) -> int:
