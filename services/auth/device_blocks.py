@@ -128,6 +128,23 @@ async def lift_blocks(session: AsyncSession, customer_id: str, *, digest: str, n
     return int(lifted.rowcount)  # type: ignore[attr-defined]
 
 
+async def is_blocked(session: AsyncSession, customer_id: str, *, device_key: str, now: datetime) -> bool:
+    """Whether a block of this customer and device stands (the passkey login; the password login reads
+    `blocked_column` in its one statement)."""
+    b = models.device_block
+    found = await session.execute(
+        select(b.c.id)
+        .where(
+            b.c.customer_id == customer_id,
+            b.c.device_digest == device_digest_of(device_key),
+            b.c.lifted_at.is_(None),
+            or_(b.c.until.is_(None), b.c.until > now),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 def blocked_column(customer: Any) -> Any:
     """For the login's one statement (login._account_facts_query): whether a block of this customer and the
     login's device (bind parameters `device_digest`, `block_now`) stands."""

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sekisho.sinks import SmsSink, SmtpSink
+from services.auth import device_blocks as auth_device_blocks
 from services.auth import models as auth_models
 from services.fraud.device_digests import device_digest
 from tests.auth.conftest import CUSTOMER
@@ -103,6 +104,7 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
     wrong = await login(system.gateway, login_id=customer.email, password="Not-The-Password-9!")
     assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
     fraud(system).down = False
+    assert await passkey_login_refused(system, customer)  # the passkey login asks the same block
 
     # Once per device: putting the entry again asks auth again, but the customer is not warned twice.
     again = await system.gateway.put(
@@ -128,7 +130,17 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
         return answer.status_code == 401 and answer.json()["code"] == "mfa_required"
 
     await eventually_async(signs_in_again)
+    assert not await passkey_login_refused(system, customer)
     assert (await login(system.gateway, login_id=customer.email)).json()["code"] == "mfa_required"
+
+
+async def passkey_login_refused(system: System, customer: Customer) -> bool:
+    """What the passkey login asks before it signs a customer in on a device (services/auth/passkeys_api.py): a
+    real assertion needs an authenticator, which the browser tests have."""
+    async with system.apps["auth"].state.service.database.transaction() as session:
+        return await auth_device_blocks.is_blocked(
+            session, customer.customer_id, device_key=DEVICE, now=system.clock.now()
+        )
 
 
 async def _applied(system: System, customer_id: str, analyst: dict[str, str]) -> int:
