@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import device_digests, event_queries, lists, models
+from services.fraud import device_blocks, device_digests, event_queries, lists, models
 from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
 from shared.database import on_commit
@@ -160,6 +160,11 @@ class ListEntryIn(BaseModel):
     kind: Kind = "deny"
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     expires_at: AwareDatetime | None = None
+    reason: Literal["malware"] | None = Field(
+        default=None,
+        description="devices, deny only: the device is believed infected (SEC-3): its logins are refused "
+        "(device_blocked), its customers' sessions on it end and they are warned by e-mail and SMS",
+    )
 
 
 class ListEntryView(BaseModel):
@@ -173,6 +178,7 @@ class ListEntryView(BaseModel):
     expires_at: datetime | None
     removed_at: datetime | None
     removed_by: str | None
+    reason: str | None = Field(default=None, description="malware: a device blocked as infected (SEC-3)")
     in_force: bool
 
     @classmethod
@@ -215,8 +221,13 @@ async def put_list_entry(
         expires_at=body.expires_at,
         source=staff_id,
         now=now,
+        reason=body.reason,
     )
     _forget_lists(session, state)
+    blocked = await device_blocks.block_device(session, state, added) if added.reason == lists.INFECTED else []
+    for old in replaced:  # an infected entry replaced by one that is not: the device is no longer blocked
+        if old.reason == lists.INFECTED and added.reason != lists.INFECTED:
+            blocked += await device_blocks.unblock_device(session, state, old)
     detail = {
         "entry_id": added.id,
         "kind": added.kind,
@@ -224,6 +235,8 @@ async def put_list_entry(
         "note": added.note,
         "expires_at": added.expires_at.isoformat() if added.expires_at else None,
         "replaced": [entry.id for entry in replaced],
+        "reason": added.reason,
+        "customers": blocked,  # those whose sessions on the infected device end, and who are warned
     }
     await _audit_list(session, state, identity, "fraud_list.add", f"{list_name}:{added.value}", detail)
     return ListEntryView.of(added, now)
@@ -243,7 +256,8 @@ async def delete_list_entry(
     now = state.clock.now()
     removed = await lists.remove_entry(session, list_name=list_name, kind=kind, value=value, by=staff_id, now=now)
     _forget_lists(session, state)
-    detail = {"entry_id": removed.id, "kind": kind, "value": removed.value}
+    unblocked = await device_blocks.unblock_device(session, state, removed) if removed.reason == lists.INFECTED else []
+    detail = {"entry_id": removed.id, "kind": kind, "value": removed.value, "customers": unblocked}
     await _audit_list(session, state, identity, "fraud_list.remove", f"{list_name}:{removed.value}", detail)
     return ListEntryView.of(removed, now)
 
