@@ -46,7 +46,7 @@ async def unlock(settings: AuthSettings, *, login_id: str) -> bool:
             operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
             await audit.record(
                 session, operator, action="staff.unlock", target_type="staff", target_id=staff_id, now=now,
-                detail={"by": "sekisho staff unlock"},
+                key=settings.chain_key(), detail={"by": "sekisho staff unlock"},
             )  # fmt: skip
             return True
     finally:
@@ -70,6 +70,8 @@ async def disable(settings: AuthSettings, *, login_id: str) -> int | None:
             if staff_id is None:
                 return None
             operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
-            return await disable_staff(session, staff_id, now=SystemClock().now(), actor=operator)
+            return await disable_staff(
+                session, staff_id, now=SystemClock().now(), actor=operator, key=settings.chain_key()
+            )
     finally:
         await database.dispose()

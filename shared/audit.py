@@ -34,6 +34,7 @@ class Actor:
     role: str
     session_id: str
     ip: str
+    outsourced: bool = False  # an outsourced operator (DATA-4): their entries are marked
 
     @classmethod
     def of(cls, identity: ServiceIdentity) -> Actor:
@@ -43,6 +44,7 @@ class Actor:
             role=str(context.get("role", "")),
             session_id=str(context.get("session_id", "")),
             ip=str(context.get("client_ip", "unknown")),
+            outsourced=context.get("outsourced") is True,
         )
 
 
@@ -71,6 +73,7 @@ def audit_entry(
         target_type=target_type,
         target_id=target_id,
         detail=detail or {},
+        outsourced=actor.outsourced,
     )
     return entry.model_dump(mode="json")
 

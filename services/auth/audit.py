@@ -1,7 +1,8 @@
 """The staff audit trail (SEC-6), kept by auth for every service: stored append-only, searched by admins.
 
 auth's own staff routes record straight into the table, in the transaction of the action or read;
-other services' entries arrive through their outboxes (shared/audit.py) and are stored once per id.
+other services' entries arrive through their outboxes (shared/audit.py) and are stored once per id. Every entry
+is appended to one hash chain (audit_chain.py), appends taking turns.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import models
+from services.auth import audit_chain, models
 from shared.audit import Actor, audit_entry
 from shared.contracts.audit import AuditEntryIn
-from shared.database import insert_new
 
 
-async def store(session: AsyncSession, entries: Sequence[AuditEntryIn], *, now: datetime) -> set[str]:
-    """Store the entries not stored yet; the ids of those that are new."""
+async def store(session: AsyncSession, entries: Sequence[AuditEntryIn], *, now: datetime, key: bytes) -> set[str]:
+    """Store the entries not stored yet, chained with `key`; the ids of those that are new."""
+    if not entries:
+        return set()
     rows = [
         {
             "id": entry.entry_id,
@@ -36,10 +38,19 @@ async def store(session: AsyncSession, entries: Sequence[AuditEntryIn], *, now: 
             "target_type": entry.target_type,
             "target_id": entry.target_id,
             "detail": json.dumps(entry.detail, ensure_ascii=False, sort_keys=True),
+            "outsourced": entry.outsourced,
         }
-        for entry in entries
+        for entry in {entry.entry_id: entry for entry in entries}.values()
     ]
-    return await insert_new(session, models.audit_entry, rows)
+    # Under the lock no other append runs, so the ids seen stored now stay the only ones: a redelivery is skipped
+    # before it takes a position in the chain.
+    head = await audit_chain.lock_head(session)
+    a = models.audit_entry
+    stored = set((await session.execute(select(a.c.id).where(a.c.id.in_([row["id"] for row in rows])))).scalars())
+    linked = audit_chain.link(key, head, [row for row in rows if row["id"] not in stored])
+    if linked:
+        await session.execute(a.insert(), linked)
+    return {row["id"] for row in linked}
 
 
 async def record(
@@ -50,13 +61,14 @@ async def record(
     target_type: str,
     target_id: str,
     now: datetime,
+    key: bytes,
     detail: dict[str, Any] | None = None,
 ) -> None:
     """auth's own staff action or read, recorded in the caller's transaction: no entry, no action."""
     entry = audit_entry(
         actor, service="auth", action=action, target_type=target_type, target_id=target_id, at=now, detail=detail
     )
-    await store(session, [AuditEntryIn.model_validate(entry)], now=now)
+    await store(session, [AuditEntryIn.model_validate(entry)], now=now, key=key)
 
 
 async def search(

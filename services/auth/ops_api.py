@@ -110,7 +110,13 @@ async def unlock_staff(
     now = runtime.clock.now()
     await lockout.unlock(session, staff_id, now=now)
     await audit.record(
-        session, Actor.of(identity), action="staff.unlock", target_type="staff", target_id=staff_id, now=now
+        session,
+        Actor.of(identity),
+        action="staff.unlock",
+        target_type="staff",
+        target_id=staff_id,
+        now=now,
+        key=runtime.audit_key,
     )
     return {"staff_id": staff_id, "locked": False}
 
@@ -124,7 +130,13 @@ async def staff_logout(
     now = runtime.clock.now()
     await sessions.revoke(session, caller.session_id, now=now, reason="logout")
     await audit.record(
-        session, Actor.of(identity), action="staff.logout", target_type="staff", target_id=caller.subject, now=now
+        session,
+        Actor.of(identity),
+        action="staff.logout",
+        target_type="staff",
+        target_id=caller.subject,
+        now=now,
+        key=runtime.audit_key,
     )
     return JSONResponse({"ended": True}, headers={SESSIONS_ENDED_HEADER: caller.session_id})
 
@@ -163,6 +175,7 @@ async def view_customer(
         target_type="customer",
         target_id=customer_id,
         now=runtime.clock.now(),
+        key=runtime.audit_key,
         detail={"full": full},
     )
     return {
@@ -207,7 +220,7 @@ async def lock_customer(
     now = runtime.clock.now()
     await lockout.hard_lock(session, customer_id, now=now, reason="staff")
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_lock")
-    await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended})
+    await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended}, key=runtime.audit_key)
     return {"locked": True, "sessions_ended": ended}
 
 
@@ -219,7 +232,7 @@ async def unlock_customer(
     await _customer(session, customer_id)
     now = runtime.clock.now()
     await lockout.unlock(session, customer_id, now=now)
-    await _audit(session, identity, "customer.unlock", customer_id, now, {})
+    await _audit(session, identity, "customer.unlock", customer_id, now, {}, key=runtime.audit_key)
     return {"locked": False}
 
 
@@ -231,12 +244,27 @@ async def revoke_sessions(
     await _customer(session, customer_id)
     now = runtime.clock.now()
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_revoke")
-    await _audit(session, identity, "customer.sessions_revoke", customer_id, now, {"sessions_ended": ended})
+    await _audit(
+        session,
+        identity,
+        "customer.sessions_revoke",
+        customer_id,
+        now,
+        {"sessions_ended": ended},
+        key=runtime.audit_key,
+    )
     return {"sessions_ended": ended}
 
 
 async def _audit(
-    session: Any, identity: ServiceIdentity, action: str, customer_id: str, now: datetime, detail: dict[str, Any]
+    session: Any,
+    identity: ServiceIdentity,
+    action: str,
+    customer_id: str,
+    now: datetime,
+    detail: dict[str, Any],
+    *,
+    key: bytes,
 ) -> None:
     await audit.record(
         session,
@@ -245,6 +273,7 @@ async def _audit(
         target_type="customer",
         target_id=customer_id,
         now=now,
+        key=key,
         detail=detail,
     )
 
@@ -278,6 +307,7 @@ async def search_audit(
         target_type="audit",
         target_id="*",
         now=runtime.clock.now(),
+        key=runtime.audit_key,
         detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items() if v is not None},
     )
     return {"entries": entries}

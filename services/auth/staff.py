@@ -138,6 +138,7 @@ async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: st
             target_type="staff",
             target_id=subject,
             now=now,
+            key=runtime.audit_key,
             detail={"stage": "password", "locked": True, "refused": "locked"},
         )
 
@@ -165,7 +166,14 @@ async def record_failure(
         actor = _actor(row, ip)
         detail: dict[str, Any] = {"stage": stage, "locked": outcome.locked, "hard": outcome.hard}
         await audit.record(
-            session, actor, action="staff.login_failed", target_type="staff", target_id=subject, now=now, detail=detail
+            session,
+            actor,
+            action="staff.login_failed",
+            target_type="staff",
+            target_id=subject,
+            now=now,
+            detail=detail,
+            key=runtime.audit_key,
         )
         if outcome.locked:
             # Wrong TOTP codes mean someone holds the password: the member's sessions end with the lock. Wrong
@@ -182,6 +190,7 @@ async def record_failure(
                 target_type="staff",
                 target_id=subject,
                 now=now,
+                key=runtime.audit_key,
                 detail={"stage": stage, "hard": outcome.hard, "until": until, "sessions_ended": ended},
             )
     return outcome
@@ -220,7 +229,15 @@ async def start_staff_session(
         role=str(role),
     )
     actor = Actor(staff_id=staff_id, role=str(role), session_id=issued.session_id, ip=ip)
-    await audit.record(session, actor, action="staff.login", target_type="staff", target_id=staff_id, now=now)
+    await audit.record(
+        session,
+        actor,
+        action="staff.login",
+        target_type="staff",
+        target_id=staff_id,
+        now=now,
+        key=runtime.audit_key,
+    )
     return issued
 
 
@@ -263,12 +280,12 @@ async def staff_session_stands(session: AsyncSession, row: Any, *, now: datetime
     return True
 
 
-async def disable_staff(session: AsyncSession, staff_id: str, *, now: datetime, actor: Actor) -> int:
+async def disable_staff(session: AsyncSession, staff_id: str, *, now: datetime, actor: Actor, key: bytes) -> int:
     """A staff member may no longer sign in: every session of theirs ends (how many). Audited."""
     await session.execute(models.staff.update().where(models.staff.c.id == staff_id).values(disabled=True))
     ended = await sessions.revoke_all(session, staff_id, now=now, reason="staff_disabled")
     await audit.record(
-        session, actor, action="staff.disable", target_type="staff", target_id=staff_id, now=now,
+        session, actor, action="staff.disable", target_type="staff", target_id=staff_id, now=now, key=key,
         detail={"sessions_ended": ended},
     )  # fmt: skip
     return ended
