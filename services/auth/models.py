@@ -304,3 +304,13 @@ audit_entry = Table(
     Index("ix_audit_entry_actor_at", "actor_id", "at"),
     Index("ix_audit_entry_target_at", "target_id", "at"),
 )
+
+# Which customers each audit entry names, in its target or anywhere in its detail (a search's results, a list's
+# filter): what `GET /v1/ops/audit?customer_id=` finds an entry by. Written with the entry, append-only like it.
+audit_customer = Table(
+    "audit_customer",
+    metadata,
+    Column("entry_id", String(40), ForeignKey("audit_entry.id"), primary_key=True),
+    Column("customer_id", String(40), primary_key=True),
+    Index("ix_audit_customer_customer_id", "customer_id"),
+)

@@ -285,21 +285,36 @@ async def search_audit(
     runtime: RuntimeDep,
     identity: IdentityDep,
     actor: Annotated[str | None, Query(max_length=40)] = None,
+    customer_id: Annotated[str | None, Query(max_length=40)] = None,
     target_id: Annotated[str | None, Query(max_length=80)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    outsourced: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Staff actions and reads of customer data of every service, newest first (admin, SEC-6).
+    """Staff actions and reads of customer data of every service, newest first (admin, SEC-6), a page at a time
+    (`next_cursor`). `customer_id`: the entries about that customer, as the target or named in the detail (a
+    search that returned them, a list filtered by them). `outsourced`: only (or no) outsourced operators' entries.
 
     Reading the trail is itself recorded.
     """
     require_role(caller, "admin")
-    filters = {"actor": actor, "target_id": target_id, "action": action, "since": since, "until": until}
-    entries = await audit.search(
-        session, actor_id=actor, target_id=target_id, action=action, since=since, until=until, limit=limit
+    filters = audit.Filters(
+        actor_id=actor,
+        customer_id=customer_id,
+        target_id=target_id,
+        action=action,
+        since=since,
+        until=until,
+        outsourced=outsourced,
     )
+    entries, next_cursor = await audit.search(session, filters, limit=limit, cursor=cursor)
+    asked = {
+        "actor": actor, "customer_id": customer_id, "target_id": target_id, "action": action, "since": since,
+        "until": until, "outsourced": outsourced, "cursor": cursor,
+    }  # fmt: skip
     await audit.record(
         session,
         Actor.of(identity),
@@ -308,6 +323,6 @@ async def search_audit(
         target_id="*",
         now=runtime.clock.now(),
         key=runtime.audit_key,
-        detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items() if v is not None},
+        detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asked.items() if v is not None},
     )
-    return {"entries": entries}
+    return {"entries": entries, "next_cursor": next_cursor}

@@ -61,9 +61,12 @@ async def list_verifications(
 ) -> dict[str, Any]:
     """The queue by status, oldest first; `after` is the `next` of the previous page."""
     rows = await verifications.list_cases(session, status=status.value if status else None, after=after, limit=limit)
-    await _audit(
-        session, runtime, identity, "kyc.list", "*", {"status": status.value if status else None, "count": len(rows)}
-    )
+    detail = {
+        "status": status.value if status else None,
+        "count": len(rows),
+        "customers": sorted({r.customer_id for r in rows}),  # whose cases were shown (SEC-6)
+    }
+    await _audit(session, runtime, identity, "kyc.list", "*", detail)
     return {
         "verifications": [
             {

@@ -20,16 +20,16 @@ from tests.harness import Backend, System, client_for, identity_issuer
 
 async def _sql(system: System, statement: str, **params: Any) -> list[Any]:
     """Raw SQL on auth's own database, as an operator with rights on it; on PostgreSQL with the trail's trigger off
-    for this transaction's statement, as such an operator can."""
+    for this statement, as such an operator can."""
     database = system.apps["auth"].state.service.database
     postgres = database.target.schema is not None
     async with database.transaction() as session:
-        if postgres:
-            await session.execute(text("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only"))
+        for table in ("audit_entry", "audit_customer") if postgres else ():
+            await session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         result = await session.execute(text(statement), params)
         rows = list(result.all()) if result.returns_rows else []
-        if postgres:
-            await session.execute(text("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only"))
+        for table in ("audit_entry", "audit_customer") if postgres else ():
+            await session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
     return rows
 
 
@@ -133,6 +133,7 @@ async def test_verify_names_a_removed_entry(
     system: System, backend: Backend, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await _some_entries(system)
+    await _sql(system, "DELETE FROM audit_customer WHERE entry_id = (SELECT id FROM audit_entry WHERE seq = 2)")
     await _sql(system, "DELETE FROM audit_entry WHERE seq = 2")
 
     code, output = await _verify(backend, monkeypatch, capsys)
@@ -179,11 +180,18 @@ async def test_on_postgresql_the_trail_refuses_updates_and_deletes(system: Syste
         pytest.skip("SQLite has no triggers here: the chain is what finds a change there")
     await _some_entries(system)
     database = system.apps["auth"].state.service.database
-    for statement in ("UPDATE audit_entry SET ip = '1.1.1.1'", "DELETE FROM audit_entry", "TRUNCATE audit_entry"):
+    refused = (
+        "UPDATE audit_entry SET ip = '192.0.2.99'",
+        "DELETE FROM audit_customer",
+        "DELETE FROM audit_entry WHERE id NOT IN (SELECT entry_id FROM audit_customer)",
+        "TRUNCATE audit_entry, audit_customer",
+    )
+    for statement in refused:
         with pytest.raises(DBAPIError, match="append-only"):
             async with database.transaction() as session:
                 await session.execute(text(statement))
-    assert await _seqs(system) == list(range(1, len(await _seqs(system)) + 1))
+    seqs = await _seqs(system)
+    assert seqs == [1, 2, 3, 4]  # the sign-in and three reads, all still there
 
 
 async def test_entries_stored_before_the_upgrade_are_chained_in_time_order(backend: Backend) -> None:

@@ -1,4 +1,5 @@
-"""the audit trail hash-chained and append-only (SEC-6); outsourced staff and their entries marked (DATA-4)
+"""the audit trail hash-chained and append-only (SEC-6), indexed by the customers it names; outsourced staff and
+their entries marked (DATA-4)
 
 Entries stored before get their positions and chain values here, in (at, id) order, with the key the service
 will use (SEKISHO_AUDIT_CHAIN_KEY, read as auth reads it). On PostgreSQL a trigger refuses UPDATE, DELETE and
@@ -38,7 +39,9 @@ _COLUMNS = (
 
 
 def upgrade() -> None:
-    from services.auth import audit_chain
+    import json
+
+    from services.auth import audit, audit_chain
     from services.auth.settings import AuthSettings
     from shared.database import UtcDateTime
 
@@ -48,6 +51,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("outsourced", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column("seq", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("chain", sa.String(length=64), nullable=True))
+
+    op.create_table(
+        "audit_customer",
+        sa.Column("entry_id", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.String(length=40), nullable=False),
+        sa.ForeignKeyConstraint(["entry_id"], ["audit_entry.id"], name=op.f("fk_audit_customer_entry_id_audit_entry")),
+        sa.PrimaryKeyConstraint("entry_id", "customer_id", name=op.f("pk_audit_customer")),
+    )
+    with op.batch_alter_table("audit_customer", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_customer_customer_id", ["customer_id"], unique=False)
 
     entry = sa.table(
         "audit_entry",
@@ -62,6 +75,14 @@ def upgrade() -> None:
         linked = audit_chain.link(key, (0, audit_chain.GENESIS), [dict(row) for row in rows])
         for row in linked:
             bind.execute(entry.update().where(entry.c.id == row["id"]).values(seq=row["seq"], chain=row["chain"]))
+        named = sa.table("audit_customer", sa.column("entry_id"), sa.column("customer_id"))
+        pairs = [
+            {"entry_id": row["id"], "customer_id": customer_id}
+            for row in rows
+            for customer_id in audit.customers_named(row["target_id"], json.loads(row["detail"]))
+        ]
+        if pairs:
+            bind.execute(named.insert(), pairs)
 
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.alter_column("seq", existing_type=sa.BigInteger(), nullable=False)
@@ -79,21 +100,24 @@ def upgrade() -> None:
             $$
             """
         )
-        op.execute(
-            "CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry "
-            "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()"
-        )
-        op.execute(
-            "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
-            "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()"
-        )
+        for table in ("audit_entry", "audit_customer"):
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()"
+            )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER audit_entry_no_truncate ON audit_entry")
-        op.execute("DROP TRIGGER audit_entry_append_only ON audit_entry")
+        for table in ("audit_entry", "audit_customer"):
+            op.execute(f"DROP TRIGGER {table}_no_truncate ON {table}")
+            op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
         op.execute("DROP FUNCTION audit_entry_append_only()")
+    op.drop_table("audit_customer")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_audit_entry_seq"), type_="unique")
         batch_op.drop_column("chain")
