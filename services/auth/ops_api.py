@@ -156,12 +156,21 @@ async def view_customer(
     runtime: RuntimeDep,
     identity: IdentityDep,
     full: bool = False,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Masked attributes (DATA-1): an analyst sees enough to recognise the customer, not to use the data.
 
-    `full=true` shows the values themselves, to supervisors and admins only. Every read is audited (SEC-6).
+    `full=true` shows the values themselves, to supervisors and admins only, and only with a `reason` (422
+    `reason_required`), which the audit entry keeps. Every read is audited (SEC-6).
     """
     require_role(caller, "supervisor" if full else "analyst")
+    why = (reason or "").strip()
+    if full and not why:
+        raise Problem(
+            "Full values need a reason (why this customer's data is needed now); it is kept in the audit trail.",
+            code="reason_required",
+            status=422,
+        )
     row = await _customer(session, customer_id)
     contact = accounts.contact_of(row, runtime.cipher)
     address = runtime.cipher.open(row.address, context="customer.address")
@@ -176,7 +185,7 @@ async def view_customer(
         target_id=customer_id,
         now=runtime.clock.now(),
         key=runtime.audit_key,
-        detail={"full": full},
+        detail={"full": True, "reason": why} if full else {"full": False},
     )
     return {
         "customer_id": row.id,

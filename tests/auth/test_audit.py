@@ -56,18 +56,34 @@ async def test_a_staff_read_of_a_customer_is_recorded_with_who_what_when(system:
 
 
 @pytest.mark.req("SEC-6", "DATA-1")
-async def test_full_values_are_for_supervisors_only_and_their_reveal_is_recorded(system: System) -> None:
+async def test_full_values_are_for_supervisors_with_a_reason_and_the_reason_is_recorded(system: System) -> None:
     customer_id = await open_account(system.gateway)
     _, analyst = await _bearer(system, "analyst.ueda", "analyst")
     supervisor_id, supervisor = await _bearer(system, "supervisor.ono", "supervisor")
     _, admin = await _bearer(system, "admin.ito", "admin")
     refused = await system.gateway.get(f"/v1/ops/customers/{customer_id}?full=true", headers=analyst)
     assert refused.status_code == 403
-    shown = await system.gateway.get(f"/v1/ops/customers/{customer_id}?full=true", headers=supervisor)
+    for no_reason in ("", "?reason=", "?reason=%20%20"):
+        sep = "&" if no_reason else ""
+        refused = await system.gateway.get(
+            f"/v1/ops/customers/{customer_id}?full=true{sep}{no_reason.lstrip('?')}", headers=supervisor
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "reason_required"
+        assert "hanako" not in refused.text
+    assert await _trail(system, admin, actor=supervisor_id, action="customer.view") == []
+    shown = await system.gateway.get(
+        f"/v1/ops/customers/{customer_id}",
+        params={"full": "true", "reason": "本人からの住所変更の電話"},
+        headers=supervisor,
+    )
     assert shown.status_code == 200
     assert shown.json()["email"] == "hanako.sato@example.jp"
-    (entry,) = await _trail(system, admin, actor=supervisor_id, action="customer.view")
-    assert entry["detail"] == {"full": True}
+    masked = await system.gateway.get(f"/v1/ops/customers/{customer_id}", headers=supervisor)
+    assert masked.json()["email"] != "hanako.sato@example.jp"
+    full_read, masked_read = reversed(await _trail(system, admin, actor=supervisor_id, action="customer.view"))
+    assert full_read["detail"] == {"full": True, "reason": "本人からの住所変更の電話"}
+    assert masked_read["detail"] == {"full": False}
 
 
 @pytest.mark.req("SEC-6", "INC-1")
