@@ -226,7 +226,9 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     settings = AuthSettings()
     keys_spec = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(settings.data_dir)
     try:
-        created = asyncio.run(create(settings, keys_spec, login_id=args.name, role=args.role))
+        created = asyncio.run(
+            create(settings, keys_spec, login_id=args.name, role=args.role, outsourced=args.outsourced)
+        )
     except IntegrityError:
         print(f"sekisho: staff {args.name!r} exists already", file=sys.stderr)
         return 1
@@ -478,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     staff_create = staff_commands.add_parser("create", help="a staff identity with a password and a TOTP secret")
     staff_create.add_argument("name", help="the login id")
     staff_create.add_argument("--role", required=True, choices=["analyst", "supervisor", "admin"])
+    staff_create.add_argument(
+        "--outsourced",
+        action="store_true",
+        help="an outsourced operator (DATA-4): never full values, indicator exports or the audit trail, whatever the "
+        "role; their audit entries are marked",
+    )
     staff_create.add_argument("--json", action="store_true", help='print {"login_id", "password", "totp_secret"}')
     staff_create.set_defaults(func=cmd_staff_create)
     staff_unlock = staff_commands.add_parser("unlock", help="lift a staff member's lock (when no admin can sign in)")

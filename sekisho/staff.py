@@ -1,4 +1,4 @@
-"""`sekisho staff create NAME --role R --json`: a staff identity with a password and a TOTP secret."""
+"""`sekisho staff create NAME --role R [--outsourced] --json`: a staff identity with a password and a TOTP secret."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from shared.crypto import FieldCipher, parse_keys
 from shared.database import Database, target_for
 
 
-async def create(settings: AuthSettings, keys_spec: str, *, login_id: str, role: str) -> dict[str, str]:
+async def create(
+    settings: AuthSettings, keys_spec: str, *, login_id: str, role: str, outsourced: bool = False
+) -> dict[str, str]:
     database = Database(target_for(settings, "auth"), pool_size=1)
     try:
         async with database.transaction() as session:
@@ -21,6 +23,7 @@ async def create(settings: AuthSettings, keys_spec: str, *, login_id: str, role:
                 hasher=PasswordHasher(),
                 cipher=FieldCipher(parse_keys(keys_spec)),
                 now=SystemClock().now(),
+                outsourced=outsourced,
             )
     finally:
         await database.dispose()

@@ -20,6 +20,7 @@ from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
 from shared.problems import Problem, problem_response
+from shared.roles import refuse_outsourced
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
@@ -164,6 +165,8 @@ async def view_customer(
     `reason_required`), which the audit entry keeps. Every read is audited (SEC-6).
     """
     require_role(caller, "supervisor" if full else "analyst")
+    if full:
+        refuse_outsourced(identity, "see a customer's full values")
     why = (reason or "").strip()
     if full and not why:
         raise Problem(
@@ -310,6 +313,7 @@ async def search_audit(
     Reading the trail is itself recorded.
     """
     require_role(caller, "admin")
+    refuse_outsourced(identity, "read the audit trail")
     filters = audit.Filters(
         actor_id=actor,
         customer_id=customer_id,

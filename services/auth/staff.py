@@ -51,8 +51,17 @@ def generate_password() -> str:
 
 
 async def create_staff(
-    session: AsyncSession, *, login_id: str, role: str, hasher: PasswordHasher, cipher: FieldCipher, now: datetime
+    session: AsyncSession,
+    *,
+    login_id: str,
+    role: str,
+    hasher: PasswordHasher,
+    cipher: FieldCipher,
+    now: datetime,
+    outsourced: bool = False,
 ) -> dict[str, str]:
+    """A staff member with a generated password and TOTP secret. `outsourced`: an outsourced operator (DATA-4), who
+    never sees full values, exports indicators or reads the audit trail, whatever the role."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     password = generate_password()
@@ -66,6 +75,7 @@ async def create_staff(
             totp_secret=cipher.seal(secret, context="staff.totp_secret"),
             disabled=False,
             created_at=now,
+            outsourced=outsourced,
         )
     )
     return {"login_id": login_id, "password": password, "totp_secret": secret}
@@ -126,7 +136,7 @@ async def staff_password_login(*, login_id: str, password: str, ip: str, runtime
 def _actor(row: Any, ip: str) -> Actor:
     if row is None:
         return Actor(staff_id="unknown", role="none", session_id="", ip=ip)
-    return Actor(staff_id=row.id, role=str(row.role), session_id="", ip=ip)
+    return Actor(staff_id=row.id, role=str(row.role), session_id="", ip=ip, outsourced=bool(row.outsourced))
 
 
 async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: str, now: datetime) -> None:
@@ -216,7 +226,9 @@ async def start_staff_session(
 ) -> sessions.IssuedTokens:
     """A shift's session: a short access token carrying the role, and a refresh token that keeps it going until the
     idle timeout or the end of the shift (runtime.staff_token_policy)."""
-    role: Any = (await session.execute(select(models.staff.c.role).where(models.staff.c.id == staff_id))).scalar()
+    s = models.staff
+    member = (await session.execute(select(s.c.role, s.c.outsourced).where(s.c.id == staff_id))).one()
+    role, outsourced = str(member.role), bool(member.outsourced)
     issued = await sessions.start_session(
         session,
         customer_id=staff_id,
@@ -226,9 +238,10 @@ async def start_staff_session(
         signer=runtime.signer,
         policy=runtime.staff_token_policy,
         subject_type="staff",
-        role=str(role),
+        role=role,
+        outsourced=outsourced,
     )
-    actor = Actor(staff_id=staff_id, role=str(role), session_id=issued.session_id, ip=ip)
+    actor = Actor(staff_id=staff_id, role=role, session_id=issued.session_id, ip=ip, outsourced=outsourced)
     await audit.record(
         session,
         actor,
@@ -241,13 +254,13 @@ async def start_staff_session(
     return issued
 
 
-async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> str | None:
-    """The staff member's role now; None once disabled (their sessions then end). A lock stops new sign-ins; the
-    sessions a lock of wrong TOTP codes must end are ended with it (record_failure)."""
+async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> sessions.Standing | None:
+    """The staff member's role (and outsourced mark) now; None once disabled (their sessions then end). A lock stops
+    new sign-ins; the sessions a lock of wrong TOTP codes must end are ended with it (record_failure)."""
     row = (await session.execute(select(models.staff).where(models.staff.c.id == staff_id))).first()
     if row is None or row.disabled:
         return None
-    return str(row.role)
+    return sessions.Standing(role=str(row.role), outsourced=bool(row.outsourced))
 
 
 async def refresh_staff_session(

@@ -19,6 +19,7 @@ from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address
 from shared.problems import Problem
+from shared.roles import refuse_outsourced
 
 router = APIRouter(prefix="/v1/ops/kyc", tags=["ops"], dependencies=[only_from("gateway")])
 
@@ -98,6 +99,8 @@ async def view_verification(
     allowed = runtime.settings.kyc_image_view_role
     if images and not reviewer.may(allowed):
         raise Problem(f"Viewing the images needs the {allowed} role.", code="forbidden", status=403)
+    if images:
+        refuse_outsourced(identity, "see identity documents or full values")
     case = await verifications.load_case(session, verification_id)
     declared = verifications.declared_of(case, runtime.cipher)
     rows = await verifications.image_rows(session, case.id)
