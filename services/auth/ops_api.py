@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, lockout, models, sessions, staff, verification
+from services.auth import accounts, audit, customer_search, lockout, models, sessions, staff, verification
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
-from services.auth.schemas import RefreshRequest, StaffLogin, Tokens, VerifyRequest
+from services.auth.schemas import CustomerSearch, RefreshRequest, StaffLogin, Tokens, VerifyRequest
 from shared.audit import Actor
 from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
@@ -147,6 +147,27 @@ async def _customer(session: Any, customer_id: str) -> Any:
     if row is None:
         raise Problem("No such customer.", code="not_found", status=404)
     return row
+
+
+@router.post("/v1/ops/customers/search")
+async def search_customers(
+    body: CustomerSearch, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """The customers with this e-mail address or phone number, masked (analyst). Audited with which customers were
+    shown and whether by e-mail or phone; never with the value searched."""
+    require_role(caller, "analyst")
+    found = await customer_search.find_customers(session, runtime.cipher, email=body.email, phone=body.phone)
+    await audit.record(
+        session,
+        Actor.of(identity),
+        action="customer.search",
+        target_type="customer",
+        target_id="*",
+        now=runtime.clock.now(),
+        key=runtime.audit_key,
+        detail={"by": "email" if body.email is not None else "phone", "customers": [c["customer_id"] for c in found]},
+    )
+    return {"customers": found}
 
 
 @router.get("/v1/ops/customers/{customer_id}")
