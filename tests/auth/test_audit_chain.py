@@ -235,3 +235,17 @@ async def test_entries_stored_before_the_upgrade_are_chained_in_time_order(backe
     assert [(row.id, row.seq) for row in ordered] == [("aud_a", 1), ("aud_b", 2), ("aud_c", 3)]
     assert verdict.intact
     assert verdict.count == 3
+
+
+def test_production_needs_a_chain_key_of_its_own_and_a_short_one_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from services.auth.settings import DEV_AUDIT_CHAIN_KEY, AuthSettings
+
+    assert AuthSettings(env="dev").chain_key() == DEV_AUDIT_CHAIN_KEY.encode()
+    with pytest.raises(RuntimeError, match="SEKISHO_AUDIT_CHAIN_KEY"):
+        AuthSettings(env="prod").chain_key()
+    key = "k" * 32
+    assert AuthSettings(env="prod", audit_chain_key=key).chain_key() == key.encode()
+    with pytest.raises(ValidationError):
+        AuthSettings(audit_chain_key="too-short")

@@ -3,17 +3,22 @@ every read they make is in the trail marked as theirs, which an in-house admin f
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from sekisho.sinks import SmsSink, SmtpSink
 from services.auth import models as auth_models
 from services.auth.hashing import PasswordHasher
 from services.auth.staff import create_staff
+from shared.clock import FrozenClock
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_staff import staff_tokens
-from tests.harness import System
+from tests.harness import Backend, System, in_process_system
+from tests.kyc.conftest import KYC, SIGNING_KEY, ekyc_body, signed_in, start
 from tests.servers import eventually_async
 
 Headers = dict[str, str]
@@ -105,3 +110,36 @@ async def test_an_outsourced_operator_is_restricted_whatever_the_role_and_every_
     (insider_read,) = insiders.json()["entries"]
     assert insider_read["detail"] == {"full": True, "reason": "本人確認の電話"}
     assert insider_read["outsourced"] is False
+
+
+@pytest.fixture
+async def kyc_system(backend: Backend, smtp: SmtpSink, sms: SmsSink) -> AsyncIterator[System]:
+    overrides = {
+        "auth": {"auth_signing_key": SIGNING_KEY},
+        "kyc": KYC,
+        "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
+    }
+    async with in_process_system(backend, overrides, clock=FrozenClock(datetime.now(UTC))) as running:
+        yield running
+
+
+@pytest.mark.req("DATA-4")
+async def test_an_outsourced_supervisor_sees_a_kyc_case_masked_but_never_its_documents(
+    kyc_system: System, sms: SmsSink
+) -> None:
+    system = kyc_system
+    started = await start(system, await signed_in(system, sms), ekyc_body())
+    assert started.status_code in (201, 202), started.text
+    case = f"/v1/ops/kyc/verifications/{started.json()['verification_id']}"
+    _, outsourced_tokens = await _member(system, "vendor.kyc", "supervisor", outsourced=True)
+    _, insider_tokens = await _member(system, "supervisor.kyc", "supervisor", outsourced=False)
+
+    masked = await system.gateway.get(case, headers=_bearer(outsourced_tokens))
+    assert masked.status_code == 200
+    assert masked.json()["declared"]["name"] != CUSTOMER["name"]
+    refused = await system.gateway.get(case, params={"images": "true"}, headers=_bearer(outsourced_tokens))
+    assert (refused.status_code, refused.json()["code"]) == (403, "outsourced_restricted")
+    assert CUSTOMER["name"] not in refused.text
+    shown = await system.gateway.get(case, params={"images": "true"}, headers=_bearer(insider_tokens))
+    assert shown.status_code == 200
+    assert shown.json()["declared"]["name"] == CUSTOMER["name"]
