@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 
 from sekisho import supervisor
+from sekisho.keys import add_commands as add_keys_commands
 from sekisho.services import migrations_dir, settings_class
 from shared.crypto import new_key_spec, parse_keys
 from shared.database import Database, target_for
@@ -119,6 +120,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         return 0
     if args.identity is not None:
         return _keygen_identity(Path(args.identity), _services(args.service))
+    if not args.kid.isalnum():
+        print(f"sekisho: the key id must be letters and digits only, not {args.kid!r}", file=sys.stderr)
+        return 1
     print(new_key_spec(args.kid))
     return 0
 
@@ -516,7 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser(
         "keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS, or make the services' identity keys"
     )
-    keygen.add_argument("--kid", default="k1", help="its key id (alphanumeric)")
+    keygen.add_argument(
+        "--kid",
+        default="k1",
+        help="its key id (alphanumeric; one not in SEKISHO_DATA_KEYS yet, to put first for a rotation: README)",
+    )
     keygen.add_argument(
         "--identity",
         metavar="DIR",
@@ -533,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         "setting existed (derived from data key KID of SEKISHO_DATA_KEYS, the one that was first)",
     )
     keygen.set_defaults(func=cmd_keygen)
+    add_keys_commands(commands)
 
     fraud = commands.add_parser("fraud", help="fraud detection")
     fraud_commands = fraud.add_subparsers(dest="fraud_command", required=True)

@@ -26,10 +26,12 @@ SLOW_TIER = (
     "tests/cli/",
     "tests/scenarios/",
     "tests/auth/test_passkeys_browser.py",
+    "tests/ops_console/",
     "tests/txn/test_books_property.py",
     "tests/txn/test_withdrawal_concurrency.py",
     "tests/gateway/test_controls.py",
     "tests/fraud/test_backtest.py",
+    "tests/security/test_data_key_rotation_procedure.py",
 )
 _figures: list[str] = []
 

@@ -62,3 +62,19 @@ def test_keygen_prints_the_legacy_blind_index_key_of_the_first_data_key(
     assert main(["keygen", "--legacy-blind-index", "k1"]) == 0
     assert capsys.readouterr().out.strip() == legacy_index_key_spec(data_keys, "k1")
     assert main(["keygen", "--legacy-blind-index", "k7"]) == 1
+
+
+def test_keygen_makes_a_data_key_to_put_first_for_a_rotation(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sekisho keygen --kid k2` prints `k2:<base64>`, which put before the keys in use makes k2 the sealing key
+    and keeps the old ones opening (README "Rotating the data key")."""
+    assert main(["keygen", "--kid", "k2"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("k2:")
+    keys = parse_keys(f"{printed},{new_key_spec('k1')}")
+    assert list(keys) == ["k2", "k1"]
+    assert len(keys["k2"]) == 32
+    assert main(["keygen", "--kid", "k2"]) == 0
+    assert capsys.readouterr().out.strip() != printed  # a new key each time
+    for unusable in ("k:2", "k,2", "k 2", ""):  # SEKISHO_DATA_KEYS could not be parsed with it
+        assert main(["keygen", "--kid", unusable]) == 1
+        assert "letters and digits" in capsys.readouterr().err

@@ -1,0 +1,8 @@
+"""Every column fraud seals with the data keys (DATA-2): what `sekisho keys rotate` re-encrypts after a new key is
+put first. A new sealed column goes here too (tests/shared/test_sealed_columns.py fails until it does)."""
+
+from __future__ import annotations
+
+from shared.sealed_columns import OUTBOX_PAYLOAD, SealedColumn
+
+SEALED_COLUMNS: tuple[SealedColumn, ...] = (OUTBOX_PAYLOAD,)

@@ -1,0 +1,198 @@
+// Fraud desk pages: the access trends (MON-1), the case queue, and a case with its reasons, events and resolution.
+
+import { api } from "./api.js";
+import { legend, trendChart } from "./chart.js";
+import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
+import { t } from "./i18n.js";
+
+export async function trendsView(container) {
+  const range = h(
+    "select",
+    { name: "range" },
+    ["24", "72", "168"].map((hours) => h("option", { value: hours }, t(`trends.range.${hours}`))),
+  );
+  // The event types to filter by: those the API has shown in this view so far (fraud adds types as issues land).
+  const type = h("select", { name: "type" }, h("option", { value: "" }, t("trends.type.all")));
+  const seenTypes = new Set();
+  const offerTypes = (series) => {
+    for (const point of series) seenTypes.add(point.type);
+    const chosen = type.value;
+    type.replaceChildren(
+      h("option", { value: "" }, t("trends.type.all")),
+      ...[...seenTypes].sort().map((name) => h("option", { value: name }, name)),
+    );
+    type.value = chosen;
+  };
+  const output = h("div", { class: "trend" });
+  const draw = () =>
+    loading(output, async () => {
+      const since = new Date(Date.now() - Number(range.value) * 3600 * 1000).toISOString();
+      const answer = await api("GET", "/v1/ops/fraud/trends", { query: { bucket: "hour", since, type: type.value } });
+      offerTypes(answer.series);
+      replace(
+        output,
+        h("p", { class: "window" }, `${t("trends.window")}: ${formatTime(answer.since)} – ${formatTime(answer.until)}`),
+        answer.series.length ? trendChart(answer, t("trends.chart")) : message(t("common.empty"), "info"),
+        legend(answer),
+      );
+    });
+  range.addEventListener("change", draw);
+  type.addEventListener("change", draw);
+  replace(
+    container,
+    h("h2", {}, t("trends.heading")),
+    h("div", { class: "filters" }, field(t("trends.range"), range), field(t("trends.type"), type)),
+    output,
+  );
+  await draw();
+}
+
+export async function casesView(container) {
+  const status = h(
+    "select",
+    { name: "status" },
+    h("option", { value: "open" }, t("cases.open")),
+    h("option", { value: "resolved" }, t("cases.resolved")),
+  );
+  const output = h("div", {});
+  const show = () =>
+    loading(output, async () => {
+      const answer = await api("GET", "/v1/ops/fraud/cases", { query: { status: status.value } });
+      const rows = answer.cases.map((found) =>
+        h(
+          "tr",
+          { "data-case": found.id },
+          h("td", {}, h("a", { href: `#/cases/${encodeURIComponent(found.id)}` }, found.id)),
+          h("td", {}, formatTime(found.opened_at)),
+          h("td", {}, found.operation),
+          h("td", {}, found.customer_id || ""),
+          h("td", { class: "number" }, found.score),
+          h("td", {}, found.reasons.map((reason) => reason.rule).join(", ")),
+          h("td", {}, t(`cases.${found.status}`, found.status)),
+        ),
+      );
+      replace(
+        output,
+        rows.length
+          ? table(
+              [
+                t("col.id"),
+                t("cases.opened_at"),
+                t("cases.operation"),
+                t("common.customer"),
+                t("cases.score"),
+                t("cases.reasons"),
+                t("common.status"),
+              ],
+              rows,
+            )
+          : message(t("common.empty"), "info"),
+      );
+    });
+  status.addEventListener("change", show);
+  replace(container, h("h2", {}, t("cases.heading")), h("div", { class: "filters" }, field(t("common.status"), status)), output);
+  await show();
+}
+
+function facts(pairs, attrs = {}) {
+  return h(
+    "dl",
+    { class: "facts", ...attrs },
+    pairs.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value === null || value === undefined ? "" : value)]),
+  );
+}
+
+function resolveForm(found, done) {
+  const label = h(
+    "select",
+    { name: "label", required: true },
+    h("option", { value: "fraud" }, t("cases.label.fraud")),
+    h("option", { value: "legit" }, t("cases.label.legit")),
+  );
+  const note = h("textarea", { name: "note", rows: 3, maxlength: 2000, required: true });
+  const status = h("div", { class: "form-status" });
+  const form = h(
+    "form",
+    { class: "resolve" },
+    h("h3", {}, t("cases.resolve")),
+    field(t("cases.label"), label),
+    field(t("common.note"), note),
+    h("button", { type: "submit" }, t("cases.submit")),
+    status,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/resolve`, {
+        body: { label: label.value, note: note.value },
+      });
+      await done();
+    } catch (error) {
+      replace(status, message(error.message));
+    }
+  });
+  return form;
+}
+
+export async function caseView(container, caseId) {
+  await loading(container, async () => {
+    const found = await api("GET", `/v1/ops/fraud/cases/${encodeURIComponent(caseId)}`);
+    const events = found.customer_id
+      ? (await api("GET", "/v1/ops/fraud/events", { query: { customer_id: found.customer_id, limit: 20 } })).events
+      : [];
+    const linked = Object.entries(found.linked || {})
+      .filter(([, links]) => links && Array.isArray(links.customers))
+      .flatMap(([kind, links]) => links.customers.map((customer) => [kind, customer]));
+    replace(
+      container,
+      h("p", {}, h("a", { href: "#/cases" }, t("common.back"))),
+      h("h2", {}, `${t("cases.heading")} ${found.id}`),
+      facts([
+        [t("common.status"), t(`cases.${found.status}`, found.status)],
+        [t("cases.opened_at"), formatTime(found.opened_at)],
+        [t("cases.operation"), found.operation],
+        [t("common.customer"), found.customer_id],
+        [t("cases.device"), found.device_id],
+        [t("cases.ip"), found.ip],
+        [t("cases.score"), found.score],
+        [t("cases.label"), found.label ? t(`cases.label.${found.label}`, found.label) : ""],
+        [t("common.note"), found.note],
+        [t("cases.resolved_by"), found.resolved_by],
+      ], { "data-status": found.status }),
+      h("h3", {}, t("cases.reasons")),
+      table(
+        [t("col.rule"), t("col.weight"), t("common.reason")],
+        found.reasons.map((r) => h("tr", {}, h("td", {}, r.rule), h("td", { class: "number" }, r.weight), h("td", {}, r.reason))),
+      ),
+      h("h3", {}, t("cases.actions")),
+      h("ul", {}, found.actions.map((action) => h("li", {}, action.action || JSON.stringify(action)))),
+      h("h3", {}, t("cases.events")),
+      events.length
+        ? table(
+            [t("common.at"), t("events.type"), t("events.outcome"), t("cases.ip"), t("cases.device")],
+            events.map((e) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, formatTime(e.occurred_at)),
+                h("td", {}, e.type),
+                h("td", {}, e.outcome),
+                h("td", {}, e.ip || ""),
+                h("td", {}, e.device_digest || e.device_id || ""),
+              ),
+            ),
+          )
+        : message(t("common.empty"), "info"),
+      h("h3", {}, t("cases.linked")),
+      linked.length
+        ? table(
+            [t("common.customer"), t("col.via"), t("col.events")],
+            linked.map(([kind, c]) =>
+              h("tr", {}, h("td", {}, c.customer_id), h("td", {}, `${kind}: ${c.via.join(", ")}`), h("td", { class: "number" }, c.events)),
+            ),
+          )
+        : message(t("common.empty"), "info"),
+      found.status === "open" ? resolveForm(found, () => caseView(container, caseId)) : null,
+    );
+  });
+}
