@@ -18,9 +18,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import audit_chain, models
-from shared.audit import Actor, audit_entry
+from shared.audit import Actor, audit_entry, customers_in
 from shared.contracts.audit import AuditEntryIn
-from shared.ids import is_id
 from shared.problems import Problem
 
 
@@ -66,22 +65,7 @@ async def store(session: AsyncSession, entries: Sequence[AuditEntryIn], *, now: 
 
 def customers_named(target_id: str, detail: Any) -> set[str]:
     """The customers an entry is about: its target, and every customer id in its detail (results, filters)."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            if is_id(value, "cus"):
-                found.add(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(target_id)
-    walk(detail)
-    return found
+    return set(customers_in([target_id, detail]))
 
 
 async def record(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from sekisho.sinks import SmsSink, SmtpSink
 from services.auth import models as auth_models
+from services.fraud import incidents
 from services.fraud import models as fraud_models
 from services.gateway.routes import PUBLIC_ROUTES, Route
 from services.txn import models as txn_models
@@ -34,6 +35,10 @@ NO_CUSTOMER_DATA = {
     "/v1/ops/fraud/rule-sets/{version}",
     "/v1/ops/fraud/rules/library",
     "/v1/ops/banks/suspensions",  # banks staff suspended, no customer
+    "/v1/ops/incidents",  # titles, kinds, statuses and counts of customers, none named
+    "/v1/ops/incidents/{incident_id}/reports/{kind}",  # report drafts: counts and amounts, no customer named
+    "/v1/ops/incidents/{incident_id}/recurrence-prevention",  # what staff decided to change
+    "/v1/ops/incidents/{incident_id}/training-material",
 }
 
 # For each staff GET route that shows customer data: the request (path parameters and query filled from the test's
@@ -53,6 +58,8 @@ READS: dict[str, dict[str, Any]] = {
     "/v1/ops/fraud/cases": {},
     "/v1/ops/fraud/cases/{case_id}": {},
     "/v1/ops/fraud/suppressions": {},
+    "/v1/ops/incidents/{incident_id}": {},  # its timeline names the customers a containment failed for
+    "/v1/ops/incidents/{incident_id}/customers": {},
 }
 
 
@@ -114,6 +121,20 @@ async def _world(system: System, sms: SmsSink, supervisor: Headers) -> dict[str,
                 device_id=None, ip="192.0.2.10", score=90, reasons="[]", actions="[]",
             )
         )  # fmt: skip
+        incident = await incidents.open_incident(
+            session, title="不正ログインの集中", kind="unauthorized_access", summary="同一IPから複数顧客へ",
+            detected_at=now, occurred_at=None, staff_id="stf_x", now=now,
+        )  # fmt: skip
+        await session.execute(
+            fraud_models.incident_customer.insert().values(
+                incident_id=incident.id, customer_id=customer_id, source="list", added_at=now, added_by="stf_x",
+                status="failed", failure="auth unreachable",
+            )
+        )  # fmt: skip
+        await incidents.append_entry(
+            session, incident.id, kind="action", text="封じ込め: 1 件失敗", at=now, staff_id="stf_x", now=now,
+            data={"failed": 1, "failed_customers": [customer_id]},
+        )  # fmt: skip
         await session.execute(
             fraud_models.suppression.insert().values(
                 id=new_id("sup"), rule_id="velocity", entity_type="customer", entity_value=customer_id,
@@ -138,6 +159,7 @@ async def _world(system: System, sms: SmsSink, supervisor: Headers) -> dict[str,
         "verification_id": verification_id,
         "dispute_id": dispute_id,
         "case_id": case_id,
+        "incident_id": incident.id,
         "notification_id": found.json()[0]["id"],
         "list": "customers",
     }
