@@ -44,9 +44,10 @@ CHAINED = (
     "outsourced",
 )
 
-# One number for the whole trail: appends take it for the rest of their transaction on PostgreSQL; SQLite has one
-# writer at a time anyway (BEGIN IMMEDIATE, shared/database.py).
-_APPEND_LOCK = 0x5E6A_0D17
+# One lock for the whole trail, named after auth's schema (one database may hold several deployments' schemas):
+# appends take it for the rest of their transaction on PostgreSQL; SQLite has one writer at a time anyway (BEGIN
+# IMMEDIATE, shared/database.py).
+_APPEND_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sekisho-audit-chain:' || current_schema()))"
 
 
 def canonical(row: Any) -> bytes:
@@ -69,7 +70,7 @@ def chain_value(key: bytes, previous: str, row: Any) -> str:
 async def lock_head(session: AsyncSession) -> tuple[int, str]:
     """Serialize appends for the rest of the transaction; the last (seq, chain) stored, (0, GENESIS) when empty."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+        await session.execute(text(_APPEND_LOCK))
     a = models.audit_entry
     last = (await session.execute(select(a.c.seq, a.c.chain).order_by(a.c.seq.desc()).limit(1))).first()
     return (0, GENESIS) if last is None else (int(last.seq), str(last.chain))
