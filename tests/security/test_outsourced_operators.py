@@ -143,3 +143,25 @@ async def test_an_outsourced_supervisor_sees_a_kyc_case_masked_but_never_its_doc
     shown = await system.gateway.get(case, params={"images": "true"}, headers=_bearer(insider_tokens))
     assert shown.status_code == 200
     assert shown.json()["declared"]["name"] == CUSTOMER["name"]
+
+
+async def test_sekisho_staff_create_outsourced_makes_an_outsourced_operator(
+    system: System, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from sekisho.cli import main
+    from tests.harness import TEST_DATA_KEYS
+
+    monkeypatch.setenv("SEKISHO_DATA_DIR", str(backend.data_dir))
+    monkeypatch.setenv("SEKISHO_DATA_KEYS", TEST_DATA_KEYS)
+    if backend.database_url is not None:
+        monkeypatch.setenv("SEKISHO_DATABASE_URL", backend.database_url)
+        monkeypatch.setenv("SEKISHO_DATABASE_SCHEMA_PREFIX", backend.schema_prefix)
+    for name, flags in (("vendor.cli", ["--outsourced"]), ("inhouse.cli", [])):
+        code = await asyncio.to_thread(main, ["staff", "create", name, "--role", "supervisor", "--json", *flags])
+        assert code == 0
+    async with system.apps["auth"].state.service.database.transaction() as session:
+        s = auth_models.staff
+        rows = {row.login_id: row.outsourced for row in await session.execute(select(s.c.login_id, s.c.outsourced))}
+    assert rows == {"vendor.cli": True, "inhouse.cli": False}
