@@ -247,7 +247,7 @@ webauthn_ceremony = Table(
     "webauthn_ceremony",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("purpose", String(12), nullable=False),  # registration | login | step_up
+    Column("purpose", String(12), nullable=False),  # registration | login | step_up | staff_reg | staff_login
     Column("customer_id", String(40), nullable=True),  # none for a login: the passkey names the customer
     Column("challenge_id", String(40), nullable=True, index=True),  # the step-up challenge it answers
     Column("challenge", String(128), nullable=False),  # base64url
@@ -269,6 +269,25 @@ staff = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # An outsourced operator (DATA-4): never full values, no indicator export, no audit trail, whatever the role.
     Column("outsourced", Boolean, nullable=False, server_default=false()),
+)
+
+# A staff member's passkeys (staff_passkeys.py): as a customer's, held apart so that neither kind of account can
+# ever answer for the other.
+staff_passkey = Table(
+    "staff_passkey",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("staff_id", String(40), ForeignKey("staff.id"), nullable=False, index=True),
+    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url, as the browser names it
+    Column("public_key", Text, nullable=False),  # base64url COSE key
+    Column("sign_count", BigInteger, nullable=False),
+    Column("transports", String(200), nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("kind", String(3), nullable=False),  # hwk | swk
+    Column("backed_up", Boolean, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
 )
 
 ip_throttle = Table(
