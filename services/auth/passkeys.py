@@ -10,6 +10,8 @@ counter that does not move forward is the mark of a cloned authenticator: refuse
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -37,7 +39,7 @@ from services.auth.errors import (
     PasskeyNotFound,
 )
 from shared.crypto import FieldCipher
-from shared.database import owned_row
+from shared.database import Database, owned_row
 from shared.ids import new_id
 from shared.tokens import Factor, Method
 
@@ -306,6 +308,39 @@ async def finish_registration(
         )
     )
     return (await session.execute(select(p).where(p.c.id == passkey_id))).one()
+
+
+@asynccontextmanager
+async def registered(
+    database: Database,
+    registration_id: str,
+    *,
+    holder_id: str,
+    credential: dict[str, Any],
+    name: str | None,
+    now: datetime,
+    config: WebAuthnConfig,
+    keyring: Keyring = CUSTOMERS,
+) -> AsyncIterator[tuple[AsyncSession, Any]]:
+    """Finish the holder's registration `registration_id` with the browser's credential: its challenge used up in a
+    transaction of its own (a credential that fails does not get it back), then the passkey kept in the transaction
+    given to the caller with the stored row, for what must go with it (the customer told, the audit entry)."""
+    async with database.transaction() as session:
+        challenge = await claim_ceremony(
+            session, registration_id, purpose=keyring.registration, customer_id=holder_id, now=now
+        )
+    async with database.transaction() as session:
+        stored = await finish_registration(
+            session,
+            customer_id=holder_id,
+            credential=credential,
+            challenge=challenge,
+            name=name,
+            now=now,
+            config=config,
+            keyring=keyring,
+        )
+        yield session, stored
 
 
 def credential_id_of(credential: dict[str, Any]) -> str:

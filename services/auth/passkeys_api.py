@@ -100,21 +100,15 @@ async def finish_registration(
     relying party and the configured origins, then kept; the customer is told."""
     _require_mfa_session(caller)
     now = runtime.clock.now()
-    # The challenge is used up in a transaction of its own: a credential that fails does not get it back.
-    async with runtime.database.transaction() as session:
-        challenge = await passkeys.claim_ceremony(
-            session, registration_id, purpose="registration", customer_id=caller.subject, now=now
-        )
-    async with runtime.database.transaction() as session:
-        stored = await passkeys.finish_registration(
-            session,
-            customer_id=caller.subject,
-            credential=body.credential,
-            challenge=challenge,
-            name=body.name,
-            now=now,
-            config=runtime.webauthn(),
-        )
+    async with passkeys.registered(
+        runtime.database,
+        registration_id,
+        holder_id=caller.subject,
+        credential=body.credential,
+        name=body.name,
+        now=now,
+        config=runtime.webauthn(),
+    ) as (session, stored):
         row = await _customer(session, caller.subject)
         await _announce(session, runtime, row, change="enrolled", passkey_id=stored.id, caller=caller, now=now)
         return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}

@@ -89,23 +89,16 @@ async def finish_registration(
     """The browser's credential, verified against this registration's challenge, relying party and origins, kept."""
     require_role(caller, "analyst")
     require_fresh_sign_in(caller, runtime)
-    now = runtime.clock.now()
-    # The challenge is used up in a transaction of its own: a credential that fails does not get it back.
-    async with runtime.database.transaction() as session:
-        challenge = await passkeys.claim_ceremony(
-            session, registration_id, purpose="staff_reg", customer_id=caller.subject, now=now
-        )
-    async with runtime.database.transaction() as session:
-        stored = await passkeys.finish_registration(
-            session,
-            customer_id=caller.subject,
-            credential=body.credential,
-            challenge=challenge,
-            name=body.name,
-            now=now,
-            config=runtime.webauthn(),
-            keyring=passkeys.STAFF,
-        )
+    async with passkeys.registered(
+        runtime.database,
+        registration_id,
+        holder_id=caller.subject,
+        credential=body.credential,
+        name=body.name,
+        now=runtime.clock.now(),
+        config=runtime.webauthn(),
+        keyring=passkeys.STAFF,
+    ) as (session, stored):
         await _audit(session, runtime, identity, "staff.passkey_add", stored.id, {"kind": stored.kind})
         return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
 

@@ -44,18 +44,7 @@ class SoftAuthenticator:
         auth_data = self._auth_data(UP | UV | AT, attested)
         client_data = _client_data("webauthn.create", options["challenge"], origin or self.origin)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        raw_id = bytes_to_base64url(self.credential_id)
-        return {
-            "id": raw_id,
-            "rawId": raw_id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "attestationObject": bytes_to_base64url(attestation),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-        }
+        return self._credential(client_data, attestationObject=bytes_to_base64url(attestation), transports=["internal"])
 
     def get(
         self, options: dict[str, Any], *, origin: str | None = None, count: int | None = None, verified: bool = True
@@ -67,17 +56,20 @@ class SoftAuthenticator:
         client_data = _client_data("webauthn.get", options["challenge"], origin or self.origin)
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        return self._credential(
+            client_data,
+            authenticatorData=bytes_to_base64url(auth_data),
+            signature=bytes_to_base64url(signature),
+            userHandle=None,
+        )
+
+    def _credential(self, client_data: bytes, **response: Any) -> dict[str, Any]:
         raw_id = bytes_to_base64url(self.credential_id)
         return {
             "id": raw_id,
             "rawId": raw_id,
             "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "authenticatorData": bytes_to_base64url(auth_data),
-                "signature": bytes_to_base64url(signature),
-                "userHandle": None,
-            },
+            "response": {"clientDataJSON": bytes_to_base64url(client_data), **response},
             "clientExtensionResults": {},
         }
 

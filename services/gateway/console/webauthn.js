@@ -19,6 +19,18 @@ function toB64url(buffer) {
 
 const descriptors = (list) => (list || []).map((c) => ({ ...c, id: toBuffer(c.id) }));
 
+// A PublicKeyCredential as the JSON the API reads; `response`: its response's fields, already in base64url.
+function credentialJSON(made, response) {
+  return {
+    id: made.id,
+    rawId: toB64url(made.rawId),
+    type: made.type,
+    authenticatorAttachment: made.authenticatorAttachment,
+    clientExtensionResults: made.getClientExtensionResults(),
+    response: { clientDataJSON: toB64url(made.response.clientDataJSON), ...response },
+  };
+}
+
 export function passkeysSupported() {
   return Boolean(window.PublicKeyCredential && navigator.credentials);
 }
@@ -31,19 +43,11 @@ export async function getAssertion(options) {
     allowCredentials: descriptors(options.allowCredentials),
   };
   const used = await navigator.credentials.get({ publicKey });
-  return {
-    id: used.id,
-    rawId: toB64url(used.rawId),
-    type: used.type,
-    authenticatorAttachment: used.authenticatorAttachment,
-    clientExtensionResults: used.getClientExtensionResults(),
-    response: {
-      clientDataJSON: toB64url(used.response.clientDataJSON),
-      authenticatorData: toB64url(used.response.authenticatorData),
-      signature: toB64url(used.response.signature),
-      userHandle: used.response.userHandle ? toB64url(used.response.userHandle) : null,
-    },
-  };
+  return credentialJSON(used, {
+    authenticatorData: toB64url(used.response.authenticatorData),
+    signature: toB64url(used.response.signature),
+    userHandle: used.response.userHandle ? toB64url(used.response.userHandle) : null,
+  });
 }
 
 async function createCredential(options) {
@@ -54,18 +58,10 @@ async function createCredential(options) {
     excludeCredentials: descriptors(options.excludeCredentials),
   };
   const made = await navigator.credentials.create({ publicKey });
-  return {
-    id: made.id,
-    rawId: toB64url(made.rawId),
-    type: made.type,
-    authenticatorAttachment: made.authenticatorAttachment,
-    clientExtensionResults: made.getClientExtensionResults(),
-    response: {
-      clientDataJSON: toB64url(made.response.clientDataJSON),
-      attestationObject: toB64url(made.response.attestationObject),
-      transports: made.response.getTransports ? made.response.getTransports() : [],
-    },
-  };
+  return credentialJSON(made, {
+    attestationObject: toB64url(made.response.attestationObject),
+    transports: made.response.getTransports ? made.response.getTransports() : [],
+  });
 }
 
 function problemText(error) {
