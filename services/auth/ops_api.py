@@ -31,8 +31,9 @@ STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"
 
 @router.post("/v1/ops/auth/login")
 async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
-    """Staff always need password and TOTP: the answer is a TOTP challenge, never a token, to be answered at
-    the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block."""
+    """Staff always need a password and a second factor: the answer is a challenge, never a token, to be answered
+    at the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block: by a TOTP code, or
+    (`methods` lists `passkey`, with `passkey`: the WebAuthn options) by one of the member's passkeys."""
     started = await staff.staff_password_login(
         login_id=body.login_id,
         password=body.password,

@@ -1,4 +1,5 @@
-"""Staff identities (API.md "Ops API"): password and TOTP always, short-lived tokens carrying the role.
+"""Staff identities (API.md "Ops API"): a password and a second factor always (TOTP, or a passkey the member has
+registered, staff_passkeys_api.py), short-lived tokens carrying the role.
 
 `sekisho staff create NAME --role analyst|supervisor|admin --json` makes one with a generated password
 and TOTP secret; `POST /v1/ops/auth/login` checks the password and answers with a TOTP challenge, never
