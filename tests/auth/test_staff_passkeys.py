@@ -14,7 +14,7 @@ from sekisho.sinks import SmsSink
 from services.auth import models
 from tests.auth.conftest import open_account
 from tests.auth.soft_authenticator import SoftAuthenticator
-from tests.auth.test_api_login import full_login
+from tests.auth.test_api_login import full_login, grant_by_sms
 from tests.auth.test_passkeys_browser import bearer, claims_of
 from tests.auth.test_staff import advance, make_staff, refresh, staff_tokens
 from tests.harness import System
@@ -148,6 +148,8 @@ async def test_another_staff_members_passkey_cannot_sign_you_in(system: System) 
     challenge = await password_step(system, mine)
     borrowed = await answer(system, challenge, their_key.get(challenge["passkey"]))  # the right challenge, not mine
     assert (borrowed.status_code, borrowed.json()["code"]) == (401, "challenge_failed")
+    unverified = await answer(system, challenge, my_key.get(challenge["passkey"], verified=False))
+    assert (unverified.status_code, unverified.json()["code"]) == (401, "challenge_failed")  # no PIN or biometric
     # Nor can a passkey answer where the member has none to offer.
     bare = await make_staff(system, "analyst.bare", "analyst")
     offered = await password_step(system, bare)
@@ -216,3 +218,38 @@ async def test_a_customer_token_cannot_use_the_staff_passkey_routes(system: Syst
     refused = await system.gateway.post("/v1/ops/auth/passkeys/registration", headers=bearer(tokens))
     assert refused.status_code in (401, 403), refused.text
     assert (await system.gateway.get("/v1/ops/auth/passkeys", headers=bearer(tokens))).status_code in (401, 403)
+
+
+async def test_customer_and_staff_passkeys_never_answer_for_each_other(system: System, sms: SmsSink) -> None:
+    await open_account(system.gateway)
+    customer = await full_login(system, sms)
+    customer_key = SoftAuthenticator()
+    asked = await system.gateway.post("/v1/me/passkeys/registration", headers=bearer(customer))
+    grant = await grant_by_sms(system, sms, asked.json()["challenge"]["id"])
+    started = await system.gateway.post(
+        "/v1/me/passkeys/registration", headers=bearer(customer, **{"Step-Up-Grant": grant})
+    )
+    kept = await system.gateway.post(
+        f"/v1/me/passkeys/registration/{started.json()['registration_id']}",
+        json={"credential": customer_key.create(started.json()["options"])},
+        headers=bearer(customer),
+    )
+    assert kept.status_code == 201, kept.text
+
+    member = await make_staff(system, "analyst.keys", "analyst")
+    staff_key = SoftAuthenticator()
+    await register(system, await staff_tokens(system, member), staff_key)
+    challenge = await password_step(system, member)
+    by_customer_key = await answer(system, challenge, customer_key.get(challenge["passkey"]))
+    assert (by_customer_key.status_code, by_customer_key.json()["code"]) == (401, "challenge_failed")
+
+    login_options = (await system.gateway.post("/v1/auth/passkeys/options", json={})).json()
+    as_customer = await system.gateway.post(
+        "/v1/auth/passkeys/login",
+        json={
+            "authentication_id": login_options["authentication_id"],
+            "credential": staff_key.get(login_options["options"]),
+            "device_id": "browser-0001",
+        },
+    )
+    assert (as_customer.status_code, as_customer.json()["code"]) == (401, "passkey_invalid")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from tests.ops_console.console_tab import Console, bearer, signed_in, staff_memb
 
 @pytest.fixture
 async def system(backend: Backend, smtp: SmtpSink, sms: SmsSink, relay: GatewayRelay) -> AsyncIterator[System]:
-    overrides = {
+    overrides: dict[str, dict[str, Any]] = {
         "auth": {"auth_signing_key": SIGNING_KEY, "webauthn_rp_id": "localhost", "webauthn_origins": [relay.origin]},
         "kyc": KYC,
         "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_url": sms.url, "delivery_poll_seconds": 0.05},
