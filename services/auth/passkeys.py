@@ -128,7 +128,7 @@ def _known_transport(value: str) -> bool:
     return value in {t.value for t in AuthenticatorTransport}
 
 
-async def customer_passkeys(session: AsyncSession, customer_id: str, keyring: Keyring = CUSTOMERS) -> list[Any]:
+async def passkeys_of(session: AsyncSession, customer_id: str, keyring: Keyring = CUSTOMERS) -> list[Any]:
     """The passkeys of this holder (a customer's, or with STAFF a staff member's), oldest first."""
     p = keyring.table
     query = select(p).where(p.c[keyring.holder] == customer_id).order_by(p.c.created_at, p.c.id)
@@ -185,7 +185,7 @@ async def start_registration(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
-        exclude_credentials=_descriptors(await customer_passkeys(session, customer_id, keyring)),
+        exclude_credentials=_descriptors(await passkeys_of(session, customer_id, keyring)),
     )
     ceremony_id = await _store_ceremony(
         session,

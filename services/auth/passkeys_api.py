@@ -116,7 +116,7 @@ async def finish_registration(
 
 @router.get("/v1/me/passkeys")
 async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [passkeys.view(row) for row in await passkeys.customer_passkeys(session, caller.subject)]
+    return [passkeys.view(row) for row in await passkeys.passkeys_of(session, caller.subject)]
 
 
 @router.patch("/v1/me/passkeys/{passkey_id}")
@@ -154,7 +154,7 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
         index = accounts.email_index(runtime.cipher, body.login_id)
         c = models.customer
         found = (await session.execute(select(c.c.id).where(c.c.email_index == index))).first()
-        allowed = await passkeys.customer_passkeys(session, found.id) if found is not None else []
+        allowed = await passkeys.passkeys_of(session, found.id) if found is not None else []
         if not allowed:
             allowed = [passkeys.decoy_passkey(runtime.cipher, body.login_id)]
     ceremony = await passkeys.start_authentication(

@@ -131,7 +131,7 @@ async def staff_password_login(*, login_id: str, password: str, ip: str, runtime
     async with runtime.database.transaction() as session:
         if guard is not None and lockout.needs_reset(guard, known=True):
             await lockout.record_success(session, subject, known=True, now=now)
-        own_passkeys = await passkeys.customer_passkeys(session, row.id, passkeys.STAFF)
+        own_passkeys = await passkeys.passkeys_of(session, row.id, passkeys.STAFF)
         methods = ["totp", "passkey"] if own_passkeys else ["totp"]
         challenge_id = await challenges.create_challenge(
             session,

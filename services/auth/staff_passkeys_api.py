@@ -109,7 +109,7 @@ async def list_passkeys(
 ) -> list[dict[str, Any]]:
     """The caller's own passkeys (never another staff member's)."""
     require_role(caller, "analyst")
-    rows = await passkeys.customer_passkeys(session, caller.subject, passkeys.STAFF)
+    rows = await passkeys.passkeys_of(session, caller.subject, passkeys.STAFF)
     await _audit(session, runtime, identity, "staff.passkey_list", caller.subject, {"count": len(rows)})
     return [passkeys.view(row) for row in rows]
 
