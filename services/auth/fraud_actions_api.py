@@ -202,6 +202,9 @@ async def _incident_action(
         )
     elif body.action == "revoke_sessions":
         ended = await sessions.revoke_all(session, row.id, now=now, reason="incident")
+    elif body.action == "invalidate_password":  # the password is taken as stolen: only a new one signs in again
+        await session.execute(m.update().where(m.c.id == row.id).values(password_invalidated_at=now, updated_at=now))
+        ended = await sessions.revoke_all(session, row.id, now=now, reason="incident_password")
     else:
         await lockout.hard_lock(session, row.id, now=now, reason="incident")
         ended = await sessions.revoke_all(session, row.id, now=now, reason="incident_lock")
