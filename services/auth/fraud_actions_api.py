@@ -14,8 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import accounts, lockout, models, sessions
 from services.auth.runtime import AuthRuntime, RuntimeDep
-from shared.contracts.fraud_actions import FraudActionRequest
-from shared.contracts.notifications import AccountLockedData, EventType, SuspiciousActivityData
+from shared.contracts.fraud_actions import (
+    INCIDENT_ACTIONS_PATH,
+    FraudActionRequest,
+    IncidentActionDone,
+    IncidentActionRequest,
+    IncidentActionResult,
+)
+from shared.contracts.notifications import AccountLockedData, EventType, IncidentNoticeData, SuspiciousActivityData
 from shared.dependencies import IdentityDep, SessionDep
 from shared.events import record_event
 from shared.notifications import send_notification
@@ -119,3 +125,83 @@ async def _record_applied(
         data={"action": body.action, "score_id": body.score_id, "case_id": body.case_id, **result},
         event_id=marker,
     )
+
+
+@router.post(INCIDENT_ACTIONS_PATH.removeprefix("/internal"))
+async def apply_incident_action(
+    body: IncidentActionRequest, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> IncidentActionResult:
+    """Staff's containment of an incident (INC-1: lock, end sessions) or its notice (INC-3), for many customers at
+    once, asked by fraud while staff wait: each customer's outcome comes back, so staff see who failed and retry.
+    Applied once per incident, action (template) and customer, however often asked."""
+    if identity.caller != "fraud":
+        raise Problem("Only fraud may ask for actions on an incident.", code="forbidden", status=403)
+    results = [await _incident_action(session, runtime, body, customer_id) for customer_id in body.customer_ids]
+    return IncidentActionResult(results=results)
+
+
+async def _incident_action(
+    session: AsyncSession, runtime: AuthRuntime, body: IncidentActionRequest, customer_id: str
+) -> IncidentActionDone:
+    m = models.customer
+    row = (await session.execute(select(m).where(m.c.id == customer_id).with_for_update())).first()
+    if row is None:
+        return IncidentActionDone(customer_id=customer_id, done=False, reason="unknown customer")
+    what = body.template if body.action == "notify" else body.action
+    marker = (
+        "evt_" + hashlib.sha256(f"incident-action:{body.incident_id}:{what}:{customer_id}".encode()).hexdigest()[:32]
+    )
+    if await _applied(session, marker):
+        return IncidentActionDone(customer_id=customer_id, done=True, already=True)
+    now = runtime.clock.now()
+    contact = accounts.contact_of(row, runtime.cipher)
+    ended: int | None = None
+    if body.action == "notify":
+        assert body.template is not None
+        assert body.detected_at is not None
+        await send_notification(
+            runtime.outbox,
+            session,
+            key=f"auth:incident:{body.incident_id}:{body.template}:{customer_id}",
+            event_type=EventType(body.template),
+            customer_id=row.id,
+            language=body.language or contact.language,
+            email=contact.email,
+            phone=contact.phone,
+            data=IncidentNoticeData.model_construct(
+                at=now, reference=body.reference or body.incident_id, detected_at=body.detected_at
+            ),
+            once=True,
+        )
+    elif body.action == "revoke_sessions":
+        ended = await sessions.revoke_all(session, row.id, now=now, reason="incident")
+    else:
+        await lockout.hard_lock(session, row.id, now=now, reason="incident")
+        ended = await sessions.revoke_all(session, row.id, now=now, reason="incident_lock")
+        await send_notification(
+            runtime.outbox,
+            session,
+            key=f"auth:incident:{body.incident_id}:locked:{customer_id}",
+            event_type=EventType.ACCOUNT_LOCKED,
+            customer_id=row.id,
+            language=contact.language,
+            email=contact.email,
+            phone=contact.phone,
+            data=AccountLockedData.model_construct(at=now, reason="fraud", until=None),
+            once=True,
+        )
+    await record_event(
+        runtime.outbox,
+        session,
+        type="incident_action_applied",
+        occurred_at=now,
+        customer_id=customer_id,
+        data={
+            "action": body.action,
+            "incident_id": body.incident_id,
+            "template": body.template,
+            "sessions_ended": ended,
+        },
+        event_id=marker,
+    )
+    return IncidentActionDone(customer_id=customer_id, done=True, sessions_ended=ended)

@@ -8,7 +8,17 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from services.fraud import api, cases_api, models, ops_api, rule_sets_api, scoring
+from services.fraud import (
+    api,
+    cases_api,
+    containment_api,
+    incident_reports_api,
+    incidents_api,
+    models,
+    ops_api,
+    rule_sets_api,
+    scoring,
+)
 from services.fraud.runtime import FraudRuntime
 from services.fraud.settings import FraudSettings
 from shared import geo, trace
@@ -54,7 +64,17 @@ def create_app(
         name="fraud",
         settings=settings or FraudSettings(),
         migrations=MIGRATIONS,
-        routers=[trace.router, api.router, api.score_router, ops_api.router, cases_api.router, rule_sets_api.router],
+        routers=[
+            trace.router,
+            api.router,
+            api.score_router,
+            ops_api.router,
+            cases_api.router,
+            rule_sets_api.router,
+            incidents_api.router,
+            containment_api.router,
+            incident_reports_api.router,
+        ],
         on_startup=[start_scoring],
         on_shutdown=[stop_scoring],
         clock=clock,

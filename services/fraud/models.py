@@ -136,3 +136,78 @@ list_entry = Table(
     Column("removed_by", String(40), nullable=True),
     Index("ix_list_entry_list_value", "list", "value"),
 )
+
+# Incidents (INC-1..3, INC-8): staff open one, record its timeline, contain and notify the customers it touched.
+incident = Table(
+    "incident",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(24), nullable=False),  # unauthorized_access | account_takeover | data_leak | …
+    Column("summary", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # open | contained | resolved | closed
+    Column("detected_at", UtcDateTime, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=True),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incident_status_created", "status", "created_at"),
+    Index("ix_incident_created", "created_at"),
+)
+
+# The incident's timeline, append-only: a correction is a new entry naming the one it corrects (`corrects`).
+incident_entry = Table(
+    "incident_entry",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, … per incident: the order it was recorded in
+    Column("kind", String(12), nullable=False),  # fact | decision | notice | action | status
+    Column("text", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),  # when it happened (staff may say; else when it was recorded)
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(40), nullable=False),
+    Column("corrects", String(40), nullable=True),
+    Column("data", Text, nullable=False),  # JSON: counts, the status change …
+    Index("ux_incident_entry_seq", "incident_id", "seq", unique=True),
+)
+
+# The customers an incident touched, and whether auth has locked them (containment.py).
+incident_customer = Table(
+    "incident_customer",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("customer_id", String(40), primary_key=True),
+    Column("source", String(12), nullable=False),  # list | ip | device: how the containment found them
+    Column("added_at", UtcDateTime, nullable=False),
+    Column("added_by", String(40), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | contained | failed
+    Column("failure", String(300), nullable=True),
+    Column("contained_at", UtcDateTime, nullable=True),  # auth confirmed what was asked (the first time)
+    Column("locked_at", UtcDateTime, nullable=True),  # auth confirmed the lock
+)
+
+# Notices sent to affected customers: one per customer per incident and template (incident_notices.py).
+incident_notice = Table(
+    "incident_notice",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("template", String(40), primary_key=True),
+    Column("customer_id", String(40), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Column("sent_by", String(40), nullable=False),
+)
+
+# Recurrence prevention (INC-8): every version kept, the newest is in force.
+incident_recurrence = Table(
+    "incident_recurrence",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("root_cause", Text, nullable=False),
+    Column("risk_reassessment", Text, nullable=False),
+    Column("customer_cautions", Text, nullable=False),
+    Column("training_material", Text, nullable=False),
+    Column("created_by", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -60,6 +60,41 @@ def diagnostic_routes() -> tuple[Route, ...]:
     )
 
 
+# Incident response (INC-1..3, INC-8), answered by fraud at /internal/ops/incidents...: (method, path under
+# /incidents, operation, least role, timeout). A containment or a notice of up to 10,000 customers is 20 calls of
+# fraud to auth while staff wait; a PDF is drawn in a thread.
+INCIDENT_ROUTES: tuple[tuple[str, str, str, str, float | None], ...] = (
+    ("POST", "", "ops_write", "supervisor", None),
+    ("GET", "", "ops_read", "analyst", None),
+    ("GET", "/{incident_id}", "ops_read", "analyst", None),
+    ("POST", "/{incident_id}/status", "ops_write", "supervisor", None),
+    ("POST", "/{incident_id}/timeline", "ops_write", "analyst", None),
+    ("POST", "/{incident_id}/containment", "ops_write", "supervisor", 120),
+    ("GET", "/{incident_id}/customers", "ops_read", "supervisor", None),
+    ("POST", "/{incident_id}/notices", "ops_write", "supervisor", 120),
+    ("GET", "/{incident_id}/reports/{kind}", "ops_read", "supervisor", 30),
+    ("PUT", "/{incident_id}/recurrence-prevention", "ops_write", "supervisor", None),
+    ("GET", "/{incident_id}/recurrence-prevention", "ops_read", "analyst", None),
+    ("GET", "/{incident_id}/training-material", "ops_read", "analyst", None),
+)
+
+
+def incident_routes() -> tuple[Route, ...]:
+    return tuple(
+        Route(
+            method,
+            f"/v1/ops/incidents{path}",
+            "fraud",
+            operation,
+            caller="staff",
+            role=role,
+            upstream_path=f"/internal/ops/incidents{path}",
+            timeout_seconds=timeout,
+        )
+        for method, path, operation, role, timeout in INCIDENT_ROUTES
+    )
+
+
 # Answered by the gateway itself (partners_api.py), outside the policy: it moves nothing. It passes the same
 # controls as every partner route, under an operation of its own that a kill switch can stop, for all partners
 # or for one.
@@ -382,6 +417,7 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
         role="analyst",
         upstream_path="/internal/ops/rules/library",
     ),
+    *incident_routes(),
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 FraudAction = Literal["notify_suspicious", "lock", "revoke_sessions"]
 SUMMARY_MAX = 300  # what auth's route and the suspicious_activity notice take
@@ -41,3 +41,45 @@ class FraudActionRequest(BaseModel):
     @property
     def ref(self) -> str:
         return self.score_id or f"case:{self.case_id}"
+
+
+# ---- incidents (INC-1, INC-3) ----------------------------------------------------------------------------------------
+# - `POST /internal/incident-actions` (auth; only fraud) with `IncidentActionRequest` → `IncidentActionResult`: staff's
+#   containment of an incident's customers (lock, end sessions) and its notices, asked at once (not through the
+#   outbox) so that staff see which customers failed. Applied once per incident, action and customer: a request
+#   sent again changes nothing more.
+
+INCIDENT_ACTIONS_PATH = "/internal/incident-actions"
+INCIDENT_ACTIONS_BATCH = 500  # customers per call; fraud splits a containment into calls of this many
+IncidentAction = Literal["lock", "revoke_sessions", "notify"]
+IncidentNoticeTemplate = Literal["incident_caution", "incident_password_reset", "incident_apology"]
+
+
+class IncidentActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: str = Field(min_length=1, max_length=40)
+    action: IncidentAction
+    customer_ids: list[str] = Field(min_length=1, max_length=INCIDENT_ACTIONS_BATCH)
+    template: IncidentNoticeTemplate | None = Field(default=None, description="the notice's, for `notify`")
+    reference: str | None = Field(default=None, max_length=40, description="what the notice calls the incident")
+    detected_at: AwareDatetime | None = Field(default=None, description="when the incident was found, for the notice")
+    language: Literal["ja", "en"] | None = Field(default=None, description="default: each customer's own")
+
+    @model_validator(mode="after")
+    def _notice(self) -> IncidentActionRequest:
+        if (self.action == "notify") != (self.template is not None and self.detected_at is not None):
+            raise ValueError("a template and the detection time go with notify, and only with it")
+        return self
+
+
+class IncidentActionDone(BaseModel):
+    customer_id: str
+    done: bool
+    already: bool = False
+    reason: str | None = None
+    sessions_ended: int | None = None
+
+
+class IncidentActionResult(BaseModel):
+    results: list[IncidentActionDone]

@@ -57,6 +57,10 @@ class EventType(StrEnum):
     DEVICE_REMOVED = "device_removed"  # issue 16: a device signed out and forgotten by the customer
     RECOVERY_CODE_USED = "recovery_code_used"  # a recovery code stood in for a lost factor (always told)
     RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"  # a new set replaced every earlier code
+    # INC-3: staff tell the customers an incident touched, with the template they chose
+    INCIDENT_CAUTION = "incident_caution"  # be careful: what to look out for, where to ask
+    INCIDENT_PASSWORD_RESET = "incident_password_reset"  # noqa: S105 - an event name: please set a new password
+    INCIDENT_APOLOGY = "incident_apology"  # we apologise: what happened, what we did
 
 
 class NotificationData(BaseModel):
@@ -208,6 +212,12 @@ class RecoveryCodesRegeneratedData(NotificationData):
     count: int = Field(gt=0, le=10, description="codes in the new set")
 
 
+class IncidentNoticeData(NotificationData):
+    at: AwareDatetime
+    reference: str = Field(max_length=40, description="the incident's id, for the customer to quote when asking")
+    detected_at: AwareDatetime
+
+
 DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.LOGIN: LoginData,
     EventType.LOGIN_NEW_DEVICE: LoginData,
@@ -229,6 +239,9 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.DEVICE_REMOVED: DeviceRemovedData,
     EventType.RECOVERY_CODE_USED: RecoveryCodeUsedData,
     EventType.RECOVERY_CODES_REGENERATED: RecoveryCodesRegeneratedData,
+    EventType.INCIDENT_CAUTION: IncidentNoticeData,
+    EventType.INCIDENT_PASSWORD_RESET: IncidentNoticeData,
+    EventType.INCIDENT_APOLOGY: IncidentNoticeData,
 }
 
 

@@ -69,6 +69,9 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.DEVICE_REMOVED: {"at": AT, "device": "sekisho-app/1.0 (iPhone)", "last_seen_at": AT, "sessions_ended": 1},
     EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
     EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
+    EventType.INCIDENT_CAUTION: {"at": AT, "reference": "inc_01", "detected_at": AT},
+    EventType.INCIDENT_PASSWORD_RESET: {"at": AT, "reference": "inc_01", "detected_at": AT},
+    EventType.INCIDENT_APOLOGY: {"at": AT, "reference": "inc_01", "detected_at": AT},
 }
 
 EMAIL = "taro.yamada@example.jp"

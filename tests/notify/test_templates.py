@@ -94,6 +94,9 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     },
     EventType.RECOVERY_CODE_USED: {"at": AT, "remaining": 9, "operation": "login", "ip": "203.0.113.7"},
     EventType.RECOVERY_CODES_REGENERATED: {"at": AT, "count": 10},
+    EventType.INCIDENT_CAUTION: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
+    EventType.INCIDENT_PASSWORD_RESET: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
+    EventType.INCIDENT_APOLOGY: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
