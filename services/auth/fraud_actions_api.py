@@ -1,5 +1,6 @@
 """What fraud asks auth to do to a customer when a rule hits (RESP-1, RESP-3): tell them about the suspicious
-activity, lock the account, or end every session. Only fraud may ask; its outbox delivers the request at least
+activity, lock the account, or end every session; or, when staff deny-listed a device as infected (SEC-3), end the
+sessions on that device and warn them (device_blocks.py). Only fraud may ask; its outbox delivers the request at least
 once, so each action is applied once per score however often it arrives.
 """
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, lockout, models, sessions
+from services.auth import accounts, device_blocks, lockout, models, sessions
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from shared.contracts.fraud_actions import (
     INCIDENT_ACTIONS_PATH,
@@ -76,6 +77,22 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
         return {}
     if body.action == "revoke_sessions":
         return {"sessions_ended": await sessions.revoke_all(session, row.id, now=now, reason="fraud")}
+    if body.action == "block_device":  # SEC-3: staff deny-listed the device as infected
+        assert body.device_digest is not None
+        blocked = await device_blocks.block_device(
+            session, row.id, digest=body.device_digest, device_ids=body.device_ids or [], now=now
+        )
+        await device_blocks.warn_customer(
+            session,
+            runtime.outbox,
+            row,
+            runtime.cipher,
+            digest=body.device_digest,
+            blocked=blocked,
+            source="staff",
+            now=now,
+        )
+        return {"sessions_ended": len(blocked.ended_sessions), "devices": blocked.device_ids}
     await lockout.hard_lock(session, row.id, now=now, reason="fraud")
     ended = await sessions.revoke_all(session, row.id, now=now, reason="fraud_lock")
     await send_notification(

@@ -16,7 +16,18 @@ from typing import Any, NoReturn
 from sqlalchemy import bindparam, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import accounts, challenges, decoys, devices, lockout, models, password_alerts, sessions, throttle
+from services.auth import (
+    accounts,
+    challenges,
+    decoys,
+    device_blocks,
+    devices,
+    lockout,
+    models,
+    password_alerts,
+    sessions,
+    throttle,
+)
 from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
@@ -102,6 +113,12 @@ async def login(
         if decoy is not None:
             return await _decoy_login(decoy, now=now, deps=deps), decoy.language
         await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
+    if request.device_integrity == "compromised":  # SEC-3: the app found its own device infected
+        async with deps.database.transaction() as session:
+            await device_blocks.refuse_reported_device(
+                session, deps.outbox, deps.cipher, row, device_key=request.device_id, ip=ip, now=now
+            )
+        raise device_blocks.refused()
     pending = {"device_key": request.device_id, "ip": ip, "user_agent": user_agent, "password_at": int(now.timestamp())}
     async with deps.database.direct_transaction() as statements:
         if verified.new_hash is not None:

@@ -64,6 +64,10 @@ class LoginRequest(BaseModel):
     login_id: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
     device_id: str = Field(min_length=8, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$")
+    # SEC-3: what the app's own integrity check (root/jailbreak, known malware, a tampered app) found on this device.
+    # "compromised": the login is refused (403 device_blocked) once the password is right, the customer warned and
+    # the device blocked for good (services/auth/device_blocks.py). Absent: not checked, as before.
+    device_integrity: Literal["ok", "compromised"] | None = None
 
 
 class ChallengeView(BaseModel):

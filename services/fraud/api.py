@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import actions, intake
+from services.fraud import actions, device_blocks, intake
 from services.fraud.features import ScoreContext
 from services.fraud.runtime import RuntimeDep
 from services.fraud.scoring import ScoreRecord
@@ -35,6 +35,8 @@ EVENT_PRODUCERS = only_from("gateway", "auth", "kyc", "txn")
 )
 async def receive_event(body: EventIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> JSONResponse:
     created = await intake.ingest(session, [body], producer=identity.caller, now=state.clock.now())
+    if identity.caller == "auth":
+        await device_blocks.block_reported_devices(session, state, [body], new=created, now=state.clock.now())
     stored = body.event_id in created
     return JSONResponse({"event_id": body.event_id, "stored": stored}, status_code=201 if stored else 200)
 
@@ -44,6 +46,8 @@ async def receive_events(body: BatchIn, session: SessionDep, state: StateDep, id
     """Many events in one request (shared/batches.py): each is judged alone, as the single route would."""
     events, refused = batches.accept(body, EventIn, lambda event: event.event_id)
     created = await intake.ingest(session, events, producer=identity.caller, now=state.clock.now())
+    if identity.caller == "auth":
+        await device_blocks.block_reported_devices(session, state, events, new=created, now=state.clock.now())
     return batches.answer(body, refused, created)
 
 
@@ -98,6 +102,7 @@ async def score(body: ScoreRequest, runtime: RuntimeDep) -> Response:
         summary=record.assessment.summary,
         rule_set_version=record.rule_set_version,
         case_id=next((entry["case_id"] for entry in done if entry["action"] == "open_case"), None),
+        refusal=record.assessment.refusal,
     )
     # Serialized once, here: returned as a model, FastAPI would validate it again on the way out.
     return Response(answer.model_dump_json(), media_type="application/json")

@@ -70,43 +70,38 @@ class Case:
     resolved_at: datetime | None
     resolved_by: str | None
     note: str | None
+    assignee: str | None
+    assigned_at: datetime | None
+    assigned_by: str | None
 
 
-def _case(row: Any) -> Case:
+def case_of(row: Any) -> Case:
     values = {name: getattr(row, name) for name in Case.__dataclass_fields__}
     values["reasons"], values["actions"] = json.loads(row.reasons), json.loads(row.actions)
     return Case(**values)
-
-
-async def list_cases(session: AsyncSession, *, status: str | None, limit: int) -> list[Case]:
-    """Cases newest first, of one status or all."""
-    c = models.case
-    query = select(c).order_by(c.c.opened_at.desc(), c.c.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(c.c.status == status)
-    return [_case(row) for row in (await session.execute(query)).all()]
 
 
 async def get_case(session: AsyncSession, case_id: str) -> Case:
     row = (await session.execute(select(models.case).where(models.case.c.id == case_id))).first()
     if row is None:
         raise CaseNotFound(f"There is no case {case_id[:40]!r}.")
-    return _case(row)
+    return case_of(row)
 
 
 async def resolve_case(session: AsyncSession, *, case_id: str, label: str, note: str, by: str, now: datetime) -> Case:
-    """Close an open case with its label; a case already resolved keeps its first resolution (409)."""
+    """Close an unresolved case (open, in review or escalated) with its label; a case already resolved keeps its first
+    resolution (409)."""
     c = models.case
     rows = (
         await session.execute(
             update(c)
-            .where(c.c.id == case_id, c.c.status == "open")
+            .where(c.c.id == case_id, c.c.status != "resolved")
             .values(status="resolved", label=label, note=note, resolved_at=now, resolved_by=by)
             .returning(*c.c)
         )
     ).all()
     if rows:
-        return _case(rows[0])
+        return case_of(rows[0])
     found = await get_case(session, case_id)  # 404 when there is no such case
     raise CaseAlreadyResolved(
         f"The case was already resolved as {found.label} by {found.resolved_by}.",

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.fraud import cases
+from services.fraud import case_work, cases
 from services.fraud.device_digests import as_digest, device_digest
 from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
@@ -32,7 +32,7 @@ SuppressionId = Annotated[str, Path(max_length=40)]
 class CaseView(BaseModel):
     id: str
     opened_at: datetime
-    status: Literal["open", "resolved"]
+    status: Literal["open", "in_review", "escalated", "resolved"]
     score_id: str | None
     operation: str
     customer_id: str | None
@@ -45,6 +45,9 @@ class CaseView(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     note: str | None
+    assignee: str | None = Field(description="the staff id working the case")
+    assigned_at: datetime | None
+    assigned_by: str | None
 
     @classmethod
     def of(cls, case: cases.Case) -> CaseView:
@@ -82,12 +85,43 @@ class LinkedView(BaseModel):
     bank_accounts: LinksView
 
 
+class CommentView(BaseModel):
+    id: str
+    at: datetime
+    by: str = Field(description="the staff id who wrote it")
+    text: str
+
+    @classmethod
+    def of(cls, comment: case_work.Comment) -> CommentView:
+        return cls.model_validate(asdict(comment))
+
+
 class CaseDetail(CaseView):
     linked: LinkedView
+    comments: list[CommentView] = Field(description="oldest first; append-only")
 
 
 class CaseList(BaseModel):
     cases: list[CaseView]
+    next_cursor: str | None = Field(description="give it as `cursor` for the next page; None: this was the last")
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str | None = Field(default=None, max_length=40, description="omitted: the caller takes the case")
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["in_review", "escalated"] = Field(description="resolved only through /resolve, with a label")
 
 
 class Resolution(BaseModel):
@@ -142,19 +176,23 @@ async def list_cases(
     session: SessionDep,
     state: StateDep,
     identity: IdentityDep,
-    status: Literal["open", "resolved"] | None = None,
+    status: Literal["open", "in_review", "escalated", "resolved"] | None = None,
+    assignee: Annotated[str | None, Query(max_length=40, description="a staff id")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CaseList:
-    """The case queue, newest first (analyst; the read is audited)."""
+    """The case queue, newest first, one page at a time (analyst; the read is audited)."""
     require_staff(identity, "analyst")
-    found = await cases.list_cases(session, status=status, limit=limit)
+    found, next_cursor = await case_work.list_cases(
+        session, status=status, assignee=assignee, cursor=cursor, limit=limit
+    )
     detail = {
-        "filters": {"status": status, "limit": limit},
+        "filters": {"status": status, "assignee": assignee, "limit": limit},
         "count": len(found),
         "customers": sorted({case.customer_id for case in found if case.customer_id}),
     }
     await _audit(session, state, identity, action="fraud_case.list", target_id="*", detail=detail)
-    return CaseList(cases=[CaseView.of(case) for case in found])
+    return CaseList(cases=[CaseView.of(case) for case in found], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}")
@@ -167,7 +205,10 @@ async def view_case(case_id: CaseId, session: SessionDep, state: StateDep, ident
     shown = sorted({*linked.customer_ids(), *([case.customer_id] if case.customer_id else [])})
     await _audit(session, state, identity, action="fraud_case.view", target_id=case.id, detail={"customers": shown})
     kinds = {kind: _links_view(kind, asdict(links)) for kind, links in linked.kinds.items()}
-    return CaseDetail(**asdict(case), linked=LinkedView(since=linked.since, until=linked.until, **kinds))
+    comments = [CommentView.of(comment) for comment in await case_work.comments_of(session, case.id)]
+    return CaseDetail(
+        **asdict(case), linked=LinkedView(since=linked.since, until=linked.until, **kinds), comments=comments
+    )
 
 
 def _links_view(kind: str, links: dict[str, Any]) -> LinksView:
@@ -192,6 +233,54 @@ async def resolve_case(
     detail = {"label": resolved.label, "customers": [resolved.customer_id] if resolved.customer_id else []}
     await _audit(session, state, identity, action="fraud_case.resolve", target_id=resolved.id, detail=detail)
     return CaseView.of(resolved)
+
+
+@router.post("/cases/{case_id}/assign")
+async def assign_case(
+    case_id: CaseId, body: Assignment, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> CaseView:
+    """Take the case (no `staff_id`), or give it to someone (supervisor and up; 403 `assignment_forbidden`)."""
+    staff_id = require_staff(identity, "analyst")
+    assigned = await case_work.assign_case(
+        session,
+        case_id=case_id,
+        staff_id=body.staff_id,
+        by=staff_id,
+        role=str(identity.context.get("role", "")),
+        now=state.clock.now(),
+    )
+    detail = {"assignee": assigned.assignee, "customers": _customers(assigned)}
+    await _audit(session, state, identity, action="fraud_case.assign", target_id=assigned.id, detail=detail)
+    return CaseView.of(assigned)
+
+
+@router.post("/cases/{case_id}/comments", status_code=201)
+async def comment_case(
+    case_id: CaseId, body: CommentIn, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> CommentView:
+    """Append a comment to the case (analyst); comments are never changed or removed."""
+    staff_id = require_staff(identity, "analyst")
+    comment = await case_work.add_comment(session, case_id=case_id, text=body.text, by=staff_id, now=state.clock.now())
+    case = await cases.get_case(session, case_id)
+    detail = {"comment_id": comment.id, "customers": _customers(case)}
+    await _audit(session, state, identity, action="fraud_case.comment", target_id=case.id, detail=detail)
+    return CommentView.of(comment)
+
+
+@router.post("/cases/{case_id}/status")
+async def change_case_status(
+    case_id: CaseId, body: StatusChange, session: SessionDep, state: StateDep, identity: IdentityDep
+) -> CaseView:
+    """Move an unresolved case: open -> in_review -> escalated, escalated -> in_review (analyst; 409 otherwise)."""
+    require_staff(identity, "analyst")
+    moved = await case_work.change_status(session, case_id=case_id, status=body.status, now=state.clock.now())
+    detail = {"status": moved.status, "customers": _customers(moved)}
+    await _audit(session, state, identity, action="fraud_case.status", target_id=moved.id, detail=detail)
+    return CaseView.of(moved)
+
+
+def _customers(case: cases.Case) -> list[str]:
+    return [case.customer_id] if case.customer_id else []
 
 
 # ---- suppressions --------------------------------------------------------------------------------------------------

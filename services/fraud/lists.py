@@ -26,6 +26,7 @@ from shared.ids import new_id
 from shared.problems import Problem, invalid
 
 LIST_NAMES = ("ips", "devices", "customers", "bank_accounts")
+INFECTED = "malware"  # the reason of a device deny entry that blocks the device itself (SEC-3)
 
 
 def active(now: datetime) -> list[ColumnElement[bool]]:
@@ -38,11 +39,16 @@ async def load_deny(session: AsyncSession, now: datetime) -> Lists:
     """Every deny entry in force, as the scorer checks them."""
     entry = models.list_entry
     rows = (
-        await session.execute(select(entry.c.list, entry.c.value).where(entry.c.kind == "deny", *active(now)))
+        await session.execute(
+            select(entry.c.list, entry.c.value, entry.c.reason).where(entry.c.kind == "deny", *active(now))
+        )
     ).all()
     values: dict[str, set[str]] = {name: set() for name in LIST_NAMES}
+    infected: set[str] = set()
     for row in rows:
         values.setdefault(row.list, set()).add(row.value)
+        if row.list == "devices" and row.reason == INFECTED:
+            infected.add(row.value)
     networks = []
     for value in values["ips"]:
         try:
@@ -54,6 +60,7 @@ async def load_deny(session: AsyncSession, now: datetime) -> Lists:
         devices=frozenset(values["devices"]),
         customers=frozenset(values["customers"]),
         bank_accounts=frozenset(values["bank_accounts"]),
+        infected_devices=frozenset(infected),
     )
 
 
@@ -83,6 +90,7 @@ class Entry:
     expires_at: datetime | None
     removed_at: datetime | None
     removed_by: str | None
+    reason: str | None = None  # "malware": a device believed infected (SEC-3)
 
     def in_force(self, now: datetime) -> bool:
         return self.removed_at is None and (self.expires_at is None or self.expires_at > now)
@@ -131,7 +139,7 @@ async def entries(session: AsyncSession, *, list_name: str, now: datetime, inclu
     )
     if not include_removed:
         query = query.where(*active(now))
-    return [_entry(row) for row in (await session.execute(query)).all()]
+    return [entry_of(row) for row in (await session.execute(query)).all()]
 
 
 async def add_entry(
@@ -144,10 +152,14 @@ async def add_entry(
     expires_at: datetime | None,
     source: str,
     now: datetime,
+    reason: str | None = None,
 ) -> tuple[Entry, list[Entry]]:
     """Put `value` on the list; the entry in force with the same list, kind and value (if any) is marked removed
-    by the same hand, so the history shows what the new one replaced. The new entry and those it replaced."""
+    by the same hand, so the history shows what the new one replaced. The new entry and those it replaced.
+    `reason` "malware" only on a device's deny entry: the device is believed infected (SEC-3)."""
     value = normalise(check_list(list_name), value)
+    if reason is not None and (list_name, kind) != ("devices", "deny"):
+        raise invalid("reason", "Only a device's deny entry takes a reason (malware: the device is infected).")
     if expires_at is not None and expires_at <= now:
         raise invalid("expires_at", "expires_at must be in the future.")
     replaced = await _remove(session, list_name=list_name, kind=kind, value=value, by=source, now=now)
@@ -162,6 +174,7 @@ async def add_entry(
         expires_at=expires_at,
         removed_at=None,
         removed_by=None,
+        reason=reason,
     )
     await session.execute(models.list_entry.insert().values(**asdict(added)))
     return added, replaced
@@ -191,11 +204,26 @@ async def _remove(
             .returning(*entry.c)
         )
     ).all()
-    return [_entry(row) for row in rows]
+    return [entry_of(row) for row in rows]
 
 
-def _entry(row: Any) -> Entry:
+def entry_of(row: Any) -> Entry:
     return Entry(**{name: getattr(row, name) for name in Entry.__dataclass_fields__})
+
+
+def covers(cidr: str, addresses: Iterable[str]) -> bool:
+    """Whether an ips entry (CIDR) holds any of `addresses`; a bad stored value or address holds nothing."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    for value in addresses:
+        try:
+            if ipaddress.ip_address(value) in network:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 # What may be shared with other companies, by list; the customers list never leaves (it names people).

@@ -103,7 +103,7 @@ case = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("opened_at", UtcDateTime, nullable=False),
-    Column("status", String(8), nullable=False),  # open | resolved
+    Column("status", String(12), nullable=False),  # open | in_review | escalated | resolved
     Column("score_id", String(40), nullable=True),
     Column("operation", String(32), nullable=False),
     Column("customer_id", String(40), nullable=True),
@@ -116,8 +116,24 @@ case = Table(
     Column("resolved_at", UtcDateTime, nullable=True),
     Column("resolved_by", String(40), nullable=True),
     Column("note", String(2000), nullable=True),
+    Column("assignee", String(40), nullable=True),  # the staff member working it (cases.assign_case)
+    Column("assigned_at", UtcDateTime, nullable=True),
+    Column("assigned_by", String(40), nullable=True),
     Index("ix_fraud_case_status_opened", "status", "opened_at"),
     Index("ix_fraud_case_customer", "customer_id"),
+    Index("ix_fraud_case_assignee", "assignee"),
+)
+
+# Staff comments on a case, append-only: never updated, never deleted.
+case_comment = Table(
+    "fraud_case_comment",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("case_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(40), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_fraud_case_comment_case", "case_id", "at"),
 )
 
 # Deny and allow lists (RESP-3, SEC-4): IPs as CIDR, devices (device keys), customers, bank accounts (digests).
@@ -134,6 +150,8 @@ list_entry = Table(
     Column("expires_at", UtcDateTime, nullable=True),
     Column("removed_at", UtcDateTime, nullable=True),
     Column("removed_by", String(40), nullable=True),
+    # Why, where it changes what follows: "malware" on a device deny entry blocks the device (SEC-3, device_blocks.py).
+    Column("reason", String(16), nullable=True),
     Index("ix_list_entry_list_value", "list", "value"),
 )
 
@@ -210,4 +228,38 @@ incident_recurrence = Table(
     Column("training_material", Text, nullable=False),
     Column("created_by", String(40), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The consultation desk (INC-5): inquiries from victims, their families, the police; recorded, answered, closed.
+inquiry = Table(
+    "inquiry",
+    metadata,
+    Column("id", String(40), primary_key=True),  # inq_…, time-ordered: the desk's queue pages by it
+    Column("received_at", UtcDateTime, nullable=False),  # when the caller reached the desk (given, or now)
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(40), nullable=False),
+    Column("customer_id", String(40), nullable=True),
+    Column("incident_id", String(40), nullable=True),  # the incident it belongs to, as given (inc_…)
+    Column("channel", String(8), nullable=False),  # phone | email | letter | counter | web
+    Column("caller", String(8), nullable=False),  # customer | family | police | other
+    Column("summary", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # new | in_progress | answered | closed
+    Column("status_changed_at", UtcDateTime, nullable=False),
+    Column("status_changed_by", String(40), nullable=False),
+    Index("ix_inquiry_customer", "customer_id"),
+    Index("ix_inquiry_incident", "incident_id"),
+    Index("ix_inquiry_status", "status"),
+)
+
+# What the desk told the caller, append-only: never updated, never deleted.
+inquiry_answer = Table(
+    "inquiry_answer",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("inquiry_id", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(40), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_inquiry_answer_inquiry", "inquiry_id", "at"),
 )

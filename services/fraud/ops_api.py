@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from services.fraud import device_digests, event_queries, lists, models
+from services.fraud import device_blocks, device_digests, event_queries, lists, models
 from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
 from shared.channels import Channel
@@ -181,6 +181,11 @@ class ListEntryIn(BaseModel):
     kind: Kind = "deny"
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     expires_at: AwareDatetime | None = None
+    reason: Literal["malware"] | None = Field(
+        default=None,
+        description="devices, deny only: the device is believed infected (SEC-3): its logins are refused "
+        "(device_blocked), its customers' sessions on it end and they are warned by e-mail and SMS",
+    )
 
 
 class ListEntryView(BaseModel):
@@ -194,6 +199,7 @@ class ListEntryView(BaseModel):
     expires_at: datetime | None
     removed_at: datetime | None
     removed_by: str | None
+    reason: str | None = Field(default=None, description="malware: a device blocked as infected (SEC-3)")
     in_force: bool
 
     @classmethod
@@ -236,8 +242,10 @@ async def put_list_entry(
         expires_at=body.expires_at,
         source=staff_id,
         now=now,
+        reason=body.reason,
     )
     _forget_lists(session, state)
+    blocked = await device_blocks.block_device(session, state, added) if added.reason == lists.INFECTED else []
     detail = {
         "entry_id": added.id,
         "kind": added.kind,
@@ -245,6 +253,8 @@ async def put_list_entry(
         "note": added.note,
         "expires_at": added.expires_at.isoformat() if added.expires_at else None,
         "replaced": [entry.id for entry in replaced],
+        "reason": added.reason,
+        "customers": blocked,  # those whose sessions on the infected device end, and who are warned
     }
     await _audit_list(session, state, identity, "fraud_list.add", f"{list_name}:{added.value}", detail)
     return ListEntryView.of(added, now)

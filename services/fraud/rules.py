@@ -286,6 +286,9 @@ class Assessment:
     score: int
     action: Action
     hits: tuple[Hit, ...]
+    refusal: Literal["device_blocked"] | None = (
+        None  # "device_blocked": denied because the device is believed infected (SEC-3)
+    )
 
     @property
     def summary(self) -> str:
@@ -301,6 +304,7 @@ class Lists:
     devices: frozenset[str] = frozenset()
     customers: frozenset[str] = frozenset()
     bank_accounts: frozenset[str] = frozenset()
+    infected_devices: frozenset[str] = frozenset()  # digests deny-listed as infected (SEC-3): a subset of devices
 
     def hits(self, f: Features) -> list[str]:
         found = []
@@ -340,4 +344,6 @@ def evaluate(
         reason = render_reason(rule.reason, detail)
         hits.append(Hit(rule.id, rule.weight, reason, tuple(rule.actions)))
     score = min(100, sum(hit.weight for hit in hits))
-    return Assessment(score, body.thresholds.action_for(score), tuple(hits))
+    action = body.thresholds.action_for(score)
+    infected = features.device_digest is not None and features.device_digest in (lists or Lists()).infected_devices
+    return Assessment(score, action, tuple(hits), "device_blocked" if infected and action == "deny" else None)

@@ -33,6 +33,13 @@ class OperationDenied(Problem):
     code = "operation_denied"
 
 
+class DeviceBlocked(Problem):
+    """SEC-3: the device is believed infected (fraud's deny list, reason malware): nothing is done from it."""
+
+    status = 403
+    code = "device_blocked"
+
+
 class KycRequired(Problem):
     """KYC-2: the operation needs a verified identity; the client sends the customer to identity proofing."""
 
@@ -212,6 +219,12 @@ class Enforcer:
         if decision.code == "kyc_required":
             raise KycRequired(
                 "Verify your identity first: this operation needs a verified identity.", reasons=["kyc_required"]
+            )
+        if decision.outcome == "deny" and asked.scored is not None and asked.scored.refusal == "device_blocked":
+            raise DeviceBlocked(
+                "This device may be infected with malware, so it cannot be used to sign in or to act on the account. "
+                "Please follow the notice we sent you, or call our support desk.",
+                reasons=list(decision.reasons),
             )
         # A deny, or a step-up that only a customer could give.
         raise OperationDenied("This operation is not allowed.", reasons=list(decision.reasons))

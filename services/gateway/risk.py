@@ -23,6 +23,7 @@ class Scored:
     risk: Risk
     score_id: str
     reasons: tuple[str, ...]  # the rules that hit, heaviest first
+    refusal: str | None = None  # "device_blocked": denied because the device is believed infected (SEC-3)
 
     def to_context(self) -> dict[str, Any]:
         return {"score": self.risk.score, "action": self.risk.action, "score_id": self.score_id}
@@ -56,4 +57,4 @@ async def score(fraud: FraudClient, request: ScoreRequest, *, timeout_seconds: f
         log.warning("fraud could not score %s: %s", request.operation, exc.detail)
         return None
     reasons = tuple(reason.rule for reason in answer.reasons)
-    return Scored(Risk(answer.score, answer.action), answer.score_id, reasons)
+    return Scored(Risk(answer.score, answer.action), answer.score_id, reasons, answer.refusal)

@@ -37,6 +37,8 @@ class NotifySettings(ServiceSettings):
             # The device removed is most often the phone itself: its owner hears of it even with the app signed out.
             "device_removed",
             "password_reset",
+            # SEC-3: the phone may be infected, and its owner may not open the app again: they hear of it by SMS too.
+            "device_infected",
         ]
     )
 

@@ -61,6 +61,7 @@ class EventType(StrEnum):
     INCIDENT_CAUTION = "incident_caution"  # be careful: what to look out for, where to ask
     INCIDENT_PASSWORD_RESET = "incident_password_reset"  # noqa: S105 - an event name: please set a new password
     INCIDENT_APOLOGY = "incident_apology"  # we apologise: what happened, what we did
+    DEVICE_INFECTED = "device_infected"  # SEC-3: the device may be infected; it is blocked, its sessions ended
 
 
 class NotificationData(BaseModel):
@@ -200,6 +201,16 @@ class DeviceRemovedData(NotificationData):
     sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
 
 
+class DeviceInfectedData(NotificationData):
+    """SEC-3: a device of the customer's is believed infected (staff found it, or the app itself reported it): its
+    sessions were ended and it can no longer sign in. The notice says what to do."""
+
+    at: AwareDatetime
+    device: str = Field(max_length=200, description="the device as its app named itself, or 'unknown'")
+    source: Literal["staff", "app"] = Field(description="found by the company's monitoring, or reported by the app")
+    sessions_ended: int = Field(ge=0, description="how many signed-in sessions of the device were ended")
+
+
 class RecoveryCodeUsedData(NotificationData):
     at: AwareDatetime
     remaining: int = Field(ge=0, le=10, description="unused recovery codes left after this one")
@@ -242,6 +253,7 @@ DATA_MODELS: dict[EventType, type[NotificationData]] = {
     EventType.INCIDENT_CAUTION: IncidentNoticeData,
     EventType.INCIDENT_PASSWORD_RESET: IncidentNoticeData,
     EventType.INCIDENT_APOLOGY: IncidentNoticeData,
+    EventType.DEVICE_INFECTED: DeviceInfectedData,
 }
 
 

@@ -43,6 +43,8 @@ class ScoreAnswer(BaseModel):
     summary: str = Field(description="the reasons in one line, heaviest first")
     rule_set_version: int
     case_id: str | None = Field(default=None, description="the case opened for review, when one was")
+    # SEC-3: the device is deny-listed as infected; the gateway refuses with 403 `device_blocked`, not a plain denial.
+    refusal: Literal["device_blocked"] | None = None
 
 
 class DeniedNetworks(BaseModel):

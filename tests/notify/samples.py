@@ -72,6 +72,12 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.INCIDENT_CAUTION: {"at": AT, "reference": "inc_01", "detected_at": AT},
     EventType.INCIDENT_PASSWORD_RESET: {"at": AT, "reference": "inc_01", "detected_at": AT},
     EventType.INCIDENT_APOLOGY: {"at": AT, "reference": "inc_01", "detected_at": AT},
+    EventType.DEVICE_INFECTED: {
+        "at": AT,
+        "device": "sekisho-app/1.0 (Android)",
+        "source": "staff",
+        "sessions_ended": 1,
+    },
 }
 
 EMAIL = "taro.yamada@example.jp"

@@ -58,6 +58,7 @@ SMS_TOO = (
     "suspicious_activity",
     "device_removed",
     "password_reset",
+    "device_infected",
 )
 
 

@@ -97,6 +97,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.INCIDENT_CAUTION: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
     EventType.INCIDENT_PASSWORD_RESET: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
     EventType.INCIDENT_APOLOGY: {"at": AT, "reference": "inc_01jd7x0000000000000000000a", "detected_at": AT},
+    EventType.DEVICE_INFECTED: {"at": AT, "device": "sekisho-app/1.0 (Android)", "source": "app", "sessions_ended": 2},
 }
 
 SECURITY_NOTICES = [e for e in EventType if e not in (EventType.ONE_TIME_CODE, EventType.KYC_POSTAL_CODE)]
