@@ -115,7 +115,7 @@ async def test_staff_sign_in_with_password_and_totp_and_see_the_trend_chart_with
     # Drawn to scale: the hour with three failures stands higher (a smaller y) than an hour with one.
     heights = {(p["at"], p["type"], p["outcome"]): p["cy"] for p in chart["points"]}
     assert heights[(hour, "login_failed", "wrong_password")] < heights[(hour, "login_succeeded", "ok")]
-    assert "login_failed / wrong_password: 3" in chart["legend"]
+    assert "login_failed / wrong_password / 不明: 3" in chart["legend"]  # put in without a channel: unknown
     # One event type: the API is asked for that type only, and the chart shows only it.
     assert set(await chromium.run(_only_type, console, "login_failed")) == {"login_failed"}
     assert any("type=login_failed" in path for _, path, _ in relay.relayed)
