@@ -172,6 +172,8 @@ async def test_the_language_switch_changes_the_labels_between_japanese_and_engli
 
 def _open_cases(console: Console) -> str:
     console.go("cases")
+    # The cases page itself first: the trends page it replaces may show the same "nothing to show" (an empty chart).
+    console.page.wait_for_selector("main input[name=mine]")
     console.page.locator("main .message.info", has_text=EMPTY).wait_for()
     return console.access_token()
 
