@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sekisho.sinks import SmsSink
-from tests.fraud.test_ops_api import put_events, staff
+from shared.channels import from_context, of_request
+from tests.fraud.test_ops_api import producer, put_events, staff
 from tests.harness import System
 from tests.servers import eventually_async
 from tests.txn.atm_network import borrower, create_partner, requested_withdrawal
@@ -113,3 +114,32 @@ async def test_an_unknown_channel_is_refused_with_a_problem(system: System) -> N
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == "validation_failed"
         assert refused.json()["violations"][0]["field"] == "channel"
+
+
+async def test_an_event_naming_a_channel_outside_the_set_is_refused_and_nothing_is_stored(system: System) -> None:
+    at = system.clock.now() - timedelta(days=1)
+    async with producer(system) as fraud:
+        body = {"event_id": "evt_kiosk0000000000001", "type": "login_succeeded", "occurred_at": at.isoformat()}
+        refused = await fraud.post("/internal/events", json={**body, "channel": "kiosk"})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "validation_failed"
+        assert refused.json()["violations"][0]["field"] == "channel"
+    _, analyst = await staff(system, "analyst.hori", "analyst")
+    found = await system.gateway.get("/v1/ops/fraud/events", params={"type": "login_succeeded"}, headers=analyst)
+    assert "evt_kiosk0000000000001" not in [e["id"] for e in found.json()["events"]]
+
+
+def test_only_the_gateway_vouches_for_a_channel_and_only_for_one_of_the_set() -> None:
+    assert from_context("gateway", {"channel": "atm"}) == "atm"
+    # Another service speaking for itself is the system, whatever its context says (the identity check refuses a
+    # context from anyone but the gateway anyway: shared/identity.py).
+    assert from_context("auth", {"channel": "ops"}) == "system"
+    assert from_context("gateway", {"channel": "kiosk"}) == "system"
+    assert from_context("gateway", {}) == "system"
+    # A mobile browser is still the web; staff sign-in is ops whatever browser; a partner is the ATM network.
+    iphone_safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    assert of_request("customer", "/v1/me", iphone_safari) == "web"
+    assert of_request("anyone", "/v1/auth/login", "sekisho-app/1.0 (iPhone)") == "app"
+    assert of_request("anyone", "/v1/auth/login", None) == "app"
+    assert of_request("anyone", "/v1/ops/auth/login", iphone_safari) == "ops"
+    assert of_request("partner", "/v1/atm/withdrawals/authorize", None) == "atm"
