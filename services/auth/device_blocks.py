@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import accounts, models
 from shared.contracts.fraud_actions import device_digest_of
 from shared.contracts.notifications import DeviceInfectedData, EventType
 from shared.crypto import FieldCipher
+from shared.database import UtcDateTime
 from shared.events import record_event
+from shared.ids import new_id
 from shared.notifications import send_notification
 from shared.outbox import Outbox
 from shared.problems import Problem
@@ -49,10 +51,20 @@ class BlockedDevice:
 
 
 async def block_device(
-    session: AsyncSession, customer_id: str, *, digest: str, device_ids: list[str], now: datetime
+    session: AsyncSession,
+    customer_id: str,
+    *,
+    digest: str,
+    device_ids: list[str],
+    source: Literal["staff", "app"],
+    ref: str,
+    until: datetime | None,
+    now: datetime,
 ) -> BlockedDevice:
-    """End the customer's sessions on the device (their rows named by id, or whose key has `digest`) and stop
-    trusting it: its next login, if the block is ever lifted, needs the second factor again."""
+    """Refuse the customer's logins from the device from now on (until `until`, or for good), end their sessions on
+    it (their rows named by id, or whose key has `digest`) and stop trusting it: its next login, if the block is
+    ever lifted, needs the second factor again."""
+    await _record_block(session, customer_id, digest=digest, source=source, ref=ref, until=until, now=now)
     d = models.device
     rows = (
         await session.execute(
@@ -78,6 +90,76 @@ async def block_device(
         )
     ).scalars()
     return BlockedDevice(ids, matched[0].user_agent[:200] or "unknown", sorted(str(i) for i in ended))
+
+
+async def _record_block(
+    session: AsyncSession,
+    customer_id: str,
+    *,
+    digest: str,
+    source: str,
+    ref: str,
+    until: datetime | None,
+    now: datetime,
+) -> None:
+    """One block standing per customer and device: a new one replaces the one in force (lifted by it)."""
+    await lift_blocks(session, customer_id, digest=digest, now=now)
+    await session.execute(
+        models.device_block.insert().values(
+            id=new_id("dbl"),
+            customer_id=customer_id,
+            device_digest=digest,
+            source=source,
+            ref=ref[:60],
+            blocked_at=now,
+            until=until,
+            lifted_at=None,
+        )
+    )
+
+
+async def lift_blocks(session: AsyncSession, customer_id: str, *, digest: str, now: datetime) -> int:
+    b = models.device_block
+    lifted = await session.execute(
+        b.update()
+        .where(b.c.customer_id == customer_id, b.c.device_digest == digest, b.c.lifted_at.is_(None))
+        .values(lifted_at=now)
+    )
+    return int(lifted.rowcount)  # type: ignore[attr-defined]
+
+
+async def is_blocked(session: AsyncSession, customer_id: str, *, device_key: str, now: datetime) -> bool:
+    """Whether a block of this customer and device stands (the passkey login; the password login reads
+    `blocked_column` in its one statement)."""
+    b = models.device_block
+    found = await session.execute(
+        select(b.c.id)
+        .where(
+            b.c.customer_id == customer_id,
+            b.c.device_digest == device_digest_of(device_key),
+            b.c.lifted_at.is_(None),
+            or_(b.c.until.is_(None), b.c.until > now),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+def blocked_column(customer: Any) -> Any:
+    """For the login's one statement (login._account_facts_query): whether a block of this customer and the
+    login's device (bind parameters `device_digest`, `block_now`) stands."""
+    b = models.device_block
+    return (
+        exists()
+        .where(
+            b.c.customer_id == customer.c.id,
+            b.c.device_digest == bindparam("device_digest"),
+            b.c.lifted_at.is_(None),
+            or_(b.c.until.is_(None), b.c.until > bindparam("block_now", type_=UtcDateTime)),
+        )
+        .correlate(customer)
+        .label("device_blocked")
+    )
 
 
 async def warn_customer(
@@ -121,7 +203,9 @@ async def refuse_reported_device(
     """The app reported its device compromised and the password was right: block it, warn, tell fraud. The caller
     commits and then refuses the login (`refused()`)."""
     digest = device_digest_of(device_key)
-    blocked = await block_device(session, customer_row.id, digest=digest, device_ids=[], now=now)
+    blocked = await block_device(
+        session, customer_row.id, digest=digest, device_ids=[], source="app", ref="app", until=None, now=now
+    )
     await warn_customer(session, outbox, customer_row, cipher, digest=digest, blocked=blocked, source="app", now=now)
     await record_event(
         outbox,

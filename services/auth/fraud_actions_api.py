@@ -80,7 +80,14 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
     if body.action == "block_device":  # SEC-3: staff deny-listed the device as infected
         assert body.device_digest is not None
         blocked = await device_blocks.block_device(
-            session, row.id, digest=body.device_digest, device_ids=body.device_ids or [], now=now
+            session,
+            row.id,
+            digest=body.device_digest,
+            device_ids=body.device_ids or [],
+            source="staff",
+            ref=body.ref,
+            until=body.until,
+            now=now,
         )
         await device_blocks.warn_customer(
             session,
@@ -93,6 +100,9 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
             now=now,
         )
         return {"sessions_ended": len(blocked.ended_sessions), "devices": blocked.device_ids}
+    if body.action == "unblock_device":  # the infected device's deny entry was removed or replaced
+        assert body.device_digest is not None
+        return {"lifted": await device_blocks.lift_blocks(session, row.id, digest=body.device_digest, now=now)}
     await lockout.hard_lock(session, row.id, now=now, reason="fraud")
     ended = await sessions.revoke_all(session, row.id, now=now, reason="fraud_lock")
     await send_notification(

@@ -32,6 +32,7 @@ from services.auth.errors import AccountLocked, LoginFailed
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
 from shared.clock import Clock
+from shared.contracts.fraud_actions import device_digest_of
 from shared.contracts.notifications import AccountLockedData, EventType, LockReason, LoginData
 from shared.crypto import FieldCipher
 from shared.database import Database
@@ -113,6 +114,8 @@ async def login(
         if decoy is not None:
             return await _decoy_login(decoy, now=now, deps=deps), decoy.language
         await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
+    if row.device_blocked:  # SEC-3: told only to whoever knows the password, as every other answer past it
+        raise device_blocks.refused()
     if request.device_integrity == "compromised":  # SEC-3: the app found its own device infected
         async with deps.database.transaction() as session:
             await device_blocks.refuse_reported_device(
@@ -189,6 +192,7 @@ def _account_facts_query() -> Any:
         d.c.id.label("device_row_id"),
         d.c.trusted_at.label("device_trusted_at"),
         t.c.confirmed_at.label("totp_confirmed_at"),
+        device_blocks.blocked_column(c),
         exists().where(r.c.customer_id == c.c.id, r.c.used_at.is_(None)).correlate(c).label("has_recovery_codes"),
         *throttle.failure_columns(),
     ).select_from(
@@ -222,6 +226,8 @@ async def _account_facts(
         "email_index": index,
         "unknown_subject": lockout.unknown_subject(index),
         "device_key": request.device_id,
+        "device_digest": device_digest_of(request.device_id),
+        "block_now": now,
         **throttle.window_params(ip, now=now, window_seconds=window_seconds),
     }
     return await statements.one_or_none(_ACCOUNT_FACTS, parameters)

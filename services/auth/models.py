@@ -297,3 +297,20 @@ audit_entry = Table(
     Index("ix_audit_entry_actor_at", "actor_id", "at"),
     Index("ix_audit_entry_target_at", "target_id", "at"),
 )
+
+# Devices believed infected (SEC-3, device_blocks.py), per customer and device digest: no login of that customer
+# from that phone while a block stands, whatever fraud's score says (or whether fraud answers at all). Lifted, never
+# deleted.
+device_block = Table(
+    "device_block",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("customer_id", String(40), nullable=False),
+    Column("device_digest", String(40), nullable=False),  # sha256:… of the app's device key, as fraud names it
+    Column("source", String(8), nullable=False),  # staff | app
+    Column("ref", String(60), nullable=False),  # fraud's deny entry (block:<id>), or the app's report
+    Column("blocked_at", UtcDateTime, nullable=False),
+    Column("until", UtcDateTime, nullable=True),  # the deny entry's expiry, if it has one
+    Column("lifted_at", UtcDateTime, nullable=True),
+    Index("ix_device_block_customer_digest", "customer_id", "device_digest"),
+)

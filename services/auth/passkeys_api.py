@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from services.auth import accounts, devices, lockout, login, models, passkeys, sessions
+from services.auth import accounts, device_blocks, devices, lockout, login, models, passkeys, sessions
 from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import PasskeyInvalid
 from services.auth.runtime import AuthRuntime, RuntimeDep
@@ -230,6 +230,8 @@ async def _log_in(
     )
     if guard is not None and lockout.needs_reset(guard, known=known):
         await lockout.record_success(session, row.customer_id, known=known, now=now)
+    if await device_blocks.is_blocked(session, row.customer_id, device_key=body.device_id, now=now):
+        raise device_blocks.refused()  # SEC-3: a passkey on an infected phone signs in no more than a password
     customer = await _customer(session, row.customer_id)
     return await login.complete_login(
         session,

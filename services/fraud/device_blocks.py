@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,19 @@ APP_SOURCE = "app"
 
 
 async def block_device(session: AsyncSession, state: ServiceState, entry: lists.Entry) -> list[str]:
-    """Ask auth to end the sessions of every customer seen with the device of `entry` (an infected deny entry) and
-    warn them; the customers asked about."""
+    """Ask auth to refuse the logins from the device of `entry` (an infected deny entry) of every customer seen with
+    it, until the entry expires, end their sessions on it and warn them; the customers asked about."""
+    return await _ask(session, state, entry, "block_device")
+
+
+async def unblock_device(session: AsyncSession, state: ServiceState, entry: lists.Entry) -> list[str]:
+    """`entry` (an infected deny entry) was removed or replaced by one that is not: auth lifts its blocks."""
+    return await _ask(session, state, entry, "unblock_device")
+
+
+async def _ask(
+    session: AsyncSession, state: ServiceState, entry: lists.Entry, action: Literal["block_device", "unblock_device"]
+) -> list[str]:
     e = models.event
     rows = (
         await session.execute(
@@ -52,17 +64,18 @@ async def block_device(session: AsyncSession, state: ServiceState, entry: lists.
     customers = sorted(devices)[:MAX_CUSTOMERS]
     for customer_id in customers:
         asking = FraudActionRequest(
-            action="block_device",
+            action=action,
             block_id=entry.id,
             device_digest=entry.value,
-            device_ids=sorted(devices[customer_id])[:100],
+            device_ids=sorted(devices[customer_id])[:100] if action == "block_device" else None,
+            until=entry.expires_at if action == "block_device" else None,
         )
         await state.outbox.enqueue(
             session,
             destination="auth",
             path=fraud_actions_path(customer_id),
-            payload=asking.model_dump(exclude_none=True),
-            key=f"fraud:block:{entry.id}:{customer_id}",
+            payload=asking.model_dump(mode="json", exclude_none=True),
+            key=f"fraud:{action}:{entry.id}:{customer_id}",
             once=True,
         )
     return customers

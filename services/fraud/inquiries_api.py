@@ -149,7 +149,8 @@ async def list_inquiries(
     detail = {
         "filters": {"status": status, "customer_id": customer_id, "incident_id": incident_id, "limit": limit},
         "count": len(page),
-        "customers": sorted({i.customer_id for i in page if i.customer_id}),
+        # the customer searched for, even when nothing was found: a read about them is a read of their data
+        "customers": sorted({i.customer_id for i in page if i.customer_id} | ({customer_id} if customer_id else set())),
     }
     await audit_staff(
         session, state, identity, action="inquiry.list", target_type="inquiry", target_id="*", detail=detail

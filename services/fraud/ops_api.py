@@ -246,6 +246,9 @@ async def put_list_entry(
     )
     _forget_lists(session, state)
     blocked = await device_blocks.block_device(session, state, added) if added.reason == lists.INFECTED else []
+    for old in replaced:  # an infected entry replaced by one that is not: the device is no longer blocked
+        if old.reason == lists.INFECTED and added.reason != lists.INFECTED:
+            blocked += await device_blocks.unblock_device(session, state, old)
     detail = {
         "entry_id": added.id,
         "kind": added.kind,
@@ -274,7 +277,8 @@ async def delete_list_entry(
     now = state.clock.now()
     removed = await lists.remove_entry(session, list_name=list_name, kind=kind, value=value, by=staff_id, now=now)
     _forget_lists(session, state)
-    detail = {"entry_id": removed.id, "kind": kind, "value": removed.value}
+    unblocked = await device_blocks.unblock_device(session, state, removed) if removed.reason == lists.INFECTED else []
+    detail = {"entry_id": removed.id, "kind": kind, "value": removed.value, "customers": unblocked}
     await _audit_list(session, state, identity, "fraud_list.remove", f"{list_name}:{removed.value}", detail)
     return ListEntryView.of(removed, now)
 

@@ -4,7 +4,9 @@
   through fraud's outbox (at least once; auth applies each action once per score).
 - `block_device` (SEC-3): staff deny-listed a device as infected (`block_id`: the list entry); auth ends the
   sessions of the customer's `device_ids` (auth's own ids of that phone, as fraud's events name them), stops
-  trusting them and warns the customer once per device (`device_digest`).
+  trusting them, refuses the customer's logins from it until `until` (or for good) and warns the customer once per
+  device (`device_digest`); `unblock_device`: the entry was removed or replaced, the customer may log in from it
+  again (with the second factor: the device is trusted no more).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-FraudAction = Literal["notify_suspicious", "lock", "revoke_sessions", "block_device"]
+FraudAction = Literal["notify_suspicious", "lock", "revoke_sessions", "block_device", "unblock_device"]
 SUMMARY_MAX = 300  # what auth's route and the suspicious_activity notice take
 
 
@@ -41,11 +43,12 @@ class FraudActionRequest(BaseModel):
     block_id: str | None = Field(default=None, max_length=40, description="block_device: the deny-list entry")
     device_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{32}$", description="block_device")
     device_ids: list[Annotated[str, Field(max_length=40)]] | None = Field(default=None, max_length=100)
+    until: AwareDatetime | None = Field(default=None, description="block_device: when the deny entry expires")
 
     @model_validator(mode="after")
     def _identified(self) -> FraudActionRequest:
         # The score (or the case, or the block) is what makes a redelivery recognisable as the same request.
-        if self.action == "block_device":
+        if self.action in ("block_device", "unblock_device"):
             if self.block_id is None or self.device_digest is None:
                 raise ValueError("block_device needs block_id and device_digest")
             return self

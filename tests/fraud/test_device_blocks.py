@@ -10,17 +10,23 @@ import pytest
 from sqlalchemy import func, select
 
 from sekisho.sinks import SmsSink, SmtpSink
+from services.auth import device_blocks as auth_device_blocks
 from services.auth import models as auth_models
 from services.fraud.device_digests import device_digest
 from tests.auth.conftest import CUSTOMER
 from tests.auth.test_api_login import DEVICE, login
 from tests.fraud.test_ops_api import staff
+from tests.gateway.test_step_up import fraud
+from tests.gateway.test_step_up import system as switched_system
 from tests.harness import System
 from tests.servers import eventually, eventually_async
 from tests.txn.atm_network import e164
 from tests.txn.conftest import Customer, signed_in_customer
 
 DEVICES = "/v1/ops/fraud/lists/devices/entries"
+# The whole system with fraud's score, as the gateway sees it, switchable off (fraud(system).down): a blocked device
+# must stay blocked when the gateway logs customers in without a score.
+system = switched_system
 INFECTED = {"ja": "ウイルス", "en": "malware"}
 
 
@@ -91,6 +97,15 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
     other = await login(system.gateway, login_id=customer.email, device="device-pixel-0002")
     assert (other.status_code, other.json()["code"]) == (401, "mfa_required")
 
+    # auth refuses it too, should fraud not answer the gateway (a login then goes ahead unscored); only to whoever
+    # knows the password, like every answer past it.
+    fraud(system).down = True
+    assert (await login(system.gateway, login_id=customer.email)).json()["code"] == "device_blocked"
+    wrong = await login(system.gateway, login_id=customer.email, password="Not-The-Password-9!")
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "invalid_credentials")
+    fraud(system).down = False
+    assert await passkey_login_refused(system, customer)  # the passkey login asks the same block
+
     # Once per device: putting the entry again asks auth again, but the customer is not warned twice.
     again = await system.gateway.put(
         DEVICES, json={"value": DEVICE, "note": "still infected", "reason": "malware"}, headers=supervisor
@@ -103,6 +118,29 @@ async def test_a_device_staff_find_infected_is_warned_about_cut_off_and_cannot_l
     await eventually_async(both_applied)
     assert await infected_notices_queued(system, customer.customer_id) == 1
     assert [len(found) for found in warnings_to(smtp, sms, customer)] == [1, 1]
+
+    # Staff lift the block: the device signs in again, with its second factor (it is trusted no more).
+    lifted = await system.gateway.delete(DEVICES, params={"value": DEVICE}, headers=supervisor)
+    assert lifted.status_code == 200, lifted.text
+
+    async def signs_in_again() -> bool:
+        fraud(system).down = True  # auth's own block too
+        answer = await login(system.gateway, login_id=customer.email)
+        fraud(system).down = False
+        return answer.status_code == 401 and answer.json()["code"] == "mfa_required"
+
+    await eventually_async(signs_in_again)
+    assert not await passkey_login_refused(system, customer)
+    assert (await login(system.gateway, login_id=customer.email)).json()["code"] == "mfa_required"
+
+
+async def passkey_login_refused(system: System, customer: Customer) -> bool:
+    """What the passkey login asks before it signs a customer in on a device (services/auth/passkeys_api.py): a
+    real assertion needs an authenticator, which the browser tests have."""
+    async with system.apps["auth"].state.service.database.transaction() as session:
+        return await auth_device_blocks.is_blocked(
+            session, customer.customer_id, device_key=DEVICE, now=system.clock.now()
+        )
 
 
 async def _applied(system: System, customer_id: str, analyst: dict[str, str]) -> int:
