@@ -1,6 +1,6 @@
 """MON-1 through the public API: access trends count events over time by type, outcome and channel, and the event
 search finds them by channel, for events that real requests produced: a customer signing in from the app, a wrong
-password typed in a browser, a partner ATM network's authorization."""
+password typed in a browser, a partner ATM network's authorization, staff opening a dispute at the desk."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from tests.harness import System
 from tests.servers import eventually_async
 from tests.txn.atm_network import borrower, create_partner, requested_withdrawal
 from tests.txn.conftest import fraud_allows, system
+from tests.txn.fraud_postings import completed_withdrawal
+from tests.txn.test_disputes_ops import open_at_desk
 
 __all__ = ["fraud_allows", "system"]  # txn's system: the gateway knows the origin partners sign for
 
@@ -54,9 +56,12 @@ async def test_trends_count_real_requests_by_type_outcome_and_channel(system: Sy
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     declined = await atm.authorize(session_id, wrong, 20_000)
     assert declined.json() == {"decision": "declined", "reason_code": "code_invalid"}, declined.text
+    drawn = await completed_withdrawal(system, customer.customer_id, 10_000)  # a factory: no request, no event
+    await open_at_desk(system, customer.customer_id, [drawn])  # staff open a dispute for the customer who calls
     _, analyst = await staff(system, "analyst.kaji", "analyst")
 
     expected = {
+        ("dispute_opened", "ok", "ops"),
         ("login_succeeded", "ok", "app"),
         ("login_failed", "wrong_password", "web"),
         ("withdrawal_declined", "code_invalid", "atm"),
@@ -72,6 +77,7 @@ async def test_trends_count_real_requests_by_type_outcome_and_channel(system: Sy
     by_kind = counts(series)
     assert by_kind[("login_failed", "wrong_password", "web")] == 1
     assert by_kind[("withdrawal_declined", "code_invalid", "atm")] == 1
+    assert by_kind[("dispute_opened", "ok", "ops")] == 1
     assert {point["at"][13:] for point in series} == {":00:00+00:00"}
     assert not any(channel == "web" for (kind, _, channel) in by_kind if kind == "login_succeeded")
 
