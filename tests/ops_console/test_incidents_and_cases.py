@@ -100,11 +100,16 @@ def _analysts_view_of(console: Console, incident_id: str) -> dict[str, Any]:
     console.go("incidents")
     page.click(f"a[href='#/incidents/{incident_id}']")
     page.wait_for_selector("form.add-entry")
-    return {
+    seen: dict[str, Any] = {
         "open_form": page.locator("form.open-incident").count(),
         "status_form": page.locator("form.incident-status").count(),
         "reports": page.locator("button.download").count(),
     }
+    page.click("#lang")  # the same page in English
+    page.wait_for_selector("form.add-entry h3 >> text=Add to the timeline")
+    seen["english"] = page.eval_on_selector_all("main h3", "hs => hs.map((h) => h.textContent)")
+    console.screenshot("incident-analyst-en")
+    return seen
 
 
 async def test_an_analyst_is_not_offered_what_only_a_supervisor_may_do_on_an_incident(
@@ -119,7 +124,8 @@ async def test_an_analyst_is_not_offered_what_only_a_supervisor_may_do_on_an_inc
     assert opened.status_code == 201, opened.text
     await signed_in(chromium, console, await staff_member(system, "analyst.endo", "analyst"))
     seen = await chromium.run(_analysts_view_of, console, opened.json()["id"])
-    assert seen == {"open_form": 0, "status_form": 0, "reports": 0}
+    assert (seen["open_form"], seen["status_form"], seen["reports"]) == (0, 0, 0)
+    assert seen["english"] == ["Timeline", "Add to the timeline"]
     # And the API refuses what the page did not offer.
     token = await chromium.run(console.access_token)
     refused = await system.gateway.get(f"/v1/ops/incidents/{opened.json()['id']}/reports/police", headers=bearer(token))
