@@ -1,7 +1,7 @@
 """the consultation desk (INC-5); cases with an assignee, comments, more statuses; devices blocked as infected
 
 Revision ID: fraud_0009_desk
-Revises: fraud_0007
+Revises: fraud_0008_incidents
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "fraud_0009_desk"
-down_revision: str | None = "fraud_0007"
+down_revision: str | None = "fraud_0008_incidents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
