@@ -1,9 +1,7 @@
 """events carry the channel they came through (app, web, atm, ops, system), for access trends (MON-1)
 
 Revision ID: fraud_0010_event_channel
-Revises: fraud_0008_incidents, fraud_0009_desk
-
-Also the merge point of the two revisions that both followed fraud_0007 (incidents, the desk): one head again.
+Revises: fraud_0009_desk
 Create Date: 2026-12-01
 """
 
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "fraud_0010_event_channel"
-down_revision: str | tuple[str, ...] | None = ("fraud_0008_incidents", "fraud_0009_desk")
+down_revision: str | None = "fraud_0009_desk"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
