@@ -230,7 +230,9 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     settings = AuthSettings()
     keys_spec = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(settings.data_dir)
     try:
-        created = asyncio.run(create(settings, keys_spec, login_id=args.name, role=args.role))
+        created = asyncio.run(
+            create(settings, keys_spec, login_id=args.name, role=args.role, outsourced=args.outsourced)
+        )
     except IntegrityError:
         print(f"sekisho: staff {args.name!r} exists already", file=sys.stderr)
         return 1
@@ -414,6 +416,20 @@ def cmd_books_check(args: argparse.Namespace) -> int:
     return 0 if report.balanced else 1
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """`sekisho audit verify`: exit 0 with the count when the chain holds, 1 naming the first bad entry and why."""
+    from sekisho.audit import verify_trail
+    from services.auth.settings import AuthSettings
+
+    # SEKISHO_AUDIT_CHAIN_KEY as auth has it; unset outside production, the development key (AuthSettings).
+    verdict = asyncio.run(verify_trail(AuthSettings()))
+    if verdict.intact:
+        print(f"audit trail intact: {verdict.count} entries")
+        return 0
+    print(f"audit trail broken at seq {verdict.broken_at}: {verdict.reason}", file=sys.stderr)
+    return 1
+
+
 def cmd_links_review(args: argparse.Namespace) -> int:
     """`sekisho links review`: suspend links made under weaker rules than today's, telling their owners (INC-9);
     progress on stderr; run again, it continues a run that was stopped."""
@@ -468,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     staff_create = staff_commands.add_parser("create", help="a staff identity with a password and a TOTP secret")
     staff_create.add_argument("name", help="the login id")
     staff_create.add_argument("--role", required=True, choices=["analyst", "supervisor", "admin"])
+    staff_create.add_argument(
+        "--outsourced",
+        action="store_true",
+        help="an outsourced operator (DATA-4): never full values, indicator exports or the audit trail, whatever the "
+        "role; their audit entries are marked",
+    )
     staff_create.add_argument("--json", action="store_true", help='print {"login_id", "password", "totp_secret"}')
     staff_create.set_defaults(func=cmd_staff_create)
     staff_unlock = staff_commands.add_parser("unlock", help="lift a staff member's lock (when no admin can sign in)")
@@ -537,6 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
     books_check = books_commands.add_parser("check", help="prove the books balance (exit 1 with each problem if not)")
     books_check.add_argument("--json", action="store_true", help="print the report as JSON")
     books_check.set_defaults(func=cmd_books_check)
+
+    audit = commands.add_parser("audit", help="the staff audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_commands.add_parser(
+        "verify", help="walk the hash chain: exit 1 naming the first changed, removed or reordered entry"
+    )
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     links = commands.add_parser("links", help="bank links")
     links_commands = links.add_subparsers(dest="links_command", required=True)

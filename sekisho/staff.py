@@ -1,4 +1,4 @@
-"""`sekisho staff create NAME --role R --json`: a staff identity with a password and a TOTP secret."""
+"""`sekisho staff create NAME --role R [--outsourced] --json`: a staff identity with a password and a TOTP secret."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from shared.crypto import FieldCipher, parse_keys
 from shared.database import Database, target_for
 
 
-async def create(settings: AuthSettings, keys_spec: str, *, login_id: str, role: str) -> dict[str, str]:
+async def create(
+    settings: AuthSettings, keys_spec: str, *, login_id: str, role: str, outsourced: bool = False
+) -> dict[str, str]:
     database = Database(target_for(settings, "auth"), pool_size=1)
     try:
         async with database.transaction() as session:
@@ -21,6 +23,7 @@ async def create(settings: AuthSettings, keys_spec: str, *, login_id: str, role:
                 hasher=PasswordHasher(),
                 cipher=FieldCipher(parse_keys(keys_spec)),
                 now=SystemClock().now(),
+                outsourced=outsourced,
             )
     finally:
         await database.dispose()
@@ -46,7 +49,7 @@ async def unlock(settings: AuthSettings, *, login_id: str) -> bool:
             operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
             await audit.record(
                 session, operator, action="staff.unlock", target_type="staff", target_id=staff_id, now=now,
-                detail={"by": "sekisho staff unlock"},
+                key=settings.chain_key(), detail={"by": "sekisho staff unlock"},
             )  # fmt: skip
             return True
     finally:
@@ -70,6 +73,8 @@ async def disable(settings: AuthSettings, *, login_id: str) -> int | None:
             if staff_id is None:
                 return None
             operator = Actor(staff_id="operator", role="operator", session_id="", ip="local")
-            return await disable_staff(session, staff_id, now=SystemClock().now(), actor=operator)
+            return await disable_staff(
+                session, staff_id, now=SystemClock().now(), actor=operator, key=settings.chain_key()
+            )
     finally:
         await database.dispose()

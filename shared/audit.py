@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.audit import AuditEntryIn
 from shared.identity import ServiceIdentity
-from shared.ids import new_id
+from shared.ids import is_id, new_id
 from shared.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class Actor:
     role: str
     session_id: str
     ip: str
+    outsourced: bool = False  # an outsourced operator (DATA-4): their entries are marked
 
     @classmethod
     def of(cls, identity: ServiceIdentity) -> Actor:
@@ -43,7 +44,28 @@ class Actor:
             role=str(context.get("role", "")),
             session_id=str(context.get("session_id", "")),
             ip=str(context.get("client_ip", "unknown")),
+            outsourced=context.get("outsourced") is True,
         )
+
+
+def customers_in(shown: Any) -> list[str]:
+    """Every customer id in what a staff read returned (its JSON form): the customers an entry must name when the
+    answer can carry them anywhere (a timeline's data, a case's linked entities)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if is_id(value, "cus"):
+                found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(shown)
+    return sorted(found)
 
 
 def audit_entry(
@@ -71,6 +93,7 @@ def audit_entry(
         target_type=target_type,
         target_id=target_id,
         detail=detail or {},
+        outsourced=actor.outsourced,
     )
     return entry.model_dump(mode="json")
 

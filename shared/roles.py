@@ -20,3 +20,15 @@ def require_staff(identity: ServiceIdentity, needed: str) -> str:
     if not has_role(context.get("role"), needed):
         raise Problem(f"This action needs the {needed} role.", code="forbidden", status=403)
     return str(context["subject"])
+
+
+def is_outsourced(identity: ServiceIdentity) -> bool:
+    """Whether the gateway vouches for an outsourced operator (the staff token's `osc`, DATA-4)."""
+    return identity.context.get("outsourced") is True
+
+
+def refuse_outsourced(identity: ServiceIdentity, what: str) -> None:
+    """DATA-4: an outsourced operator never gets `what` (full values, the indicator export, the audit trail),
+    whatever their role; 403 `outsourced_restricted`."""
+    if is_outsourced(identity):
+        raise Problem(f"Outsourced operators may not {what}.", code="outsourced_restricted", status=403)

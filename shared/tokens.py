@@ -148,6 +148,8 @@ class AccessClaims:
     token_id: str
     subject_type: SubjectType = "customer"
     role: str | None = None
+    # An outsourced operator (DATA-4, claim `osc`): whatever the role, never full values, indicators or the trail.
+    outsourced: bool = False
 
     def __post_init__(self) -> None:
         if not self.subject or not self.session_id or not self.token_id:
@@ -156,6 +158,8 @@ class AccessClaims:
             raise ValueError(f"unknown subject type {self.subject_type!r}")
         if self.role is not None and self.subject_type != "staff":
             raise ValueError("only staff tokens carry a role")
+        if self.outsourced and self.subject_type != "staff":
+            raise ValueError("only staff tokens mark an outsourced operator")
         if not self.factors:
             raise ValueError("an access token needs at least one factor")
         if not (_is_int(self.issued_at) and _is_int(self.expires_at)) or self.expires_at <= self.issued_at:
@@ -173,6 +177,7 @@ class AccessClaims:
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         subject_type: str = "customer",
         role: str | None = None,
+        outsourced: bool = False,
     ) -> AccessClaims:
         """Claims for a new token with a fresh `jti`, living `ttl_seconds` from `issued_at`."""
         if subject_type not in SUBJECT_TYPES:
@@ -187,6 +192,7 @@ class AccessClaims:
             token_id=new_id("jti"),
             subject_type=cast(SubjectType, subject_type),
             role=role,
+            outsourced=outsourced,
         )
 
     @property
@@ -213,6 +219,8 @@ class AccessClaims:
         }
         if self.role is not None:
             claims["role"] = self.role
+        if self.outsourced:
+            claims["osc"] = True
         return claims
 
     @classmethod
@@ -228,6 +236,9 @@ class AccessClaims:
             raise ValueError("claim 'role' must be a string")
         if not isinstance(amr, list):
             raise ValueError("claim 'amr' must be a list")
+        outsourced = claims.get("osc", False)
+        if not isinstance(outsourced, bool):
+            raise ValueError("claim 'osc' must be a boolean")
         parsed = cls(
             subject=claims["sub"],
             session_id=claims["sid"],
@@ -238,6 +249,7 @@ class AccessClaims:
             token_id=claims["jti"],
             subject_type=claims["typ"],
             role=role,
+            outsourced=outsourced,
         )
         # acr is derived from amr; a token whose two disagree was not made by this module.
         if claims["acr"] != parsed.acr:
@@ -337,6 +349,7 @@ class TokenSigner:
         factors: Sequence[Factor],
         subject_type: str = "customer",
         role: str | None = None,
+        outsourced: bool = False,
     ) -> IssuedToken:
         """A token issued now by the injected clock, living this signer's `ttl_seconds`."""
         claims = AccessClaims.for_subject(
@@ -348,6 +361,7 @@ class TokenSigner:
             ttl_seconds=self.ttl_seconds,
             subject_type=subject_type,
             role=role,
+            outsourced=outsourced,
         )
         return IssuedToken(self.sign(claims), claims)
 

@@ -46,6 +46,7 @@ def create_app(
         )
     signing_key = settings.auth_signing_key.get_secret_value()
     settings.require_index_key()  # customers are found by their blind indexes
+    settings.chain_key()  # the audit trail is chained with it: in production, no start without one
 
     async def start_runtime(state: ServiceState) -> None:
         load_common_passwords()  # once, at start-up, not on the first customer's request

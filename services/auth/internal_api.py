@@ -158,7 +158,7 @@ async def receive_audit_entry(
     wrong = _from_its_service(body, identity)
     if wrong is not None:
         raise Problem(wrong, code="validation_failed", status=422)
-    created = await audit.store(session, [body], now=runtime.clock.now())
+    created = await audit.store(session, [body], now=runtime.clock.now(), key=runtime.audit_key)
     stored = body.entry_id in created
     return JSONResponse({"entry_id": body.entry_id, "stored": stored}, status_code=201 if stored else 200)
 
@@ -174,7 +174,7 @@ async def receive_audit_entries(
         if wrong is not None:
             refused[entry.entry_id] = wrong
     entries = [entry for entry in entries if entry.entry_id not in refused]
-    created = await audit.store(session, entries, now=runtime.clock.now())
+    created = await audit.store(session, entries, now=runtime.clock.now(), key=runtime.audit_key)
     return batches.answer(body, refused, created)
 
 

@@ -6,7 +6,7 @@ secrets (passwords, one-time codes, refresh tokens, grants) are stored only as h
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, false
 
 from shared.database import UtcDateTime, new_metadata
 from shared.outbox import outbox_table
@@ -267,6 +267,8 @@ staff = Table(
     Column("last_used_step", Integer, nullable=True),
     Column("disabled", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # An outsourced operator (DATA-4): never full values, no indicator export, no audit trail, whatever the role.
+    Column("outsourced", Boolean, nullable=False, server_default=false()),
 )
 
 ip_throttle = Table(
@@ -293,9 +295,24 @@ audit_entry = Table(
     Column("target_type", String(24), nullable=False),
     Column("target_id", String(80), nullable=False),
     Column("detail", Text, nullable=False),  # JSON: what was read or changed, never the personal data itself
+    Column("outsourced", Boolean, nullable=False, server_default=false()),  # the actor was an outsourced operator
+    # The hash chain (audit_chain.py): a gap-free position, and the HMAC over the previous entry's chain value
+    # and this entry, so that a changed, removed or reordered entry is found by `sekisho audit verify`.
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("chain", String(64), nullable=False),
     Index("ix_audit_entry_at", "at"),
     Index("ix_audit_entry_actor_at", "actor_id", "at"),
     Index("ix_audit_entry_target_at", "target_id", "at"),
+)
+
+# Which customers each audit entry names, in its target or anywhere in its detail (a search's results, a list's
+# filter): what `GET /v1/ops/audit?customer_id=` finds an entry by. Written with the entry, append-only like it.
+audit_customer = Table(
+    "audit_customer",
+    metadata,
+    Column("entry_id", String(40), ForeignKey("audit_entry.id"), primary_key=True),
+    Column("customer_id", String(40), primary_key=True),
+    Index("ix_audit_customer_customer_id", "customer_id"),
 )
 
 # Devices believed infected (SEC-3, device_blocks.py), per customer and device digest: no login of that customer

@@ -10,16 +10,17 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from services.auth import accounts, audit, lockout, models, sessions, staff, verification
+from services.auth import accounts, audit, customer_search, lockout, models, sessions, staff, verification
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
-from services.auth.schemas import RefreshRequest, StaffLogin, Tokens, VerifyRequest
+from services.auth.schemas import CustomerSearch, RefreshRequest, StaffLogin, Tokens, VerifyRequest
 from shared.audit import Actor
 from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
 from shared.problems import Problem, problem_response
+from shared.roles import refuse_outsourced
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
@@ -110,7 +111,13 @@ async def unlock_staff(
     now = runtime.clock.now()
     await lockout.unlock(session, staff_id, now=now)
     await audit.record(
-        session, Actor.of(identity), action="staff.unlock", target_type="staff", target_id=staff_id, now=now
+        session,
+        Actor.of(identity),
+        action="staff.unlock",
+        target_type="staff",
+        target_id=staff_id,
+        now=now,
+        key=runtime.audit_key,
     )
     return {"staff_id": staff_id, "locked": False}
 
@@ -124,7 +131,13 @@ async def staff_logout(
     now = runtime.clock.now()
     await sessions.revoke(session, caller.session_id, now=now, reason="logout")
     await audit.record(
-        session, Actor.of(identity), action="staff.logout", target_type="staff", target_id=caller.subject, now=now
+        session,
+        Actor.of(identity),
+        action="staff.logout",
+        target_type="staff",
+        target_id=caller.subject,
+        now=now,
+        key=runtime.audit_key,
     )
     return JSONResponse({"ended": True}, headers={SESSIONS_ENDED_HEADER: caller.session_id})
 
@@ -136,6 +149,27 @@ async def _customer(session: Any, customer_id: str) -> Any:
     return row
 
 
+@router.post("/v1/ops/customers/search")
+async def search_customers(
+    body: CustomerSearch, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """The customers with this e-mail address or phone number, masked (analyst). Audited with which customers were
+    shown and whether by e-mail or phone; never with the value searched."""
+    require_role(caller, "analyst")
+    found = await customer_search.find_customers(session, runtime.cipher, email=body.email, phone=body.phone)
+    await audit.record(
+        session,
+        Actor.of(identity),
+        action="customer.search",
+        target_type="customer",
+        target_id="*",
+        now=runtime.clock.now(),
+        key=runtime.audit_key,
+        detail={"by": "email" if body.email is not None else "phone", "customers": [c["customer_id"] for c in found]},
+    )
+    return {"customers": found}
+
+
 @router.get("/v1/ops/customers/{customer_id}")
 async def view_customer(
     customer_id: str,
@@ -144,12 +178,23 @@ async def view_customer(
     runtime: RuntimeDep,
     identity: IdentityDep,
     full: bool = False,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Masked attributes (DATA-1): an analyst sees enough to recognise the customer, not to use the data.
 
-    `full=true` shows the values themselves, to supervisors and admins only. Every read is audited (SEC-6).
+    `full=true` shows the values themselves, to supervisors and admins only, and only with a `reason` (422
+    `reason_required`), which the audit entry keeps. Every read is audited (SEC-6).
     """
     require_role(caller, "supervisor" if full else "analyst")
+    if full:
+        refuse_outsourced(identity, "see a customer's full values")
+    why = (reason or "").strip()
+    if full and not why:
+        raise Problem(
+            "Full values need a reason (why this customer's data is needed now); it is kept in the audit trail.",
+            code="reason_required",
+            status=422,
+        )
     row = await _customer(session, customer_id)
     contact = accounts.contact_of(row, runtime.cipher)
     address = runtime.cipher.open(row.address, context="customer.address")
@@ -163,7 +208,8 @@ async def view_customer(
         target_type="customer",
         target_id=customer_id,
         now=runtime.clock.now(),
-        detail={"full": full},
+        key=runtime.audit_key,
+        detail={"full": True, "reason": why} if full else {"full": False},
     )
     return {
         "customer_id": row.id,
@@ -207,7 +253,7 @@ async def lock_customer(
     now = runtime.clock.now()
     await lockout.hard_lock(session, customer_id, now=now, reason="staff")
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_lock")
-    await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended})
+    await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended}, key=runtime.audit_key)
     return {"locked": True, "sessions_ended": ended}
 
 
@@ -219,7 +265,7 @@ async def unlock_customer(
     await _customer(session, customer_id)
     now = runtime.clock.now()
     await lockout.unlock(session, customer_id, now=now)
-    await _audit(session, identity, "customer.unlock", customer_id, now, {})
+    await _audit(session, identity, "customer.unlock", customer_id, now, {}, key=runtime.audit_key)
     return {"locked": False}
 
 
@@ -231,12 +277,27 @@ async def revoke_sessions(
     await _customer(session, customer_id)
     now = runtime.clock.now()
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_revoke")
-    await _audit(session, identity, "customer.sessions_revoke", customer_id, now, {"sessions_ended": ended})
+    await _audit(
+        session,
+        identity,
+        "customer.sessions_revoke",
+        customer_id,
+        now,
+        {"sessions_ended": ended},
+        key=runtime.audit_key,
+    )
     return {"sessions_ended": ended}
 
 
 async def _audit(
-    session: Any, identity: ServiceIdentity, action: str, customer_id: str, now: datetime, detail: dict[str, Any]
+    session: Any,
+    identity: ServiceIdentity,
+    action: str,
+    customer_id: str,
+    now: datetime,
+    detail: dict[str, Any],
+    *,
+    key: bytes,
 ) -> None:
     await audit.record(
         session,
@@ -245,6 +306,7 @@ async def _audit(
         target_type="customer",
         target_id=customer_id,
         now=now,
+        key=key,
         detail=detail,
     )
 
@@ -256,21 +318,37 @@ async def search_audit(
     runtime: RuntimeDep,
     identity: IdentityDep,
     actor: Annotated[str | None, Query(max_length=40)] = None,
+    customer_id: Annotated[str | None, Query(max_length=40)] = None,
     target_id: Annotated[str | None, Query(max_length=80)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+    outsourced: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Staff actions and reads of customer data of every service, newest first (admin, SEC-6).
+    """Staff actions and reads of customer data of every service, newest first (admin, SEC-6), a page at a time
+    (`next_cursor`). `customer_id`: the entries about that customer, as the target or named in the detail (a
+    search that returned them, a list filtered by them). `outsourced`: only (or no) outsourced operators' entries.
 
     Reading the trail is itself recorded.
     """
     require_role(caller, "admin")
-    filters = {"actor": actor, "target_id": target_id, "action": action, "since": since, "until": until}
-    entries = await audit.search(
-        session, actor_id=actor, target_id=target_id, action=action, since=since, until=until, limit=limit
+    refuse_outsourced(identity, "read the audit trail")
+    filters = audit.Filters(
+        actor_id=actor,
+        customer_id=customer_id,
+        target_id=target_id,
+        action=action,
+        since=since,
+        until=until,
+        outsourced=outsourced,
     )
+    entries, next_cursor = await audit.search(session, filters, limit=limit, cursor=cursor)
+    asked = {
+        "actor": actor, "customer_id": customer_id, "target_id": target_id, "action": action, "since": since,
+        "until": until, "outsourced": outsourced, "cursor": cursor,
+    }  # fmt: skip
     await audit.record(
         session,
         Actor.of(identity),
@@ -278,6 +356,7 @@ async def search_audit(
         target_type="audit",
         target_id="*",
         now=runtime.clock.now(),
-        detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items() if v is not None},
+        key=runtime.audit_key,
+        detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asked.items() if v is not None},
     )
-    return {"entries": entries}
+    return {"entries": entries, "next_cursor": next_cursor}

@@ -38,6 +38,11 @@ class AuthRuntime:
     signer: TokenSigner
 
     @property
+    def audit_key(self) -> bytes:
+        """The key the audit trail is chained with (audit_chain.py)."""
+        return self.settings.chain_key()
+
+    @property
     def policy(self) -> PasswordPolicy:
         return PasswordPolicy(
             min_length=self.settings.password_min_length, min_classes=self.settings.password_min_classes

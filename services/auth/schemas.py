@@ -235,3 +235,24 @@ class PasswordResetComplete(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     new_password: str = Field(min_length=1, max_length=1024)
+
+
+class CustomerSearch(BaseModel):
+    """`POST /v1/ops/customers/search`: one e-mail address or one phone number, in the body so that it never sits in
+    a URL or an access log."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=32)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_phone(value)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CustomerSearch:
+        if (self.email is None) == (self.phone is None):
+            raise ValueError("give either email or phone")
+        return self

@@ -66,9 +66,17 @@ class Ended:
 REUSE = "refresh_token_reuse"
 
 
-# What a staff member's refresh checks anew each time: their role now, or None when they may no longer sign in
+@dataclass(frozen=True)
+class Standing:
+    """What a staff member's tokens carry: their role, and whether they are an outsourced operator (DATA-4)."""
+
+    role: str
+    outsourced: bool = False
+
+
+# What a staff member's refresh checks anew each time: their standing now, or None when they may no longer sign in
 # (disabled, locked): the session then ends.
-RoleOf = Callable[[AsyncSession, str, datetime], Awaitable[str | None]]
+RoleOf = Callable[[AsyncSession, str, datetime], Awaitable[Standing | None]]
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ async def _issue(
     signer: TokenSigner,
     policy: TokenPolicy,
     role: str | None = None,
+    outsourced: bool = False,
 ) -> IssuedTokens:
     factors = _factors_from(row.factors)
     ttl = policy.access_ttl(row, now)
@@ -123,6 +132,7 @@ async def _issue(
             ttl_seconds=ttl,
             subject_type=row.subject_type,
             role=role,
+            outsourced=outsourced,
         )
     )
     refresh = new_token(32)
@@ -149,6 +159,7 @@ async def start_session(
     policy: TokenPolicy,
     subject_type: str = "customer",
     role: str | None = None,
+    outsourced: bool = False,
 ) -> IssuedTokens:
     values = {
         "id": new_id("ses"),
@@ -160,7 +171,7 @@ async def start_session(
         "last_active_at": now,
     }
     row = await statements_of(session).one_or_none(_INSERT_SESSION, values)
-    return await _issue(session, row=row, now=now, signer=signer, policy=policy, role=role)
+    return await _issue(session, row=row, now=now, signer=signer, policy=policy, role=role, outsourced=outsourced)
 
 
 async def rotate(
@@ -192,8 +203,8 @@ async def rotate(
         await revoke(session, owner_id, now=now, reason=REUSE)
         return Ended(owner_id, REUSE)
     ended = policy.ended_by_time(owner, now)
-    role = await role_of(session, owner.customer_id, now) if role_of is not None else None
-    if ended is None and role_of is not None and role is None:
+    standing = await role_of(session, owner.customer_id, now) if role_of is not None else None
+    if ended is None and role_of is not None and standing is None:
         ended = "subject_disabled"
     if ended is not None:
         await revoke(session, owner_id, now=now, reason=ended)
@@ -201,7 +212,8 @@ async def rotate(
     await session.execute(r.update().where(r.c.token_hash == found.token_hash).values(used_at=now))
     if policy.idle_timeout_seconds is not None:
         await touch(session, owner_id, now=now)
-    return await _issue(session, row=owner, now=now, signer=signer, policy=policy, role=role)
+    role, outsourced = (standing.role, standing.outsourced) if standing is not None else (None, False)
+    return await _issue(session, row=owner, now=now, signer=signer, policy=policy, role=role, outsourced=outsourced)
 
 
 async def touch(session: AsyncSession, session_id: str, *, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -10,6 +10,10 @@ from shared.settings import ServiceSettings
 class AuthSettings(ServiceSettings):
     # Ed25519 key that signs access tokens (PEM). No default: `sekisho up` keeps a dev key under the data dir.
     auth_signing_key: SecretStr | None = None
+    # The HMAC-SHA256 key of the audit trail's hash chain (SEC-6, audit_chain.py), any string of 32 characters or more.
+    # Unset outside production: a fixed development key, the same for `sekisho up`, `migrate` and `audit verify`;
+    # in production it must be set, and kept apart from the database (who can change rows must not hold the key).
+    audit_chain_key: SecretStr | None = None
     access_token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
 
@@ -66,3 +70,25 @@ class AuthSettings(ServiceSettings):
     company_name: str = "sekisho"  # the issuer shown in authenticator apps
     caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"
     caution_en: str = "We never ask for your ID, password or verification code by phone, email or SMS."
+
+    @field_validator("audit_chain_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("SEKISHO_AUDIT_CHAIN_KEY must be at least 32 characters")
+        return value
+
+    def chain_key(self) -> bytes:
+        """The audit chain's key: the one set, or outside production the development key."""
+        if self.audit_chain_key is not None:
+            return self.audit_chain_key.get_secret_value().encode()
+        if self.env == "prod":
+            raise RuntimeError(
+                "SEKISHO_AUDIT_CHAIN_KEY is not set: the audit trail is hash-chained with a key of its own "
+                "(32 characters or more, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+            )
+        return DEV_AUDIT_CHAIN_KEY.encode()
+
+
+# Development and tests only (chain_key refuses to use it in production): a trail chained with it proves nothing.
+DEV_AUDIT_CHAIN_KEY = "sekisho-development-audit-chain-key-not-secret"

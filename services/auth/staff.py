@@ -51,8 +51,17 @@ def generate_password() -> str:
 
 
 async def create_staff(
-    session: AsyncSession, *, login_id: str, role: str, hasher: PasswordHasher, cipher: FieldCipher, now: datetime
+    session: AsyncSession,
+    *,
+    login_id: str,
+    role: str,
+    hasher: PasswordHasher,
+    cipher: FieldCipher,
+    now: datetime,
+    outsourced: bool = False,
 ) -> dict[str, str]:
+    """A staff member with a generated password and TOTP secret. `outsourced`: an outsourced operator (DATA-4), who
+    never sees full values, exports indicators or reads the audit trail, whatever the role."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     password = generate_password()
@@ -66,6 +75,7 @@ async def create_staff(
             totp_secret=cipher.seal(secret, context="staff.totp_secret"),
             disabled=False,
             created_at=now,
+            outsourced=outsourced,
         )
     )
     return {"login_id": login_id, "password": password, "totp_secret": secret}
@@ -126,7 +136,7 @@ async def staff_password_login(*, login_id: str, password: str, ip: str, runtime
 def _actor(row: Any, ip: str) -> Actor:
     if row is None:
         return Actor(staff_id="unknown", role="none", session_id="", ip=ip)
-    return Actor(staff_id=row.id, role=str(row.role), session_id="", ip=ip)
+    return Actor(staff_id=row.id, role=str(row.role), session_id="", ip=ip, outsourced=bool(row.outsourced))
 
 
 async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: str, now: datetime) -> None:
@@ -138,6 +148,7 @@ async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: st
             target_type="staff",
             target_id=subject,
             now=now,
+            key=runtime.audit_key,
             detail={"stage": "password", "locked": True, "refused": "locked"},
         )
 
@@ -165,7 +176,14 @@ async def record_failure(
         actor = _actor(row, ip)
         detail: dict[str, Any] = {"stage": stage, "locked": outcome.locked, "hard": outcome.hard}
         await audit.record(
-            session, actor, action="staff.login_failed", target_type="staff", target_id=subject, now=now, detail=detail
+            session,
+            actor,
+            action="staff.login_failed",
+            target_type="staff",
+            target_id=subject,
+            now=now,
+            detail=detail,
+            key=runtime.audit_key,
         )
         if outcome.locked:
             # Wrong TOTP codes mean someone holds the password: the member's sessions end with the lock. Wrong
@@ -182,6 +200,7 @@ async def record_failure(
                 target_type="staff",
                 target_id=subject,
                 now=now,
+                key=runtime.audit_key,
                 detail={"stage": stage, "hard": outcome.hard, "until": until, "sessions_ended": ended},
             )
     return outcome
@@ -207,7 +226,9 @@ async def start_staff_session(
 ) -> sessions.IssuedTokens:
     """A shift's session: a short access token carrying the role, and a refresh token that keeps it going until the
     idle timeout or the end of the shift (runtime.staff_token_policy)."""
-    role: Any = (await session.execute(select(models.staff.c.role).where(models.staff.c.id == staff_id))).scalar()
+    s = models.staff
+    member = (await session.execute(select(s.c.role, s.c.outsourced).where(s.c.id == staff_id))).one()
+    role, outsourced = str(member.role), bool(member.outsourced)
     issued = await sessions.start_session(
         session,
         customer_id=staff_id,
@@ -217,20 +238,29 @@ async def start_staff_session(
         signer=runtime.signer,
         policy=runtime.staff_token_policy,
         subject_type="staff",
-        role=str(role),
+        role=role,
+        outsourced=outsourced,
     )
-    actor = Actor(staff_id=staff_id, role=str(role), session_id=issued.session_id, ip=ip)
-    await audit.record(session, actor, action="staff.login", target_type="staff", target_id=staff_id, now=now)
+    actor = Actor(staff_id=staff_id, role=role, session_id=issued.session_id, ip=ip, outsourced=outsourced)
+    await audit.record(
+        session,
+        actor,
+        action="staff.login",
+        target_type="staff",
+        target_id=staff_id,
+        now=now,
+        key=runtime.audit_key,
+    )
     return issued
 
 
-async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> str | None:
-    """The staff member's role now; None once disabled (their sessions then end). A lock stops new sign-ins; the
-    sessions a lock of wrong TOTP codes must end are ended with it (record_failure)."""
+async def role_now(session: AsyncSession, staff_id: str, now: datetime) -> sessions.Standing | None:
+    """The staff member's role (and outsourced mark) now; None once disabled (their sessions then end). A lock stops
+    new sign-ins; the sessions a lock of wrong TOTP codes must end are ended with it (record_failure)."""
     row = (await session.execute(select(models.staff).where(models.staff.c.id == staff_id))).first()
     if row is None or row.disabled:
         return None
-    return str(row.role)
+    return sessions.Standing(role=str(row.role), outsourced=bool(row.outsourced))
 
 
 async def refresh_staff_session(
@@ -263,12 +293,12 @@ async def staff_session_stands(session: AsyncSession, row: Any, *, now: datetime
     return True
 
 
-async def disable_staff(session: AsyncSession, staff_id: str, *, now: datetime, actor: Actor) -> int:
+async def disable_staff(session: AsyncSession, staff_id: str, *, now: datetime, actor: Actor, key: bytes) -> int:
     """A staff member may no longer sign in: every session of theirs ends (how many). Audited."""
     await session.execute(models.staff.update().where(models.staff.c.id == staff_id).values(disabled=True))
     ended = await sessions.revoke_all(session, staff_id, now=now, reason="staff_disabled")
     await audit.record(
-        session, actor, action="staff.disable", target_type="staff", target_id=staff_id, now=now,
+        session, actor, action="staff.disable", target_type="staff", target_id=staff_id, now=now, key=key,
         detail={"sessions_ended": ended},
     )  # fmt: skip
     return ended

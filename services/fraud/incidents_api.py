@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.fraud import incidents, models
 from services.fraud.incidents import EntryKind, IncidentKind, Status
-from shared.audit import audit_staff
+from shared.audit import audit_staff, customers_in
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
 from shared.roles import require_staff
@@ -180,8 +180,11 @@ async def view_incident(
     """The incident with its whole timeline and how many customers it touched (analyst; audited)."""
     require_staff(identity, "analyst")
     incident = await incidents.get_incident(session, incident_id)
-    await audit(session, state, identity, action="incident.view", target_id=incident.id)
-    return await detail_of(session, incident)
+    shown = await detail_of(session, incident)
+    # The timeline can name customers (a containment's failures): the trail names every one shown (SEC-6).
+    detail = {"customers": customers_in(shown.model_dump(mode="json"))}
+    await audit(session, state, identity, action="incident.view", target_id=incident.id, detail=detail)
+    return shown
 
 
 @router.post("/incidents/{incident_id}/status")

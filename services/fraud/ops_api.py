@@ -26,7 +26,7 @@ from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
 from shared.problems import invalid
-from shared.roles import require_staff
+from shared.roles import refuse_outsourced, require_staff
 from shared.service import ServiceState
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
@@ -309,8 +309,10 @@ async def export_indicators(
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     """Indicators to share with other companies: deny-listed IPs, devices and bank accounts, and what cases
-    resolved as fraud showed; never a customer (supervisor; the export is audited)."""
+    resolved as fraud showed; never a customer (supervisor, not an outsourced operator: DATA-4; the export is
+    audited)."""
     require_staff(identity, "supervisor")
+    refuse_outsourced(identity, "export indicators")
     chosen = frozenset(kind.strip() for kind in kinds.split(",") if kind.strip())
     allowed = set(lists.INDICATOR_TYPES.values())
     if not chosen or not chosen <= allowed:

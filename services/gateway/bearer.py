@@ -139,4 +139,5 @@ def identity_context(claims: AccessClaims) -> dict[str, Any]:
         "factors": [factor.to_claim() for factor in claims.factors],
         "acr": claims.acr,
         "role": claims.role,
+        "outsourced": claims.outsourced,
     }

@@ -174,6 +174,8 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
     # A shift's session goes on with its refresh token (no access token needed: it may have just expired).
     Route("POST", "/v1/ops/auth/refresh", "auth", "ops_session"),
+    # A POST so that the e-mail address or phone number searched sits in the body, never in a URL or access log.
+    Route("POST", "/v1/ops/customers/search", "auth", "ops_read", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),
     Route("POST", "/v1/ops/customers/{customer_id}/lock", "auth", "ops_write", caller="staff", role="supervisor"),
     Route("POST", "/v1/ops/customers/{customer_id}/unlock", "auth", "ops_write", caller="staff", role="supervisor"),

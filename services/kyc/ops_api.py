@@ -19,6 +19,7 @@ from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address
 from shared.problems import Problem
+from shared.roles import refuse_outsourced
 
 router = APIRouter(prefix="/v1/ops/kyc", tags=["ops"], dependencies=[only_from("gateway")])
 
@@ -61,9 +62,12 @@ async def list_verifications(
 ) -> dict[str, Any]:
     """The queue by status, oldest first; `after` is the `next` of the previous page."""
     rows = await verifications.list_cases(session, status=status.value if status else None, after=after, limit=limit)
-    await _audit(
-        session, runtime, identity, "kyc.list", "*", {"status": status.value if status else None, "count": len(rows)}
-    )
+    detail = {
+        "status": status.value if status else None,
+        "count": len(rows),
+        "customers": sorted({r.customer_id for r in rows}),  # whose cases were shown (SEC-6)
+    }
+    await _audit(session, runtime, identity, "kyc.list", "*", detail)
     return {
         "verifications": [
             {
@@ -95,6 +99,8 @@ async def view_verification(
     allowed = runtime.settings.kyc_image_view_role
     if images and not reviewer.may(allowed):
         raise Problem(f"Viewing the images needs the {allowed} role.", code="forbidden", status=403)
+    if images:
+        refuse_outsourced(identity, "see identity documents or full values")
     case = await verifications.load_case(session, verification_id)
     declared = verifications.declared_of(case, runtime.cipher)
     rows = await verifications.image_rows(session, case.id)

@@ -151,7 +151,8 @@ async def list_queue(
         limit=limit,
     )
     filters = {"status": status.value if status else None, "overdue": overdue, "customer_id": customer_id}
-    await _audit(session, runtime, actor, "dispute.list", "*", {**filters, "count": len(rows)})
+    shown = sorted({row.customer_id for row in rows})  # whose disputes were shown (SEC-6)
+    await _audit(session, runtime, actor, "dispute.list", "*", {**filters, "count": len(rows), "customers": shown})
     return await _summaries(session, runtime, rows, limit=limit)
 
 

@@ -28,3 +28,4 @@ class AuditEntryIn(BaseModel):
     target_type: str = Field(min_length=1, max_length=24)
     target_id: str = Field(max_length=80)
     detail: dict[str, Any] = Field(default_factory=dict)
+    outsourced: bool = False  # the actor is an outsourced operator (DATA-4), as the gateway vouched

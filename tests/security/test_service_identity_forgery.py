@@ -126,7 +126,9 @@ async def test_the_gateway_still_carries_a_signed_in_admin_to_the_customers_full
     customer_id = await open_account(system.gateway)
     token = await staff_token(system, await make_staff(system, "admin.kudo", "admin"))
     read = await system.gateway.get(
-        f"/v1/ops/customers/{customer_id}", params={"full": "true"}, headers={"Authorization": f"Bearer {token}"}
+        f"/v1/ops/customers/{customer_id}",
+        params={"full": "true", "reason": "fraud investigation"},
+        headers={"Authorization": f"Bearer {token}"},
     )
     assert read.status_code == 200, read.text
     assert read.json()["email"] == CUSTOMER["email"]

@@ -125,6 +125,18 @@ def test_a_staff_token_carries_its_role_and_no_device() -> None:
     )
     claims = verifier(clock).verify(issued.token, subject_type="staff")
     assert (claims.subject_type, claims.role, claims.device_id) == ("staff", "analyst", None)
+    assert claims.outsourced is False
+    assert "osc" not in jwt.decode(issued.token, options={"verify_signature": False})
+
+
+def test_an_outsourced_operators_token_says_so() -> None:
+    clock = FrozenClock()
+    issued = signer(clock).issue(
+        subject="stf_1", session_id="ses_2", device_id=None, factors=[PASSWORD, TOTP], subject_type="staff",
+        role="supervisor", outsourced=True,
+    )  # fmt: skip
+    claims = verifier(clock).verify(issued.token, subject_type="staff")
+    assert (claims.role, claims.outsourced) == ("supervisor", True)
 
 
 def test_a_token_of_the_other_kind_is_refused_where_one_kind_is_required() -> None:
@@ -277,6 +289,8 @@ def test_a_token_without_an_expiry_is_refused() -> None:
         ({"did": 7}, "claims"),
         ({"typ": "admin"}, "claims"),
         ({"role": "admin"}, "claims"),  # a customer token never carries a role
+        ({"osc": True}, "claims"),  # nor the outsourced mark
+        ({"osc": "false"}, "claims"),
     ],
 )
 def test_a_correctly_signed_token_with_wrong_claims_is_refused(change: dict[str, Any], reason: str) -> None:

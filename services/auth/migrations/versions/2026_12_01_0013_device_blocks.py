@@ -1,7 +1,7 @@
 """devices blocked as infected (SEC-3), per customer and device digest
 
 Revision ID: auth_0013_device_blocks
-Revises: auth_0011_passkeys
+Revises: auth_0012_audit_chain
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "auth_0013_device_blocks"
-down_revision: str | None = "auth_0011_passkeys"
+down_revision: str | None = "auth_0012_audit_chain"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
