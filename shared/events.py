@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.channels import Channel, channel_var
 from shared.contracts.events import EventIn
 from shared.ids import new_id
 from shared.outbox import Outbox
@@ -32,8 +33,10 @@ async def record_event(
     outcome: str = "ok",
     data: dict[str, Any] | None = None,
     event_id: str | None = None,
+    channel: Channel | None = None,
 ) -> str:
-    """Queue the event with `session`; its id (made here unless the caller derives one to find it again)."""
+    """Queue the event with `session`; its id (made here unless the caller derives one to find it again). Its
+    channel is the request's (shared/channels.py: `system` outside a request) unless the caller says."""
     event_id = event_id or new_id("evt")
     # Not validated here: fraud validates on arrival, and an event it refuses is kept for staff (shared/outbox.py),
     # where a refusal here would fail the customer's login or change that the event only describes.
@@ -45,6 +48,7 @@ async def record_event(
         device_id=device_id,
         ip=ip,
         outcome=outcome,
+        channel=channel or channel_var.get(),
         data=data or {},
     )
     payload = event.model_dump(mode="json")

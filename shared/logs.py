@@ -55,3 +55,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Our own access line (shared.middleware) replaces uvicorn's, which has no request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every call it makes with its whole URL at INFO: a forward's query (an ops search by IP, a staff
+    # member's reason for reading full values) would reach the logs that way (DATA-1). Our access line logs the
+    # path alone; httpx says something only when it goes wrong.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.channels import channel_var, from_context
 from shared.identity import IdentityError, IdentityVerifier
 from shared.ids import new_token
 from shared.logs import request_id_var
@@ -137,4 +138,9 @@ class ServiceIdentityMiddleware:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state["identity"] = identity
-        await self.app(scope, receive, send)
+        # What this request records happened through the channel the gateway vouched for (shared/channels.py).
+        channel_token = channel_var.set(from_context(identity.caller, identity.context))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            channel_var.reset(channel_token)

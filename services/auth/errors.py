@@ -100,6 +100,13 @@ class ResetExpired(Problem):
     code = "reset_expired"
 
 
+class PasswordInvalidated(Problem):
+    """Staff invalidated the password in an incident (INC-1): the right password no longer signs in; a reset does."""
+
+    status = 403
+    code = "password_reset_required"
+
+
 class ResetNotVerified(Problem):
     """The e-mail code and the possession factor must both be proven before a new password is taken."""
 

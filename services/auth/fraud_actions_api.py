@@ -7,6 +7,7 @@ once, so each action is applied once per score however often it arrives.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -103,12 +104,21 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
     if body.action == "unblock_device":  # the infected device's deny entry was removed or replaced
         assert body.device_digest is not None
         return {"lifted": await device_blocks.lift_blocks(session, row.id, digest=body.device_digest, now=now)}
-    await lockout.hard_lock(session, row.id, now=now, reason="fraud")
-    ended = await sessions.revoke_all(session, row.id, now=now, reason="fraud_lock")
+    ended = await _lock(session, runtime, row, contact, why="fraud", key=f"auth:fraud:{body.ref}:locked", now=now)
+    return {"sessions_ended": ended}
+
+
+async def _lock(
+    session: AsyncSession, runtime: AuthRuntime, row: Any, contact: Any, *, why: str, key: str, now: datetime
+) -> int:
+    """A hard lock (until identity is verified again), every session ended, and the customer told once per `key`;
+    the sessions ended."""
+    await lockout.hard_lock(session, row.id, now=now, reason=why)
+    ended = await sessions.revoke_all(session, row.id, now=now, reason=f"{why}_lock")
     await send_notification(
         runtime.outbox,
         session,
-        key=f"auth:fraud:{body.ref}:locked",
+        key=key,
         event_type=EventType.ACCOUNT_LOCKED,
         customer_id=row.id,
         language=contact.language,
@@ -117,7 +127,7 @@ async def _apply(session: AsyncSession, runtime: AuthRuntime, row: Any, body: Fr
         data=AccountLockedData.model_construct(at=now, reason="fraud", until=None),
         once=True,
     )
-    return {"sessions_ended": ended}
+    return ended
 
 
 def _marker(body: FraudActionRequest) -> str:
@@ -202,21 +212,12 @@ async def _incident_action(
         )
     elif body.action == "revoke_sessions":
         ended = await sessions.revoke_all(session, row.id, now=now, reason="incident")
+    elif body.action == "invalidate_password":  # the password is taken as stolen: only a new one signs in again
+        await session.execute(m.update().where(m.c.id == row.id).values(password_invalidated_at=now, updated_at=now))
+        ended = await sessions.revoke_all(session, row.id, now=now, reason="incident_password")
     else:
-        await lockout.hard_lock(session, row.id, now=now, reason="incident")
-        ended = await sessions.revoke_all(session, row.id, now=now, reason="incident_lock")
-        await send_notification(
-            runtime.outbox,
-            session,
-            key=f"auth:incident:{body.incident_id}:locked:{customer_id}",
-            event_type=EventType.ACCOUNT_LOCKED,
-            customer_id=row.id,
-            language=contact.language,
-            email=contact.email,
-            phone=contact.phone,
-            data=AccountLockedData.model_construct(at=now, reason="fraud", until=None),
-            once=True,
-        )
+        key = f"auth:incident:{body.incident_id}:locked:{customer_id}"
+        ended = await _lock(session, runtime, row, contact, why="incident", key=key, now=now)
     await record_event(
         runtime.outbox,
         session,

@@ -28,7 +28,7 @@ from services.auth import (
     sessions,
     throttle,
 )
-from services.auth.errors import AccountLocked, LoginFailed
+from services.auth.errors import AccountLocked, LoginFailed, PasswordInvalidated
 from services.auth.hashing import PasswordHasher
 from services.auth.schemas import LoginRequest
 from shared.clock import Clock
@@ -116,6 +116,11 @@ async def login(
         await _record_failure(row, known=known, ip=ip, device_key=request.device_id, deps=deps)
     if row.device_blocked:  # SEC-3: told only to whoever knows the password, as every other answer past it
         raise device_blocks.refused()
+    if row.password_invalidated_at is not None:  # INC-1: told, like the rest, only to whoever knows the password
+        raise PasswordInvalidated(
+            "This password can no longer be used to sign in, as a precaution after a security incident. Please set "
+            "a new one with the password reset."
+        )
     if request.device_integrity == "compromised":  # SEC-3: the app found its own device infected
         async with deps.database.transaction() as session:
             await device_blocks.refuse_reported_device(

@@ -45,6 +45,9 @@ customer = Table(
     Column("contact_changed_at", UtcDateTime, nullable=True),
     # When the password was last reset (password_reset.py): money waits the same cool-off as after a contact change.
     Column("password_reset_at", UtcDateTime, nullable=True),
+    # Staff invalidated the password in an incident (INC-1: the passwords used are taken as stolen): no login with
+    # it until the customer sets a new one (password_reset.py, or a change from a session of a passkey).
+    Column("password_invalidated_at", UtcDateTime, nullable=True),
 )
 
 # A forgotten password being replaced (password_reset.py): a code by e-mail and a possession factor, each a challenge

@@ -225,6 +225,7 @@ async def view_customer(
         "address": address if full else mask_address(address),
         "kyc_status": row.kyc_status,
         **_locks(guard, runtime.clock.now()),
+        "password_reset_required": row.password_invalidated_at is not None,
         "created_at": row.created_at.isoformat(),
     }
 

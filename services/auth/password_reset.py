@@ -277,7 +277,13 @@ async def complete_reset(runtime: AuthRuntime, reset_id: str, *, new_password: s
         await session.execute(
             c.update()
             .where(c.c.id == row.id)
-            .values(password_hash=password_hash, password_changed_at=now, password_reset_at=now, updated_at=now)
+            .values(
+                password_hash=password_hash,
+                password_changed_at=now,
+                password_reset_at=now,
+                password_invalidated_at=None,
+                updated_at=now,
+            )
         )
         ended = await sessions.revoke_all(session, row.id, now=now, reason="password_reset")
         await lockout.lift_after_reset(session, row.id, now=now)

@@ -237,7 +237,12 @@ async def change_password(
     await session.execute(
         models.customer.update()
         .where(models.customer.c.id == row.id)
-        .values(password_hash=await runtime.hasher.hash(body.new_password), password_changed_at=now, updated_at=now)
+        .values(
+            password_hash=await runtime.hasher.hash(body.new_password),
+            password_changed_at=now,
+            password_invalidated_at=None,
+            updated_at=now,
+        )
     )
     s = models.auth_session
     others = await session.execute(

@@ -39,6 +39,7 @@ class Scope:
     since: datetime
     lock: bool
     revoke_sessions: bool
+    invalidate_password: bool = False  # the passwords used are taken as stolen: only a new one signs in (auth)
 
     def described(self) -> dict[str, Any]:
         """The scope as the timeline and the trail keep it: a device by digest, never its key."""
@@ -49,6 +50,7 @@ class Scope:
             "since": self.since.isoformat(),
             "lock": self.lock,
             "revoke_sessions": self.revoke_sessions,
+            "invalidate_password": self.invalidate_password,
         }
 
 
@@ -60,6 +62,7 @@ class Outcome:
     contained: list[str] = field(default_factory=list)
     already: int = 0  # asked, and auth had already done it (a repeat after a lost answer)
     failed: dict[str, str] = field(default_factory=dict)  # customer → why
+    passwords_invalidated: int = 0  # customers whose password auth confirmed invalid (now or before)
 
 
 async def affected_customers(session: AsyncSession, scope: Scope) -> dict[str, str]:
@@ -136,13 +139,21 @@ async def contain(
     ]
     outcome.asked = len(targets)
     await _ask_auth(auth, incident_id, action, targets, outcome)
+    if scope.invalidate_password:
+        # Asked for every customer covered, each time: auth does it once per incident and customer and says
+        # "already" after, so a containment sent again retries only what failed.
+        passwords = Outcome()
+        await _ask_auth(auth, incident_id, "invalidate_password", list(found), passwords)
+        outcome.passwords_invalidated = len(passwords.contained)
+        for customer, reason in passwords.failed.items():
+            outcome.failed.setdefault(customer, f"password: {reason}")
     await _record(session, incident_id, outcome, lock=scope.lock, now=now)
     if outcome.added or outcome.asked:
         await incidents.append_entry(
             session,
             incident_id,
             kind="action",
-            text=_summary(outcome, action),
+            text=_summary(outcome, action, invalidate_password=scope.invalidate_password),
             at=now,
             staff_id=staff_id,
             now=now,
@@ -153,6 +164,7 @@ async def contain(
                 "asked": outcome.asked,
                 "contained": len(outcome.contained),
                 "already": outcome.already,
+                "passwords_invalidated": outcome.passwords_invalidated,
                 "failed": len(outcome.failed),
                 "failed_customers": sorted(outcome.failed)[:FAILED_SHOWN],
             },
@@ -213,12 +225,13 @@ async def _record(session: AsyncSession, incident_id: str, outcome: Outcome, *, 
             )
 
 
-def _summary(outcome: Outcome, action: str) -> str:
+def _summary(outcome: Outcome, action: str, *, invalidate_password: bool) -> str:
     what = "ロック（全セッション終了）" if action == "lock" else "全セッション終了"
     return (
         f"一括封じ込め（{what}）: 対象顧客 {outcome.affected} 名（新規 {outcome.added} 名）、"
         f"依頼 {outcome.asked} 名、完了 {len(outcome.contained)} 名（うち実施済み {outcome.already} 名）、"
-        f"失敗 {len(outcome.failed)} 名"
+        + (f"パスワード無効化 {outcome.passwords_invalidated} 名、" if invalidate_password else "")
+        + f"失敗 {len(outcome.failed)} 名"
     )
 
 

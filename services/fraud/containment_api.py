@@ -39,7 +39,9 @@ class ContainmentIn(BaseModel):
     )
     lock: bool = True
     revoke_sessions: bool = True
-    require_password_reset: bool = False
+    require_password_reset: bool = Field(
+        default=False, description="invalidate their passwords: only a new one (the password reset) signs in again"
+    )
 
 
 class ContainmentOut(BaseModel):
@@ -49,6 +51,7 @@ class ContainmentOut(BaseModel):
     asked: int = Field(description="of them, asked of auth (not confirmed before)")
     contained: int
     already: int = Field(description="asked again after an answer was lost: auth had already done it")
+    passwords_invalidated: int = Field(description="customers whose password is now invalid (require_password_reset)")
     failed: list[dict[str, str]] = Field(description="customers auth could not act on, with why: send it again")
 
 
@@ -62,12 +65,6 @@ async def contain(
         raise invalid("customer_ids", "Name the customers, an IP or network, or a device.")
     if not body.lock and not body.revoke_sessions:
         raise invalid("lock", "A containment locks the customers or ends their sessions (or both).")
-    if body.require_password_reset:
-        # auth has no forced reset yet: say so rather than record a measure that is not taken.
-        raise invalid(
-            "require_password_reset",
-            "Forcing a new password is not available; lock the customers and send the incident_password_reset notice.",
-        )
     now = state.clock.now()
     if body.since is not None and body.since > now:
         raise invalid("since", "since cannot be in the future.")
@@ -80,6 +77,7 @@ async def contain(
         since=since,
         lock=body.lock,
         revoke_sessions=body.revoke_sessions,
+        invalidate_password=body.require_password_reset,
     )
     outcome = await containment.contain(
         session, AuthClient(state.client), incident.id, scope, staff_id=staff_id, now=now
@@ -99,6 +97,7 @@ async def contain(
         asked=outcome.asked,
         contained=len(outcome.contained),
         already=outcome.already,
+        passwords_invalidated=outcome.passwords_invalidated,
         failed=containment.failed_view(outcome),
     )
 

@@ -98,6 +98,7 @@ def event_view(row: Any) -> dict[str, Any]:
         "country": row.country,
         "asn": row.asn,
         "outcome": row.outcome,
+        "channel": row.channel,
         "amount": row.amount,
         "data": device_digests.redacted(json.loads(row.data)),
     }

@@ -49,6 +49,7 @@ async def ingest(session: AsyncSession, events: Sequence[EventIn], *, producer: 
             "device_id": event.device_id,
             "ip": event.ip,
             "outcome": event.outcome,
+            "channel": event.channel,
             "data": json.dumps(event.data, ensure_ascii=False),
         }
         for event in events

@@ -33,6 +33,8 @@ event = Table(
     Column("amount", BigInteger, nullable=True),  # yen, for money events
     Column("bank_account", String(64), nullable=True),  # keyed digest of bank code, branch and number
     Column("device_digest", String(40), nullable=True),  # what staff see and search by (device_digests.py)
+    # app | web | atm | ops | system | unknown (shared/channels.py); rows from before channels are `unknown`
+    Column("channel", String(8), nullable=False, server_default="unknown"),
     Index("ix_event_customer_time", "customer_id", "occurred_at"),
     Index("ix_event_ip_time", "ip", "occurred_at"),
     Index("ix_event_type_time", "type", "occurred_at"),
@@ -40,6 +42,7 @@ event = Table(
     Index("ix_event_network_time", "network", "occurred_at"),
     Index("ix_event_bank_account_time", "bank_account", "occurred_at"),
     Index("ix_event_device_digest_time", "device_digest", "occurred_at"),
+    Index("ix_event_channel_time", "channel", "occurred_at"),
 )
 
 # Rule sets (rules.py): drafts are edited, one version is live, every version is kept.

@@ -1,6 +1,7 @@
 """Staff routes of the fraud service, reached through the gateway's /v1/ops/fraud/...: event search (MON-2),
-trends (MON-1), the deny and allow lists (RESP-3, SEC-4) and the indicator export (INC-4). Every read and
-change is audited (SEC-6); the role is checked here again although the gateway checked it first.
+trends by type, outcome and channel (MON-1), the deny and allow lists (RESP-3, SEC-4) and the indicator export
+(INC-4). Every read and change is audited (SEC-6); the role is checked here again although the gateway checked it
+first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from services.fraud import device_blocks, device_digests, event_queries, lists, models
 from services.fraud.runtime import fraud_runtime
 from shared.audit import audit_staff
+from shared.channels import Channel
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
@@ -35,6 +37,7 @@ INDICATOR_COLUMNS = ("type", "value", "first_seen", "source", "note")
 
 Kind = Literal["deny", "allow"]
 Since = Annotated[AwareDatetime | None, Query()]
+ChannelQuery = Annotated[Channel | None, Query(description="app, web, atm, ops, system or unknown (MON-1)")]
 
 
 # ---- event search (MON-2) ------------------------------------------------------------------------------------------
@@ -54,8 +57,10 @@ async def search_events(
     since: Since = None,
     until: Since = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    channel: ChannelQuery = None,
 ) -> dict[str, Any]:
-    """Events newest first, by customer, IP or network, device, type and time (analyst; the read is audited)."""
+    """Events newest first, by customer, IP or network, device, type, channel and time (analyst; the read is
+    audited)."""
     require_staff(identity, "analyst")
     _check_window(since, until)
     where: list[ColumnElement[bool]] = []
@@ -66,6 +71,8 @@ async def search_events(
         where.append(or_(e.c.device_id == device_id, e.c.device_digest == device_digests.as_digest(device_id)))
     if type is not None:
         where.append(e.c.type == type)
+    if channel is not None:
+        where.append(e.c.channel == channel)
     if since is not None:
         where.append(e.c.occurred_at >= since)
     if until is not None:
@@ -76,6 +83,7 @@ async def search_events(
     events = [event_queries.event_view(row) for row in rows]
     shown_device = device_digests.searched(device_id) if device_id is not None else None
     filters = {"customer_id": customer_id, "ip": ip, "device_id": shown_device, "type": type, "limit": limit}
+    filters["channel"] = channel
     filters.update(since=since.isoformat() if since else None, until=until.isoformat() if until else None)
     await _audit(
         session,
@@ -106,8 +114,10 @@ async def trends(
     since: Since = None,
     until: Since = None,
     type: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+    channel: ChannelQuery = None,
 ) -> dict[str, Any]:
-    """Events per hour or day (UTC) by type and outcome, oldest first; empty buckets are left out (analyst)."""
+    """Events per hour or day (UTC) by type, outcome and channel, oldest first; empty buckets are left out
+    (analyst)."""
     require_staff(identity, "analyst")
     until = until or state.clock.now()
     since = since or until - DEFAULT_WINDOW[bucket]
@@ -117,12 +127,14 @@ async def trends(
     e = models.event
     at = event_queries.bucket_text(session, bucket)
     query = (
-        select(at.label("bucket_at"), e.c.type, e.c.outcome, func.count().label("count"))
+        select(at.label("bucket_at"), e.c.type, e.c.outcome, e.c.channel, func.count().label("count"))
         .where(e.c.occurred_at >= since, e.c.occurred_at < until)
-        .group_by(at, e.c.type, e.c.outcome)
+        .group_by(at, e.c.type, e.c.outcome, e.c.channel)
     )
     if type is not None:
         query = query.where(e.c.type == type)
+    if channel is not None:
+        query = query.where(e.c.channel == channel)
     text_format = "%Y-%m-%d %H" if bucket == "hour" else "%Y-%m-%d"
     series = sorted(
         (
@@ -130,11 +142,12 @@ async def trends(
                 "at": datetime.strptime(row.bucket_at, text_format).replace(tzinfo=UTC).isoformat(),
                 "type": row.type,
                 "outcome": row.outcome,
+                "channel": row.channel,
                 "count": row.count,
             }
             for row in (await session.execute(query)).all()
         ),
-        key=lambda point: (point["at"], point["type"], point["outcome"]),
+        key=lambda point: (point["at"], point["type"], point["outcome"], point["channel"]),
     )
     await _audit(
         session,
@@ -143,7 +156,15 @@ async def trends(
         action="fraud_trends.view",
         target_type="fraud_trend",
         target_id=type or "*",
-        detail={"filters": {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "type": type}},
+        detail={
+            "filters": {
+                "bucket": bucket,
+                "since": since.isoformat(),
+                "until": until.isoformat(),
+                "type": type,
+                "channel": channel,
+            }
+        },
     )
     return {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "series": series}
 

@@ -12,6 +12,7 @@ from services.gateway.bearer import identity_context
 from services.gateway.policy import Caller
 from services.gateway.routes import RouteMatch, RouteTable
 from services.gateway.runtime import GatewayRuntime, RuntimeDep
+from shared.channels import channel_var, of_request
 from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.internal_client import ServiceTimeout
 from shared.problems import Problem
@@ -57,7 +58,26 @@ async def forward(request: Request, runtime: RuntimeDep) -> Response:
     # SEC-4, INC-1 and SEC-3 before any work: a denied address, a stopped operation or a flood costs no service call.
     admitted = await admission.admit(request, runtime, route)
     ip = admitted.ip
-    context: dict[str, Any] = {"client_ip": ip, "operation": operation}
+    # MON-1: the channel of what this request records, here (a gateway decision) and in the service (ctx.channel).
+    channel = of_request(route.caller, request.url.path, request.headers.get("user-agent"))
+    context: dict[str, Any] = {"client_ip": ip, "operation": operation, "channel": channel}
+    channel_token = channel_var.set(channel)
+    try:
+        return await _forwarded_within_limits(request, runtime, match, context, admitted=admitted)
+    finally:
+        channel_var.reset(channel_token)
+
+
+async def _forwarded_within_limits(
+    request: Request,
+    runtime: GatewayRuntime,
+    match: RouteMatch,
+    context: dict[str, Any],
+    *,
+    admitted: admission.Admitted,
+) -> Response:
+    operation = match.route.operation
+    ip = admitted.ip
     # Limits of what is created (accounts opened per IP): a slot held now, given back unless the service made
     # one (rate_limits.py).
     controls = runtime.controls

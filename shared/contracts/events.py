@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.channels import Channel
+
 
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -22,4 +24,6 @@ class EventIn(BaseModel):
     device_id: str | None = Field(default=None, max_length=40)
     ip: str | None = Field(default=None, max_length=64)
     outcome: str = Field(default="ok", max_length=40)
+    # MON-1 (shared/channels.py); a producer older than channels sends none: `unknown`, not a guess.
+    channel: Channel = "unknown"
     data: dict[str, Any] = Field(default_factory=dict)

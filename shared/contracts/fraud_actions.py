@@ -71,7 +71,7 @@ class FraudActionRequest(BaseModel):
 
 INCIDENT_ACTIONS_PATH = "/internal/incident-actions"
 INCIDENT_ACTIONS_BATCH = 500  # customers per call; fraud splits a containment into calls of this many
-IncidentAction = Literal["lock", "revoke_sessions", "notify"]
+IncidentAction = Literal["lock", "revoke_sessions", "invalidate_password", "notify"]
 IncidentNoticeTemplate = Literal["incident_caution", "incident_password_reset", "incident_apology"]
 
 

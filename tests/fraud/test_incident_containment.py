@@ -16,6 +16,7 @@ from shared.contracts.fraud_actions import IncidentActionRequest, IncidentAction
 from shared.internal_client import ServiceUnavailable
 from tests.auth.conftest import CUSTOMER, open_account
 from tests.auth.test_api_login import full_login, login
+from tests.auth.test_password_reset import NEW_PASSWORD, reset_password
 from tests.fraud.incident_helpers import desk, open_incident
 from tests.fraud.test_ops_api import put_events
 from tests.harness import System, identity_issuer
@@ -117,6 +118,56 @@ async def test_a_containment_locks_the_customers_of_a_network_and_a_device_once(
     assert len(again_shown["timeline"]) == len(shown["timeline"])
 
 
+async def test_invalidated_passwords_no_longer_sign_in_until_the_customer_sets_a_new_one(
+    system: System, smtp: SmtpSink, sms: SmsSink
+) -> None:
+    """INC-1 "invalidate the IDs/passwords used": the stolen password stops working, for the owner too, until the
+    reset; the answer to it tells only whoever knows it; sent again, nothing is done twice."""
+    supervisor, analyst, _ = await desk(system)
+    customers = await _customers(system)
+    tokens = await full_login(system, sms)
+    incident = await open_incident(system, supervisor)
+    path = f"/v1/ops/incidents/{incident['id']}"
+    body = {"customer_ids": [customers["a"], customers["b"], GHOST], "lock": False, "require_password_reset": True}
+
+    done = await system.gateway.post(f"{path}/containment", json=body, headers=supervisor)
+    assert done.status_code == 200, done.text
+    assert done.json()["passwords_invalidated"] == 2
+    assert done.json()["failed"] == [{"customer_id": GHOST, "reason": "unknown customer"}]
+    assert (
+        await system.gateway.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 401
+    refused = await login(system.gateway)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "password_reset_required"
+    wrong = await login(system.gateway, password="Wrong-Password-1!")
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] != "password_reset_required"  # a stranger learns nothing of the incident
+    other = await login(system.gateway, login_id="b.suzuki@example.jp")
+    assert other.json()["code"] == "password_reset_required"
+    untouched = await login(system.gateway, login_id="c.takahashi@example.jp")
+    assert untouched.json()["code"] != "password_reset_required"
+    viewed = await system.gateway.get(f"/v1/ops/customers/{customers['a']}", headers=analyst)
+    assert viewed.json()["password_reset_required"] is True
+    timeline = (await system.gateway.get(path, headers=analyst)).json()["timeline"]
+    assert [e["data"]["passwords_invalidated"] for e in timeline if e["kind"] == "action"] == [2]
+
+    again = await system.gateway.post(f"{path}/containment", json=body, headers=supervisor)
+    assert again.json()["passwords_invalidated"] == 2  # confirmed, not done again
+    assert again.json()["asked"] == 1  # the unknown customer alone, retried
+
+    # The owner sets a new password through the reset: it signs in (a second factor follows), the old one never.
+    assert (await reset_password(system, smtp, sms)).status_code == 200
+    back = await login(system.gateway, password=NEW_PASSWORD)
+    assert back.status_code in (200, 401), back.text
+    assert back.json().get("code") != "password_reset_required"
+    old = await login(system.gateway)
+    assert old.status_code == 401
+    assert (await system.gateway.get(f"/v1/ops/customers/{customers['a']}", headers=analyst)).json()[
+        "password_reset_required"
+    ] is False
+
+
 async def test_containment_refusals_change_nothing(
     system: System, monkeypatch: pytest.MonkeyPatch, smtp: SmtpSink
 ) -> None:
@@ -133,7 +184,6 @@ async def test_containment_refusals_change_nothing(
         {"ip": "not-an-ip"},
         {"customer_ids": ["bad id!"]},
         {"ip": "203.0.113.0/24", "lock": False, "revoke_sessions": False},
-        {"ip": "203.0.113.0/24", "require_password_reset": True},
         {"ip": "203.0.113.0/24", "since": (system.clock.now() + timedelta(days=1)).isoformat()},
     ]
     for wrong in wrong_bodies:

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import get_args
 
 import pytest
 
+from services.fraud.incident_reports import ReportKind
+from services.fraud.incidents import EntryKind, IncidentKind, Status
 from services.gateway.console_pages import CONSOLE, CONSOLE_POLICY
+from shared.channels import CHANNELS
 from tests.harness import Backend, System, in_process_system
 
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -91,3 +95,36 @@ def test_the_console_code_never_writes_strings_into_markup() -> None:
             assert sink not in code, f"{path.name} uses {sink}"
         assert "localStorage." not in code, f"{path.name}: the staff token lives in sessionStorage only"
         assert "document.cookie" not in code, path.name
+
+
+def _dictionary(code: str, language: str) -> set[str]:
+    start = code.index(f"  {language}: {{\n")
+    end = code.index("\n  },", start)
+    return set(re.findall(r'^\s+"([a-z_.0-9]+)":', code[start:end], re.MULTILINE))
+
+
+def test_every_label_is_in_japanese_and_english() -> None:
+    """Both dictionaries hold the same keys, and every label the pages ask for by name is in them (a missing one
+    would show its key on screen)."""
+    words = (CONSOLE / "i18n.js").read_text()
+    japanese, english = _dictionary(words, "ja"), _dictionary(words, "en")
+    assert japanese == english, sorted(japanese ^ english)
+    asked = {
+        key for path in CONSOLE.glob("*.js") for key in re.findall(r'\bt\("([a-z_.0-9]+)"', path.read_text())
+    } | set(re.findall(r'data-i18n="([a-z_.0-9]+)"', (CONSOLE / "index.html").read_text()))
+    assert asked, "no label found: the pattern no longer matches the code"
+    assert asked <= japanese, sorted(asked - japanese)
+    # The trend page's channel filter offers exactly the API's channels.
+    offered = re.search(r"export const CHANNELS = \[([^\]]*)\]", (CONSOLE / "views_fraud.js").read_text())
+    assert offered is not None
+    assert tuple(re.findall(r'"([a-z]+)"', offered.group(1))) == CHANNELS
+    # The channels, incident kinds and statuses the API names, which the pages look up by value.
+    for prefix, values in (
+        ("channel", CHANNELS),
+        ("incidents.kind", get_args(IncidentKind)),
+        ("incidents.status", get_args(Status)),
+        ("incidents.entry", (*get_args(EntryKind), "status")),
+        ("incidents.report", get_args(ReportKind)),
+        ("cases", ("open", "in_review", "escalated", "resolved")),
+    ):
+        assert {f"{prefix}.{value}" for value in values} <= japanese, prefix

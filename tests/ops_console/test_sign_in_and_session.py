@@ -115,7 +115,7 @@ async def test_staff_sign_in_with_password_and_totp_and_see_the_trend_chart_with
     # Drawn to scale: the hour with three failures stands higher (a smaller y) than an hour with one.
     heights = {(p["at"], p["type"], p["outcome"]): p["cy"] for p in chart["points"]}
     assert heights[(hour, "login_failed", "wrong_password")] < heights[(hour, "login_succeeded", "ok")]
-    assert "login_failed / wrong_password: 3" in chart["legend"]
+    assert "login_failed / wrong_password / 不明: 3" in chart["legend"]  # put in without a channel: unknown
     # One event type: the API is asked for that type only, and the chart shows only it.
     assert set(await chromium.run(_only_type, console, "login_failed")) == {"login_failed"}
     assert any("type=login_failed" in path for _, path, _ in relay.relayed)
@@ -172,6 +172,8 @@ async def test_the_language_switch_changes_the_labels_between_japanese_and_engli
 
 def _open_cases(console: Console) -> str:
     console.go("cases")
+    # The cases page itself first: the trends page it replaces may show the same "nothing to show" (an empty chart).
+    console.page.wait_for_selector("main input[name=mine]")
     console.page.locator("main .message.info", has_text=EMPTY).wait_for()
     return console.access_token()
 

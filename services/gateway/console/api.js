@@ -164,3 +164,37 @@ export function hasRole(least) {
   const kept = session();
   return Boolean(kept) && (RANK[kept.role] || 0) >= RANK[least];
 }
+
+// A file from the API (a report draft as HTML or PDF): a link cannot carry the bearer token, so the page fetches it
+// with the token and hands the browser the bytes as a blob to save. An expired token is refreshed once, as in `api`.
+export async function download(path, { query } = {}) {
+  const target = withQuery(path, query);
+  const fetchWith = (token) =>
+    fetch(target, { headers: { Authorization: `Bearer ${token}` }, credentials: "omit", cache: "no-store" });
+  const kept = session();
+  if (!kept) {
+    endSession();
+    const ended = new ApiError(401, { code: "unauthenticated", detail: "" });
+    ended.sessionEnded = true;
+    throw ended;
+  }
+  let response = await fetchWith(kept.access_token);
+  if (response.status === 401 && kept.refresh_token) {
+    try {
+      response = await fetchWith((await refresh()).access_token);
+    } catch {
+      // the refresh was refused too: the session is over
+    }
+  }
+  if (!response.ok) {
+    let problem = {};
+    try {
+      problem = await response.json();
+    } catch {
+      problem = {};
+    }
+    if (response.status === 401) endSession();
+    throw new ApiError(response.status, problem);
+  }
+  return response.blob();
+}

@@ -1,11 +1,13 @@
-// The console's shell: sign-in (password, then the TOTP code or a passkey), the menu by role, the language switch and the hash
-// routes (#/trends, #/cases/ID ...). Every page is built with DOM calls from the API's JSON (dom.js).
+// The console's shell: sign-in (password, then the TOTP code or a passkey), the menu by role, the language switch
+// and the hash routes (#/trends, #/cases/ID, #/incidents/ID ...). Every page is built with DOM calls from the API's
+// JSON (dom.js).
 
 import { ApiError, finishLogin, hasRole, logout, scheduleRefresh, session, startLogin } from "./api.js";
 import { field, h, message, replace } from "./dom.js";
 import { applyLabels, language, setLanguage, t } from "./i18n.js";
 import { auditView, listsView, switchesView } from "./views_admin.js";
 import { caseView, casesView, trendsView } from "./views_fraud.js";
+import { incidentsView, incidentView } from "./views_incidents.js";
 import { kycQueueView, kycView } from "./views_kyc.js";
 import { getAssertion, passkeysSupported, passkeysView } from "./webauthn.js";
 
@@ -14,6 +16,7 @@ const PAGES = [
   { path: "trends", role: "analyst", show: trendsView },
   { path: "cases", role: "analyst", show: casesView, detail: caseView },
   { path: "kyc", role: "analyst", show: kycQueueView, detail: kycView },
+  { path: "incidents", role: "analyst", show: incidentsView, detail: incidentView },
   { path: "lists", role: "supervisor", show: listsView },
   { path: "switches", role: "admin", show: switchesView },
   { path: "audit", role: "admin", show: auditView },

@@ -1,7 +1,8 @@
-// The access-trend chart (MON-1) as inline SVG: one line per event type and outcome over the hourly buckets of the
-// window, a point for each count the API gave (empty hours are zero, as the API leaves them out).
+// The access-trend chart (MON-1) as inline SVG: one line per event type, outcome and channel over the hourly buckets
+// of the window, a point for each count the API gave (empty hours are zero, as the API leaves them out).
 
 import { h, svg } from "./dom.js";
+import { t } from "./i18n.js";
 
 const WIDTH = 860;
 const HEIGHT = 320;
@@ -18,8 +19,15 @@ function label(ms) {
   return `${iso.slice(5, 10)} ${iso.slice(11, 13)}:00`;
 }
 
+// A point of an API older than channels has none: shown as the API's own `unknown`.
 export function seriesKey(point) {
-  return `${point.type} / ${point.outcome}`;
+  return `${point.type} / ${point.outcome} / ${point.channel || "unknown"}`;
+}
+
+// What staff read: the channel in their language (the key stays the API's words, for the data attributes).
+function seriesLabel(point) {
+  const channel = point.channel || "unknown";
+  return `${point.type} / ${point.outcome} / ${t(`channel.${channel}`, channel)}`;
 }
 
 export function trendChart(answer, title) {
@@ -84,9 +92,10 @@ export function trendChart(answer, title) {
             "data-at": point.at,
             "data-type": point.type,
             "data-outcome": point.outcome,
+            "data-channel": point.channel || "unknown",
             "data-count": point.count,
           },
-          svg("title", {}, `${label(at)} ${key}: ${point.count}`),
+          svg("title", {}, `${label(at)} ${seriesLabel(point)}: ${point.count}`),
         ),
       );
     }
@@ -101,13 +110,15 @@ export function legend(answer) {
     "ul",
     { class: "legend" },
     keys.map((key, index) => {
-      const total = answer.series.filter((point) => seriesKey(point) === key).reduce((sum, p) => sum + p.count, 0);
+      const points = answer.series.filter((point) => seriesKey(point) === key);
+      const total = points.reduce((sum, p) => sum + p.count, 0);
       const swatch = svg(
         "svg",
         { width: 14, height: 14, "aria-hidden": "true" },
         svg("rect", { width: 14, height: 14, fill: COLOURS[index % COLOURS.length] }),
       );
-      return h("li", { "data-series": key }, swatch, ` ${key}: ${total}`);
+      const channel = points[0].channel || "unknown";
+      return h("li", { "data-series": key, "data-channel": channel }, swatch, ` ${seriesLabel(points[0])}: ${total}`);
     }),
   );
 }

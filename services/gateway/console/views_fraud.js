@@ -1,9 +1,11 @@
 // Fraud desk pages: the access trends (MON-1), the case queue, and a case with its reasons, events and resolution.
 
-import { api } from "./api.js";
+import { api, hasRole, session } from "./api.js";
 import { legend, trendChart } from "./chart.js";
 import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
+
+export const CHANNELS = ["app", "web", "atm", "ops", "system", "unknown"];
 
 export async function trendsView(container) {
   const range = h(
@@ -23,11 +25,19 @@ export async function trendsView(container) {
     );
     type.value = chosen;
   };
+  // The channels are a closed set the API names (shared/channels.py): offered whatever this window holds.
+  const channel = h(
+    "select",
+    { name: "channel" },
+    h("option", { value: "" }, t("trends.channel.all")),
+    CHANNELS.map((name) => h("option", { value: name }, t(`channel.${name}`))),
+  );
   const output = h("div", { class: "trend" });
   const draw = () =>
     loading(output, async () => {
       const since = new Date(Date.now() - Number(range.value) * 3600 * 1000).toISOString();
-      const answer = await api("GET", "/v1/ops/fraud/trends", { query: { bucket: "hour", since, type: type.value } });
+      const query = { bucket: "hour", since, type: type.value, channel: channel.value };
+      const answer = await api("GET", "/v1/ops/fraud/trends", { query });
       offerTypes(answer.series);
       replace(
         output,
@@ -38,26 +48,38 @@ export async function trendsView(container) {
     });
   range.addEventListener("change", draw);
   type.addEventListener("change", draw);
+  channel.addEventListener("change", draw);
   replace(
     container,
     h("h2", {}, t("trends.heading")),
-    h("div", { class: "filters" }, field(t("trends.range"), range), field(t("trends.type"), type)),
+    h(
+      "div",
+      { class: "filters" },
+      field(t("trends.range"), range),
+      field(t("trends.type"), type),
+      field(t("trends.channel"), channel),
+    ),
     output,
   );
   await draw();
 }
 
+const CASE_STATUSES = ["open", "in_review", "escalated", "resolved"];
+// What a case may move to by /status (the API's rule; resolving is its own form, from any unresolved status).
+const CASE_MOVES = { open: ["in_review"], in_review: ["escalated"], escalated: ["in_review"] };
+
 export async function casesView(container) {
   const status = h(
     "select",
     { name: "status" },
-    h("option", { value: "open" }, t("cases.open")),
-    h("option", { value: "resolved" }, t("cases.resolved")),
+    CASE_STATUSES.map((name) => h("option", { value: name }, t(`cases.${name}`))),
   );
+  const mine = h("input", { name: "mine", type: "checkbox" });
   const output = h("div", {});
-  const show = () =>
+  const show = (cursor) =>
     loading(output, async () => {
-      const answer = await api("GET", "/v1/ops/fraud/cases", { query: { status: status.value } });
+      const query = { status: status.value, assignee: mine.checked ? session().staff_id : "", cursor };
+      const answer = await api("GET", "/v1/ops/fraud/cases", { query });
       const rows = answer.cases.map((found) =>
         h(
           "tr",
@@ -69,8 +91,12 @@ export async function casesView(container) {
           h("td", { class: "number" }, found.score),
           h("td", {}, found.reasons.map((reason) => reason.rule).join(", ")),
           h("td", {}, t(`cases.${found.status}`, found.status)),
+          h("td", {}, found.assignee || ""),
         ),
       );
+      const more = answer.next_cursor
+        ? h("button", { type: "button", class: "next-page", events: { click: () => show(answer.next_cursor) } }, t("common.next"))
+        : null;
       replace(
         output,
         rows.length
@@ -83,14 +109,27 @@ export async function casesView(container) {
                 t("cases.score"),
                 t("cases.reasons"),
                 t("common.status"),
+                t("cases.assignee"),
               ],
               rows,
             )
           : message(t("common.empty"), "info"),
+        more,
       );
     });
-  status.addEventListener("change", show);
-  replace(container, h("h2", {}, t("cases.heading")), h("div", { class: "filters" }, field(t("common.status"), status)), output);
+  status.addEventListener("change", () => show());
+  mine.addEventListener("change", () => show());
+  replace(
+    container,
+    h("h2", {}, t("cases.heading")),
+    h(
+      "div",
+      { class: "filters" },
+      field(t("common.status"), status),
+      h("label", { class: "check" }, mine, ` ${t("cases.mine")}`),
+    ),
+    output,
+  );
   await show();
 }
 
@@ -100,6 +139,95 @@ function facts(pairs, attrs = {}) {
     { class: "facts", ...attrs },
     pairs.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value === null || value === undefined ? "" : value)]),
   );
+}
+
+// Take the case, or (supervisor and up) give it to a staff member by id: the API's rule, 403 otherwise.
+function assignForm(found, done) {
+  const me = session().staff_id;
+  const status = h("div", { class: "form-status" });
+  const assign = async (staffId) => {
+    try {
+      const body = staffId ? { staff_id: staffId } : {};
+      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/assign`, { body });
+      await done();
+    } catch (error) {
+      replace(status, message(error.message));
+    }
+  };
+  const take =
+    found.assignee === me
+      ? h("p", { class: "note yours" }, t("cases.yours"))
+      : h("button", { type: "button", class: "take", events: { click: () => assign(null) } }, t("cases.take"));
+  let give = null;
+  if (hasRole("supervisor")) {
+    const staffId = h("input", { name: "staff_id", maxlength: 40, required: true });
+    give = h("form", { class: "inline give" }, field(t("cases.assign_to"), staffId), h("button", { type: "submit" }, t("cases.assign")));
+    give.addEventListener("submit", (event) => {
+      event.preventDefault();
+      assign(staffId.value.trim());
+    });
+  }
+  return h("div", { class: "panel case-assign" }, h("h3", {}, t("cases.assignment")), take, give, status);
+}
+
+function statusMoveForm(found, done) {
+  const moves = CASE_MOVES[found.status] || [];
+  if (!moves.length) return null;
+  const next = h("select", { name: "status" }, moves.map((name) => h("option", { value: name }, t(`cases.${name}`))));
+  const status = h("div", { class: "form-status" });
+  const form = h(
+    "form",
+    { class: "panel case-status" },
+    h("h3", {}, t("cases.move")),
+    field(t("common.status"), next),
+    h("button", { type: "submit" }, t("cases.move_submit")),
+    status,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/status`, { body: { status: next.value } });
+      await done();
+    } catch (error) {
+      replace(status, message(error.message));
+    }
+  });
+  return form;
+}
+
+function comments(found, done) {
+  const text = h("textarea", { name: "comment", rows: 3, maxlength: 4000, required: true });
+  const status = h("div", { class: "form-status" });
+  const form = h(
+    "form",
+    { class: "panel case-comment" },
+    field(t("cases.comment"), text),
+    h("button", { type: "submit" }, t("cases.comment_submit")),
+    status,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/comments`, { body: { text: text.value } });
+      await done();
+    } catch (error) {
+      replace(status, message(error.message));
+    }
+  });
+  const list = (found.comments || []).map((comment) =>
+    h(
+      "li",
+      { "data-comment": comment.id },
+      h("span", { class: "when" }, formatTime(comment.at)),
+      h("span", { class: "kind" }, comment.by),
+      h("span", { class: "text" }, comment.text),
+    ),
+  );
+  return [
+    h("h3", {}, t("cases.comments")),
+    list.length ? h("ol", { class: "timeline comments" }, list) : message(t("common.empty"), "info"),
+    form,
+  ];
 }
 
 function resolveForm(found, done) {
@@ -135,6 +263,7 @@ function resolveForm(found, done) {
 }
 
 export async function caseView(container, caseId) {
+  const again = () => caseView(container, caseId);
   await loading(container, async () => {
     const found = await api("GET", `/v1/ops/fraud/cases/${encodeURIComponent(caseId)}`);
     const events = found.customer_id
@@ -158,7 +287,8 @@ export async function caseView(container, caseId) {
         [t("cases.label"), found.label ? t(`cases.label.${found.label}`, found.label) : ""],
         [t("common.note"), found.note],
         [t("cases.resolved_by"), found.resolved_by],
-      ], { "data-status": found.status }),
+        [t("cases.assignee"), found.assignee],
+      ], { "data-status": found.status, "data-assignee": found.assignee || "" }),
       h("h3", {}, t("cases.reasons")),
       table(
         [t("col.rule"), t("col.weight"), t("common.reason")],
@@ -169,7 +299,7 @@ export async function caseView(container, caseId) {
       h("h3", {}, t("cases.events")),
       events.length
         ? table(
-            [t("common.at"), t("events.type"), t("events.outcome"), t("cases.ip"), t("cases.device")],
+            [t("common.at"), t("events.type"), t("events.outcome"), t("events.channel"), t("cases.ip"), t("cases.device")],
             events.map((e) =>
               h(
                 "tr",
@@ -177,6 +307,7 @@ export async function caseView(container, caseId) {
                 h("td", {}, formatTime(e.occurred_at)),
                 h("td", {}, e.type),
                 h("td", {}, e.outcome),
+                h("td", {}, t(`channel.${e.channel || "unknown"}`, e.channel)),
                 h("td", {}, e.ip || ""),
                 h("td", {}, e.device_digest || e.device_id || ""),
               ),
@@ -192,7 +323,10 @@ export async function caseView(container, caseId) {
             ),
           )
         : message(t("common.empty"), "info"),
-      found.status === "open" ? resolveForm(found, () => caseView(container, caseId)) : null,
+      comments(found, again),
+      found.status !== "resolved" ? assignForm(found, again) : null,
+      found.status !== "resolved" ? statusMoveForm(found, again) : null,
+      found.status !== "resolved" ? resolveForm(found, again) : null,
     );
   });
 }

@@ -1,7 +1,7 @@
 """staff members' passkeys (WebAuthn credentials), apart from customers'
 
 Revision ID: auth_0015_staff_passkeys
-Revises: auth_0013_device_blocks
+Revises: auth_0014_password_invalidation
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from shared.database import UtcDateTime
 
 revision: str = "auth_0015_staff_passkeys"
-down_revision: str | None = "auth_0013_device_blocks"
+down_revision: str | None = "auth_0014_password_invalidation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
