@@ -18,6 +18,7 @@ from services.auth import (
     profile_api,
     recovery_api,
     reset_api,
+    staff_passkeys_api,
 )
 from services.auth.hashing import PasswordHasher
 from services.auth.passwords import load_common_passwords
@@ -77,6 +78,7 @@ def create_app(
             reset_api.router,
             recovery_api.router,
             ops_api.router,
+            staff_passkeys_api.router,
             internal_api.router,
             fraud_actions_api.router,
         ],

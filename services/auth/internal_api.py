@@ -86,7 +86,7 @@ async def create_step_up_challenge(
     methods = [m for m in body.methods if m in (*challenges.POSSESSION_METHODS, "passkey")]
     if "totp" in methods and not await runtime.has_totp(session, body.customer_id):
         methods.remove("totp")
-    own_passkeys = await passkeys.customer_passkeys(session, body.customer_id) if "passkey" in methods else []
+    own_passkeys = await passkeys.passkeys_of(session, body.customer_id) if "passkey" in methods else []
     if "passkey" in methods and not own_passkeys:
         methods.remove("passkey")
     if "recovery_code" in methods and not await recovery_codes.remaining(session, body.customer_id):

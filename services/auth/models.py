@@ -6,6 +6,8 @@ secrets (passwords, one-time codes, refresh tokens, grants) are stored only as h
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, false
 
 from shared.database import UtcDateTime, new_metadata
@@ -226,23 +228,30 @@ recovery_code = Table(
     Column("used_at", UtcDateTime, nullable=True),
 )
 
+
 # Passkeys (WebAuthn credentials, passkeys.py): the public key and what the authenticator said of itself. Only the
-# public key is held: nothing here signs anything.
+# public key is held: nothing here signs anything. A customer's and a staff member's (staff_passkey) alike.
+def _passkey_columns() -> list[Column[Any]]:
+    return [
+        Column("credential_id", String(1400), nullable=False, unique=True),  # base64url, as the browser names it
+        Column("public_key", Text, nullable=False),  # base64url COSE key
+        Column("sign_count", BigInteger, nullable=False),  # the authenticator's counter (32 bits unsigned)
+        Column("transports", String(200), nullable=False),  # comma-separated hints: internal, hybrid, usb …
+        Column("aaguid", String(36), nullable=False),  # the authenticator's model (all zeros when not told)
+        Column("kind", String(3), nullable=False),  # hwk: bound to one device | swk: synced or backup-eligible
+        Column("backed_up", Boolean, nullable=False),
+        Column("name", String(64), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("last_used_at", UtcDateTime, nullable=True),
+    ]
+
+
 passkey = Table(
     "passkey",
     metadata,
     Column("id", String(40), primary_key=True),
     Column("customer_id", String(40), ForeignKey("customer.id"), nullable=False, index=True),
-    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url, as the browser names it
-    Column("public_key", Text, nullable=False),  # base64url COSE key
-    Column("sign_count", BigInteger, nullable=False),  # the authenticator's counter (32 bits unsigned)
-    Column("transports", String(200), nullable=False),  # comma-separated hints: internal, hybrid, usb …
-    Column("aaguid", String(36), nullable=False),  # the authenticator's model (all zeros when not told)
-    Column("kind", String(3), nullable=False),  # hwk: bound to one device | swk: synced or backup-eligible
-    Column("backed_up", Boolean, nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("last_used_at", UtcDateTime, nullable=True),
+    *_passkey_columns(),
 )
 
 # One WebAuthn ceremony's challenge, held by the server: used once, within minutes (passkeys.py).
@@ -250,7 +259,7 @@ webauthn_ceremony = Table(
     "webauthn_ceremony",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("purpose", String(12), nullable=False),  # registration | login | step_up
+    Column("purpose", String(12), nullable=False),  # registration | login | step_up | staff_reg | staff_login
     Column("customer_id", String(40), nullable=True),  # none for a login: the passkey names the customer
     Column("challenge_id", String(40), nullable=True, index=True),  # the step-up challenge it answers
     Column("challenge", String(128), nullable=False),  # base64url
@@ -272,6 +281,16 @@ staff = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # An outsourced operator (DATA-4): never full values, no indicator export, no audit trail, whatever the role.
     Column("outsourced", Boolean, nullable=False, server_default=false()),
+)
+
+# A staff member's passkeys (staff_passkeys_api.py): as a customer's, held apart so that neither kind of account
+# can ever answer for the other.
+staff_passkey = Table(
+    "staff_passkey",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("staff_id", String(40), ForeignKey("staff.id"), nullable=False, index=True),
+    *_passkey_columns(),
 )
 
 ip_throttle = Table(

@@ -31,21 +31,25 @@ STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"
 
 @router.post("/v1/ops/auth/login")
 async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
-    """Staff always need password and TOTP: the answer is a TOTP challenge, never a token, to be answered at
-    the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block."""
-    challenge_id = await staff.staff_password_login(
+    """Staff always need a password and a second factor: the answer is a challenge, never a token, to be answered
+    at the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block: by a TOTP code, or
+    (`methods` lists `passkey`, with `passkey`: the WebAuthn options) by one of the member's passkeys."""
+    started = await staff.staff_password_login(
         login_id=body.login_id,
         password=body.password,
         ip=str(identity.context.get("client_ip", "unknown")),
         runtime=runtime,
     )
+    challenge_id = started.challenge_id
+    offer = {"passkey": started.passkey} if started.passkey is not None else {}
     return problem_response(
         401,
         "mfa_required",
         "Staff sign-in needs the authenticator code.",
         challenge={
             "id": challenge_id,
-            "methods": ["totp"],
+            "methods": started.methods,
+            **offer,
             "caution": runtime.caution("ja"),
             "expires_in": runtime.settings.challenge_ttl_seconds,
             "operation": "ops_login",
@@ -58,12 +62,15 @@ async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityD
 async def staff_verify(
     challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep
 ) -> JSONResponse:
-    """The TOTP code of a staff sign-in challenge: the staff token. Customer challenges are not answered here (404)."""
+    """The TOTP code of a staff sign-in challenge, or (`method` "passkey", `credential`) an assertion by one of the
+    staff member's passkeys for the options the challenge gave: the staff token. Customer challenges are not
+    answered here (404)."""
     verified = await verification.verify_answer(
         runtime,
         challenge_id,
         method=body.method,
         code=body.code,
+        credential=body.credential,
         ip=str(identity.context.get("client_ip", "unknown")),
         staff_route=True,
     )

@@ -10,12 +10,14 @@ counter that does not move forward is the mark of a cloned authenticator: refuse
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import webauthn
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json
 from webauthn.helpers.exceptions import WebAuthnException
@@ -37,14 +39,31 @@ from services.auth.errors import (
     PasskeyNotFound,
 )
 from shared.crypto import FieldCipher
-from shared.database import owned_row
+from shared.database import Database, owned_row
 from shared.ids import new_id
 from shared.tokens import Factor, Method
 
-Purpose = Literal["registration", "login", "step_up"]
+Purpose = Literal["registration", "login", "step_up", "staff_reg", "staff_login"]
 Kind = Literal["hwk", "swk"]
 # How long a customer's name for a passkey may be ("iPhone", "会社のPC").
 NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Whose passkeys: the table holding them, the column naming their holder, and the purpose of a registration
+    ceremony. Customers' and staff members' are held apart (staff_passkeys.py), so neither answers for the other."""
+
+    table: Table
+    holder: str
+    registration: Purpose
+
+    def holder_of(self, row: Any) -> str:
+        return str(getattr(row, self.holder))
+
+
+CUSTOMERS = Keyring(models.passkey, "customer_id", "registration")
+STAFF = Keyring(models.staff_passkey, "staff_id", "staff_reg")
 
 
 @dataclass(frozen=True)
@@ -109,9 +128,10 @@ def _known_transport(value: str) -> bool:
     return value in {t.value for t in AuthenticatorTransport}
 
 
-async def customer_passkeys(session: AsyncSession, customer_id: str) -> list[Any]:
-    p = models.passkey
-    query = select(p).where(p.c.customer_id == customer_id).order_by(p.c.created_at, p.c.id)
+async def passkeys_of(session: AsyncSession, customer_id: str, keyring: Keyring = CUSTOMERS) -> list[Any]:
+    """The passkeys of this holder (a customer's, or with STAFF a staff member's), oldest first."""
+    p = keyring.table
+    query = select(p).where(p.c[keyring.holder] == customer_id).order_by(p.c.created_at, p.c.id)
     return list((await session.execute(query)).all())
 
 
@@ -144,7 +164,13 @@ async def _store_ceremony(
 
 
 async def start_registration(
-    session: AsyncSession, *, customer_id: str, user_name: str, now: datetime, config: WebAuthnConfig
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    user_name: str,
+    now: datetime,
+    config: WebAuthnConfig,
+    keyring: Keyring = CUSTOMERS,
 ) -> Ceremony:
     """Options to create a discoverable passkey with user verification, excluding the customer's own passkeys (an
     authenticator that already holds one says so instead of making a second)."""
@@ -159,11 +185,11 @@ async def start_registration(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
         ),
-        exclude_credentials=_descriptors(await customer_passkeys(session, customer_id)),
+        exclude_credentials=_descriptors(await passkeys_of(session, customer_id, keyring)),
     )
     ceremony_id = await _store_ceremony(
         session,
-        purpose="registration",
+        purpose=keyring.registration,
         challenge=options.challenge,
         customer_id=customer_id,
         challenge_id=None,
@@ -176,7 +202,7 @@ async def start_registration(
 async def start_authentication(
     session: AsyncSession,
     *,
-    purpose: Literal["login", "step_up"],
+    purpose: Literal["login", "step_up", "staff_login"],
     allowed: list[Any],
     customer_id: str | None,
     challenge_id: str | None,
@@ -225,12 +251,14 @@ async def claim_ceremony(
     return webauthn.base64url_to_bytes(found.challenge)
 
 
-async def step_up_challenge_of(session: AsyncSession, challenge_id: str) -> bytes | None:
-    """The WebAuthn challenge given with a step-up challenge; it lives as long as that challenge, whose own status
-    makes it single-use."""
+async def step_up_challenge_of(
+    session: AsyncSession, challenge_id: str, purpose: Literal["step_up", "staff_login"] = "step_up"
+) -> bytes | None:
+    """The WebAuthn challenge given with a step-up (or staff sign-in) challenge; it lives as long as that challenge,
+    whose own status makes it single-use."""
     w = models.webauthn_ceremony
     found = (
-        await session.execute(select(w.c.challenge).where(w.c.challenge_id == challenge_id, w.c.purpose == "step_up"))
+        await session.execute(select(w.c.challenge).where(w.c.challenge_id == challenge_id, w.c.purpose == purpose))
     ).first()
     return None if found is None else webauthn.base64url_to_bytes(found.challenge)
 
@@ -244,6 +272,7 @@ async def finish_registration(
     name: str | None,
     now: datetime,
     config: WebAuthnConfig,
+    keyring: Keyring = CUSTOMERS,
 ) -> Any:
     """Verify the attestation against this ceremony's challenge, relying party and origins, and keep the passkey."""
     try:
@@ -257,7 +286,7 @@ async def finish_registration(
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise PasskeyInvalid("The passkey could not be verified.", status=422) from exc
     credential_id = bytes_to_base64url(verified.credential_id)
-    p = models.passkey
+    p = keyring.table
     if (await session.execute(select(p.c.id).where(p.c.credential_id == credential_id))).first() is not None:
         raise PasskeyExists("This passkey is registered already.")
     transports = credential.get("response", {}).get("transports") or []
@@ -266,7 +295,6 @@ async def finish_registration(
     await session.execute(
         p.insert().values(
             id=passkey_id,
-            customer_id=customer_id,
             credential_id=credential_id,
             public_key=bytes_to_base64url(verified.credential_public_key),
             sign_count=verified.sign_count,
@@ -276,9 +304,43 @@ async def finish_registration(
             backed_up=verified.credential_backed_up,
             name=(name or "").strip()[:NAME_MAX] or "passkey",
             created_at=now,
+            **{keyring.holder: customer_id},
         )
     )
     return (await session.execute(select(p).where(p.c.id == passkey_id))).one()
+
+
+@asynccontextmanager
+async def registered(
+    database: Database,
+    registration_id: str,
+    *,
+    holder_id: str,
+    credential: dict[str, Any],
+    name: str | None,
+    now: datetime,
+    config: WebAuthnConfig,
+    keyring: Keyring = CUSTOMERS,
+) -> AsyncIterator[tuple[AsyncSession, Any]]:
+    """Finish the holder's registration `registration_id` with the browser's credential: its challenge used up in a
+    transaction of its own (a credential that fails does not get it back), then the passkey kept in the transaction
+    given to the caller with the stored row, for what must go with it (the customer told, the audit entry)."""
+    async with database.transaction() as session:
+        challenge = await claim_ceremony(
+            session, registration_id, purpose=keyring.registration, customer_id=holder_id, now=now
+        )
+    async with database.transaction() as session:
+        stored = await finish_registration(
+            session,
+            customer_id=holder_id,
+            credential=credential,
+            challenge=challenge,
+            name=name,
+            now=now,
+            config=config,
+            keyring=keyring,
+        )
+        yield session, stored
 
 
 def credential_id_of(credential: dict[str, Any]) -> str:
@@ -289,8 +351,8 @@ def credential_id_of(credential: dict[str, Any]) -> str:
         raise PasskeyInvalid("The passkey could not be verified.") from exc
 
 
-async def find_passkey(session: AsyncSession, credential_id: str) -> Any:
-    p = models.passkey
+async def find_passkey(session: AsyncSession, credential_id: str, keyring: Keyring = CUSTOMERS) -> Any:
+    p = keyring.table
     return (await session.execute(select(p).where(p.c.credential_id == credential_id).with_for_update())).first()
 
 
@@ -302,6 +364,7 @@ async def verify_assertion(
     challenge: bytes,
     now: datetime,
     config: WebAuthnConfig,
+    keyring: Keyring = CUSTOMERS,
 ) -> Asserted:
     """Verify the assertion of passkey `row` (origin, relying party, challenge, user verification, signature), move
     its counter forward, and say what it proved. A counter that did not move raises CloneSuspected."""
@@ -320,9 +383,9 @@ async def verify_assertion(
         raise PasskeyInvalid("The passkey could not be verified.") from exc
     received = verified.new_sign_count
     if (received > 0 or row.sign_count > 0) and received <= row.sign_count:
-        raise CloneSuspected(row.id, row.customer_id, row.sign_count, received)
+        raise CloneSuspected(row.id, keyring.holder_of(row), row.sign_count, received)
     kind = kind_of(verified.credential_device_type, verified.credential_backed_up)
-    p = models.passkey
+    p = keyring.table
     await session.execute(
         p.update()
         .where(p.c.id == row.id)
@@ -330,7 +393,7 @@ async def verify_assertion(
     )
     at = int(now.timestamp())
     method: Method = kind
-    return Asserted(row.id, row.customer_id, (Factor.of(method, at), Factor.of("user", at)))
+    return Asserted(row.id, keyring.holder_of(row), (Factor.of(method, at), Factor.of("user", at)))
 
 
 async def owned_passkey(session: AsyncSession, passkey_id: str, *, customer_id: str) -> Any:
@@ -342,6 +405,16 @@ async def owned_passkey(session: AsyncSession, passkey_id: str, *, customer_id: 
         for_update=True,
         missing=PasskeyNotFound("No such passkey."),
     )
+
+
+async def held_passkey(session: AsyncSession, passkey_id: str, *, holder_id: str, keyring: Keyring) -> Any:
+    """The holder's own passkey `passkey_id`, locked for update; another's is PasskeyNotFound, as a missing one."""
+    p = keyring.table
+    query = select(p).where(p.c.id == passkey_id, p.c[keyring.holder] == holder_id).with_for_update()
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise PasskeyNotFound("No such passkey.")
+    return row
 
 
 def decoy_passkey(cipher: FieldCipher, login_id: str) -> Listed:

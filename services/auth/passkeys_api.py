@@ -100,21 +100,15 @@ async def finish_registration(
     relying party and the configured origins, then kept; the customer is told."""
     _require_mfa_session(caller)
     now = runtime.clock.now()
-    # The challenge is used up in a transaction of its own: a credential that fails does not get it back.
-    async with runtime.database.transaction() as session:
-        challenge = await passkeys.claim_ceremony(
-            session, registration_id, purpose="registration", customer_id=caller.subject, now=now
-        )
-    async with runtime.database.transaction() as session:
-        stored = await passkeys.finish_registration(
-            session,
-            customer_id=caller.subject,
-            credential=body.credential,
-            challenge=challenge,
-            name=body.name,
-            now=now,
-            config=runtime.webauthn(),
-        )
+    async with passkeys.registered(
+        runtime.database,
+        registration_id,
+        holder_id=caller.subject,
+        credential=body.credential,
+        name=body.name,
+        now=now,
+        config=runtime.webauthn(),
+    ) as (session, stored):
         row = await _customer(session, caller.subject)
         await _announce(session, runtime, row, change="enrolled", passkey_id=stored.id, caller=caller, now=now)
         return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
@@ -122,7 +116,7 @@ async def finish_registration(
 
 @router.get("/v1/me/passkeys")
 async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [passkeys.view(row) for row in await passkeys.customer_passkeys(session, caller.subject)]
+    return [passkeys.view(row) for row in await passkeys.passkeys_of(session, caller.subject)]
 
 
 @router.patch("/v1/me/passkeys/{passkey_id}")
@@ -160,7 +154,7 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
         index = accounts.email_index(runtime.cipher, body.login_id)
         c = models.customer
         found = (await session.execute(select(c.c.id).where(c.c.email_index == index))).first()
-        allowed = await passkeys.customer_passkeys(session, found.id) if found is not None else []
+        allowed = await passkeys.passkeys_of(session, found.id) if found is not None else []
         if not allowed:
             allowed = [passkeys.decoy_passkey(runtime.cipher, body.login_id)]
     ceremony = await passkeys.start_authentication(

@@ -39,6 +39,9 @@ class AuthSettings(ServiceSettings):
     # shift); then a new sign-in is needed.
     staff_idle_timeout_seconds: int = Field(default=1800, ge=60, le=4 * 3600)
     staff_shift_seconds: int = Field(default=10 * 3600, ge=600, le=16 * 3600)
+    # A staff member adds or removes a passkey only this soon after signing in with their second factor (TOTP or a
+    # passkey): a session left open on a desk cannot enrol someone else's authenticator.
+    staff_passkey_fresh_seconds: int = Field(default=300, ge=30, le=3600)
     # Per-network throttle: failures from one IP (or its /24) in the window before it is refused outright.
     ip_failures_per_window: int = Field(default=30, ge=1)
     ip_window_seconds: int = Field(default=600, ge=10)

@@ -1,4 +1,5 @@
-"""Staff identities (API.md "Ops API"): password and TOTP always, short-lived tokens carrying the role.
+"""Staff identities (API.md "Ops API"): a password and a second factor always (TOTP, or a passkey the member has
+registered, staff_passkeys_api.py), short-lived tokens carrying the role.
 
 `sekisho staff create NAME --role analyst|supervisor|admin --json` makes one with a generated password
 and TOTP secret; `POST /v1/ops/auth/login` checks the password and answers with a TOTP challenge, never
@@ -18,13 +19,14 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth import audit, challenges, lockout, login, models, sessions, throttle, totp
+from services.auth import audit, challenges, lockout, login, models, passkeys, sessions, throttle, totp
 from services.auth.errors import AccountLocked
 from services.auth.hashing import PasswordHasher
 from shared.audit import Actor
@@ -81,14 +83,24 @@ async def create_staff(
     return {"login_id": login_id, "password": password, "totp_secret": secret}
 
 
+@dataclass(frozen=True)
+class StaffChallenge:
+    """The second step of a staff sign-in: its challenge, the methods that answer it (`totp`, and `passkey` for a
+    staff member who has one), and the WebAuthn options for navigator.credentials.get() when a passkey may."""
+
+    challenge_id: str
+    methods: list[str]
+    passkey: dict[str, Any] | None = None
+
+
 def login_id_digest(cipher: FieldCipher, login_id: str) -> str:
     return cipher.blind_index(login_id.strip().lower(), context="staff.login_id")
 
 
-async def staff_password_login(*, login_id: str, password: str, ip: str, runtime: AuthRuntime) -> str:
-    """The id of a TOTP challenge once the password is right; LoginFailed alike for unknown id and wrong password,
-    AccountLocked alike for both once locked. Failures are recorded in their own transaction, so the refusal that
-    follows cannot roll them back."""
+async def staff_password_login(*, login_id: str, password: str, ip: str, runtime: AuthRuntime) -> StaffChallenge:
+    """The second-factor challenge once the password is right (TOTP, or one of the member's passkeys); LoginFailed
+    alike for unknown id and wrong password, AccountLocked alike for both once locked. Failures are recorded in their
+    own transaction, so the refusal that follows cannot roll them back."""
     now = runtime.clock.now()
     settings = runtime.settings
     async with runtime.database.reading() as session:
@@ -119,18 +131,34 @@ async def staff_password_login(*, login_id: str, password: str, ip: str, runtime
     async with runtime.database.transaction() as session:
         if guard is not None and lockout.needs_reset(guard, known=True):
             await lockout.record_success(session, subject, known=True, now=now)
-        return await challenges.create_challenge(
+        own_passkeys = await passkeys.passkeys_of(session, row.id, passkeys.STAFF)
+        methods = ["totp", "passkey"] if own_passkeys else ["totp"]
+        challenge_id = await challenges.create_challenge(
             session,
             customer_id=row.id,
             purpose="staff_login",
             operation="ops_login",
             fields_digest="",
             summary={"operation": "ops_login"},
-            methods=["totp"],
+            methods=methods,
             pending=runtime.cipher.seal(json.dumps(pending), context=STAFF_PENDING_CONTEXT),
             now=now,
             ttl_seconds=runtime.settings.challenge_ttl_seconds,
         )
+        if not own_passkeys:
+            return StaffChallenge(challenge_id, methods)
+        # The assertion must be made for this challenge's own WebAuthn challenge: one made for another sign-in
+        # (a replay) does not verify here.
+        ceremony = await passkeys.start_authentication(
+            session,
+            purpose="staff_login",
+            allowed=own_passkeys,
+            customer_id=row.id,
+            challenge_id=challenge_id,
+            now=now,
+            config=runtime.webauthn(),
+        )
+        return StaffChallenge(challenge_id, methods, ceremony.options)
 
 
 def _actor(row: Any, ip: str) -> Actor:
@@ -156,8 +184,9 @@ async def _audit_refusal(runtime: AuthRuntime, row: Any, subject: str, *, ip: st
 async def record_failure(
     runtime: AuthRuntime, row: Any, subject: str, *, ip: str, stage: str, new: bool = False
 ) -> lockout.LockOutcome:
-    """A wrong staff password (`stage` "password") or TOTP code ("totp"): counted under the staff rule and
-    audited, in a transaction of its own. `row`: the staff member, None for an unknown or disabled login id."""
+    """A wrong staff password (`stage` "password"), TOTP code ("totp") or passkey assertion ("passkey"): counted
+    under the staff rule and audited, in a transaction of its own. `row`: the staff member, None for an unknown or
+    disabled login id."""
     now = runtime.clock.now()
     settings = runtime.settings
     async with runtime.database.transaction() as session:
@@ -186,11 +215,11 @@ async def record_failure(
             key=runtime.audit_key,
         )
         if outcome.locked:
-            # Wrong TOTP codes mean someone holds the password: the member's sessions end with the lock. Wrong
-            # passwords stop sign-ins only: a shift already signed in with password and TOTP goes on, or anyone who
-            # knows a staff login id could sign that member out by typing at it.
+            # Wrong TOTP codes or passkey assertions mean someone holds the password: the member's sessions end
+            # with the lock. Wrong passwords stop sign-ins only: a shift already signed in with password and TOTP goes
+            # on, or anyone who knows a staff login id could sign that member out by typing at it.
             ended = 0
-            if row is not None and stage == "totp":
+            if row is not None and stage != "password":
                 ended = await sessions.revoke_all(session, row.id, now=now, reason="staff_locked")
             until = outcome.until.isoformat() if outcome.until else None
             await audit.record(
@@ -204,6 +233,24 @@ async def record_failure(
                 detail={"stage": stage, "hard": outcome.hard, "until": until, "sessions_ended": ended},
             )
     return outcome
+
+
+async def record_clone_suspected(
+    runtime: AuthRuntime, session: AsyncSession, staff_id: str, passkey_id: str, counts: dict[str, int]
+) -> None:
+    """A staff passkey whose counter went backwards (two authenticators hold its key): refused, and in the audit
+    trail for an admin to remove it; the refusal itself counts as a wrong answer (record_failure)."""
+    row = (await session.execute(select(models.staff).where(models.staff.c.id == staff_id))).first()
+    await audit.record(
+        session,
+        _actor(row, "unknown"),
+        action="staff.passkey_clone_suspected",
+        target_type="staff_passkey",
+        target_id=passkey_id,
+        now=runtime.clock.now(),
+        key=runtime.audit_key,
+        detail=dict(counts),
+    )
 
 
 async def verify_staff_totp(

@@ -96,7 +96,7 @@ async def verify_answer(
             return await _complete(runtime, session, row, factor, ip=ip)
     async with runtime.database.transaction() as session:
         await challenges.record_wrong_answer(session, challenge_id, attempts=attempts, limits=runtime.code_limits)
-    await _count_wrong_code(runtime, row, known=known, ip=ip)
+    await _count_wrong_code(runtime, row, known=known, ip=ip, stage="passkey" if method == "passkey" else "totp")
     raise ChallengeFailed("The code is not correct.", attempts_left=max(0, runtime.code_limits.max_attempts - attempts))
 
 
@@ -115,16 +115,19 @@ async def _matches(runtime: AuthRuntime, session: Any, row: Any, *, method: str,
 
 
 async def _passkey_factor(runtime: AuthRuntime, session: Any, row: Any, *, credential: dict[str, Any]) -> Factor | None:
-    """The possession factor (hwk or swk) of an assertion by one of the challenge's customer's passkeys, made for
-    the WebAuthn challenge given with this step-up challenge; None for any other answer."""
-    if "passkey" not in row.methods.split(",") or row.purpose != "step_up":
+    """The possession factor (hwk or swk) of an assertion by one of the challenge's subject's passkeys (a customer's
+    at a step-up, a staff member's at a staff sign-in), made for the WebAuthn challenge given with this very
+    challenge; None for any other answer."""
+    if "passkey" not in row.methods.split(",") or row.purpose not in ("step_up", STAFF_PURPOSE):
         return None
-    expected = await passkeys.step_up_challenge_of(session, row.id)
+    staff_sign_in = row.purpose == STAFF_PURPOSE
+    keyring = passkeys.STAFF if staff_sign_in else passkeys.CUSTOMERS
+    expected = await passkeys.step_up_challenge_of(session, row.id, "staff_login" if staff_sign_in else "step_up")
     if expected is None:
         return None
     try:
-        found = await passkeys.find_passkey(session, passkeys.credential_id_of(credential))
-        if found is None or found.customer_id != row.customer_id:
+        found = await passkeys.find_passkey(session, passkeys.credential_id_of(credential), keyring)
+        if found is None or keyring.holder_of(found) != row.customer_id:
             return None
         asserted = await passkeys.verify_assertion(
             session,
@@ -133,8 +136,12 @@ async def _passkey_factor(runtime: AuthRuntime, session: Any, row: Any, *, crede
             challenge=expected,
             now=runtime.clock.now(),
             config=runtime.webauthn(),
+            keyring=keyring,
         )
     except passkeys.CloneSuspected as clone:
+        if staff_sign_in:
+            await staff.record_clone_suspected(runtime, session, row.customer_id, clone.passkey_id, clone.counts())
+            return None
         await record_event(
             runtime.outbox, session, type="passkey_clone_suspected", occurred_at=runtime.clock.now(),
             customer_id=row.customer_id, outcome="refused",
@@ -160,10 +167,10 @@ async def _announce_recovery_code(runtime: AuthRuntime, session: Any, row: Any, 
     )
 
 
-async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str) -> None:
+async def _count_wrong_code(runtime: AuthRuntime, row: Any, *, known: bool, ip: str, stage: str) -> None:
     if row.purpose == STAFF_PURPOSE:
         found = await _read(runtime, select(models.staff).where(models.staff.c.id == row.customer_id))
-        await staff.record_failure(runtime, found, row.customer_id, ip=ip, stage="totp")
+        await staff.record_failure(runtime, found, row.customer_id, ip=ip, stage=stage)
     elif row.purpose == decoys.PURPOSE:
         # Counted as an account's would be, so that a decoy locks when a new account would.
         async with runtime.database.transaction() as session:

@@ -174,6 +174,19 @@ PUBLIC_ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/ops/auth/logout", "auth", "ops_login", caller="staff", role="analyst"),
     # A shift's session goes on with its refresh token (no access token needed: it may have just expired).
     Route("POST", "/v1/ops/auth/refresh", "auth", "ops_session"),
+    # A staff member's own passkeys, to sign in with instead of a TOTP code (auth asks for a fresh sign-in to change
+    # them); reads and writes like any staff action, so the session's two factors are checked here first.
+    Route("POST", "/v1/ops/auth/passkeys/registration", "auth", "ops_write", caller="staff", role="analyst"),
+    Route(
+        "POST",
+        "/v1/ops/auth/passkeys/registration/{registration_id}",
+        "auth",
+        "ops_write",
+        caller="staff",
+        role="analyst",
+    ),
+    Route("GET", "/v1/ops/auth/passkeys", "auth", "ops_read", caller="staff", role="analyst"),
+    Route("DELETE", "/v1/ops/auth/passkeys/{passkey_id}", "auth", "ops_write", caller="staff", role="analyst"),
     # A POST so that the e-mail address or phone number searched sits in the body, never in a URL or access log.
     Route("POST", "/v1/ops/customers/search", "auth", "ops_read", caller="staff", role="analyst"),
     Route("GET", "/v1/ops/customers/{customer_id}", "auth", "ops_read", caller="staff", role="analyst"),

@@ -30,6 +30,7 @@ Headers = dict[str, str]
 # Staff GET routes that return no customer's data, and why; every other staff GET route must be in READS below.
 NO_CUSTOMER_DATA = {
     "/v1/ops/fraud/trends",  # counts per hour and type: no customer is named (MON-1)
+    "/v1/ops/auth/passkeys",  # the caller's own passkeys (audited anyway)
     "/v1/ops/fraud/indicators",  # IPs, device digests and bank accounts to share: never a customer (audited anyway)
     "/v1/ops/fraud/rule-sets",  # the rules themselves
     "/v1/ops/fraud/rule-sets/{version}",

@@ -93,7 +93,8 @@ export async function refresh() {
   return keep(answer.body);
 }
 
-// Password first: staff always answer a TOTP challenge next (401 mfa_required with the challenge).
+// Password first: staff always answer a challenge next (401 mfa_required with the challenge): a TOTP code, or a
+// passkey when the challenge lists `passkey` (its `passkey` field: the WebAuthn options).
 export async function startLogin(loginId, password) {
   const answer = await send("POST", "/v1/ops/auth/login", { login_id: loginId, password });
   if (answer.status === 401 && answer.body.code === "mfa_required" && answer.body.challenge) {
@@ -102,11 +103,13 @@ export async function startLogin(loginId, password) {
   throw new ApiError(answer.status, answer.body);
 }
 
-export async function finishLogin(challenge, code) {
+// `answer`: the TOTP code, or { credential } (a passkey's assertion for the challenge's options).
+export async function finishLogin(challenge, answer) {
   const path = `/v1/ops/auth/challenges/${encodeURIComponent(challenge.id)}/verify`;
-  const answer = await send("POST", path, { method: "totp", code });
-  if (answer.status !== 200) throw new ApiError(answer.status, answer.body);
-  return keep(answer.body);
+  const body = typeof answer === "string" ? { method: "totp", code: answer } : { method: "passkey", ...answer };
+  const verified = await send("POST", path, body);
+  if (verified.status !== 200) throw new ApiError(verified.status, verified.body);
+  return keep(verified.body);
 }
 
 export async function logout() {
@@ -135,6 +138,8 @@ export async function api(method, path, { query, body } = {}) {
   }
   const target = withQuery(path, query);
   let answer = await send(method, target, body, kept.access_token);
+  // A change of passkeys after a sign-in too long ago: the session goes on, the page says to sign in again.
+  if (answer.status === 401 && answer.body.code === "fresh_sign_in_required") throw new ApiError(401, answer.body);
   if (answer.status === 401 && kept.refresh_token) {
     try {
       const renewed = await refresh();

@@ -1,5 +1,6 @@
-// The console's shell: sign-in (password, then the TOTP code), the menu by role, the language switch and the hash
-// routes (#/trends, #/cases/ID, #/incidents/ID ...). Every page is built with DOM calls from the API's JSON (dom.js).
+// The console's shell: sign-in (password, then the TOTP code or a passkey), the menu by role, the language switch
+// and the hash routes (#/trends, #/cases/ID, #/incidents/ID ...). Every page is built with DOM calls from the API's
+// JSON (dom.js).
 
 import { ApiError, finishLogin, hasRole, logout, scheduleRefresh, session, startLogin } from "./api.js";
 import { field, h, message, replace } from "./dom.js";
@@ -8,6 +9,7 @@ import { auditView, listsView, switchesView } from "./views_admin.js";
 import { caseView, casesView, trendsView } from "./views_fraud.js";
 import { incidentsView, incidentView } from "./views_incidents.js";
 import { kycQueueView, kycView } from "./views_kyc.js";
+import { getAssertion, passkeysSupported, passkeysView } from "./webauthn.js";
 
 // The least role each page needs: the menu shows only what the role may use; the API decides in the end.
 const PAGES = [
@@ -18,6 +20,7 @@ const PAGES = [
   { path: "lists", role: "supervisor", show: listsView },
   { path: "switches", role: "admin", show: switchesView },
   { path: "audit", role: "admin", show: auditView },
+  { path: "passkeys", role: "analyst", show: passkeysView },
 ];
 
 const main = document.getElementById("view");
@@ -35,7 +38,6 @@ function loginView(notice) {
     field(t("login.password"), password),
     h("button", { type: "submit" }, t("login.submit")),
     status,
-    h("p", { class: "note" }, t("login.passkey_note")),
   );
   first.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -43,12 +45,34 @@ function loginView(notice) {
       const challenge = await startLogin(loginId.value, password.value);
       password.value = "";
       replace(main, totpForm(challenge));
-      main.querySelector("input[name=code]").focus();
+      main.querySelector("#passkey-sign-in, input[name=code]").focus();
     } catch (error) {
       replace(status, message(error instanceof ApiError ? error.message : String(error)));
     }
   });
   replace(main, first);
+}
+
+async function signedIn() {
+  ended = false;
+  if (location.hash === "#/trends") await route();
+  else location.hash = "#/trends"; // the hashchange draws it
+}
+
+// Offered when the challenge lists `passkey`: the staff member's authenticator answers instead of a code.
+function passkeyButton(challenge, status) {
+  if (!(challenge.methods || []).includes("passkey") || !challenge.passkey || !passkeysSupported()) return null;
+  const button = h("button", { type: "button", id: "passkey-sign-in" }, t("login.passkey"));
+  button.addEventListener("click", async () => {
+    try {
+      await finishLogin(challenge, { credential: await getAssertion(challenge.passkey) });
+      await signedIn();
+    } catch (error) {
+      const text = error instanceof ApiError ? error.message : t("passkeys.cancelled");
+      replace(status, message(text));
+    }
+  });
+  return h("p", {}, button);
 }
 
 function totpForm(challenge) {
@@ -66,6 +90,7 @@ function totpForm(challenge) {
     { class: "login", id: "totp-form" },
     h("h2", {}, t("login.heading")),
     challenge.caution ? h("p", { class: "caution" }, challenge.caution) : null,
+    passkeyButton(challenge, status),
     field(t("login.totp"), code),
     h("button", { type: "submit" }, t("login.verify")),
     status,
@@ -74,9 +99,7 @@ function totpForm(challenge) {
     event.preventDefault();
     try {
       await finishLogin(challenge, code.value.trim());
-      ended = false;
-      if (location.hash === "#/trends") await route();
-      else location.hash = "#/trends"; // the hashchange draws it
+      await signedIn();
     } catch (error) {
       replace(status, message(error instanceof ApiError ? error.message : String(error)));
     }
