@@ -32,7 +32,7 @@ class ProductionRefused(ValueError):
         lines = "\n".join(f"  - {problem}" for problem in self.problems)
         super().__init__(
             f"SEKISHO_ENV=prod refuses to start with development defaults ({len(self.problems)} to fix):\n{lines}\n"
-            "See README.md, \"Production checklist\"."
+            'See README.md, "Production checklist".'
         )
 
 

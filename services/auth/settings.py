@@ -89,7 +89,9 @@ class AuthSettings(ServiceSettings):
                     "production never generates one"
                 )
         elif is_dev_key(self.auth_signing_key.get_secret_value(), self.data_dir):
-            problems.append(f"SEKISHO_AUTH_SIGNING_KEY is a development key `sekisho up` generated under {self.data_dir}")
+            problems.append(
+                f"SEKISHO_AUTH_SIGNING_KEY is a development key `sekisho up` generated under {self.data_dir}"
+            )
         if running and self.blind_index_key is None:
             problems.append(
                 "SEKISHO_BLIND_INDEX_KEY is not set: the key of the blind indexes customers are found by "

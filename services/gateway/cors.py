@@ -89,7 +89,9 @@ class CorsMiddleware:
         origin = header(scope, b"origin")
         requested_method = header(scope, b"access-control-request-method")
         if scope["method"] == "OPTIONS" and origin is not None and requested_method is not None:
-            await self._preflight(send, origin, requested_method, methods, header(scope, b"access-control-request-headers"))
+            await self._preflight(
+                send, origin, requested_method, methods, header(scope, b"access-control-request-headers")
+            )
             return
         allowed = origin is not None and origin in self.origins
 

@@ -106,9 +106,7 @@ async def test_preflights_are_never_rate_limited_and_the_limited_answer_is_reada
     assert reached == []
     statuses = []
     for _ in range(LOGIN_LIMIT + 1):
-        response = await system.gateway.post(
-            "/v1/auth/login", json=NO_ONE, headers={"Origin": APP}
-        )
+        response = await system.gateway.post("/v1/auth/login", json=NO_ONE, headers={"Origin": APP})
         statuses.append(response.status_code)
     assert statuses[-1] == 429, statuses
     assert 429 not in statuses[:-1]  # the preflights counted for nothing
@@ -172,9 +170,7 @@ async def test_an_origin_not_configured_gets_no_cors_header_at_all(
     assert refused.status_code == 403
     assert refused.json()["code"] == "cors_refused"
     assert cors_headers(refused) == {}
-    answered = await system.gateway.post(
-        "/v1/auth/login", json=NO_ONE, headers={"Origin": origin}
-    )
+    answered = await system.gateway.post("/v1/auth/login", json=NO_ONE, headers={"Origin": origin})
     assert answered.status_code == 401
     assert cors_headers(answered) == {}
     assert reached.count("OPTIONS /v1/auth/login") == 0
@@ -227,9 +223,7 @@ async def test_without_configured_origins_there_is_no_cors_at_all(plain: System,
     answered = await plain.gateway.options("/v1/auth/login", headers=preflight("", APP, "POST"))
     assert answered.status_code == 405
     assert cors_headers(answered) == {}
-    actual = await plain.gateway.post(
-        "/v1/auth/login", json=NO_ONE, headers={"Origin": APP}
-    )
+    actual = await plain.gateway.post("/v1/auth/login", json=NO_ONE, headers={"Origin": APP})
     assert actual.status_code == 401
     assert cors_headers(actual) == {}
     assert "origin" not in vary(actual)
@@ -243,5 +237,7 @@ def test_a_configured_origin_must_be_an_exact_http_origin(bad: str) -> None:
 
 
 def test_configured_origins_are_compared_as_browsers_write_them() -> None:
-    settings = GatewaySettings(cors_origins="HTTPS://App.Example.JP:443/, https://m.example.jp:8443,https://app.example.jp")
+    settings = GatewaySettings(
+        cors_origins="HTTPS://App.Example.JP:443/, https://m.example.jp:8443,https://app.example.jp"
+    )
     assert settings.cors_origins == ("https://app.example.jp", "https://m.example.jp:8443")
