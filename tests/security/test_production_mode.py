@@ -4,6 +4,8 @@ complete production configuration (real keys made for the test) loads and runs; 
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -253,3 +255,42 @@ async def test_a_complete_production_configuration_starts_and_answers(prod_syste
         assert (await auth.get("/healthz")).status_code == 200
         assert "server-timing" not in (await auth.get("/healthz")).headers
     assert (await prod_system.gateway.get("/docs")).status_code == 404
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_the_shipped_configmap_with_its_secrets_meets_production_but_for_what_it_says_to_replace(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """deploy/base/configmap.yaml and the Secrets deploy/README.md's step 2 makes: every component starts from them,
+    but notify, whose support number the ConfigMap leaves as the placeholder to replace."""
+    text = (Path(__file__).parents[2] / "deploy" / "base" / "configmap.yaml").read_text()
+    # Its data are flat `  SEKISHO_X: "value"` lines (PyYAML is no dependency of ours).
+    data = {
+        name: value.strip()[1:-1]
+        for name, value in re.findall(r"^  (SEKISHO_[A-Z_]+): (.+)$", text, flags=re.MULTILINE)
+    }
+    assert "SEKISHO_ENV" in data
+    for name in list(os.environ):
+        if name.startswith("SEKISHO_"):
+            monkeypatch.delenv(name)
+    environment = {
+        **data,
+        "SEKISHO_SERVICE": service,
+        "SEKISHO_DATA_DIR": str(tmp_path),
+        "SEKISHO_DATABASE_URL": POSTGRES,
+        "SEKISHO_DATA_KEYS": new_key_spec("k1"),
+        "SEKISHO_BLIND_INDEX_KEY": new_key_spec("bi1"),
+        "SEKISHO_AUDIT_CHAIN_KEY": secrets.token_urlsafe(32),
+        "SEKISHO_AUTH_SIGNING_KEY": new_signing_key()[0],
+        "SEKISHO_IDENTITY_KEY": identity_keys()[service],
+        "SEKISHO_IDENTITY_PUBLIC_KEYS": public_keys_json(identity_keys()),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    if service != "notify":
+        assert settings_class(service)().production_problems() == []
+        return
+    with pytest.raises(ValidationError) as raised:
+        settings_class(service)()
+    assert "SEKISHO_SUPPORT_PHONE" in str(raised.value)
+    assert "1 to fix" in str(raised.value)
