@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from sekisho import supervisor
@@ -28,6 +29,7 @@ from shared.production import (
     DEV_BLIND_INDEX_KEY_FILE,
     DEV_DATA_KEYS_FILE,
     DEV_IDENTITY_KEYS_DIR,
+    ProductionRefused,
 )
 from shared.settings import SERVICE_NAMES, ServiceSettings, production_mode
 
@@ -62,7 +64,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def dev_secret(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
-    """A key of a local run, kept beside its SQLite files so that a restart can read what it wrote."""
+    """A key of a local run, kept beside its SQLite files so that a restart can read what it wrote. Never in
+    production (SEKISHO_ENV=prod): every key comes from the environment there."""
+    if production_mode():
+        raise SystemExit(f"sekisho: {variable} is not set, and SEKISHO_ENV=prod never generates a key")
     path = Path(data_dir) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,23 +160,26 @@ def _keygen_identity(directory: Path, services: Sequence[str]) -> int:
 def production_refusals(services: Sequence[str]) -> list[str]:
     """SEKISHO_ENV=prod: each service's settings as its process would load them, and what is wrong with each (the
     development defaults production refuses, or a setting that does not parse). Empty when all would start."""
-    from pydantic import ValidationError
-
-    from shared.production import ProductionRefused
-
     refusals = []
     for service in services:
         try:
             settings_class(service)(service=service)
         except ValidationError as exc:
-            for error in exc.errors():
-                cause = (error.get("ctx") or {}).get("error")
-                if isinstance(cause, ProductionRefused):
-                    refusals.append(f"sekisho: {service}: {cause}")
-                else:
-                    where = ".".join(str(part) for part in error["loc"]) or "settings"
-                    refusals.append(f"sekisho: {service}: {where}: {error['msg']}")
+            refusals.extend(settings_errors(exc, f"sekisho: {service}"))
     return refusals
+
+
+def settings_errors(exc: ValidationError, prefix: str = "sekisho") -> list[str]:
+    """A settings error as lines for an operator: production's refusal whole, any other setting by its name."""
+    lines = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ProductionRefused):
+            lines.append(f"{prefix}: {cause}")
+        else:
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"{prefix}: {where}: {error['msg']}")
+    return lines
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -624,7 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ValidationError as exc:  # settings that do not load (production's refusal among them): no traceback
+        print("\n".join(settings_errors(exc)), file=sys.stderr)
+        return 2
     return code
 
 

@@ -60,3 +60,30 @@ def test_a_development_run_still_generates_its_keys(tmp_path: Path) -> None:
     ran = up(tmp_path, "gateway", SEKISHO_ENV="dev", SEKISHO_DATABASE_URL="mysql://nowhere/x")
     assert ran.returncode != 0
     assert (tmp_path / "var" / "dev-data-keys").exists()
+
+
+def test_no_command_generates_a_key_in_production(tmp_path: Path) -> None:
+    """`sekisho mailbox` and the others fall back on the dev keys of a local run; in production they stop instead."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("SEKISHO_")}
+    clean.update(SEKISHO_ENV="prod", SEKISHO_DATA_DIR=str(tmp_path / "var"))
+    ran = subprocess.run(
+        [sys.executable, "-m", "sekisho.cli", "mailbox"], env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 2
+    assert "SEKISHO_ENV=prod refuses" in ran.stderr, ran.stderr
+    assert "SEKISHO_SMTP_HOST" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert not (tmp_path / "var").exists() or not any((tmp_path / "var").rglob("dev-*"))
+
+
+def test_the_dev_keys_of_a_local_run_are_never_made_in_production(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sekisho.cli import dev_data_keys, dev_identity_keys
+
+    monkeypatch.setenv("SEKISHO_ENV", "prod")
+    with pytest.raises(SystemExit, match="SEKISHO_DATA_KEYS is not set"):
+        dev_data_keys(tmp_path)
+    with pytest.raises(SystemExit, match="SEKISHO_IDENTITY_KEY is not set"):
+        dev_identity_keys(tmp_path)
+    assert list(tmp_path.iterdir()) == []
