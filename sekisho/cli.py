@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from sekisho import supervisor
@@ -23,7 +24,14 @@ from shared.crypto import new_key_spec, parse_keys
 from shared.database import Database, target_for
 from shared.identity_keys import public_keys_json
 from shared.migrations import upgrade
-from shared.settings import SERVICE_NAMES, ServiceSettings
+from shared.production import (
+    DEV_AUTH_SIGNING_KEY_FILE,
+    DEV_BLIND_INDEX_KEY_FILE,
+    DEV_DATA_KEYS_FILE,
+    DEV_IDENTITY_KEYS_DIR,
+    ProductionRefused,
+)
+from shared.settings import SERVICE_NAMES, ServiceSettings, production_mode
 
 if TYPE_CHECKING:
     from services.fraud.backtest import BacktestReport
@@ -56,7 +64,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def dev_secret(data_dir: Path, name: str, make: Callable[[], str], variable: str) -> str:
-    """A key of a local run, kept beside its SQLite files so that a restart can read what it wrote."""
+    """A key of a local run, kept beside its SQLite files so that a restart can read what it wrote. Never in
+    production (SEKISHO_ENV=prod): every key comes from the environment there."""
+    if production_mode():
+        raise SystemExit(f"sekisho: {variable} is not set, and SEKISHO_ENV=prod never generates a key")
     path = Path(data_dir) / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +78,7 @@ def dev_secret(data_dir: Path, name: str, make: Callable[[], str], variable: str
 
 
 def dev_data_keys(data_dir: Path) -> str:
-    return dev_secret(data_dir, "dev-data-keys", lambda: new_key_spec("dev1"), "SEKISHO_DATA_KEYS")
+    return dev_secret(data_dir, DEV_DATA_KEYS_FILE, lambda: new_key_spec("dev1"), "SEKISHO_DATA_KEYS")
 
 
 def dev_blind_index_key(data_dir: Path) -> str:
@@ -77,12 +88,12 @@ def dev_blind_index_key(data_dir: Path) -> str:
     from shared.crypto import legacy_index_key_spec
 
     def make() -> str:
-        if (Path(data_dir) / "auth.db").exists() or (Path(data_dir) / "dev-data-keys").exists():
+        if (Path(data_dir) / "auth.db").exists() or (Path(data_dir) / DEV_DATA_KEYS_FILE).exists():
             data_keys = os.environ.get("SEKISHO_DATA_KEYS") or dev_data_keys(data_dir)
             return legacy_index_key_spec(data_keys, next(iter(parse_keys(data_keys))))
         return new_key_spec("dev1")
 
-    return dev_secret(data_dir, "dev-blind-index-key", make, "SEKISHO_BLIND_INDEX_KEY")
+    return dev_secret(data_dir, DEV_BLIND_INDEX_KEY_FILE, make, "SEKISHO_BLIND_INDEX_KEY")
 
 
 def dev_identity_keys(data_dir: Path, services: Sequence[str] = SERVICE_NAMES) -> dict[str, str]:
@@ -91,7 +102,7 @@ def dev_identity_keys(data_dir: Path, services: Sequence[str] = SERVICE_NAMES) -
 
     return {
         service: dev_secret(
-            data_dir, f"dev-identity-keys/{service}.pem", lambda: new_identity_key()[0], "SEKISHO_IDENTITY_KEY"
+            data_dir, f"{DEV_IDENTITY_KEYS_DIR}/{service}.pem", lambda: new_identity_key()[0], "SEKISHO_IDENTITY_KEY"
         )
         for service in services
     }
@@ -146,8 +157,43 @@ def _keygen_identity(directory: Path, services: Sequence[str]) -> int:
     return 0
 
 
+def production_refusals(services: Sequence[str]) -> list[str]:
+    """SEKISHO_ENV=prod: each service's settings as its process would load them, and what is wrong with each (the
+    development defaults production refuses, or a setting that does not parse). Empty when all would start."""
+    refusals = []
+    for service in services:
+        try:
+            settings_class(service)(service=service)
+        except ValidationError as exc:
+            refusals.extend(settings_errors(exc, f"sekisho: {service}"))
+    return refusals
+
+
+def settings_errors(exc: ValidationError, prefix: str = "sekisho") -> list[str]:
+    """A settings error as lines for an operator: production's refusal whole, any other setting by its name."""
+    lines = []
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ProductionRefused):
+            lines.append(f"{prefix}: {cause}")
+        else:
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"{prefix}: {where}: {error['msg']}")
+    return lines
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     services = _services(args.services)
+    if production_mode():
+        # Production generates nothing: every key comes from the environment, checked before anything listens.
+        refusals = production_refusals(services)
+        if refusals:
+            print("\n".join(refusals), file=sys.stderr)
+            return 2
+        if len(services) > 1:
+            print("sekisho: in production start one service per process: `sekisho up SERVICE`", file=sys.stderr)
+            return 2
+        return _up(args, services, {}, {})
     overrides: dict[str, str] = {}
     data_dir = ServiceSettings().data_dir
     # Each service signs its calls with a key of its own, which only its process gets (SEC-1).
@@ -170,8 +216,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
     if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
         overrides["SEKISHO_AUTH_SIGNING_KEY"] = dev_secret(
-            data_dir, "dev-auth-signing-key.pem", _new_signing_pem, "SEKISHO_AUTH_SIGNING_KEY"
+            data_dir, DEV_AUTH_SIGNING_KEY_FILE, _new_signing_pem, "SEKISHO_AUTH_SIGNING_KEY"
         )
+    return _up(args, services, overrides, service_env)
+
+
+def _up(
+    args: argparse.Namespace, services: Sequence[str], overrides: dict[str, str], service_env: dict[str, dict[str, str]]
+) -> int:
     env = supervisor.environment_for_children(os.environ, overrides)
     os.environ.update(overrides)
     settings = ServiceSettings()
@@ -580,7 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ValidationError as exc:  # settings that do not load (production's refusal among them): no traceback
+        print("\n".join(settings_errors(exc)), file=sys.stderr)
+        return 2
     return code
 
 

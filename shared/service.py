@@ -77,12 +77,16 @@ def build_service_app(
     title: str | None = None,
     version: str = "0.1.0",
     response_headers: Sequence[tuple[str, str]] = (),
-    server_timing: bool = True,
-    api_docs: bool = True,
+    server_timing: bool | None = None,
+    api_docs: bool | None = None,
 ) -> FastAPI:
     """`response_headers`: added to every answer besides EVERY_SERVICE_HEADERS. `server_timing`: answers say
     how long the service took (a caller outside can time the work behind an answer with it). `api_docs`:
-    FastAPI's /docs and /redoc pages (the OpenAPI document at /openapi.json stays, as the README promises)."""
+    FastAPI's /docs and /redoc pages (the OpenAPI document at /openapi.json stays, as the README promises). Unset,
+    either is on outside production and off in it (SEKISHO_ENV=prod)."""
+    development = settings.env != "prod"
+    server_timing = development if server_timing is None else server_timing
+    api_docs = development if api_docs is None else api_docs
     identity_key, public_keys = settings.require_identity_keys(name)
     cipher = FieldCipher(settings.require_data_keys(), index_key=settings.index_key())
     clock = clock or SystemClock()

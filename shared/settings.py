@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.crypto import parse_index_key, parse_keys
 from shared.identity_keys import PublicKeys, check_own_key, load_identity_key, load_public_keys
+from shared.production import ProductionRefused, is_dev_key
 
 SERVICE_NAMES: tuple[str, ...] = ("gateway", "auth", "kyc", "txn", "fraud", "notify")
 
@@ -24,12 +25,27 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 
+class _Mode(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEKISHO_", extra="ignore")
+    env: str = "dev"
+
+
+def production_mode() -> bool:
+    """SEKISHO_ENV=prod, read before (and without) the checks loading any service's settings runs."""
+    return _Mode().env.strip().lower() == "prod"
+
+
 class ServiceSettings(BaseSettings):
     """What every service reads. Each service subclasses this with its own fields."""
 
-    model_config = SettingsConfigDict(env_prefix="SEKISHO_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a key that does not parse must not be printed in the error that says so.
+    model_config = SettingsConfigDict(env_prefix="SEKISHO_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
+    # prod: development defaults are refused at load (production_problems, shared/production.py).
     env: Literal["dev", "test", "prod"] = "dev"
+    # SEKISHO_SERVICE: the component this process runs (set by `sekisho up` and each Deployment); unset for the
+    # one-off commands. In production, the keys a running component needs must be set.
+    service: Literal["gateway", "auth", "kyc", "txn", "fraud", "notify"] | None = None
     host: str = "127.0.0.1"
 
     # Unset: one SQLite file per service under data_dir. Set (postgresql+asyncpg://…): one schema per service.
@@ -92,6 +108,54 @@ class ServiceSettings(BaseSettings):
         if value is not None:
             load_public_keys(value, SERVICE_NAMES)
         return value
+
+    @model_validator(mode="after")
+    def _production_ready(self) -> Self:
+        if self.env == "prod":
+            problems = self.production_problems()
+            if problems:
+                raise ProductionRefused(problems)
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What production refuses in these settings (each service's class adds its own after these)."""
+        problems: list[str] = []
+        if not self.database_url:
+            problems.append(
+                "SEKISHO_DATABASE_URL is not set: embedded SQLite is for development; set a PostgreSQL URL "
+                "(postgresql+asyncpg://USER:PASSWORD@HOST:5432/DB)"
+            )
+        elif not self.database_url.lower().startswith("postgresql"):
+            problems.append("SEKISHO_DATABASE_URL is not a PostgreSQL URL (postgresql+asyncpg://…)")
+        if self.log_level == "DEBUG":
+            problems.append(
+                "SEKISHO_LOG_LEVEL=DEBUG: debug logging is for development (libraries log request details at DEBUG)"
+            )
+        running = self.service is not None
+        keys: list[tuple[str, SecretStr | None]] = [
+            ("SEKISHO_IDENTITY_KEY", self.identity_key),
+            ("SEKISHO_DATA_KEYS", self.data_keys),
+            ("SEKISHO_BLIND_INDEX_KEY", self.blind_index_key),
+        ]
+        for variable, value in keys:
+            if value is not None and is_dev_key(value.get_secret_value(), self.data_dir):
+                problems.append(f"{variable} is a development key `sekisho up` generated under {self.data_dir}")
+        if running and self.identity_key is None:
+            problems.append(
+                f"SEKISHO_IDENTITY_KEY is not set: {self.service}'s own Ed25519 identity key "
+                "(`sekisho keygen --identity DIR`); production never generates one"
+            )
+        if running and self.identity_public_keys is None:
+            problems.append(
+                "SEKISHO_IDENTITY_PUBLIC_KEYS is not set: every service's public identity keys "
+                "(printed by `sekisho keygen --identity DIR`)"
+            )
+        if running and self.data_keys is None:
+            problems.append(
+                "SEKISHO_DATA_KEYS is not set: the keys of personal data at rest (`sekisho keygen --kid k1`); "
+                "production never generates one"
+            )
+        return problems
 
     def service_url(self, service: str) -> str:
         if service not in SERVICE_NAMES:

@@ -102,7 +102,7 @@ class Backend:
     # PostgreSQL: the schemas were made at head from the run's migrated template (copy_template), not migrated.
     from_template: bool = False
 
-    def settings(self, service: str, **overrides: Any) -> ServiceSettings:
+    def settings(self, service: str, /, **overrides: Any) -> ServiceSettings:
         # Validating settings (keys parsed, the environment read) takes 5-10 ms, seven times a system: the same
         # ones are validated once per run when every override is a plain value, and only the test's own data
         # directory put in (no validator reads it). The environment is part of what makes them the same.
@@ -114,7 +114,7 @@ class Backend:
             _settings_made[key] = self._settings(service, **overrides)
         return _settings_made[key].model_copy(update={"data_dir": overrides.get("data_dir", self.data_dir)})
 
-    def _settings(self, service: str, **overrides: Any) -> ServiceSettings:
+    def _settings(self, service: str, /, **overrides: Any) -> ServiceSettings:
         values: dict[str, Any] = {
             "env": "test",
             "identity_key": identity_keys_for_tests()[service],

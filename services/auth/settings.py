@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
+from shared.production import is_dev_key, is_loopback_host, not_https
 from shared.settings import ServiceSettings
 
 
@@ -80,6 +81,44 @@ class AuthSettings(ServiceSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("SEKISHO_AUDIT_CHAIN_KEY must be at least 32 characters")
         return value
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        running = self.service == "auth"
+        if self.auth_signing_key is None:
+            if running:
+                problems.append(
+                    "SEKISHO_AUTH_SIGNING_KEY is not set: the Ed25519 key (PEM) that signs access tokens; "
+                    "production never generates one"
+                )
+        elif is_dev_key(self.auth_signing_key.get_secret_value(), self.data_dir):
+            problems.append(
+                f"SEKISHO_AUTH_SIGNING_KEY is a development key `sekisho up` generated under {self.data_dir}"
+            )
+        if running and self.blind_index_key is None:
+            problems.append(
+                "SEKISHO_BLIND_INDEX_KEY is not set: the key of the blind indexes customers are found by "
+                "(`sekisho keygen --kid bi1`)"
+            )
+        if self.audit_chain_key is None:
+            if running:
+                problems.append(
+                    "SEKISHO_AUDIT_CHAIN_KEY is not set: the audit trail's hash chain would use the development key "
+                    "(32 characters or more, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                )
+        elif self.audit_chain_key.get_secret_value() == DEV_AUDIT_CHAIN_KEY:
+            problems.append("SEKISHO_AUDIT_CHAIN_KEY is the development key, which is in the source code")
+        if is_loopback_host(self.webauthn_rp_id):
+            problems.append(
+                f"SEKISHO_WEBAUTHN_RP_ID is {self.webauthn_rp_id!r}: passkeys would be bound to this machine; set the "
+                "registrable domain customers use (e.g. example.jp)"
+            )
+        if insecure := not_https(self.webauthn_origins):
+            problems.append(
+                f"SEKISHO_WEBAUTHN_ORIGINS lists {', '.join(insecure)}: passkeys are used only from https pages "
+                "of the public site"
+            )
+        return problems
 
     def chain_key(self) -> bytes:
         """The audit chain's key: the one set, or outside production the development key."""

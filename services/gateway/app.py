@@ -14,6 +14,7 @@ from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.clients import AuthClient, FraudClient
 from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
+from services.gateway.cors import CorsMiddleware
 from services.gateway.enforcement import Enforcer
 from services.gateway.origins import PublicOrigins
 from services.gateway.policy import policy_for
@@ -98,6 +99,10 @@ def create_app(
         if isinstance(state.runtime, GatewayRuntime):
             await state.runtime.controls.stop()
 
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit_for)]
+    if settings.cors_origins:
+        # Outside the body limit: a preflight is answered before anything else, and a 413 is readable by the page.
+        middleware.append(Middleware(CorsMiddleware, origins=settings.cors_origins, table=table))
     app = build_service_app(
         name="gateway",
         settings=settings,
@@ -110,7 +115,7 @@ def create_app(
         outbox_table=models.outbox,
         on_startup=[start_runtime],
         on_shutdown=[stop_runtime],
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limit_for=body_limit_for)],
+        middleware=middleware,
         title="sekisho gateway",
         response_headers=GATEWAY_HEADERS,
         server_timing=settings.server_timing,

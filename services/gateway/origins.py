@@ -29,6 +29,13 @@ def parse_origin(text: str) -> Origin:
     return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
 
 
+def serialize_origin(origin: Origin) -> str:
+    """As a browser writes it in the Origin header: `https://app.example.jp`, the port only when not the default."""
+    scheme, host, port = origin
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if DEFAULT_PORTS[scheme] == port else f"{scheme}://{shown}:{port}"
+
+
 def origin_of(scheme: str, authority: str) -> Origin | None:
     """The origin a request names (its scheme and Host header); None when the authority is not host[:port]."""
     try:

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from services.gateway.origins import parse_origin
+from services.gateway.origins import parse_origin, serialize_origin
+from shared.production import not_https
 from shared.settings import ServiceSettings
 
 
@@ -80,6 +81,9 @@ class GatewaySettings(ServiceSettings):
     # partners call the gateway at. A partner signature over any other @target-uri is refused. Unset: the
     # gateway's own URL (SEKISHO_GATEWAY_URL), with its loopback aliases (origins.py).
     public_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # A comma-separated list of exact origins (SEKISHO_CORS_ORIGINS, e.g. `https://app.example.jp`): the web pages
+    # whose scripts may call the customer API from a browser (cors.py). Empty (the default): no CORS headers at all.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Shared rate-limit counters; unset: the gateway's database.
     redis_url: str | None = None
     redis_key_prefix: str = "sekisho:"
@@ -88,7 +92,7 @@ class GatewaySettings(ServiceSettings):
         default=1.0, gt=0, le=5, description="how often each replica reloads kill switches and IP rules"
     )
 
-    @field_validator("trusted_proxies", "public_origins", mode="before")
+    @field_validator("trusted_proxies", "public_origins", "cors_origins", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -101,3 +105,31 @@ class GatewaySettings(ServiceSettings):
         for origin in value:
             parse_origin(origin)  # a ValueError names the bad one
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins_exact(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Each as a browser writes it in Origin (scheme://host[:port], lower case, no default port): compared exactly.
+        # `null` and `*` are not origins: parse_origin refuses them.
+        return tuple(dict.fromkeys(serialize_origin(parse_origin(origin)) for origin in value))
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        for name, on in (("DIAGNOSTICS", self.diagnostics), ("API_DOCS", self.api_docs)):
+            if on:
+                problems.append(f"SEKISHO_{name} is on: diagnostics and API docs are for development; turn it off")
+        if self.server_timing:
+            problems.append("SEKISHO_SERVER_TIMING is on: answers would tell anyone how long the work behind them took")
+        if not self.public_origins:
+            problems.append(
+                "SEKISHO_PUBLIC_ORIGINS is not set: partner signatures would be checked against the gateway's "
+                f"internal address ({self.gateway_url}); set the https origin partners call"
+            )
+        elif insecure := not_https(self.public_origins):
+            problems.append(f"SEKISHO_PUBLIC_ORIGINS lists {', '.join(insecure)}: partners call the gateway over https")
+        if insecure := not_https(self.cors_origins):
+            problems.append(
+                f"SEKISHO_CORS_ORIGINS lists {', '.join(insecure)}: only https pages of the public site may call "
+                "the customer API from a browser"
+            )
+        return problems

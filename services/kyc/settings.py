@@ -25,3 +25,12 @@ class KycSettings(JpkiSettings, ServiceSettings):
     # The relay that tells auth a customer's KYC status: how often it looks for due rows, and its backoff.
     kyc_sync_poll_seconds: float = Field(default=1.0, gt=0)
     kyc_sync_retry_max_seconds: float = Field(default=300.0, gt=0)
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.jpki_trust_anchors is not None and self.jpki_crls is None:
+            problems.append(
+                "SEKISHO_JPKI_CRLS is not set: JPKI is offered without checking whether a card's certificate was "
+                "revoked (a lost or stolen card would still pass)"
+            )
+        return problems

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from shared.production import is_loopback_host
 from shared.settings import ServiceSettings
+
+DEV_SMTP_FROM = "no-reply@sekisho.invalid"
+DEV_SUPPORT_PHONE = "0120-000-000"
 
 
 class NotifySettings(ServiceSettings):
@@ -14,7 +18,7 @@ class NotifySettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_from: str = "no-reply@sekisho.invalid"
+    smtp_from: str = DEV_SMTP_FROM
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # SMS through an HTTP provider: POST {"to", "body"}, any 2xx is accepted.
@@ -23,7 +27,7 @@ class NotifySettings(ServiceSettings):
 
     # Who the customer is told to contact (RESP-2).
     company_name: str = "sekisho"
-    support_phone: str = "0120-000-000"
+    support_phone: str = DEV_SUPPORT_PHONE  # a placeholder: production sets it
     support_hours: str = "9:00-21:00"
 
     # Security notices that also go by SMS, whatever the customer chose (API.md "where the policy says so"). A password
@@ -54,3 +58,22 @@ class NotifySettings(ServiceSettings):
     def dev_mailbox(self) -> bool:
         """With neither SMTP nor SMS configured, messages go to the dev mailbox (`sekisho mailbox`)."""
         return self.smtp_host is None and self.sms_url is None
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.smtp_host is None:
+            problems.append("SEKISHO_SMTP_HOST is not set: e-mail would go to the dev mailbox instead of customers")
+        elif not self.smtp_starttls and not is_loopback_host(self.smtp_host):
+            problems.append(
+                f"SEKISHO_SMTP_STARTTLS is off: codes and notices would cross the network to {self.smtp_host} in "
+                "clear text (set it to true, or relay through a local MTA on 127.0.0.1)"
+            )
+        if self.sms_url is None:
+            problems.append("SEKISHO_SMS_URL is not set: SMS would go to the dev mailbox instead of customers' phones")
+        if self.smtp_from == DEV_SMTP_FROM or self.smtp_from.lower().endswith(".invalid"):
+            problems.append(f"SEKISHO_SMTP_FROM is {self.smtp_from!r}: set the company's own sender address")
+        if self.support_phone == DEV_SUPPORT_PHONE:
+            problems.append(
+                f"SEKISHO_SUPPORT_PHONE is the placeholder {DEV_SUPPORT_PHONE}: customers are told to call it (RESP-2)"
+            )
+        return problems

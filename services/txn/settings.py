@@ -44,3 +44,12 @@ class TxnSettings(ServiceSettings):
     txn_bank_adapter: Literal["simulator"] = "simulator"
     txn_bank_simulator_accounts: list[SimulatedAccount] = Field(default_factory=list)
     txn_bank_simulator_file: Path | None = None
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.txn_bank_simulator_accounts or self.txn_bank_simulator_file is not None:
+            problems.append(
+                "SEKISHO_TXN_BANK_SIMULATOR_ACCOUNTS / SEKISHO_TXN_BANK_SIMULATOR_FILE is set: simulated bank "
+                "accounts are for development (charges would move money that does not exist)"
+            )
+        return problems
