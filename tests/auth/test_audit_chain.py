@@ -4,6 +4,7 @@ reordered entry, as someone with rights on the database (not on the chain key) w
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,15 +238,18 @@ async def test_entries_stored_before_the_upgrade_are_chained_in_time_order(backe
     assert verdict.count == 3
 
 
-def test_production_needs_a_chain_key_of_its_own_and_a_short_one_is_refused() -> None:
+def test_production_needs_a_chain_key_of_its_own_and_a_short_one_is_refused(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     from services.auth.settings import DEV_AUDIT_CHAIN_KEY, AuthSettings
+    from tests.security.test_production_mode import production
 
     assert AuthSettings(env="dev").chain_key() == DEV_AUDIT_CHAIN_KEY.encode()
+    # Production settings without the key do not load (tests/security/test_production_mode.py names it); settings
+    # made past that check still get no development key from chain_key().
     with pytest.raises(RuntimeError, match="SEKISHO_AUDIT_CHAIN_KEY"):
-        AuthSettings(env="prod").chain_key()
-    key = "k" * 32
-    assert AuthSettings(env="prod", audit_chain_key=key).chain_key() == key.encode()
+        AuthSettings.model_construct(env="prod", audit_chain_key=None).chain_key()
+    values = production("auth", tmp_path)
+    assert AuthSettings(**values).chain_key() == values["audit_chain_key"].encode()
     with pytest.raises(ValidationError):
         AuthSettings(audit_chain_key="too-short")
