@@ -237,7 +237,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         overrides["SEKISHO_BLIND_INDEX_KEY"] = dev_blind_index_key(data_dir)  # before the data keys: see there
     if not os.environ.get("SEKISHO_DATA_KEYS"):
         overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
-    if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
+    if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY") and not os.environ.get("SEKISHO_AUTH_SIGNING_KEYS"):
         overrides["SEKISHO_AUTH_SIGNING_KEY"] = dev_secret(
             data_dir, DEV_AUTH_SIGNING_KEY_FILE, _new_signing_pem, "SEKISHO_AUTH_SIGNING_KEY"
         )

@@ -130,9 +130,8 @@ class AuthSettings(ServiceSettings):
         elif any(
             is_dev_key(private_pem(key), self.data_dir) for key in load_signing_keys(signing_keys.get_secret_value())
         ):
-            problems.append(
-                f"SEKISHO_AUTH_SIGNING_KEY lists a development key `sekisho up` generated under {self.data_dir}"
-            )
+            name = "SEKISHO_AUTH_SIGNING_KEYS" if self.auth_signing_keys is not None else "SEKISHO_AUTH_SIGNING_KEY"
+            problems.append(f"{name} is a development key `sekisho up` generated under {self.data_dir} (or lists one)")
         if running and self.blind_index_key is None:
             problems.append(
                 "SEKISHO_BLIND_INDEX_KEY is not set: the key of the blind indexes customers are found by "

@@ -9,7 +9,6 @@ gateway publishes the same keys as a JWKS (`GET /.well-known/jwks.json`, jwks.py
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import Request
@@ -60,12 +59,14 @@ class BearerAuthenticator:
     async def _keys(self, *, refresh: bool) -> TokenVerifier:
         """`refresh`: a token named a key id not known here; asked again only if the last fetch is old enough."""
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            if self._verifier is None or age > self._keys_max_age or (refresh and age > self._refetch):
+            # By the injected clock; a clock set back counts as stale rather than freezing the keys.
+            age = self._clock.timestamp() - self._fetched_at
+            stale = age < 0 or age > self._keys_max_age
+            if self._verifier is None or stale or (refresh and age > self._refetch):
                 keys = await self._auth.public_keys()
                 self._verifier = TokenVerifier(keys.keys, clock=self._clock, max_lifetime_seconds=self._max_lifetime)
                 self._published = dict(keys.keys)
-                self._fetched_at = time.monotonic()
+                self._fetched_at = self._clock.timestamp()
             return self._verifier
 
     async def published_keys(self) -> dict[str, str]:
