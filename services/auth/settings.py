@@ -91,9 +91,7 @@ class AuthSettings(ServiceSettings):
     @model_validator(mode="after")
     def _one_signing_key_setting(self) -> AuthSettings:
         if self.auth_signing_keys is not None and self.auth_signing_key is not None:
-            raise ValueError(
-                "set SEKISHO_AUTH_SIGNING_KEYS or SEKISHO_AUTH_SIGNING_KEY (the older name), not both"
-            )
+            raise ValueError("set SEKISHO_AUTH_SIGNING_KEYS or SEKISHO_AUTH_SIGNING_KEY (the older name), not both")
         return self
 
     @property
@@ -106,7 +104,8 @@ class AuthSettings(ServiceSettings):
         if setting is None:
             raise RuntimeError(
                 "SEKISHO_AUTH_SIGNING_KEYS is not set: access tokens are signed with an Ed25519 key (PEM, "
-                "`sekisho keygen --ed25519`). `sekisho up` keeps a dev key under the data dir; a deployment sets its own."
+                "`sekisho keygen --ed25519`). `sekisho up` keeps a dev key under the data dir; a deployment sets its "
+                "own."
             )
         return load_signing_keys(setting.get_secret_value())
 
