@@ -131,10 +131,33 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         return 0
     if args.identity is not None:
         return _keygen_identity(Path(args.identity), _services(args.service))
+    if args.ed25519:
+        return _keygen_token_key(args.kid)
+    args.kid = "k1" if args.kid is None else args.kid
     if not args.kid.isalnum():
         print(f"sekisho: the key id must be letters and digits only, not {args.kid!r}", file=sys.stderr)
         return 1
     print(new_key_spec(args.kid))
+    return 0
+
+
+def _keygen_token_key(kid: str | None) -> int:
+    """A new access-token key: on stdout its private PEM, the value of SEKISHO_AUTH_SIGNING_KEYS (alone, or before or
+    after the keys in use for a rotation); on stderr its key id and public half, for the record."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from shared.tokens import key_id, private_pem, public_jwk
+
+    if kid is not None:
+        print(
+            "sekisho: an access-token key's id is its RFC 7638 thumbprint, computed from the key: --kid is not taken "
+            "with --ed25519",
+            file=sys.stderr,
+        )
+        return 1
+    key = Ed25519PrivateKey.generate()
+    print(private_pem(key), end="")
+    print(f"sekisho: key id {key_id(key)}; public key (JWK) {json.dumps(public_jwk(key))}", file=sys.stderr)
     return 0
 
 
@@ -214,7 +237,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         overrides["SEKISHO_BLIND_INDEX_KEY"] = dev_blind_index_key(data_dir)  # before the data keys: see there
     if not os.environ.get("SEKISHO_DATA_KEYS"):
         overrides["SEKISHO_DATA_KEYS"] = dev_data_keys(data_dir)
-    if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY"):
+    if not os.environ.get("SEKISHO_AUTH_SIGNING_KEY") and not os.environ.get("SEKISHO_AUTH_SIGNING_KEYS"):
         overrides["SEKISHO_AUTH_SIGNING_KEY"] = dev_secret(
             data_dir, DEV_AUTH_SIGNING_KEY_FILE, _new_signing_pem, "SEKISHO_AUTH_SIGNING_KEY"
         )
@@ -570,12 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     partner.set_defaults(func=cmd_partner)
 
     keygen = commands.add_parser(
-        "keygen", help="print a new AES-256 data key for SEKISHO_DATA_KEYS, or make the services' identity keys"
+        "keygen",
+        help="print a new AES-256 data key for SEKISHO_DATA_KEYS or access-token key, or make the services' identity "
+        "keys",
     )
     keygen.add_argument(
         "--kid",
-        default="k1",
-        help="its key id (alphanumeric; one not in SEKISHO_DATA_KEYS yet, to put first for a rotation: README)",
+        help="its key id (alphanumeric, default k1; one not in SEKISHO_DATA_KEYS yet, to put first for a rotation: "
+        "README)",
+    )
+    keygen.add_argument(
+        "--ed25519",
+        action="store_true",
+        help="instead: a new Ed25519 access-token key (PEM) for SEKISHO_AUTH_SIGNING_KEYS; its key id (RFC 7638 "
+        "thumbprint) and public JWK on stderr",
     )
     keygen.add_argument(
         "--identity",

@@ -14,6 +14,9 @@ Every refusal raises `TokenError`, whose `reason` is a stable word for logs and 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -303,10 +306,61 @@ def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 def new_signing_key() -> tuple[str, str]:
     """A fresh Ed25519 key pair as (private PKCS#8 PEM, public PEM), unencrypted: store the first as a secret."""
     private = Ed25519PrivateKey.generate()
-    private_pem = private.private_bytes(
+    return private_pem(private), public_pem(private)
+
+
+_PEM_PRIVATE = re.compile(r"-----BEGIN PRIVATE KEY-----[A-Za-z0-9+/=\s]+?-----END PRIVATE KEY-----")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _raw_public(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """The key's RFC 7638 JWK thumbprint (SHA-256, base64url): the `kid` its tokens carry, the same wherever it is
+    computed, so a key needs no name of its own and two keys never share one."""
+    members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": _b64url(_raw_public(key))}, separators=(",", ":"))
+    return _b64url(hashlib.sha256(members.encode("ascii")).digest())
+
+
+def public_jwk(key: str | bytes | Ed25519PrivateKey | Ed25519PublicKey, kid: str | None = None) -> dict[str, str]:
+    """The public half as an RFC 8037 JWK for EdDSA signatures; `kid` defaults to the thumbprint."""
+    if not isinstance(key, Ed25519PrivateKey):
+        key = load_public_key(key)
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64url(_raw_public(key)),
+        "kid": kid or key_id(key),
+        "use": "sig",
+        "alg": ALGORITHM,
+    }
+
+
+def private_pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    return private_pem, public_pem(private)
+
+
+def load_signing_keys(text: str) -> list[Ed25519PrivateKey]:
+    """The access-token signing keys of SEKISHO_AUTH_SIGNING_KEYS: one or more PKCS#8 PEM blocks one after the
+    other (`sekisho keygen --ed25519` prints one). The first signs; every one is published, so tokens of the others
+    still verify while a rotation overlaps. Text outside the blocks is ignored; ValueError for no key, a key that is
+    not Ed25519, or one listed twice."""
+    blocks = _PEM_PRIVATE.findall(text)
+    if not blocks:
+        raise ValueError("no Ed25519 private key (PEM, -----BEGIN PRIVATE KEY-----) is listed")
+    keys = [load_private_key(block) for block in blocks]
+    kids = [key_id(key) for key in keys]
+    if len(set(kids)) != len(kids):
+        raise ValueError("a token signing key is listed twice")
+    return keys
 
 
 def _check_kid(kid: str) -> str:
@@ -316,26 +370,36 @@ def _check_kid(kid: str) -> str:
 
 
 class TokenSigner:
-    """Signs access tokens with one Ed25519 key, naming it by `kid` in the header."""
+    """Signs access tokens with one Ed25519 key, naming it by `kid` in the header (default: its thumbprint).
+    `also_published`: the keys of a rotation's overlap, whose public halves are published beside its own."""
 
     def __init__(
         self,
         private_key: str | bytes | Ed25519PrivateKey,
         *,
-        kid: str,
+        kid: str | None = None,
         clock: Clock,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        also_published: Sequence[Ed25519PrivateKey | Ed25519PublicKey] = (),
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("an access token must live a positive number of seconds")
         self._key = load_private_key(private_key)
-        self.kid = _check_kid(kid)
+        self.kid = _check_kid(kid if kid is not None else key_id(self._key))
         self._clock = clock
         self.ttl_seconds = ttl_seconds
+        self._published = {self.kid: public_pem(self._key)}
+        for other in also_published:
+            self._published.setdefault(key_id(other), public_pem(other))
 
     @property
     def public_key_pem(self) -> str:
         return public_pem(self._key)
+
+    @property
+    def published_keys(self) -> dict[str, str]:
+        """Key id -> public PEM of every key whose tokens verify: the signing key first."""
+        return dict(self._published)
 
     def sign(self, claims: AccessClaims) -> str:
         return jwt.encode(claims.to_claims(), self._key, algorithm=ALGORITHM, headers={"kid": self.kid})

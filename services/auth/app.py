@@ -30,7 +30,6 @@ from shared.service import ServiceState, build_service_app
 from shared.tokens import TokenSigner
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SIGNING_KID = "auth1"
 
 
 def create_app(
@@ -40,12 +39,8 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or AuthSettings()
-    if settings.auth_signing_key is None:
-        raise RuntimeError(
-            "SEKISHO_AUTH_SIGNING_KEY is not set: access tokens are signed with an Ed25519 key (PEM). "
-            "`sekisho up` keeps a dev key under the data dir; a deployment sets its own."
-        )
-    signing_key = settings.auth_signing_key.get_secret_value()
+    # The first key signs; the others (a rotation's overlap) are published so their tokens still verify.
+    signing_key, *overlap = settings.token_signing_keys()
     settings.require_index_key()  # customers are found by their blind indexes
     settings.chain_key()  # the audit trail is chained with it: in production, no start without one
 
@@ -63,7 +58,7 @@ def create_app(
             clock=state.clock,
             outbox=state.outbox,
             hasher=hasher,
-            signer=TokenSigner(signing_key, kid=SIGNING_KID, clock=state.clock),
+            signer=TokenSigner(signing_key, clock=state.clock, also_published=overlap),
         )
 
     return build_service_app(

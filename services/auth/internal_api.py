@@ -34,8 +34,8 @@ def _from_gateway(identity: Any) -> None:
 
 @router.get("/keys", dependencies=[only_from("gateway")])
 async def public_keys(runtime: RuntimeDep) -> PublicKeys:
-    """The public keys that verify access tokens, by key id."""
-    return PublicKeys(keys={runtime.signer.kid: runtime.signer.public_key_pem})
+    """The public keys that verify access tokens, by key id: the signing key first, then a rotation's overlap."""
+    return PublicKeys(keys=runtime.signer.published_keys)
 
 
 @router.get("/sessions/{session_id}", dependencies=[only_from("gateway")])

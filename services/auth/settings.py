@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.production import is_dev_key, is_loopback_host, not_https
 from shared.settings import ServiceSettings
+from shared.tokens import load_signing_keys, private_pem
 
 
 class AuthSettings(ServiceSettings):
-    # Ed25519 key that signs access tokens (PEM). No default: `sekisho up` keeps a dev key under the data dir.
+    # The Ed25519 keys of access tokens (PKCS#8 PEM blocks one after the other, `sekisho keygen --ed25519`): the
+    # first signs, all are published (by RFC 7638 thumbprint as key id) so tokens of the others verify while a
+    # rotation overlaps (README "Rotating the access-token key"). SEKISHO_AUTH_SIGNING_KEY, the older name, is the
+    # same setting; set one of them. No default: `sekisho up` keeps a dev key under the data dir.
+    auth_signing_keys: SecretStr | None = None
     auth_signing_key: SecretStr | None = None
     # The HMAC-SHA256 key of the audit trail's hash chain (SEC-6, audit_chain.py), any string of 32 characters or more.
     # Unset outside production: a fixed development key, the same for `sekisho up`, `migrate` and `audit verify`;
@@ -75,6 +81,34 @@ class AuthSettings(ServiceSettings):
     caution_ja: str = "当社が電話・メール・SMSでID、パスワード、確認コードをお尋ねすることはありません。"
     caution_en: str = "We never ask for your ID, password or verification code by phone, email or SMS."
 
+    @field_validator("auth_signing_keys", "auth_signing_key")
+    @classmethod
+    def _signing_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            load_signing_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _one_signing_key_setting(self) -> AuthSettings:
+        if self.auth_signing_keys is not None and self.auth_signing_key is not None:
+            raise ValueError("set SEKISHO_AUTH_SIGNING_KEYS or SEKISHO_AUTH_SIGNING_KEY (the older name), not both")
+        return self
+
+    @property
+    def signing_keys_setting(self) -> SecretStr | None:
+        return self.auth_signing_keys if self.auth_signing_keys is not None else self.auth_signing_key
+
+    def token_signing_keys(self) -> list[Ed25519PrivateKey]:
+        """The access-token keys, the one that signs first; RuntimeError when neither setting is set."""
+        setting = self.signing_keys_setting
+        if setting is None:
+            raise RuntimeError(
+                "SEKISHO_AUTH_SIGNING_KEYS is not set: access tokens are signed with an Ed25519 key (PEM, "
+                "`sekisho keygen --ed25519`). `sekisho up` keeps a dev key under the data dir; a deployment sets its "
+                "own."
+            )
+        return load_signing_keys(setting.get_secret_value())
+
     @field_validator("audit_chain_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -85,16 +119,18 @@ class AuthSettings(ServiceSettings):
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         running = self.service == "auth"
-        if self.auth_signing_key is None:
+        signing_keys = self.signing_keys_setting
+        if signing_keys is None:
             if running:
                 problems.append(
-                    "SEKISHO_AUTH_SIGNING_KEY is not set: the Ed25519 key (PEM) that signs access tokens; "
-                    "production never generates one"
+                    "SEKISHO_AUTH_SIGNING_KEY is not set (or SEKISHO_AUTH_SIGNING_KEYS): the Ed25519 key (PEM) that "
+                    "signs access tokens (`sekisho keygen --ed25519`); production never generates one"
                 )
-        elif is_dev_key(self.auth_signing_key.get_secret_value(), self.data_dir):
-            problems.append(
-                f"SEKISHO_AUTH_SIGNING_KEY is a development key `sekisho up` generated under {self.data_dir}"
-            )
+        elif any(
+            is_dev_key(private_pem(key), self.data_dir) for key in load_signing_keys(signing_keys.get_secret_value())
+        ):
+            name = "SEKISHO_AUTH_SIGNING_KEYS" if self.auth_signing_keys is not None else "SEKISHO_AUTH_SIGNING_KEY"
+            problems.append(f"{name} is a development key `sekisho up` generated under {self.data_dir} (or lists one)")
         if running and self.blind_index_key is None:
             problems.append(
                 "SEKISHO_BLIND_INDEX_KEY is not set: the key of the blind indexes customers are found by "

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
-from services.gateway import console_pages, controls_api, models, partners_api, proxy
+from services.gateway import console_pages, controls_api, jwks, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.clients import AuthClient, FraudClient
@@ -108,7 +108,7 @@ def create_app(
         settings=settings,
         migrations=MIGRATIONS,
         # The gateway's own routes before the proxy: its catch-all would shadow them.
-        routers=[partners_api.router, controls_api.router, console_pages.router, proxy.router],
+        routers=[partners_api.router, controls_api.router, console_pages.router, jwks.router, proxy.router],
         clock=clock,
         transports=transports,
         internal=False,

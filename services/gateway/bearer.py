@@ -1,13 +1,14 @@
 """Authenticating customers and staff at the gateway: the access token's EdDSA signature, expiry and type.
 
-The public keys come from auth (`GET /internal/keys`), fetched at first need and again when a token
-names a key id the gateway has not seen (a rotation), at most every ten seconds.
+The public keys come from auth (`GET /internal/keys`), fetched at first need, again when a token names a key id the
+gateway has not seen (a rotation: at most every ten seconds, so tokens with made-up key ids cannot make it hammer
+auth), and at least every minute, so a key dropped from auth's list stops verifying here within that minute. The
+gateway publishes the same keys as a JWKS (`GET /.well-known/jwks.json`, jwks.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +19,7 @@ from shared.problems import Problem
 from shared.tokens import AccessClaims, SubjectType, TokenError, TokenVerifier
 
 REFETCH_SECONDS = 10.0
+KEYS_MAX_AGE_SECONDS = 60.0
 # A live session is believed for this long before auth is asked again: a logout, a password change or a
 # staff lock stops every token of the session within these seconds, not at the token's expiry.
 SESSION_CHECK_SECONDS = 5.0
@@ -29,11 +31,22 @@ class Unauthenticated(Problem):
 
 
 class BearerAuthenticator:
-    def __init__(self, *, auth: AuthClient, clock: Clock, max_lifetime_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        auth: AuthClient,
+        clock: Clock,
+        max_lifetime_seconds: int | None = None,
+        keys_max_age_seconds: float = KEYS_MAX_AGE_SECONDS,
+        refetch_seconds: float = REFETCH_SECONDS,
+    ) -> None:
         self._auth = auth
         self._clock = clock
         self._max_lifetime = max_lifetime_seconds
+        self._keys_max_age = keys_max_age_seconds
+        self._refetch = refetch_seconds
         self._verifier: TokenVerifier | None = None
+        self._published: dict[str, str] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         self._live: dict[str, float] = {}  # session id -> until when it is believed live
@@ -44,13 +57,22 @@ class BearerAuthenticator:
         self._ended: set[str] = set()
 
     async def _keys(self, *, refresh: bool) -> TokenVerifier:
+        """`refresh`: a token named a key id not known here; asked again only if the last fetch is old enough."""
         async with self._lock:
-            stale = time.monotonic() - self._fetched_at > REFETCH_SECONDS
-            if self._verifier is None or (refresh and stale):
+            # By the injected clock; a clock set back counts as stale rather than freezing the keys.
+            age = self._clock.timestamp() - self._fetched_at
+            stale = age < 0 or age > self._keys_max_age
+            if self._verifier is None or stale or (refresh and age > self._refetch):
                 keys = await self._auth.public_keys()
                 self._verifier = TokenVerifier(keys.keys, clock=self._clock, max_lifetime_seconds=self._max_lifetime)
-                self._fetched_at = time.monotonic()
+                self._published = dict(keys.keys)
+                self._fetched_at = self._clock.timestamp()
             return self._verifier
+
+    async def published_keys(self) -> dict[str, str]:
+        """Key id -> public PEM of the keys access tokens verify with now (auth's list, at most a minute old)."""
+        await self._keys(refresh=False)
+        return dict(self._published)
 
     async def authenticate(
         self, request: Request, subject_type: SubjectType, *, fresh_session: bool = False

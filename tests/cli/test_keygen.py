@@ -78,3 +78,25 @@ def test_keygen_makes_a_data_key_to_put_first_for_a_rotation(capsys: pytest.Capt
     for unusable in ("k:2", "k,2", "k 2", ""):  # SEKISHO_DATA_KEYS could not be parsed with it
         assert main(["keygen", "--kid", unusable]) == 1
         assert "letters and digits" in capsys.readouterr().err
+
+
+def test_keygen_ed25519_prints_an_access_token_key_the_auth_setting_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sekisho keygen --ed25519`: stdout is the value of SEKISHO_AUTH_SIGNING_KEYS (alone, or joined to the keys in
+    use for a rotation); stderr names its key id and public half."""
+    from services.auth.settings import AuthSettings
+    from shared.tokens import key_id, public_jwk
+
+    assert main(["keygen", "--ed25519"]) == 0
+    first = capsys.readouterr()
+    assert main(["keygen", "--ed25519"]) == 0
+    second = capsys.readouterr()
+    assert first.out != second.out  # a new key each time
+    (key,) = AuthSettings(auth_signing_keys=first.out).token_signing_keys()  # type: ignore[arg-type]
+    assert f"key id {key_id(key)}" in first.err
+    assert json.loads(first.err.split("(JWK) ", 1)[1]) == public_jwk(key)
+    assert "PRIVATE" not in first.err
+    rotated = AuthSettings(auth_signing_keys=second.out + first.out).token_signing_keys()  # type: ignore[arg-type]
+    assert [key_id(k) for k in rotated] == [second.err.split("key id ")[1].split(";")[0], key_id(key)]
+    # The older name takes the same value.
+    assert [key_id(k) for k in AuthSettings(auth_signing_key=first.out).token_signing_keys()] == [key_id(key)]  # type: ignore[arg-type]
+    assert main(["keygen", "--ed25519", "--kid", "mine"]) == 1  # its id is its thumbprint, never a name
