@@ -67,11 +67,11 @@ async def test_every_service_shows_what_happened_by_route_template_and_outcome(s
     customer_id = await open_account(system.gateway)
     tokens = await full_login(system, sms)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    changed = await stepped_up(
-        system,
-        sms,
-        lambda extra: system.gateway.patch("/v1/me", json={"email": "new.hanako@example.jp"}, headers={**bearer, **extra}),
-    )
+
+    def change(extra: dict[str, str]) -> Any:
+        return system.gateway.patch("/v1/me", json={"email": "new.hanako@example.jp"}, headers={**bearer, **extra})
+
+    changed = await stepped_up(system, sms, change)
     assert changed.status_code == 200, changed.text
     probe = "no-such-path-7f3a9c"
     assert (await system.gateway.get(f"/v1/{probe}/{customer_id}")).status_code == 404
