@@ -112,10 +112,12 @@ class RequestContextMiddleware:
 class ServiceIdentityMiddleware:
     """Refuses every call that does not carry a valid, unexpired identity signed for this service (SEC-1).
 
-    Only the probes and the OpenAPI document stay open: they reveal nothing and orchestrators call them bare.
+    Only the probes, the OpenAPI document and the metrics stay open: they reveal nothing personal and orchestrators
+    and scrapers call them bare.
     """
 
-    OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+    # /metrics checks the scraper's address itself (SEKISHO_METRICS_NETWORKS): Prometheus carries no identity.
+    OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})
 
     def __init__(self, app: ASGIApp, *, verifier: IdentityVerifier) -> None:
         self.app = app

@@ -7,6 +7,7 @@ migration folder; nothing is created at import time.
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import Table
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from shared.audit import AUDIT_BATCH_PATH, AUDIT_PATH
 from shared.clock import Clock, SystemClock
@@ -28,6 +29,7 @@ from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.internal_client import InternalClient
 from shared.json_depth import JsonDepthMiddleware
 from shared.logs import configure_logging
+from shared.metrics import MetricsMiddleware, ServiceMetrics, peer_ip, scrape_allowed
 from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
 from shared.migrations import head_revision
 from shared.outbox import Outbox, OutboxConfig
@@ -51,6 +53,8 @@ class ServiceState:
     issuer: IdentityIssuer
     cipher: FieldCipher
     outbox: Outbox | None = None
+    # The app's Prometheus series (shared/metrics.py): its own registry, counted where the service acts.
+    metrics: ServiceMetrics | None = None
     # The service's own typed runtime (AuthRuntime, GatewayRuntime …), built by its start-up hook and reached
     # through its RuntimeDep (shared.dependencies.runtime_dependency): what only that service works with.
     runtime: object | None = None
@@ -79,11 +83,13 @@ def build_service_app(
     response_headers: Sequence[tuple[str, str]] = (),
     server_timing: bool | None = None,
     api_docs: bool | None = None,
+    scraper_ip: Callable[[Request], str] = peer_ip,
 ) -> FastAPI:
     """`response_headers`: added to every answer besides EVERY_SERVICE_HEADERS. `server_timing`: answers say
     how long the service took (a caller outside can time the work behind an answer with it). `api_docs`:
     FastAPI's /docs and /redoc pages (the OpenAPI document at /openapi.json stays, as the README promises). Unset,
-    either is on outside production and off in it (SEKISHO_ENV=prod)."""
+    either is on outside production and off in it (SEKISHO_ENV=prod). `scraper_ip`: the address /metrics checks
+    against SEKISHO_METRICS_NETWORKS (the TCP peer's; the gateway's, the client's behind its trusted proxies)."""
     development = settings.env != "prod"
     server_timing = development if server_timing is None else server_timing
     api_docs = development if api_docs is None else api_docs
@@ -91,6 +97,7 @@ def build_service_app(
     cipher = FieldCipher(settings.require_data_keys(), index_key=settings.index_key())
     clock = clock or SystemClock()
     head = head_revision(migrations)
+    metrics = ServiceMetrics(name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +114,7 @@ def build_service_app(
             client=InternalClient(settings=settings, issuer=issuer, transports=transports),
             issuer=issuer,
             cipher=cipher,
+            metrics=metrics,
         )
         if outbox_table is not None:
             state.outbox = Outbox(
@@ -174,6 +182,16 @@ def build_service_app(
             )
         return JSONResponse({"status": "ready", "service": name, "database": database})
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus text format, for the scrapers SEKISHO_METRICS_NETWORKS allows; anyone else: no such page."""
+        if not scrape_allowed(scraper_ip(request), settings.metrics_networks):
+            return problem_response(404, "not_found", "No such resource.")
+        state: ServiceState = app.state.service
+        if state.outbox is not None:
+            await metrics.observe_outbox(state.outbox.table, state.database, state.clock)
+        return metrics.exposition()
+
     for router in routers:
         app.include_router(router)
 
@@ -188,6 +206,7 @@ def build_service_app(
         app.add_middleware(extra.cls, *extra.args, **extra.kwargs)
     pages = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"}) if api_docs else frozenset()
     app.add_middleware(SecurityHeadersMiddleware, headers=(*EVERY_SERVICE_HEADERS, *response_headers), pages=pages)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, clock=time.perf_counter)
     # Outermost, so that every answer (a 401 or 413 from the middleware inside included) carries the request id.
     app.add_middleware(RequestContextMiddleware, quiet=quiet_paths, server_timing=server_timing)
     return app

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.crypto import parse_index_key, parse_keys
 from shared.identity_keys import PublicKeys, check_own_key, load_identity_key, load_public_keys
@@ -80,6 +81,19 @@ class ServiceSettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True  # tests turn it off to keep pytest's own log capture
+    # A comma-separated list of CIDRs (SEKISHO_METRICS_NETWORKS): who may scrape /metrics (README "Metrics"); any
+    # other caller gets 404. At the gateway the address is the client's as X-Forwarded-For from a trusted proxy says.
+    metrics_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
+
+    @field_validator("metrics_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("data_keys")
     @classmethod

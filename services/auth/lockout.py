@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth import models
 from services.auth.errors import AccountLocked
+from shared.metrics import current_metrics
 from shared.statements import Prepared, Statements, statements_of
 
 FailureKind = Literal["password", "code"]
@@ -183,6 +184,8 @@ async def record_failure(
             values[f"{side}_locks"] = locks
         outcome = LockOutcome(True, False, until)
     await session.execute(g.update().where(g.c.customer_id == subject).values(**values))
+    if outcome.locked and (metrics := current_metrics.get()) is not None:
+        metrics.lockouts.labels(side, kind, "hard" if outcome.hard else "temporary").inc()
     return outcome
 
 

@@ -87,6 +87,8 @@ async def score(body: ScoreRequest, runtime: RuntimeDep) -> Response:
             first, beside = await stack.enter_async_context(reads.direct_reading()), None
         found, assessment, version = await scorer.assess(state.database, context, reads=first, beside=beside)
     record = ScoreRecord(new_id("scr"), context, found, assessment, version)
+    if state.metrics is not None:
+        state.metrics.scores.labels(context.operation, assessment.action).inc()
     done: list[actions.Done] = []
     if actions.needed(assessment):
         async with state.database.transaction() as session:

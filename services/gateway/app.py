@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from services.gateway import console_pages, controls_api, jwks, models, partners_api, proxy
 from services.gateway.bearer import BearerAuthenticator
 from services.gateway.body_limit import BodyLimitMiddleware
+from services.gateway.client_ip import client_ip
 from services.gateway.clients import AuthClient, FraudClient
 from services.gateway.controls import GatewayControls, fetch_fraud_ip_denies
 from services.gateway.cors import CorsMiddleware
@@ -90,6 +91,7 @@ def create_app(
                 score_timeout_seconds=settings.score_timeout_seconds,
                 database=state.database,
                 outbox=state.outbox,
+                metrics=state.metrics,
             ),
         )
         await controls.start()
@@ -120,6 +122,8 @@ def create_app(
         response_headers=GATEWAY_HEADERS,
         server_timing=settings.server_timing,
         api_docs=settings.api_docs,
+        # Only operators scrape the gateway's /metrics: the client's address (behind the trusted proxies) is checked.
+        scraper_ip=lambda request: client_ip(request, settings.trusted_proxies),
     )
     app.state.routes = table
     return app

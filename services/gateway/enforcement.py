@@ -23,6 +23,7 @@ from services.gateway.routes import Route
 from shared.clock import Clock
 from shared.database import Database
 from shared.events import record_event
+from shared.metrics import ServiceMetrics
 from shared.outbox import Outbox
 from shared.problems import Problem
 from shared.tokens import AccessClaims, Factor
@@ -80,6 +81,12 @@ class Enforcer:
     score_timeout_seconds: float
     database: Database
     outbox: Outbox
+    metrics: ServiceMetrics | None = None
+
+    def _count_step_up(self, asked: _Asked, outcome: str) -> None:
+        """challenged (a 401 with a challenge or a demand to sign in again), granted, denied (a grant refused)."""
+        if self.metrics is not None:
+            self.metrics.step_ups.labels(asked.route.operation, outcome).inc()
 
     async def _record(self, outcome: str, asked: _Asked, reasons: tuple[str, ...]) -> None:
         """Every request the policy stopped, and every step-up that passed, is an event for fraud (MON-1's trends
@@ -163,6 +170,7 @@ class Enforcer:
         if asked.scored is not None:
             cleared["risk"] = asked.scored.to_context()
         if granted is not None:
+            self._count_step_up(asked, "granted")
             await self._record("step_up_passed", asked, decision.reasons)
             cleared["step_up"] = granted.to_claim()
             cleared["factors"] = [factor.to_claim() for factor in (*session.factors, granted)]
@@ -194,9 +202,12 @@ class Enforcer:
                 if decision.outcome == "allow":
                     return granted
                 if decision.outcome != "step_up":
+                    self._count_step_up(asked, "denied")
                     await self._refuse(asked, decision)
             else:
+                self._count_step_up(asked, "denied")
                 decision = replace(decision, reasons=(*decision.reasons, "grant_invalid"))
+        self._count_step_up(asked, "challenged")
         await self._record("step_up_required", asked, decision.reasons)
         raise await step_up.challenge(
             self.auth,

@@ -15,6 +15,7 @@ from services.gateway.runtime import GatewayRuntime, RuntimeDep
 from shared.channels import channel_var, of_request
 from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.internal_client import ServiceTimeout
+from shared.metrics import UNMATCHED
 from shared.problems import Problem
 from shared.roles import has_role
 from shared.tokens import AccessClaims
@@ -38,6 +39,8 @@ router = APIRouter()
 def _match(request: Request) -> RouteMatch:
     table: RouteTable = request.app.state.routes
     found = table.match(request.method, request.url.path)
+    # The metrics count the table's template, never the path (its ids), nor the catch-all's "/{path:path}".
+    request.state.metrics_route = found.route.path if isinstance(found, RouteMatch) else UNMATCHED
     if isinstance(found, RouteMatch):
         return found
     if found:

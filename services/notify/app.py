@@ -36,7 +36,9 @@ def create_app(
                 support_hours=settings.support_hours,
             )
         )
-        worker = DeliveryWorker(settings=settings, database=state.database, cipher=state.cipher, clock=state.clock)
+        worker = DeliveryWorker(
+            settings=settings, database=state.database, cipher=state.cipher, clock=state.clock, metrics=state.metrics
+        )
         state.runtime = NotifyRuntime(settings=settings, renderer=renderer, worker=worker)
         worker.start()
 

@@ -26,6 +26,7 @@ from shared.crypto import FieldCipher
 from shared.database import Database
 from shared.ids import new_id
 from shared.leases import Pump, claim_due
+from shared.metrics import ServiceMetrics
 
 log = logging.getLogger("sekisho.notify.delivery")
 
@@ -33,8 +34,17 @@ LocalWrite = Callable[[AsyncSession], Awaitable[None]]
 
 
 class DeliveryWorker:
-    def __init__(self, *, settings: NotifySettings, database: Database, cipher: FieldCipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        settings: NotifySettings,
+        database: Database,
+        cipher: FieldCipher,
+        clock: Clock,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.database = database
         self.cipher = cipher
         self.clock = clock
@@ -80,8 +90,13 @@ class DeliveryWorker:
         outcomes = await asyncio.gather(*(self._send(row) for row in rows))
         self._update_breakers(rows, [error for error, _ in outcomes], now)
         async with self.database.transaction() as session:
-            for row, (error, local) in zip(rows, outcomes, strict=True):
-                await self._record(session, row, error, local)
+            recorded = [
+                (row.channel, await self._record(session, row, error, local))
+                for row, (error, local) in zip(rows, outcomes, strict=True)
+            ]
+        if self.metrics is not None:  # counted once recorded: a round rolled back is sent again, and counted then
+            for channel, outcome in recorded:
+                self.metrics.deliveries.labels(channel, outcome).inc()
         return len(rows)
 
     def _update_breakers(self, rows: list[Any], errors: list[ChannelError | None], now: datetime) -> None:
@@ -141,7 +156,8 @@ class DeliveryWorker:
 
     async def _record(
         self, session: AsyncSession, row: Any, error: ChannelError | None, local: LocalWrite | None
-    ) -> None:
+    ) -> str:
+        """Records one send; answers its outcome (sent, failed: tried again later, dead: given up)."""
         now = self.clock.now()
         attempts = row.attempts + 1
         values: dict[str, Any] = {"attempts": attempts, "lease_until": None}
@@ -164,6 +180,7 @@ class DeliveryWorker:
                 delivery_id=row.id, attempted_at=now, outcome=values["status"], error=values.get("last_error")
             )
         )
+        return str(values["status"])
 
     async def _store_letter(self, session: AsyncSession, row: Any, address: str, body: str) -> None:
         """Post: the letter is stored as a document to be printed and mailed; handing it to print is delivery."""
