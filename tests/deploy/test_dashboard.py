@@ -1,4 +1,4 @@
-"""The Grafana dashboard (deploy/grafana/sekisho.json) and the Prometheus alert rules (deploy/prometheus/alerts.yaml)
+"""The Grafana dashboard (deploy/grafana/sekisho.json) and the Prometheus alert rules (deploy/prometheus/alerts.yml)
 ask only for series and labels that shared/metrics.py registers, and every alert names a section of
 deploy/RUNBOOK.md that exists: a renamed series or label, or a moved heading, fails here instead of leaving an empty
 panel or a silent alert."""
@@ -18,7 +18,7 @@ from shared.metrics import ServiceMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "sekisho.json"
-ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yaml"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RUNBOOK = ROOT / "deploy" / "RUNBOOK.md"
 
 METRIC = re.compile(r"\bsekisho_[a-z_]+")
