@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sekisho.sinks import SmsSink, SmtpSink
+from tests.browser.chromium import CHROMIUM, Chromium
 from tests.harness import Backend, drop_schemas, new_backend
 
 POSTGRES_URL = os.environ.get("SEKISHO_TEST_DATABASE_URL") or None
@@ -95,6 +96,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skipped_postgres.append(report.nodeid)
     if report.when == "teardown":
         _figures.extend(f"{report.nodeid}: {line}" for name, line in report.user_properties if name == "figure")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium (Debian's) per test module, for the browser tests of passkeys and the ops console."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's Chromium")
+    browser = Chromium().start()
+    yield browser
+    browser.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -24,7 +24,7 @@ from services.gateway.step_up import key_fields_digest
 from shared.middleware import IDENTITY_HEADER
 from tests.auth.conftest import CUSTOMER, SIGNING_KEY, open_account
 from tests.auth.test_api_login import full_login, grant_by_sms, login
-from tests.browser.chromium import CHROMIUM, Chromium, PageServer, Tab
+from tests.browser.chromium import Chromium, PageServer, Tab
 from tests.gateway.test_kyc_gate import put_kyc
 from tests.gateway.test_policy_phishing_resistant import phishing_resistant_policy
 from tests.gateway.test_step_up import allowing_system
@@ -34,15 +34,6 @@ from tests.servers import eventually, eventually_async
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "passkeys"
 BANK_LINK = {"bank_code": "0001", "branch_code": "123", "account_number": "1234567", "holder_kana": "サトウ ハナコ"}
 LAPTOP = "browser-laptop-0001"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's Chromium")
-    browser = Chromium().start()
-    yield browser
-    browser.stop()
 
 
 @pytest.fixture(scope="module")

@@ -7,27 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from sekisho.sinks import SmsSink, SmtpSink
 from shared.clock import FrozenClock
 from tests.auth.conftest import SIGNING_KEY
-from tests.browser.chromium import CHROMIUM, Chromium
+from tests.browser.chromium import Chromium
 from tests.browser.gateway_relay import GatewayRelay
 from tests.harness import Backend, System, in_process_system
 from tests.kyc.conftest import KYC
 from tests.ops_console.console_tab import Console
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browsers` installs Debian's Chromium")
-    browser = Chromium().start()
-    yield browser
-    browser.stop()
 
 
 @pytest.fixture(scope="module")
