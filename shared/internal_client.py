@@ -16,7 +16,7 @@ import functools
 import json as jsonlib
 import random
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -135,8 +135,10 @@ class InternalClient:
         context: dict[str, Any] | None = None,
         timeout_seconds: float | None = None,
         idempotent: bool | None = None,
+        trace_links: Sequence[str | None] = (),
     ) -> httpx.Response:
-        """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered."""
+        """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered.
+        `trace_links`: traceparents the call's span links to, when traces are on (shared/tracing.py)."""
         method = method.upper()
         retry = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempts = 1 + (self._retries if retry else 0)
@@ -152,7 +154,7 @@ class InternalClient:
                 service, method, url, attempts, deadline, json, content, params, context, send_headers
             )
         # One client span for the call (its retries included), whose traceparent the callee continues.
-        with client_span(self._tracer, service, method, send_headers) as span:
+        with client_span(self._tracer, service, method, send_headers, trace_links) as span:
             response = await self._attempts(
                 service, method, url, attempts, deadline, json, content, params, context, send_headers
             )

@@ -248,8 +248,14 @@ class Outbox:
             for row in rows
         ]
         try:
+            # Messages queued by many requests: the call starts a trace of its own, linked to each of theirs.
             response = await self.client.request(
-                rows[0].destination, "POST", batch_path, json={"messages": messages}, idempotent=True
+                rows[0].destination,
+                "POST",
+                batch_path,
+                json={"messages": messages},
+                idempotent=True,
+                trace_links=[row.traceparent for row in rows],
             )
         except (ServiceUnavailable, ServiceTimeout) as exc:
             return [(row, self._retry_later(row.attempts, exc.detail)) for row in rows]

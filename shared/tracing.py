@@ -19,7 +19,7 @@ outside `traceparent` is kept as a link only. Baggage is never read nor sent.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,14 +100,33 @@ def continued(traceparent: str | None) -> Iterator[None]:
         otel_context.detach(token)
 
 
+def links_to(traceparents: Iterable[str | None]) -> list[Link]:
+    """Links to the spans `traceparents` name (the requests that queued the messages of one batch)."""
+    links = []
+    for traceparent in traceparents:
+        if traceparent:
+            linked = trace.get_current_span(PROPAGATOR.extract({"traceparent": traceparent})).get_span_context()
+            if linked.is_valid:
+                links.append(Link(linked))
+    return links
+
+
 @contextmanager
-def client_span(tracer: Tracer, service: str, method: str, headers: MutableMapping[str, str]) -> Iterator[Any]:
+def client_span(
+    tracer: Tracer,
+    service: str,
+    method: str,
+    headers: MutableMapping[str, str],
+    links: Iterable[str | None] = (),
+) -> Iterator[Any]:
     """A client span for one call to `service`, current for the block, with its `traceparent` (and `tracestate`)
-    put into `headers`. Named for the method and the service: an internal path can hold ids."""
+    put into `headers`. Named for the method and the service: an internal path can hold ids. `links`: traceparents
+    the call also belongs to (a batch of outbox messages, each queued by its own request)."""
     span = tracer.start_span(
         f"{method} {service}",
         kind=SpanKind.CLIENT,
         attributes={"http.request.method": method, "server.address": service, "peer.service": service},
+        links=links_to(links),
     )
     with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
         for name in [name for name in headers if name.lower() in ("traceparent", "tracestate")]:

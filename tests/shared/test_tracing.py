@@ -80,6 +80,7 @@ async def test_one_trace_goes_from_the_gateway_through_auth_and_its_outbox_to_no
     request_id = "trace-" + new_token(8)
     async with traced_system(backend, sms, receiver.url) as system:
         challenge_id = await code_sent(system, sms, {"X-Request-ID": request_id})
+        await eventually(lambda: any(s.name == "POST fraud" and s.service == "auth" for s in receiver.received()))
         async with system.apps["auth"].state.service.database.transaction() as session:
             stored = (await session.execute(select(auth_models.outbox.c.traceparent))).scalars().all()
     # Stopping the system exported every span still queued.
@@ -103,6 +104,15 @@ async def test_one_trace_goes_from_the_gateway_through_auth_and_its_outbox_to_no
     assert at_notify.name == "POST " + at_notify.attributes["http.route"]
     assert at_notify.attributes["sekisho.caller"] == "auth"
     assert f"-{at_auth.span_id}-" in " ".join(value for value in stored if value)
+    # Events leave for fraud in batches, many requests' in one call: that call starts its own trace, linked to the
+    # span of each request that queued one (the account opening's among them).
+    opening = one(spans, service="gateway", kind="server", name="POST /v1/accounts")
+    forwarded = one(spans, parent_id=opening.span_id, service="gateway", kind="client", name="POST auth")
+    opened_at_auth = child_of(spans, forwarded, "auth", "server")
+    batches = [s for s in spans if (s.service, s.kind, s.name) == ("auth", "client", "POST fraud")]
+    assert batches
+    assert all(batch.parent_id is None for batch in batches)
+    assert any((opened_at_auth.trace_id, opened_at_auth.span_id) in batch.links for batch in batches)
     # No raw path (the challenge id), no phone number, no code in anything exported.
     exported = b"".join(receiver.bodies)
     for secret in (challenge_id, PHONE_E164, CUSTOMER["phone"], CUSTOMER["email"], sms.received[-1].body):
