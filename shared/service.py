@@ -6,6 +6,7 @@ migration folder; nothing is created at import time.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -147,7 +148,9 @@ def build_service_app(
                 await hook(state)
             await state.client.aclose()
             await state.database.dispose()
-            tracing.stop()
+            if tracing.enabled:
+                # Exports the spans still queued: seconds of retries when the collector is down, so off the loop.
+                await asyncio.to_thread(tracing.stop)
 
     docs_url, redoc_url = ("/docs", "/redoc") if api_docs else (None, None)
     app = FastAPI(
