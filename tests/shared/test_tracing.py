@@ -199,3 +199,20 @@ async def test_without_an_endpoint_nothing_is_traced_nor_stored(
     assert stored
     assert set(stored) == {None}
     assert receiver.received() == []
+
+
+def test_the_endpoint_is_read_from_the_standard_variable_and_must_be_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from shared.settings import ServiceSettings
+
+    monkeypatch.delenv("SEKISHO_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    assert ServiceSettings().otlp_endpoint is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert ServiceSettings().otlp_endpoint == "http://collector:4318"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")  # set but empty: off, as the OpenTelemetry SDKs read it
+    assert ServiceSettings().otlp_endpoint is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    with pytest.raises(ValidationError, match="base URL"):
+        ServiceSettings()
