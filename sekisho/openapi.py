@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from services.gateway.jwks import PATH as JWKS_PATH
 from services.gateway.policy import SHIPPED_POLICY, OperationPolicy, load_policy
 from services.gateway.proxy import FORWARDED_REQUEST_HEADERS
 from services.gateway.routes import PING, PUBLIC_ROUTES, Route, diagnostic_routes
@@ -164,10 +165,12 @@ def gateway_problems(route: Route, rule: OperationPolicy | None) -> dict[int, se
     add(400, "bad_request")
     add(413, "payload_too_large")
     add(422, "validation_failed")
-    add(403, "ip_denied")
     add(500, "internal_error")
-    add(503, "service_unavailable")  # auth (tokens, sessions) or the rate limits' store cannot answer
     admitted = route.service != "gateway" or route == PING  # admission.py: the kill switches and rate limits
+    if admitted or route.caller != "anyone" or route.path == JWKS_PATH:
+        add(503, "service_unavailable")  # auth (keys, sessions), the rate limits' store or the service is down
+    if admitted or route.caller == "staff":
+        add(403, "ip_denied")  # the IP rules of the route's class (SEC-4); the controls API checks the ops class
     if admitted:
         add(429, "rate_limited")
     if admitted and not route.operation.startswith("ops_"):
@@ -272,7 +275,9 @@ def _service_problems(operation: dict[str, Any]) -> dict[int, set[str]]:
 
 
 def _operation_id(method: str, path: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", f"{method} {path}".lower()).strip("_")
+    """`post_v1_auth_login`: unique per public (method, path); `/ops/` (a folder's index) is not `/ops`."""
+    named = re.sub(r"[^a-z0-9]+", "_", f"{method} {path}".lower()).strip("_")
+    return f"{named}_index" if path.endswith("/") and path != "/" else named
 
 
 def _public_operation(

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from sekisho.openapi import DOCUMENT, public_routes
 from services.gateway.routes import RouteMatch, RouteTable
 
-_JSON = re.compile(r"^application/(problem\+)?json\b")
+_JSON = re.compile(r"^application/([a-z.-]+\+)?json$")
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
