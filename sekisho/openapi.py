@@ -61,7 +61,7 @@ def public_routes() -> tuple[Route, ...]:
 # --- the services' own documents -------------------------------------------------------------------------------
 
 
-def _settings(service: str, data_dir: Path) -> Any:
+def settings_for_documents(service: str, data_dir: Path) -> Any:
     """Settings enough to build the app (its routes depend on none of them): fresh keys, never the environment's."""
     from sekisho.services import settings_class
     from shared.identity_keys import new_identity_key
@@ -88,7 +88,7 @@ def service_documents() -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="sekisho-openapi-") as data_dir:
         for service in (*SERVICES, "gateway"):
             module = importlib.import_module(f"services.{service}.app")
-            app: FastAPI = module.create_app(_settings(service, Path(data_dir)))
+            app: FastAPI = module.create_app(settings_for_documents(service, Path(data_dir)))
             # FastAPI's own description of the app's routes: the gateway's app.openapi() is this module's output.
             documents[service] = get_openapi(title=app.title, version=app.version, routes=app.routes)
     return documents
@@ -297,12 +297,24 @@ def _public_operation(
             {"name": name, "in": "header", "required": required, "description": text, "schema": {"type": "string"}}
             for name, required, text in SIGNATURE_HEADERS
         ]
+    gateways = gateway_problems(route, rule)
+    if "step_up_required" in gateways.get(401, ()):
+        parameters.append(
+            {
+                "name": "Step-Up-Grant",
+                "in": "header",
+                "required": False,
+                "description": "The grant that answered this request's step-up challenge (RFC 9470): single use, for "
+                "this operation and these key fields.",
+                "schema": {"type": "string", "minLength": 10, "maxLength": 100},
+            }
+        )
     if parameters:
         operation["parameters"] = parameters
     else:
         operation.pop("parameters", None)
     problems = _service_problems(operation)
-    for status, codes in gateway_problems(route, rule).items():
+    for status, codes in gateways.items():
         problems.setdefault(status, set()).update(codes)
     for status in sorted(problems):
         listed = sorted(problems[status])

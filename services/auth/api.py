@@ -77,19 +77,16 @@ async def open_account(
 
 @router.post(
     "/v1/auth/login",
-    responses={
-        401: {"description": "mfa_required with a challenge, or invalid_credentials"},
-        **problem_responses(
-            (401, "invalid_credentials"),
-            (401, "mfa_required"),
-            (403, "device_blocked"),
-            (403, "password_reset_required"),
-            (423, "account_locked"),
-            (429, "too_many_attempts"),
-            (503, "service_unavailable"),
-            (504, "upstream_timeout"),
-        ),
-    },
+    responses=problem_responses(
+        (401, "invalid_credentials"),
+        (401, "mfa_required"),
+        (403, "device_blocked"),
+        (403, "password_reset_required"),
+        (423, "account_locked"),
+        (429, "too_many_attempts"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
 )
 async def post_login(
     body: LoginRequest,

@@ -87,6 +87,7 @@ def test_the_gateways_own_problems_are_documented_per_route(committed: dict[str,
     assert "operation_suspended" in _codes(withdrawal, "503")
     assert "payload_too_large" in _codes(withdrawal, "413")
     assert "rate_limited" in _codes(withdrawal, "429")
+    assert "Step-Up-Grant" in {p["name"] for p in withdrawal["parameters"] if p["in"] == "header"}
     authorize = committed["paths"]["/v1/atm/withdrawals/authorize"]["post"]
     assert "signature_invalid" in _codes(authorize, "401")
     assert "step_up_required" not in _codes(authorize, "401"), "a partner never steps up"
