@@ -214,16 +214,19 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
 
 @router.post(
     "/v1/auth/passkeys/login",
-    responses=problem_responses(
-        (401, "passkey_invalid"),
-        (403, "device_blocked"),
-        (404, "ceremony_not_found"),
-        (404, "not_found"),
-        (410, "ceremony_expired"),
-        (423, "account_locked"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": Tokens},
+        **problem_responses(
+            (401, "passkey_invalid"),
+            (403, "device_blocked"),
+            (404, "ceremony_not_found"),
+            (404, "not_found"),
+            (410, "ceremony_expired"),
+            (423, "account_locked"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def passkey_login(
     body: PasskeyLogin, identity: IdentityDep, runtime: RuntimeDep, user_agent: Annotated[str, Header()] = ""
