@@ -20,6 +20,7 @@ from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
+from shared.problems import problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -90,7 +91,12 @@ class BacktestIn(BaseModel):
     until: AwareDatetime
 
 
-@router.get("/rule-sets")
+@router.get(
+    "/rule-sets",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_rule_sets(session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetList:
     """Every version, newest first, without bodies (analyst)."""
     require_staff(identity, "analyst")
@@ -99,7 +105,12 @@ async def list_rule_sets(session: SessionDep, state: StateDep, identity: Identit
     return RuleSetList(rule_sets=[RuleSetView.of(version) for version in found])
 
 
-@router.get("/rules/library")
+@router.get(
+    "/rules/library",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def rule_library(session: SessionDep, state: StateDep, identity: IdentityDep) -> LibraryView:
     """The conditions a rule can name, with their default parameters and what they check (analyst)."""
     require_staff(identity, "analyst")
@@ -110,7 +121,16 @@ async def rule_library(session: SessionDep, state: StateDep, identity: IdentityD
     )
 
 
-@router.get("/rule-sets/{version}")
+@router.get(
+    "/rule-sets/{version}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def get_rule_set(version: int, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetDetail:
     """One version with its body (analyst)."""
     require_staff(identity, "analyst")
@@ -119,7 +139,17 @@ async def get_rule_set(version: int, session: SessionDep, state: StateDep, ident
     return RuleSetDetail(**RuleSetView.of(found).model_dump(), body=found.body)
 
 
-@router.post("/rule-sets", status_code=201)
+@router.post(
+    "/rule-sets",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetView:
     """A new draft with the next version number (supervisor). Versions are immutable once created: to change a
     draft, post a new one; every change is kept that way, with who made it and why."""
@@ -132,7 +162,17 @@ async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, i
     return RuleSetView.of(created)
 
 
-@router.post("/rule-sets/{version}/activate")
+@router.post(
+    "/rule-sets/{version}/activate",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (409, "rule_set_not_draft"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def activate_rule_set(
     version: int, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> ActivationView:
@@ -150,7 +190,17 @@ async def activate_rule_set(
     )
 
 
-@router.post("/rule-sets/{version}/backtest")
+@router.post(
+    "/rule-sets/{version}/backtest",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def backtest_rule_set(
     version: int, body: BacktestIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> JSONResponse:
