@@ -1,7 +1,7 @@
 """outbox messages keep the traceparent of the request that queued them: their delivery joins its trace
 
-Revision ID: txn_0009_outbox_traceparent
-Revises: txn_0008_publications
+Revision ID: txn_0010_outbox_traceparent
+Revises: txn_0009_request_id_retention
 Create Date: 2026-12-01
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from shared.migrations import add_outbox_traceparent_v2, drop_outbox_traceparent_v2
 
-revision: str = "txn_0009_outbox_traceparent"
-down_revision: str | None = "txn_0008_publications"
+revision: str = "txn_0010_outbox_traceparent"
+down_revision: str | None = "txn_0009_request_id_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
