@@ -69,13 +69,13 @@ compliance: $(STAMP) browsers ## run the tests and write docs/compliance.md (req
 	-$(BIN)/pytest -q --compliance-report docs/compliance.md
 	@echo "wrote docs/compliance.md"
 
-outdated: $(STAMP) ## exit 1 naming every pin behind PyPI: a direct pin in pyproject.toml, or a lock `make lock` would move (SEC-2)
+outdated: $(STAMP) ## every pin behind PyPI (direct, or one `make lock` would move), exit 1; or "clean" (SEC-2)
 	$(BIN)/python tools/outdated.py
 
 # uv is pinned in pyproject's dev extras like every tool; this installs that pin before the venv is, so that a
 # pyproject.toml the lock does not satisfy yet (a dependency added) can still be locked.
 UV_PIN = $(shell grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')
-lock: ## resolve requirements.lock and requirements-dev.lock from pyproject.toml (every transitive pin, hashed)
+lock: ## requirements.lock and requirements-dev.lock from pyproject.toml: every transitive pin, hashed
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet $(UV_PIN)
 	$(BIN)/uv pip compile pyproject.toml $(UV_FLAGS) $(ARGS) -o $(LOCK)
