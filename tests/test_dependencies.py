@@ -77,3 +77,17 @@ def test_the_image_and_the_venv_install_from_the_locks() -> None:
     assert "--require-hashes -r requirements.lock" in containerfile
     assert "requirements-dev.lock" not in containerfile
     assert "--require-hashes -r $(DEV_LOCK)" in makefile
+
+
+def test_aiohttp_is_only_the_transport_of_calls_between_services() -> None:
+    # The split of the two HTTP clients (pyproject.toml, bench http_clients): aiohttp carries the services' calls to
+    # each other over the network, and nothing else; httpx is everything else (the response type, the tests'
+    # in-process transports, the CLI's synchronous calls, the SMS provider).
+    root = PYPROJECT.parent
+    importers = sorted(
+        str(path.relative_to(root))
+        for package in ("shared", "services", "sekisho")
+        for path in (root / package).rglob("*.py")
+        if re.search(r"^\s*(import aiohttp|from aiohttp)", path.read_text(), re.MULTILINE)
+    )
+    assert importers == ["shared/internal_client.py"]
