@@ -14,8 +14,10 @@ _PINNED = re.compile(r"^[A-Za-z0-9_.\-]+(\[[a-z0-9_,\-]+\])?==[0-9][0-9A-Za-z.\-
 
 @pytest.mark.req("SEC-2")
 def test_every_dependency_is_pinned_to_one_release() -> None:
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
-    requirements = list(project["dependencies"])
+    pyproject = tomllib.loads(PYPROJECT.read_text())
+    project = pyproject["project"]
+    # The build requirements too: the image's wheel of the project is built with them.
+    requirements = list(project["dependencies"]) + list(pyproject["build-system"]["requires"])
     for extra in project["optional-dependencies"].values():
         requirements += extra
     loose = [requirement for requirement in requirements if not _PINNED.match(requirement)]

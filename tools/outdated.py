@@ -1,9 +1,10 @@
 """`make outdated`: every pin behind PyPI, or "clean" (SEC-2). Exit 1 when anything is behind.
 
 Two kinds of pin fall behind. A direct pin (pyproject.toml, exact) moves only by hand: uv lists the venv's
-packages newer on PyPI, and those named in pyproject.toml are reported. A transitive pin moves with `make lock`:
-the locks are resolved again with --upgrade into a scratch directory, and every pin that would change is reported.
-A transitive package held back by a direct dependency's own bounds is not reported: nothing here can move it.
+packages newer on PyPI, and those named in pyproject.toml are reported (the build-system's pin, in no venv, is
+resolved alone). A transitive pin moves with `make lock`: the locks are resolved again with --upgrade into a
+scratch directory, and every pin that would change is reported. A transitive package held back by a direct
+dependency's own bounds is not reported: nothing here can move it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,24 @@ def behind_on_pypi(direct: dict[str, str]) -> list[str]:
     ]
 
 
+def build_pins_behind() -> list[str]:
+    """The build requirements are in no venv: uv resolves each name alone to PyPI's newest release."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    behind = []
+    for name, version in lock_pins("\n".join(requires)).items():
+        newest = subprocess.run(
+            [UV, "pip", "compile", "-", "--quiet", "--no-header", "--python-version", "3.11"],
+            input=name,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        latest = lock_pins(newest).get(name)
+        if latest != version:
+            behind.append(f"{name}: pinned {version} in pyproject.toml [build-system], PyPI has {latest}")
+    return behind
+
+
 def lock_would_move() -> list[str]:
     moves: list[str] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -77,7 +96,7 @@ def lock_would_move() -> list[str]:
 
 def main() -> int:
     direct = direct_pins()
-    behind = behind_on_pypi(direct) + lock_would_move()
+    behind = behind_on_pypi(direct) + build_pins_behind() + lock_would_move()
     for line in behind:
         print(line)
     if behind:
