@@ -4,9 +4,10 @@ Retries happen only for calls that are safe to repeat (idempotent methods, or a 
 idempotent because it carries an idempotency key); a POST that may have reached the other side is
 never sent twice behind the caller's back.
 
-Over the network the calls go through aiohttp (its client costs about 0.3 ms less per call than httpx's, and
-every public request makes one to three of them); a service given an in-process transport (the tests' ASGI
-apps) is called through httpx. Either way the caller gets an `httpx.Response`.
+Over the network the calls go through aiohttp, and this is the only module that uses it: `bench http_clients`
+measured its client at 0.29 ms of CPU a call against httpx's 0.95 ms one at a time, and 0.22 ms against 3.2 ms
+at 32 concurrent calls, and every public request makes one to three of them. A service given an in-process
+transport (the tests' ASGI apps) is called through httpx. Either way the caller gets an `httpx.Response`.
 """
 
 from __future__ import annotations
