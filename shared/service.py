@@ -102,7 +102,7 @@ def build_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.log_json:
-            configure_logging(name, settings.log_level)
+            configure_logging(name, settings.log_level, settings.log_stream)
         issuer = IdentityIssuer(
             service=name, key=identity_key, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
         )
