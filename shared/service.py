@@ -32,6 +32,7 @@ from shared.logs import configure_logging
 from shared.metrics import MetricsMiddleware, ServiceMetrics, peer_ip, scrape_allowed
 from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
 from shared.migrations import head_revision
+from shared.nul_characters import NulCharacterMiddleware
 from shared.outbox import Outbox, OutboxConfig
 from shared.problems import install_problem_handlers, problem_response
 from shared.security_headers import EVERY_SERVICE_HEADERS, SecurityHeadersMiddleware
@@ -196,6 +197,7 @@ def build_service_app(
         app.include_router(router)
 
     # Innermost: after the caller is known (and, at the gateway, the body's size bounded), before any parser.
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(JsonDepthMiddleware)
     if internal:
         app.add_middleware(
