@@ -559,6 +559,15 @@ def cmd_links_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """`sekisho openapi`: the gateway's public OpenAPI document, generated from the services' own models."""
+    from sekisho.openapi import DOCUMENT, write
+
+    out = write(Path(args.out) if args.out else DOCUMENT)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -689,6 +698,12 @@ def build_parser() -> argparse.ArgumentParser:
     links_review.add_argument("--batch", type=int, default=100, help="links per transaction (default 100)")
     links_review.add_argument("--dry-run", action="store_true", help="only list the links a review would suspend")
     links_review.set_defaults(func=cmd_links_review)
+
+    openapi = commands.add_parser(
+        "openapi", help="write the gateway's public OpenAPI document (default: the one it serves, in the source)"
+    )
+    openapi.add_argument("--out", help="write it to this file instead of services/gateway/openapi.json")
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

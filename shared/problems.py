@@ -164,3 +164,50 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(Exception, _handle_crash)
+
+
+# --- the problems a route declares in its OpenAPI document -------------------------------------------------------
+
+Declared = type[Problem] | tuple[int, str]
+
+
+def problem_schema(codes: list[str]) -> dict[str, Any]:
+    """A problem document whose `code` is one of `codes` (inline: a service's own OpenAPI needs no component)."""
+    return {
+        "type": "object",
+        "title": "Problem",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "enum": codes},
+        },
+        "additionalProperties": True,
+    }
+
+
+def problem_responses(*declared: Declared) -> dict[int | str, dict[str, Any]]:
+    """FastAPI `responses=` for the problems a route can answer, each a Problem class or (status, code):
+    `@router.post(..., responses=problem_responses(NotFound, (409, "already_linked")))`. The gateway's public
+    document (sekisho/openapi.py) reads the codes back from each status's schema."""
+    by_status: dict[int, set[str]] = {}
+    for item in declared:
+        status, code = item if isinstance(item, tuple) else (item.status, item.code)
+        by_status.setdefault(status, set()).add(code)
+    return {
+        status: {
+            "description": _TITLES.get(status, "Error"),
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_schema(sorted(codes))}},
+        }
+        for status, codes in sorted(by_status.items())
+    }
+
+
+def problem_codes_of(schema: Any) -> list[str] | None:
+    """The codes of a schema that `problem_schema` made; None for any other schema."""
+    if not isinstance(schema, dict) or schema.get("title") != "Problem":
+        return None
+    enum = schema.get("properties", {}).get("code", {}).get("enum")
+    return [str(code) for code in enum] if isinstance(enum, list) else None

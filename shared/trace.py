@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from shared.dependencies import IdentityDep, StateDep
 from shared.logs import request_id_var
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 
 INTERNAL_SERVICES = ("auth", "kyc", "txn", "fraud", "notify")
 
@@ -24,7 +24,16 @@ class TraceRequest(BaseModel):
     hops: list[str] = Field(default_factory=list, max_length=5, description="services to visit after this one")
 
 
-@router.post("/trace")
+@router.post(
+    "/trace",
+    responses=problem_responses(
+        (404, "customer_not_found"),
+        (422, "unknown_service"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def trace(body: TraceRequest, state: StateDep, identity: IdentityDep) -> dict[str, Any]:
     unknown = [hop for hop in body.hops if hop not in INTERNAL_SERVICES]
     if unknown:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sekisho.sinks import SmsSink, SmtpSink
+from tests import openapi_recorder
 from tests.browser.chromium import CHROMIUM, Chromium
 from tests.harness import Backend, drop_schemas, new_backend
 
@@ -35,6 +36,21 @@ SLOW_TIER = (
     "tests/security/test_data_key_rotation_procedure.py",
 )
 _figures: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _answers_match_the_public_openapi() -> Iterator[None]:
+    """A test whose gateway answered something services/gateway/openapi.json does not document fails here, naming
+    the route, the status and the code (tests/openapi_recorder.py)."""
+    seen = len(openapi_recorder.gaps)
+    yield
+    new = list(dict.fromkeys(openapi_recorder.gaps[seen:]))
+    if new:
+        pytest.fail(
+            "answers of the gateway that its OpenAPI document does not allow (declare them on the service's route "
+            "with shared/problems.py problem_responses, then `.venv/bin/sekisho openapi`):\n  " + "\n  ".join(new),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

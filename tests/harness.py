@@ -27,11 +27,13 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from sekisho.services import migrations_dir, settings_class
+from services.gateway.routes import RouteTable
 from shared.clock import Clock, FrozenClock
 from shared.database import Database, target_for
 from shared.identity import IdentityIssuer, IdentityVerifier
 from shared.migrations import upgrade
 from shared.settings import SERVICE_NAMES, ServiceSettings
+from tests import openapi_recorder
 
 TEST_DATA_KEYS = "t1:" + "A" * 43  # 32 zero bytes, base64url: a fixed key is fine for tests
 TEST_BLIND_INDEX_KEY = (
@@ -352,7 +354,14 @@ async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
 
 
 def client_for(app: FastAPI, base_url: str = "http://testserver") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url=base_url)
+    """A client of the app; of the gateway, one whose every answer is checked against the public OpenAPI document
+    (tests/openapi_recorder.py)."""
+    hooks: dict[str, list[Callable[[httpx.Response], Any]]] = {}
+    if isinstance(getattr(app.state, "routes", None), RouteTable):
+        hooks["response"] = [openapi_recorder.hook(app.state.routes)]
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url=base_url, event_hooks=hooks
+    )
 
 
 @dataclass

@@ -23,7 +23,7 @@ from services.auth.schemas import (
 from shared.contracts.notifications import CodeOperation, EventType, OneTimeCodeData
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.notifications import send_notification
-from shared.problems import problem_response
+from shared.problems import problem_response, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["auth"], dependencies=[only_from("gateway")])
@@ -49,7 +49,11 @@ def _challenge_body(runtime: AuthRuntime, challenge_id: str, methods: list[str],
     }
 
 
-@router.post("/v1/accounts", status_code=201)
+@router.post(
+    "/v1/accounts",
+    status_code=201,
+    responses=problem_responses((422, "password_policy"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def open_account(
     body: AccountApplication, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> AccountOpened:
@@ -72,7 +76,20 @@ async def open_account(
 
 
 @router.post(
-    "/v1/auth/login", responses={401: {"description": "mfa_required with a challenge, or invalid_credentials"}}
+    "/v1/auth/login",
+    responses={
+        401: {"description": "mfa_required with a challenge, or invalid_credentials"},
+        **problem_responses(
+            (401, "invalid_credentials"),
+            (401, "mfa_required"),
+            (403, "device_blocked"),
+            (403, "password_reset_required"),
+            (423, "account_locked"),
+            (429, "too_many_attempts"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def post_login(
     body: LoginRequest,
@@ -100,7 +117,18 @@ async def post_login(
     )
 
 
-@router.post("/v1/auth/challenges/{challenge_id}/send", status_code=202)
+@router.post(
+    "/v1/auth/challenges/{challenge_id}/send",
+    status_code=202,
+    responses=problem_responses(
+        (404, "challenge_not_found"),
+        (410, "challenge_expired"),
+        (422, "method_not_allowed"),
+        (429, "too_many_attempts"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def send_code(
     challenge_id: str, body: SendCodeRequest, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -141,7 +169,18 @@ async def send_code(
     return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(contact.language)}
 
 
-@router.post("/v1/auth/challenges/{challenge_id}/verify")
+@router.post(
+    "/v1/auth/challenges/{challenge_id}/verify",
+    responses=problem_responses(
+        (401, "challenge_failed"),
+        (401, "passkey_invalid"),
+        (404, "challenge_not_found"),
+        (410, "challenge_expired"),
+        (423, "account_locked"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
     """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant.
 
@@ -161,7 +200,10 @@ async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, id
     return JSONResponse(_tokens(verified.tokens).model_dump())
 
 
-@router.post("/v1/auth/refresh")
+@router.post(
+    "/v1/auth/refresh",
+    responses=problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+)
 async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
     """Rotate the refresh token; a token used twice ends the whole session (theft)."""
     now = runtime.clock.now()

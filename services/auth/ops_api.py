@@ -19,7 +19,7 @@ from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
-from shared.problems import Problem, problem_response
+from shared.problems import Problem, problem_response, problem_responses
 from shared.roles import refuse_outsourced
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
@@ -29,7 +29,17 @@ router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
 STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"
 
 
-@router.post("/v1/ops/auth/login")
+@router.post(
+    "/v1/ops/auth/login",
+    responses=problem_responses(
+        (401, "invalid_credentials"),
+        (401, "mfa_required"),
+        (423, "account_locked"),
+        (429, "too_many_attempts"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
     """Staff always need a password and a second factor: the answer is a challenge, never a token, to be answered
     at the staff route (`verify`), which no kill switch, customer IP rule or fraud list can block: by a TOTP code, or
@@ -58,7 +68,18 @@ async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityD
     )
 
 
-@router.post(STAFF_VERIFY_PATH)
+@router.post(
+    STAFF_VERIFY_PATH,
+    responses=problem_responses(
+        (401, "challenge_failed"),
+        (401, "passkey_invalid"),
+        (404, "challenge_not_found"),
+        (410, "challenge_expired"),
+        (423, "account_locked"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def staff_verify(
     challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep
 ) -> JSONResponse:
@@ -86,7 +107,10 @@ async def staff_verify(
     return JSONResponse(tokens.model_dump())
 
 
-@router.post("/v1/ops/auth/refresh")
+@router.post(
+    "/v1/ops/auth/refresh",
+    responses=problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+)
 async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
     """A new access token and refresh token for the shift's session. A refresh token used twice ends the session
     (401 `token_reused`); after the idle timeout or the end of the shift, or once the staff member is disabled or
@@ -106,7 +130,16 @@ async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONRespon
     return JSONResponse(tokens.model_dump())
 
 
-@router.post("/v1/ops/staff/{staff_id}/unlock")
+@router.post(
+    "/v1/ops/staff/{staff_id}/unlock",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def unlock_staff(
     staff_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -129,7 +162,11 @@ async def unlock_staff(
     return {"staff_id": staff_id, "locked": False}
 
 
-@router.post("/v1/ops/auth/logout", status_code=200)
+@router.post(
+    "/v1/ops/auth/logout",
+    status_code=200,
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def staff_logout(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> JSONResponse:
@@ -156,7 +193,12 @@ async def _customer(session: Any, customer_id: str) -> Any:
     return row
 
 
-@router.post("/v1/ops/customers/search")
+@router.post(
+    "/v1/ops/customers/search",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def search_customers(
     body: CustomerSearch, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -177,7 +219,18 @@ async def search_customers(
     return {"customers": found}
 
 
-@router.get("/v1/ops/customers/{customer_id}")
+@router.get(
+    "/v1/ops/customers/{customer_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (403, "outsourced_restricted"),
+        (404, "not_found"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_customer(
     customer_id: str,
     caller: StaffDep,
@@ -251,7 +304,16 @@ def _locks(guard: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/ops/customers/{customer_id}/lock")
+@router.post(
+    "/v1/ops/customers/{customer_id}/lock",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def lock_customer(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -265,7 +327,16 @@ async def lock_customer(
     return {"locked": True, "sessions_ended": ended}
 
 
-@router.post("/v1/ops/customers/{customer_id}/unlock")
+@router.post(
+    "/v1/ops/customers/{customer_id}/unlock",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def unlock_customer(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -277,7 +348,16 @@ async def unlock_customer(
     return {"locked": False}
 
 
-@router.post("/v1/ops/customers/{customer_id}/sessions/revoke")
+@router.post(
+    "/v1/ops/customers/{customer_id}/sessions/revoke",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def revoke_sessions(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -319,7 +399,17 @@ async def _audit(
     )
 
 
-@router.get("/v1/ops/audit")
+@router.get(
+    "/v1/ops/audit",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (403, "outsourced_restricted"),
+        (422, "invalid_cursor"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def search_audit(
     caller: StaffDep,
     session: SessionDep,

@@ -25,7 +25,7 @@ from shared.contracts.notifications import EventType, MfaChangedData
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.events import record_event
 from shared.notifications import send_notification
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["passkeys"], dependencies=[only_from("gateway")])
@@ -79,7 +79,17 @@ async def _announce(
     )
 
 
-@router.post("/v1/me/passkeys/registration", status_code=201)
+@router.post(
+    "/v1/me/passkeys/registration",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def start_registration(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Options for navigator.credentials.create(): a discoverable passkey with user verification, none of the
     customer's own passkeys again. The gateway asks for a step-up first (`mfa_change`)."""
@@ -92,7 +102,21 @@ async def start_registration(caller: CustomerDep, session: SessionDep, runtime: 
     return {"registration_id": ceremony.ceremony_id, "options": ceremony.options}
 
 
-@router.post("/v1/me/passkeys/registration/{registration_id}", status_code=201)
+@router.post(
+    "/v1/me/passkeys/registration/{registration_id}",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "ceremony_not_found"),
+        (404, "not_found"),
+        (409, "passkey_exists"),
+        (410, "ceremony_expired"),
+        (422, "passkey_invalid"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def finish_registration(
     registration_id: str, body: PasskeyRegistration, caller: CustomerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -114,12 +138,20 @@ async def finish_registration(
         return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
 
 
-@router.get("/v1/me/passkeys")
+@router.get(
+    "/v1/me/passkeys",
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
     return [passkeys.view(row) for row in await passkeys.passkeys_of(session, caller.subject)]
 
 
-@router.patch("/v1/me/passkeys/{passkey_id}")
+@router.patch(
+    "/v1/me/passkeys/{passkey_id}",
+    responses=problem_responses(
+        (401, "unauthorized"), (404, "passkey_not_found"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def rename_passkey(
     passkey_id: str, body: PasskeyRename, caller: CustomerDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -131,7 +163,18 @@ async def rename_passkey(
     return passkeys.view(row)
 
 
-@router.delete("/v1/me/passkeys/{passkey_id}", status_code=204)
+@router.delete(
+    "/v1/me/passkeys/{passkey_id}",
+    status_code=204,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "not_found"),
+        (404, "passkey_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def remove_passkey(passkey_id: str, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> Response:
     """Removed at once (the gateway asks for a step-up first, `mfa_change`); the customer is told."""
     _require_mfa_session(caller)
@@ -169,7 +212,23 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
     return {"authentication_id": ceremony.ceremony_id, "options": ceremony.options}
 
 
-@router.post("/v1/auth/passkeys/login", responses={401: {"description": "passkey_invalid"}, 423: {}})
+@router.post(
+    "/v1/auth/passkeys/login",
+    responses={
+        401: {"description": "passkey_invalid"},
+        423: {},
+        **problem_responses(
+            (401, "passkey_invalid"),
+            (403, "device_blocked"),
+            (404, "ceremony_not_found"),
+            (404, "not_found"),
+            (410, "ceremony_expired"),
+            (423, "account_locked"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
+)
 async def passkey_login(
     body: PasskeyLogin, identity: IdentityDep, runtime: RuntimeDep, user_agent: Annotated[str, Header()] = ""
 ) -> JSONResponse:

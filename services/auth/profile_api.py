@@ -29,7 +29,7 @@ from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import SessionDep, only_from
 from shared.events import record_event
 from shared.notifications import send_notification
-from shared.problems import Problem, invalid
+from shared.problems import Problem, invalid, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["profile"], dependencies=[only_from("gateway")])
@@ -48,7 +48,12 @@ def _require_mfa_session(caller: Caller) -> None:
         raise Problem("This change needs a session signed in with two factors.", code="mfa_required", status=403)
 
 
-@router.get("/v1/me")
+@router.get(
+    "/v1/me",
+    responses=problem_responses(
+        (401, "unauthorized"), (404, "not_found"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     row = await _customer(session, caller)
     c = runtime.cipher
@@ -65,7 +70,18 @@ async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) 
     }
 
 
-@router.patch("/v1/me")
+@router.patch(
+    "/v1/me",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "step_up_method_refused"),
+        (404, "not_found"),
+        (409, "email_unavailable"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def patch_me(
     body: ProfileChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -117,7 +133,19 @@ async def patch_me(
     return {"changed": sorted(at_once), "pending": waiting}
 
 
-@router.post("/v1/me/contacts/{change_id}/verify")
+@router.post(
+    "/v1/me/contacts/{change_id}/verify",
+    responses=problem_responses(
+        (401, "challenge_failed"),
+        (401, "unauthorized"),
+        (404, "contact_change_not_found"),
+        (404, "not_found"),
+        (409, "email_unavailable"),
+        (410, "challenge_expired"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def verify_contact(change_id: str, body: ContactCode, caller: CustomerDep, runtime: RuntimeDep) -> dict[str, Any]:
     """The code sent to the new e-mail address or phone number: the change takes effect, and the old and the new
     contact are told. Five wrong codes end the change."""
@@ -217,7 +245,18 @@ async def _apply(
     )
 
 
-@router.put("/v1/me/password", status_code=200)
+@router.put(
+    "/v1/me/password",
+    status_code=200,
+    responses=problem_responses(
+        (401, "invalid_credentials"),
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (422, "password_policy"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def change_password(
     body: PasswordChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -271,13 +310,26 @@ async def change_password(
     return {"changed": True, "other_sessions_ended": int(others.rowcount)}  # type: ignore[attr-defined]
 
 
-@router.get("/v1/me/devices")
+@router.get(
+    "/v1/me/devices",
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def my_devices(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
     """The devices in use; a removed one is not listed (it is forgotten)."""
     return await devices.list_devices(session, caller.subject)
 
 
-@router.delete("/v1/me/devices/{device_id}")
+@router.delete(
+    "/v1/me/devices/{device_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "step_up_method_refused"),
+        (404, "device_not_found"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> JSONResponse:
     """Remove a device (stepped up for this very device, never by an e-mail code): its sessions end at once, this
     one too when it is the device in hand, and its next login is a new device's. The customer and fraud are told."""
@@ -326,7 +378,17 @@ async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep
     return JSONResponse(body, headers=headers)
 
 
-@router.post("/v1/auth/totp", status_code=201)
+@router.post(
+    "/v1/auth/totp",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, str]:
     """Start enrolling an authenticator app: the secret and its otpauth URI (shown once, as a QR code).
 
@@ -350,7 +412,18 @@ async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeD
     return {"secret": secret, "otpauth_uri": uri}
 
 
-@router.post("/v1/auth/totp/confirm")
+@router.post(
+    "/v1/auth/totp/confirm",
+    responses=problem_responses(
+        (401, "challenge_failed"),
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "not_found"),
+        (409, "not_enrolling"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def confirm_totp(
     body: TotpConfirm, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:

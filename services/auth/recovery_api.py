@@ -11,19 +11,32 @@ from services.auth import models, recovery_codes
 from services.auth.callers import CustomerDep
 from services.auth.runtime import RuntimeDep
 from shared.dependencies import SessionDep, only_from
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["profile"], dependencies=[only_from("gateway")])
 
 
-@router.get("/v1/me/recovery-codes")
+@router.get(
+    "/v1/me/recovery-codes",
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def count_recovery_codes(caller: CustomerDep, session: SessionDep) -> dict[str, int]:
     """How many unused codes are left; never the codes, which were shown once."""
     return {"remaining": await recovery_codes.remaining(session, caller.subject)}
 
 
-@router.post("/v1/me/recovery-codes", status_code=201)
+@router.post(
+    "/v1/me/recovery-codes",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "mfa_required"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def regenerate_recovery_codes(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """A new set of codes, shown this once; the old set stops working at once, and the customer is told on every
     contact. The gateway demands a fresh step-up for it (operation `mfa_change`)."""

@@ -21,7 +21,7 @@ from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import PasskeyRegistration
 from shared.audit import Actor
 from shared.dependencies import IdentityDep, SessionDep, only_from
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
@@ -62,7 +62,18 @@ async def _audit(
     )
 
 
-@router.post("/v1/ops/auth/passkeys/registration", status_code=201)
+@router.post(
+    "/v1/ops/auth/passkeys/registration",
+    status_code=201,
+    responses=problem_responses(
+        (401, "fresh_sign_in_required"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def start_registration(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -82,7 +93,21 @@ async def start_registration(
     return {"registration_id": ceremony.ceremony_id, "options": ceremony.options}
 
 
-@router.post("/v1/ops/auth/passkeys/registration/{registration_id}", status_code=201)
+@router.post(
+    "/v1/ops/auth/passkeys/registration/{registration_id}",
+    status_code=201,
+    responses=problem_responses(
+        (401, "fresh_sign_in_required"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "ceremony_not_found"),
+        (409, "passkey_exists"),
+        (410, "ceremony_expired"),
+        (422, "passkey_invalid"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def finish_registration(
     registration_id: str, body: PasskeyRegistration, caller: StaffDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> dict[str, Any]:
@@ -103,7 +128,12 @@ async def finish_registration(
         return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
 
 
-@router.get("/v1/ops/auth/passkeys")
+@router.get(
+    "/v1/ops/auth/passkeys",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_passkeys(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> list[dict[str, Any]]:
@@ -114,7 +144,18 @@ async def list_passkeys(
     return [passkeys.view(row) for row in rows]
 
 
-@router.delete("/v1/ops/auth/passkeys/{passkey_id}", status_code=204)
+@router.delete(
+    "/v1/ops/auth/passkeys/{passkey_id}",
+    status_code=204,
+    responses=problem_responses(
+        (401, "fresh_sign_in_required"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "passkey_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def remove_passkey(
     passkey_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
 ) -> Response:

@@ -20,6 +20,7 @@ from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
+from shared.problems import problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -171,7 +172,17 @@ class SuppressionList(BaseModel):
 # ---- cases ---------------------------------------------------------------------------------------------------------
 
 
-@router.get("/cases")
+@router.get(
+    "/cases",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "cursor_invalid"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_cases(
     session: SessionDep,
     state: StateDep,
@@ -195,7 +206,16 @@ async def list_cases(
     return CaseList(cases=[CaseView.of(case) for case in found], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}")
+@router.get(
+    "/cases/{case_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "case_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_case(case_id: CaseId, session: SessionDep, state: StateDep, identity: IdentityDep) -> CaseDetail:
     """A case with the entities linked to it: devices, IPs, networks and bank accounts around its customer, and the
     other customers on them (analyst; the read is audited with every customer it showed)."""
@@ -221,7 +241,17 @@ def _links_view(kind: str, links: dict[str, Any]) -> LinksView:
     return LinksView.model_validate(links)
 
 
-@router.post("/cases/{case_id}/resolve")
+@router.post(
+    "/cases/{case_id}/resolve",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "case_not_found"),
+        (409, "case_already_resolved"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def resolve_case(
     case_id: CaseId, body: Resolution, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> CaseView:
@@ -235,7 +265,19 @@ async def resolve_case(
     return CaseView.of(resolved)
 
 
-@router.post("/cases/{case_id}/assign")
+@router.post(
+    "/cases/{case_id}/assign",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "assignment_forbidden"),
+        (403, "forbidden"),
+        (404, "case_not_found"),
+        (409, "case_already_resolved"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def assign_case(
     case_id: CaseId, body: Assignment, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> CaseView:
@@ -254,7 +296,17 @@ async def assign_case(
     return CaseView.of(assigned)
 
 
-@router.post("/cases/{case_id}/comments", status_code=201)
+@router.post(
+    "/cases/{case_id}/comments",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "case_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def comment_case(
     case_id: CaseId, body: CommentIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> CommentView:
@@ -267,7 +319,18 @@ async def comment_case(
     return CommentView.of(comment)
 
 
-@router.post("/cases/{case_id}/status")
+@router.post(
+    "/cases/{case_id}/status",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "case_not_found"),
+        (409, "case_already_resolved"),
+        (409, "case_status_refused"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def change_case_status(
     case_id: CaseId, body: StatusChange, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> CaseView:
@@ -286,7 +349,12 @@ def _customers(case: cases.Case) -> list[str]:
 # ---- suppressions --------------------------------------------------------------------------------------------------
 
 
-@router.get("/suppressions")
+@router.get(
+    "/suppressions",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_suppressions(
     session: SessionDep,
     state: StateDep,
@@ -309,7 +377,17 @@ async def list_suppressions(
     return SuppressionList(suppressions=[SuppressionView.of(s, now) for s in found])
 
 
-@router.post("/suppressions", status_code=201)
+@router.post(
+    "/suppressions",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def add_suppression(
     body: SuppressionIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> SuppressionView:
@@ -340,7 +418,17 @@ async def add_suppression(
     return SuppressionView.of(added, now)
 
 
-@router.delete("/suppressions/{suppression_id}")
+@router.delete(
+    "/suppressions/{suppression_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "suppression_not_found"),
+        (409, "suppression_already_lifted"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def lift_suppression(
     suppression_id: SuppressionId, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> SuppressionView:

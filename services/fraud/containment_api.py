@@ -15,7 +15,7 @@ from services.fraud.clients import AuthClient
 from services.fraud.incidents_api import IncidentId, audit
 from shared.contracts.fraud_actions import IncidentNoticeTemplate
 from shared.dependencies import IdentityDep, SessionDep, StateDep
-from shared.problems import invalid
+from shared.problems import invalid, problem_responses
 from shared.roles import require_staff
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
@@ -55,7 +55,20 @@ class ContainmentOut(BaseModel):
     failed: list[dict[str, str]] = Field(description="customers auth could not act on, with why: send it again")
 
 
-@router.post("/incidents/{incident_id}/containment")
+@router.post(
+    "/incidents/{incident_id}/containment",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (409, "incident_closed"),
+        (422, "too_many_customers"),
+        (422, "validation_failed"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def contain(
     incident_id: IncidentId, body: ContainmentIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> ContainmentOut:
@@ -102,7 +115,16 @@ async def contain(
     )
 
 
-@router.get("/incidents/{incident_id}/customers")
+@router.get(
+    "/incidents/{incident_id}/customers",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_customers(
     incident_id: IncidentId,
     session: SessionDep,
@@ -139,7 +161,20 @@ class NoticeOut(BaseModel):
     failed: list[dict[str, str]] = Field(description="customers auth could not tell, with why: send it again")
 
 
-@router.post("/incidents/{incident_id}/notices")
+@router.post(
+    "/incidents/{incident_id}/notices",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (409, "incident_closed"),
+        (409, "no_affected_customers"),
+        (422, "validation_failed"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def send_notice(
     incident_id: IncidentId, body: NoticeIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> NoticeOut:

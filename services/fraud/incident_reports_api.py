@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from services.fraud import incident_pdf, incident_reports, incidents, recurrence
 from services.fraud.incidents_api import IncidentId, audit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 from shared.roles import require_staff
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
@@ -53,7 +53,16 @@ class NoPrevention(Problem):
     code = "recurrence_prevention_missing"
 
 
-@router.get("/incidents/{incident_id}/reports/{kind}")
+@router.get(
+    "/incidents/{incident_id}/reports/{kind}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def report(
     incident_id: IncidentId,
     kind: Annotated[incident_reports.ReportKind, Path()],
@@ -77,7 +86,18 @@ async def report(
     return HTMLResponse(incident_reports.render_html(draft))
 
 
-@router.put("/incidents/{incident_id}/recurrence-prevention")
+@router.put(
+    "/incidents/{incident_id}/recurrence-prevention",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (409, "incident_closed"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def record_prevention(
     incident_id: IncidentId, body: PreventionIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> PreventionHistory:
@@ -91,7 +111,16 @@ async def record_prevention(
     return await _history(session, incident_id)
 
 
-@router.get("/incidents/{incident_id}/recurrence-prevention")
+@router.get(
+    "/incidents/{incident_id}/recurrence-prevention",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_prevention(
     incident_id: IncidentId, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> PreventionHistory:
@@ -107,7 +136,17 @@ async def _history(session: SessionDep, incident_id: str) -> PreventionHistory:
     return PreventionHistory(current=versions[-1] if versions else None, versions=versions)
 
 
-@router.get("/incidents/{incident_id}/training-material")
+@router.get(
+    "/incidents/{incident_id}/training-material",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (404, "recurrence_prevention_missing"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def training_material(
     incident_id: IncidentId,
     session: SessionDep,

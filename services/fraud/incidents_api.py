@@ -19,6 +19,7 @@ from services.fraud.incidents import EntryKind, IncidentKind, Status
 from shared.audit import audit_staff, customers_in
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
+from shared.problems import problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -136,7 +137,18 @@ async def detail_of(session: AsyncSession, incident: incidents.Incident) -> Inci
     )
 
 
-@router.post("/incidents", status_code=201)
+@router.post(
+    "/incidents",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def open_incident(
     body: IncidentIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> IncidentDetail:
@@ -156,7 +168,16 @@ async def open_incident(
     return await detail_of(session, incident)
 
 
-@router.get("/incidents")
+@router.get(
+    "/incidents",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_incidents(
     session: SessionDep,
     state: StateDep,
@@ -173,7 +194,16 @@ async def list_incidents(
     return IncidentList(incidents=[IncidentView.of(i) for i in found], next_cursor=next_cursor)
 
 
-@router.get("/incidents/{incident_id}")
+@router.get(
+    "/incidents/{incident_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_incident(
     incident_id: IncidentId, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> IncidentDetail:
@@ -187,7 +217,21 @@ async def view_incident(
     return shown
 
 
-@router.post("/incidents/{incident_id}/status")
+@router.post(
+    "/incidents/{incident_id}/status",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (409, "incident_closed"),
+        (409, "recurrence_prevention_missing"),
+        (409, "status_backwards"),
+        (409, "status_unchanged"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def change_status(
     incident_id: IncidentId, body: StatusIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> IncidentDetail:
@@ -207,7 +251,19 @@ async def change_status(
     return await detail_of(session, incident)
 
 
-@router.post("/incidents/{incident_id}/timeline", status_code=201)
+@router.post(
+    "/incidents/{incident_id}/timeline",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "incident_not_found"),
+        (409, "incident_closed"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def add_entry(
     incident_id: IncidentId, body: EntryIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> EntryView:

@@ -20,6 +20,7 @@ from services.fraud.ops_api import ListEntryView
 from shared.audit import audit_staff
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
+from shared.problems import problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -110,7 +111,17 @@ class AnswerAdded(BaseModel):
     answer: AnswerView
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def record_inquiry(body: InquiryIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> InquiryView:
     """Record an inquiry as the desk took it (analyst)."""
     staff_id = require_staff(identity, "analyst")
@@ -130,7 +141,17 @@ async def record_inquiry(body: InquiryIn, session: SessionDep, state: StateDep, 
     return InquiryView.of(inquiry)
 
 
-@router.get("")
+@router.get(
+    "",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "cursor_invalid"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_inquiries(
     session: SessionDep,
     state: StateDep,
@@ -158,7 +179,16 @@ async def list_inquiries(
     return InquiryPage(inquiries=[InquiryView.of(i) for i in page], next_cursor=next_cursor)
 
 
-@router.get("/{inquiry_id}")
+@router.get(
+    "/{inquiry_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "inquiry_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_inquiry(
     inquiry_id: InquiryId, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> InquiryDetail:
@@ -185,7 +215,19 @@ async def view_inquiry(
     )
 
 
-@router.post("/{inquiry_id}/answers", status_code=201)
+@router.post(
+    "/{inquiry_id}/answers",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "inquiry_not_found"),
+        (409, "inquiry_closed"),
+        (409, "inquiry_status_refused"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def add_answer(
     inquiry_id: InquiryId, body: AnswerIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> AnswerAdded:
@@ -199,7 +241,17 @@ async def add_answer(
     return AnswerAdded(inquiry=InquiryView.of(inquiry), answer=AnswerView.of(answer))
 
 
-@router.post("/{inquiry_id}/status")
+@router.post(
+    "/{inquiry_id}/status",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "inquiry_not_found"),
+        (409, "inquiry_status_refused"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def change_status(
     inquiry_id: InquiryId, body: StatusIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> InquiryView:

@@ -25,7 +25,7 @@ from shared.channels import Channel
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import invalid
+from shared.problems import invalid, problem_responses
 from shared.roles import refuse_outsourced, require_staff
 from shared.service import ServiceState
 
@@ -43,7 +43,16 @@ ChannelQuery = Annotated[Channel | None, Query(description="app, web, atm, ops, 
 # ---- event search (MON-2) ------------------------------------------------------------------------------------------
 
 
-@router.get("/events")
+@router.get(
+    "/events",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def search_events(
     session: SessionDep,
     state: StateDep,
@@ -105,7 +114,16 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
 # ---- trends (MON-1) ------------------------------------------------------------------------------------------------
 
 
-@router.get("/trends")
+@router.get(
+    "/trends",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def trends(
     session: SessionDep,
     state: StateDep,
@@ -211,7 +229,16 @@ class ListEntries(BaseModel):
     entries: list[ListEntryView]
 
 
-@router.get("/lists/{list_name}/entries")
+@router.get(
+    "/lists/{list_name}/entries",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "list_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_entries(
     list_name: str, session: SessionDep, state: StateDep, identity: IdentityDep, include_removed: bool = False
 ) -> ListEntries:
@@ -226,7 +253,17 @@ async def list_entries(
     return ListEntries(entries=[ListEntryView.of(entry, now) for entry in found])
 
 
-@router.put("/lists/{list_name}/entries")
+@router.put(
+    "/lists/{list_name}/entries",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "list_not_found"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def put_list_entry(
     list_name: str, body: ListEntryIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> ListEntryView:
@@ -263,7 +300,18 @@ async def put_list_entry(
     return ListEntryView.of(added, now)
 
 
-@router.delete("/lists/{list_name}/entries")
+@router.delete(
+    "/lists/{list_name}/entries",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "list_entry_not_found"),
+        (404, "list_not_found"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def delete_list_entry(
     list_name: str,
     session: SessionDep,
@@ -297,7 +345,18 @@ async def _audit_list(
 # ---- indicators (INC-4) --------------------------------------------------------------------------------------------
 
 
-@router.get("/indicators", response_model=None)
+@router.get(
+    "/indicators",
+    response_model=None,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (403, "outsourced_restricted"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def export_indicators(
     session: SessionDep,
     state: StateDep,

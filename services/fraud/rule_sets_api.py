@@ -20,6 +20,7 @@ from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
+from shared.problems import problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -95,7 +96,12 @@ class BacktestIn(BaseModel):
     until: AwareDatetime
 
 
-@router.get("/rule-sets")
+@router.get(
+    "/rule-sets",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_rule_sets(session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetList:
     """Every version, newest first, without bodies (analyst)."""
     require_staff(identity, "analyst")
@@ -104,7 +110,12 @@ async def list_rule_sets(session: SessionDep, state: StateDep, identity: Identit
     return RuleSetList(rule_sets=[RuleSetView.of(version) for version in found])
 
 
-@router.get("/rules/library")
+@router.get(
+    "/rules/library",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def rule_library(session: SessionDep, state: StateDep, identity: IdentityDep) -> LibraryView:
     """The conditions a rule can name, with their default parameters and what they check (analyst)."""
     require_staff(identity, "analyst")
@@ -115,7 +126,16 @@ async def rule_library(session: SessionDep, state: StateDep, identity: IdentityD
     )
 
 
-@router.get("/rule-sets/{version}")
+@router.get(
+    "/rule-sets/{version}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def get_rule_set(version: Version, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetDetail:
     """One version with its body (analyst)."""
     require_staff(identity, "analyst")
@@ -124,7 +144,17 @@ async def get_rule_set(version: Version, session: SessionDep, state: StateDep, i
     return RuleSetDetail(**RuleSetView.of(found).model_dump(), body=found.body)
 
 
-@router.post("/rule-sets", status_code=201)
+@router.post(
+    "/rule-sets",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetView:
     """A new draft with the next version number (supervisor). Versions are immutable once created: to change a
     draft, post a new one; every change is kept that way, with who made it and why."""
@@ -137,7 +167,17 @@ async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, i
     return RuleSetView.of(created)
 
 
-@router.post("/rule-sets/{version}/activate")
+@router.post(
+    "/rule-sets/{version}/activate",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (409, "rule_set_not_draft"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def activate_rule_set(
     version: Version, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> ActivationView:
@@ -155,7 +195,17 @@ async def activate_rule_set(
     )
 
 
-@router.post("/rule-sets/{version}/backtest")
+@router.post(
+    "/rule-sets/{version}/backtest",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "rule_set_not_found"),
+        (422, "validation_failed"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def backtest_rule_set(
     version: Version, body: BacktestIn, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from shared.security_headers import GATEWAY_HEADERS
 from shared.service import ServiceState, build_service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The public contract: every route of the table, generated from the services' own models by `sekisho openapi`
+# (sekisho/openapi.py) and committed; tests/gateway/test_openapi.py fails when it is stale.
+PUBLIC_OPENAPI = Path(__file__).parent / "openapi.json"
 
 
 def create_app(
@@ -126,4 +130,8 @@ def create_app(
         scraper_ip=lambda request: client_ip(request, settings.trusted_proxies),
     )
     app.state.routes = table
+    # /openapi.json (and /docs, when on) show the public document instead of FastAPI's, which lists only the
+    # gateway's own few routes: the proxy's catch-all hides the services'.
+    public_openapi = json.loads(PUBLIC_OPENAPI.read_text(encoding="utf-8"))
+    app.openapi = lambda: public_openapi  # type: ignore[method-assign]
     return app

@@ -19,7 +19,7 @@ from services.gateway.rate_limits import Per
 from services.gateway.runtime import GatewayRuntime, RuntimeDep
 from shared.audit import Actor, audit_staff
 from shared.dependencies import SessionDep
-from shared.problems import Problem, invalid
+from shared.problems import Problem, invalid, problem_responses
 from shared.roles import has_role
 from shared.service import ServiceState
 
@@ -44,6 +44,9 @@ async def current_supervisor(request: Request, runtime: RuntimeDep) -> Actor:
 
 
 AdminDep = Annotated[Actor, Depends(current_admin)]
+# Who may call each route, for the public OpenAPI document (sekisho/openapi.py): staff of at least this role.
+ADMIN_ONLY: dict[str, Any] = {"x-sekisho-caller": "staff", "x-sekisho-role": "admin", "x-sekisho-operation": "controls"}
+SUPERVISORS: dict[str, Any] = {**ADMIN_ONLY, "x-sekisho-role": "supervisor"}
 SupervisorDep = Annotated[Actor, Depends(current_supervisor)]
 
 
@@ -66,7 +69,7 @@ class KillSwitchChange(BaseModel):
     partner_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-@router.get("/kill-switches")
+@router.get("/kill-switches", openapi_extra=ADMIN_ONLY)
 async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     """Every switch that was ever set, with its state now; `operations` names what can be switched."""
     controls = runtime.controls
@@ -80,7 +83,11 @@ async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: Ad
     }
 
 
-@router.put("/kill-switches/{operation}")
+@router.put(
+    "/kill-switches/{operation}",
+    openapi_extra=ADMIN_ONLY,
+    responses=problem_responses((422, "unknown_operation"), (422, "operation_not_switchable")),
+)
 async def set_kill_switch(
     operation: str, body: KillSwitchChange, session: SessionDep, runtime: RuntimeDep, actor: AdminDep
 ) -> dict[str, Any]:
@@ -113,7 +120,7 @@ class IpRuleRequest(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
-@router.get("/ip-rules")
+@router.get("/ip-rules", openapi_extra=ADMIN_ONLY)
 async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     controls = runtime.controls
     rules = await controls.ip_rules(session)
@@ -123,7 +130,15 @@ async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDe
     return {"ip_rules": [rule.view() for rule in rules]}
 
 
-@router.put("/ip-rules", status_code=201, responses={200: {"description": "the same rule is already in force"}})
+@router.put(
+    "/ip-rules",
+    status_code=201,
+    openapi_extra=ADMIN_ONLY,
+    responses={
+        200: {"description": "the same rule is already in force"},
+        **problem_responses((422, "validation_failed"), (422, "would_lock_out")),
+    },
+)
 async def add_ip_rule(body: IpRuleRequest, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> JSONResponse:
     """Add an allow or deny rule (SEC-4); the same rule again answers 200 with the one in force."""
     controls = runtime.controls
@@ -149,7 +164,11 @@ async def add_ip_rule(body: IpRuleRequest, session: SessionDep, runtime: Runtime
     return JSONResponse(rule.view(), status_code=201 if created else 200)
 
 
-@router.delete("/ip-rules/{rule_id}")
+@router.delete(
+    "/ip-rules/{rule_id}",
+    openapi_extra=ADMIN_ONLY,
+    responses=problem_responses((404, "not_found"), (422, "would_lock_out")),
+)
 async def remove_ip_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
     controls = runtime.controls
     rule = await controls.remove_ip_rule(session, rule_id=rule_id, removed_by=actor.staff_id, caller_ip=actor.ip)
@@ -185,7 +204,11 @@ class RateLimitKey(BaseModel):
         return given[0]
 
 
-@router.delete("/rate-limits")
+@router.delete(
+    "/rate-limits",
+    openapi_extra=SUPERVISORS,
+    responses=problem_responses((404, "not_found"), (422, "unknown_operation"), (422, "validation_failed")),
+)
 async def clear_rate_limit(
     key: Annotated[RateLimitKey, Query()], session: SessionDep, runtime: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:

@@ -20,12 +20,30 @@ from services.kyc.schemas import (
     VerificationRequest,
 )
 from shared.dependencies import SessionDep, only_from
-from shared.problems import problem_response
+from shared.problems import problem_response, problem_responses
 
 router = APIRouter(tags=["kyc"], dependencies=[only_from("gateway")])
 
 
-@router.post("/v1/kyc/verifications", status_code=202)
+@router.post(
+    "/v1/kyc/verifications",
+    status_code=202,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (409, "already_verified"),
+        (409, "illegal_transition"),
+        (409, "verification_in_progress"),
+        (422, "invalid_images"),
+        (422, "method_not_available"),
+        (422, "postal_address_incomplete"),
+        (422, "reason_required"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def start_verification(
     body: VerificationRequest, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> Started:
@@ -54,7 +72,17 @@ async def start_verification(
     return Started(verification_id=started.verification_id, status=started.status.value)
 
 
-@router.get("/v1/kyc/verifications/{verification_id}")
+@router.get(
+    "/v1/kyc/verifications/{verification_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_verification(
     verification_id: str, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -92,7 +120,23 @@ async def view_verification(
     return answer
 
 
-@router.post("/v1/kyc/verifications/{verification_id}/postal-code", response_model=None)
+@router.post(
+    "/v1/kyc/verifications/{verification_id}/postal-code",
+    response_model=None,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (409, "illegal_transition"),
+        (409, "not_awaiting_code"),
+        (410, "code_expired"),
+        (422, "code_invalid"),
+        (422, "reason_required"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def enter_postal_code(
     verification_id: str, body: PostalCodeEntry, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> JSONResponse:
@@ -128,7 +172,30 @@ def _decoded(text: str) -> bytes | None:
         return None
 
 
-@router.post("/v1/kyc/verifications/{verification_id}/jpki-signature", response_model=None)
+@router.post(
+    "/v1/kyc/verifications/{verification_id}/jpki-signature",
+    response_model=None,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (409, "illegal_transition"),
+        (409, "not_awaiting_signature"),
+        (422, "jpki_certificate_expired"),
+        (422, "jpki_certificate_revoked"),
+        (422, "jpki_challenge_mismatch"),
+        (422, "jpki_malformed"),
+        (422, "jpki_not_a_signing_certificate"),
+        (422, "jpki_signature_invalid"),
+        (422, "jpki_untrusted_chain"),
+        (422, "method_not_available"),
+        (422, "reason_required"),
+        (502, "auth_unavailable"),
+        (503, "jpki_revocation_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def submit_jpki_signature(
     verification_id: str, body: JpkiSignature, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> JSONResponse:

@@ -18,7 +18,7 @@ from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 from shared.roles import refuse_outsourced
 
 router = APIRouter(prefix="/v1/ops/kyc", tags=["ops"], dependencies=[only_from("gateway")])
@@ -50,7 +50,17 @@ async def _audit(
     await record_audit(runtime.outbox, session, entry)
 
 
-@router.get("/verifications")
+@router.get(
+    "/verifications",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "customer_not_found"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def list_verifications(
     reviewer: ReviewerDep,
     session: SessionDep,
@@ -85,7 +95,19 @@ async def list_verifications(
     }
 
 
-@router.get("/verifications/{verification_id}")
+@router.get(
+    "/verifications/{verification_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (403, "outsourced_restricted"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_verification(
     verification_id: str,
     reviewer: ReviewerDep,
@@ -146,7 +168,21 @@ async def _in_review(session: AsyncSession, verification_id: str) -> Any:
     return case
 
 
-@router.post("/verifications/{verification_id}/approve")
+@router.post(
+    "/verifications/{verification_id}/approve",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (409, "illegal_transition"),
+        (409, "verification_not_in_review"),
+        (422, "reason_required"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def approve(
     verification_id: str,
     body: Decision,
@@ -166,7 +202,21 @@ async def approve(
     return {"verification_id": case.id, "status": outcome.value}
 
 
-@router.post("/verifications/{verification_id}/reject")
+@router.post(
+    "/verifications/{verification_id}/reject",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "customer_not_found"),
+        (404, "not_found"),
+        (409, "illegal_transition"),
+        (409, "verification_not_in_review"),
+        (422, "reason_required"),
+        (502, "auth_unavailable"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def reject(
     verification_id: str,
     body: Rejection,

@@ -21,7 +21,7 @@ from shared.contracts.notifications import NotificationRequest
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.identity import ServiceIdentity
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -68,7 +68,12 @@ async def accept_notification(
     return JSONResponse(view.model_dump(mode="json"), status_code=201 if accepted.created else 200)
 
 
-@router.get("/notifications")
+@router.get(
+    "/notifications",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_notifications(
     session: SessionDep,
     state: StateDep,
@@ -94,7 +99,16 @@ async def list_notifications(
     return found
 
 
-@router.get("/notifications/{notification_id}")
+@router.get(
+    "/notifications/{notification_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def get_notification(
     notification_id: str, session: SessionDep, state: StateDep, identity: IdentityDep
 ) -> NotificationDetail:

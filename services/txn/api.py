@@ -11,11 +11,15 @@ from services.txn import credit_lines, models
 from services.txn.dependencies import CustomerDep
 from services.txn.schemas import AccountView, TransactionPage, TransactionView
 from shared.dependencies import SessionDep, only_from
+from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/me", tags=["account"], dependencies=[only_from("gateway")])
 
 
-@router.get("/account")
+@router.get(
+    "/account",
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def get_account(customer_id: CustomerDep, session: SessionDep) -> AccountView:
     s = await credit_lines.summary(session, customer_id)
     return AccountView(
@@ -27,7 +31,10 @@ async def get_account(customer_id: CustomerDep, session: SessionDep) -> AccountV
     )
 
 
-@router.get("/transactions")
+@router.get(
+    "/transactions",
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def list_transactions(
     customer_id: CustomerDep,
     session: SessionDep,

@@ -20,6 +20,7 @@ from services.txn.schemas import (
     WithdrawalRequest,
 )
 from shared.dependencies import IdentityDep, SessionDep, only_from
+from shared.problems import problem_responses
 from shared.statements import Statements
 
 customer_router = APIRouter(tags=["withdrawals"], dependencies=[only_from("gateway")])
@@ -29,7 +30,19 @@ partner_router = APIRouter(prefix="/v1/atm", tags=["atm"], dependencies=[only_fr
 AuthorizationRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-@customer_router.post("/v1/withdrawals", status_code=201)
+@customer_router.post(
+    "/v1/withdrawals",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (409, "limit_exceeded"),
+        (409, "session_expired"),
+        (409, "session_used"),
+        (422, "qr_invalid"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def request_withdrawal(
     body: WithdrawalRequest, customer_id: CustomerDep, identity: IdentityDep, session: SessionDep, runtime: RuntimeDep
 ) -> WithdrawalCreated:
@@ -53,7 +66,11 @@ async def request_withdrawal(
     )
 
 
-@partner_router.post("/sessions", status_code=201)
+@partner_router.post(
+    "/sessions",
+    status_code=201,
+    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+)
 async def open_session(
     body: AtmSessionRequest, partner: PartnerDep, session: SessionDep, runtime: RuntimeDep
 ) -> AtmSessionView:
@@ -68,7 +85,17 @@ async def open_session(
     return AtmSessionView(session_id=opened.session_id, qr=opened.qr, expires_at=opened.expires_at)
 
 
-@partner_router.post("/withdrawals/authorize")
+@partner_router.post(
+    "/withdrawals/authorize",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "request_in_progress"),
+        (422, "idempotency_key_reused"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def authorize(body: AuthorizeRequest, partner: PartnerDep, runtime: RuntimeDep) -> Response:
     """200 approved (the amount is held) or declined with a `reason_code`. The same request_id again answers the
     same, byte for byte, and holds nothing twice; with another payload 422 idempotency_key_reused; while the first
@@ -99,7 +126,19 @@ async def authorize(body: AuthorizeRequest, partner: PartnerDep, runtime: Runtim
     return Response(answer.body, status_code=answer.status_code, media_type="application/json")
 
 
-@partner_router.post("/withdrawals/{authorization_id}/complete")
+@partner_router.post(
+    "/withdrawals/{authorization_id}/complete",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "authorization_completed"),
+        (409, "authorization_expired"),
+        (409, "authorization_reversed"),
+        (409, "no_credit_line"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def complete(
     authorization_id: AuthorizationRef, partner: PartnerDep, session: SessionDep, runtime: RuntimeDep
 ) -> SettlementView:
@@ -115,7 +154,19 @@ async def complete(
     return _view(settled)
 
 
-@partner_router.post("/withdrawals/{authorization_id}/reverse")
+@partner_router.post(
+    "/withdrawals/{authorization_id}/reverse",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "authorization_completed"),
+        (409, "authorization_expired"),
+        (409, "authorization_reversed"),
+        (409, "request_in_progress"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def reverse(
     authorization_id: AuthorizationRef, partner: PartnerDep, session: SessionDep, runtime: RuntimeDep
 ) -> SettlementView:

@@ -18,7 +18,7 @@ from services.txn.dependencies import CallerDep, RuntimeDep
 from services.txn.errors import Refused
 from services.txn.schemas import BankLinkRequest, BankLinkView, ChargeRequest, ChargeView
 from shared.dependencies import SessionDep, only_from
-from shared.problems import problem_response
+from shared.problems import problem_response, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["bank links"], dependencies=[only_from("gateway")])
 
@@ -31,7 +31,23 @@ def _answer(refused: Refused) -> JSONResponse:
     return problem_response(refused.status, refused.code, refused.detail, **refused.extra)
 
 
-@router.post("/bank-links", status_code=201, response_model=BankLinkView)
+@router.post(
+    "/bank-links",
+    status_code=201,
+    response_model=BankLinkView,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "kyc_required"),
+        (403, "possession_required"),
+        (404, "not_found"),
+        (409, "already_linked"),
+        (409, "bank_suspended"),
+        (422, "bank_account_not_found"),
+        (422, "holder_mismatch"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def post_bank_link(
     body: BankLinkRequest, caller: CallerDep, session: SessionDep, runtime: RuntimeDep
 ) -> BankLinkView | JSONResponse:
@@ -58,7 +74,27 @@ async def post_bank_link(
     )
 
 
-@router.post("/charges", status_code=201, response_model=ChargeView)
+@router.post(
+    "/charges",
+    status_code=201,
+    response_model=ChargeView,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "kyc_required"),
+        (404, "not_found"),
+        (409, "bank_account_closed"),
+        (409, "bank_suspended"),
+        (409, "charge_cap_exceeded"),
+        (409, "fraud_declined"),
+        (409, "insufficient_funds"),
+        (409, "link_cooling_off"),
+        (409, "link_suspended"),
+        (409, "monthly_cap_exceeded"),
+        (422, "idempotency_key_reused"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def post_charge(
     body: ChargeRequest,
     caller: CallerDep,

@@ -15,11 +15,17 @@ from services.txn.runtime import TxnRuntime
 from services.txn.schemas import CreditInformationRecordView, CreditInformationView
 from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
+from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[only_from("gateway")])
 
 
-@router.get("/credit-information")
+@router.get(
+    "/credit-information",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def view_credit_information(
     customer_id: Annotated[str, Query(max_length=40, pattern=r"^[a-z]{2,8}_[0-9a-z]{26}$")],
     actor: AnalystDep,
@@ -34,7 +40,16 @@ async def view_credit_information(
     return await _credit_information(session, customer_id)
 
 
-@router.post("/disputes/{dispute_id}/credit-information-deletion")
+@router.post(
+    "/disputes/{dispute_id}/credit-information-deletion",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def resend_deletions(
     dispute_id: str, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> CreditInformationView:

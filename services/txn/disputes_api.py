@@ -32,7 +32,7 @@ from services.txn.schemas import (
 )
 from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 from shared.roles import has_role
 
 router = APIRouter(prefix="/v1/me/disputes", tags=["disputes"], dependencies=[only_from("gateway")])
@@ -44,7 +44,22 @@ IdQuery = Annotated[str | None, Query(max_length=40, pattern=r"^[a-z]{2,8}_[0-9a
 # -- the customer's own ------------------------------------------------------------------------------------------------
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "already_disputed"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (422, "not_disputable"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def open_dispute(
     body: DisputeRequest, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> DisputeView:
@@ -66,7 +81,9 @@ async def open_dispute(
     return await _customer_view(session, runtime, await disputes.load(session, dispute_id))
 
 
-@router.get("")
+@router.get(
+    "", responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout"))
+)
 async def list_own_disputes(
     customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep, after: IdQuery = None
 ) -> DisputeList:
@@ -74,14 +91,31 @@ async def list_own_disputes(
     return await _summaries(session, runtime, rows, limit=50)
 
 
-@router.get("/{dispute_id}")
+@router.get(
+    "/{dispute_id}",
+    responses=problem_responses(
+        (401, "unauthorized"), (404, "not_found"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def view_own_dispute(
     dispute_id: str, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> DisputeView:
     return await _customer_view(session, runtime, await disputes.load(session, dispute_id, customer_id=customer_id))
 
 
-@router.post("/{dispute_id}/declaration")
+@router.post(
+    "/{dispute_id}/declaration",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def declare_own(
     dispute_id: str, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
 ) -> DisputeView:
@@ -96,7 +130,23 @@ async def declare_own(
 # -- staff -------------------------------------------------------------------------------------------------------------
 
 
-@ops_router.post("/disputes", status_code=201)
+@ops_router.post(
+    "/disputes",
+    status_code=201,
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "already_disputed"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (422, "not_disputable"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def open_for_customer(
     body: StaffDisputeRequest, actor: AnalystDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
@@ -129,7 +179,12 @@ async def open_for_customer(
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
 
 
-@ops_router.get("/disputes")
+@ops_router.get(
+    "/disputes",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_queue(
     actor: AnalystDep,
     session: SessionDep,
@@ -156,7 +211,16 @@ async def list_queue(
     return await _summaries(session, runtime, rows, limit=limit)
 
 
-@ops_router.get("/disputes/{dispute_id}")
+@ops_router.get(
+    "/disputes/{dispute_id}",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def view_dispute(
     dispute_id: str, actor: AnalystDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
@@ -165,7 +229,20 @@ async def view_dispute(
     return await _staff_view(session, runtime, dispute)
 
 
-@ops_router.post("/disputes/{dispute_id}/declaration")
+@ops_router.post(
+    "/disputes/{dispute_id}/declaration",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def record_declaration(
     dispute_id: str, body: DeclarationRequest, actor: AnalystDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
@@ -178,7 +255,21 @@ async def record_declaration(
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
 
 
-@ops_router.post("/disputes/{dispute_id}/relief")
+@ops_router.post(
+    "/disputes/{dispute_id}/relief",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (409, "not_relievable"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def apply_relief(
     dispute_id: str, body: ReliefRequest, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:
@@ -201,7 +292,20 @@ async def apply_relief(
     return await _staff_view(session, runtime, await disputes.load(session, dispute_id))
 
 
-@ops_router.post("/disputes/{dispute_id}/reject")
+@ops_router.post(
+    "/disputes/{dispute_id}/reject",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "already_declared"),
+        (409, "declaration_required"),
+        (409, "illegal_transition"),
+        (422, "reason_required"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def reject_dispute(
     dispute_id: str, body: RejectionRequest, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> StaffDisputeView:

@@ -20,11 +20,21 @@ from services.txn.schemas import (
 )
 from shared.audit import audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
+from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[only_from("gateway")])
 
 
-@router.put("/customers/{customer_id}/credit-line")
+@router.put(
+    "/customers/{customer_id}/credit-line",
+    responses=problem_responses(
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (503, "service_unavailable"),
+        (504, "upstream_timeout"),
+    ),
+)
 async def put_credit_line(
     customer_id: str, body: CreditLineRequest, actor: SupervisorDep, session: SessionDep, runtime: RuntimeDep
 ) -> CreditLineView:
@@ -56,7 +66,12 @@ async def put_credit_line(
     )
 
 
-@router.put("/banks/{bank_code}/suspension")
+@router.put(
+    "/banks/{bank_code}/suspension",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def put_bank_suspension(
     bank_code: Annotated[str, Path(pattern=BANK_CODE)],
     body: BankSuspensionRequest,
@@ -83,7 +98,12 @@ async def put_bank_suspension(
     return _suspension_view(state)
 
 
-@router.get("/banks/suspensions")
+@router.get(
+    "/banks/suspensions",
+    responses=problem_responses(
+        (401, "unauthorized"), (403, "forbidden"), (503, "service_unavailable"), (504, "upstream_timeout")
+    ),
+)
 async def list_bank_suspensions(actor: AnalystDep, session: SessionDep) -> BankSuspensionList:
     """Every bank staff suspended at some time, and whether it is suspended now."""
     return BankSuspensionList(
