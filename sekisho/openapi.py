@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from services.gateway.jwks import PATH as JWKS_PATH
 from services.gateway.policy import SHIPPED_POLICY, OperationPolicy, load_policy
 from services.gateway.proxy import FORWARDED_REQUEST_HEADERS
 from services.gateway.routes import PING, PUBLIC_ROUTES, Route, diagnostic_routes
@@ -60,7 +61,7 @@ def public_routes() -> tuple[Route, ...]:
 # --- the services' own documents -------------------------------------------------------------------------------
 
 
-def _settings(service: str, data_dir: Path) -> Any:
+def settings_for_documents(service: str, data_dir: Path) -> Any:
     """Settings enough to build the app (its routes depend on none of them): fresh keys, never the environment's."""
     from sekisho.services import settings_class
     from shared.identity_keys import new_identity_key
@@ -87,7 +88,7 @@ def service_documents() -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="sekisho-openapi-") as data_dir:
         for service in (*SERVICES, "gateway"):
             module = importlib.import_module(f"services.{service}.app")
-            app: FastAPI = module.create_app(_settings(service, Path(data_dir)))
+            app: FastAPI = module.create_app(settings_for_documents(service, Path(data_dir)))
             # FastAPI's own description of the app's routes: the gateway's app.openapi() is this module's output.
             documents[service] = get_openapi(title=app.title, version=app.version, routes=app.routes)
     return documents
@@ -164,10 +165,12 @@ def gateway_problems(route: Route, rule: OperationPolicy | None) -> dict[int, se
     add(400, "bad_request")
     add(413, "payload_too_large")
     add(422, "validation_failed")
-    add(403, "ip_denied")
     add(500, "internal_error")
-    add(503, "service_unavailable")  # auth (tokens, sessions) or the rate limits' store cannot answer
     admitted = route.service != "gateway" or route == PING  # admission.py: the kill switches and rate limits
+    if admitted or route.caller != "anyone" or route.path == JWKS_PATH:
+        add(503, "service_unavailable")  # auth (keys, sessions), the rate limits' store or the service is down
+    if admitted or route.caller == "staff":
+        add(403, "ip_denied")  # the IP rules of the route's class (SEC-4); the controls API checks the ops class
     if admitted:
         add(429, "rate_limited")
     if admitted and not route.operation.startswith("ops_"):
@@ -272,7 +275,9 @@ def _service_problems(operation: dict[str, Any]) -> dict[int, set[str]]:
 
 
 def _operation_id(method: str, path: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", f"{method} {path}".lower()).strip("_")
+    """`post_v1_auth_login`: unique per public (method, path); `/ops/` (a folder's index) is not `/ops`."""
+    named = re.sub(r"[^a-z0-9]+", "_", f"{method} {path}".lower()).strip("_")
+    return f"{named}_index" if path.endswith("/") and path != "/" else named
 
 
 def _public_operation(
@@ -292,12 +297,24 @@ def _public_operation(
             {"name": name, "in": "header", "required": required, "description": text, "schema": {"type": "string"}}
             for name, required, text in SIGNATURE_HEADERS
         ]
+    gateways = gateway_problems(route, rule)
+    if "step_up_required" in gateways.get(401, ()):
+        parameters.append(
+            {
+                "name": "Step-Up-Grant",
+                "in": "header",
+                "required": False,
+                "description": "The grant that answered this request's step-up challenge (RFC 9470): single use, for "
+                "this operation and these key fields.",
+                "schema": {"type": "string", "minLength": 10, "maxLength": 100},
+            }
+        )
     if parameters:
         operation["parameters"] = parameters
     else:
         operation.pop("parameters", None)
     problems = _service_problems(operation)
-    for status, codes in gateway_problems(route, rule).items():
+    for status, codes in gateways.items():
         problems.setdefault(status, set()).update(codes)
     for status in sorted(problems):
         listed = sorted(problems[status])

@@ -149,6 +149,11 @@ async def postgres_backend(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if openapi_recorder.counted["checked"]:
+        terminalreporter.write_line(
+            f"openapi: {openapi_recorder.counted['checked']} answers of the gateway checked against its public "
+            f"document, {len(openapi_recorder.gaps)} not documented"
+        )
     if _figures:
         terminalreporter.section("figures measured by the tests")
         for line in _figures:

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from sekisho.openapi import DOCUMENT, public_routes
 from services.gateway.routes import RouteMatch, RouteTable
 
-_JSON = re.compile(r"^application/(problem\+)?json\b")
+_JSON = re.compile(r"^application/([a-z.-]+\+)?json$")
 _PARAM = re.compile(r"\{[^}]+\}")
 
 
@@ -35,6 +35,7 @@ class _Documented:
 
 
 gaps: list[str] = []  # what the tests saw that the document does not allow, in order
+counted = {"checked": 0}  # answers on documented routes, for the run's summary
 
 
 @functools.cache
@@ -103,6 +104,7 @@ def check(
             documented.path,
         ):
             return None
+    counted["checked"] += 1
     where = f"{method} {documented.path}"
     media = content_type.split(";")[0].strip().lower()
     body: Any = None

@@ -17,6 +17,7 @@ from services.auth.schemas import (
     LoginRequest,
     RefreshRequest,
     SendCodeRequest,
+    StepUpGranted,
     Tokens,
     VerifyRequest,
 )
@@ -78,7 +79,7 @@ async def open_account(
 @router.post(
     "/v1/auth/login",
     responses={
-        401: {"description": "mfa_required with a challenge, or invalid_credentials"},
+        200: {"model": Tokens},
         **problem_responses(
             (401, "invalid_credentials"),
             (401, "mfa_required"),
@@ -171,15 +172,18 @@ async def send_code(
 
 @router.post(
     "/v1/auth/challenges/{challenge_id}/verify",
-    responses=problem_responses(
-        (401, "challenge_failed"),
-        (401, "passkey_invalid"),
-        (404, "challenge_not_found"),
-        (410, "challenge_expired"),
-        (423, "account_locked"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": Tokens | StepUpGranted},
+        **problem_responses(
+            (401, "challenge_failed"),
+            (401, "passkey_invalid"),
+            (404, "challenge_not_found"),
+            (410, "challenge_expired"),
+            (423, "account_locked"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
     """Prove the factor: a login challenge answers with tokens, a step-up challenge with a single-use grant.
@@ -195,14 +199,17 @@ async def verify(challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, id
         staff_route=False,
     )
     if verified.grant is not None:
-        return JSONResponse({"grant": verified.grant, "expires_in": step_up.GRANT_TTL_SECONDS})
+        return JSONResponse(StepUpGranted(grant=verified.grant, expires_in=step_up.GRANT_TTL_SECONDS).model_dump())
     assert verified.tokens is not None
     return JSONResponse(_tokens(verified.tokens).model_dump())
 
 
 @router.post(
     "/v1/auth/refresh",
-    responses=problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+    responses={
+        200: {"model": Tokens},
+        **problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+    },
 )
 async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
     """Rotate the refresh token; a token used twice ends the whole session (theft)."""

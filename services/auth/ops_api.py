@@ -31,14 +31,17 @@ STAFF_VERIFY_PATH = "/v1/ops/auth/challenges/{challenge_id}/verify"
 
 @router.post(
     "/v1/ops/auth/login",
-    responses=problem_responses(
-        (401, "invalid_credentials"),
-        (401, "mfa_required"),
-        (423, "account_locked"),
-        (429, "too_many_attempts"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": Tokens},
+        **problem_responses(
+            (401, "invalid_credentials"),
+            (401, "mfa_required"),
+            (423, "account_locked"),
+            (429, "too_many_attempts"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityDep) -> JSONResponse:
     """Staff always need a password and a second factor: the answer is a challenge, never a token, to be answered
@@ -109,7 +112,10 @@ async def staff_verify(
 
 @router.post(
     "/v1/ops/auth/refresh",
-    responses=problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+    responses={
+        200: {"model": Tokens},
+        **problem_responses((401, "session_expired"), (401, "token_invalid"), (401, "token_reused")),
+    },
 )
 async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONResponse:
     """A new access token and refresh token for the shift's session. A refresh token used twice ends the session

@@ -215,8 +215,7 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
 @router.post(
     "/v1/auth/passkeys/login",
     responses={
-        401: {"description": "passkey_invalid"},
-        423: {},
+        200: {"model": Tokens},
         **problem_responses(
             (401, "passkey_invalid"),
             (403, "device_blocked"),

@@ -88,6 +88,13 @@ class Tokens(BaseModel):
     acr: str
 
 
+class StepUpGranted(BaseModel):
+    """A step-up challenge answered: the grant to repeat the request with (header Step-Up-Grant), single use."""
+
+    grant: str
+    expires_in: int
+
+
 class SendCodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

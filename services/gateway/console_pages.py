@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
 
-from shared.problems import Problem
+from shared.problems import Problem, problem_responses
 from shared.security_headers import CONTENT_SECURITY_POLICY
 
 CONSOLE = Path(__file__).parent / "console"
@@ -43,7 +43,12 @@ CONSOLE_POLICY = "; ".join(
     )
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["gateway"])
+# For the public OpenAPI document: pages and their files, or a 404 problem.
+_FILES = {
+    200: {"description": "the file", "content": {media.split(";")[0]: {} for media in CONTENT_TYPES.values()}},
+    **problem_responses((404, "not_found")),
+}
 
 
 def _file(name: str) -> Response:
@@ -57,16 +62,16 @@ def _file(name: str) -> Response:
     )
 
 
-@router.get("/ops")
+@router.get("/ops", response_class=RedirectResponse, status_code=308, responses={308: {"description": "to /ops/"}})
 async def console_root() -> RedirectResponse:
     return RedirectResponse("/ops/", status_code=308)
 
 
-@router.get("/ops/")
+@router.get("/ops/", response_class=Response, responses=_FILES)
 async def console_page() -> Response:
     return _file("index.html")
 
 
-@router.get("/ops/{name}")
+@router.get("/ops/{name}", response_class=Response, responses=_FILES)
 async def console_file(name: str) -> Response:
     return _file(name)

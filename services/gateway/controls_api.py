@@ -135,7 +135,7 @@ async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDe
     status_code=201,
     openapi_extra=ADMIN_ONLY,
     responses={
-        200: {"description": "the same rule is already in force"},
+        200: {"description": "the same rule is already in force", "model": dict[str, Any]},
         **problem_responses((422, "validation_failed"), (422, "would_lock_out")),
     },
 )

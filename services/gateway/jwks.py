@@ -17,14 +17,28 @@ from shared.tokens import public_jwk
 PATH = "/.well-known/jwks.json"
 MAX_AGE_SECONDS = 60
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["gateway"])
 
 
-@router.get(PATH)
+class JwkSetResponse(JSONResponse):
+    media_type = "application/jwk-set+json"
+
+
+JWK_SET_SCHEMA = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}}},
+}
+
+
+@router.get(
+    PATH,
+    response_class=JwkSetResponse,
+    responses={200: {"description": "a JWK Set", "content": {"application/jwk-set+json": {"schema": JWK_SET_SCHEMA}}}},
+)
 async def jwks(runtime: RuntimeDep) -> JSONResponse:
     keys = await runtime.bearer.published_keys()
-    return JSONResponse(
+    return JwkSetResponse(
         {"keys": [public_jwk(pem, kid) for kid, pem in keys.items()]},
-        media_type="application/jwk-set+json",
         headers={"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"},
     )

@@ -14,6 +14,7 @@ from services.txn.dependencies import CustomerDep, PartnerDep, RuntimeDep
 from services.txn.schemas import (
     AtmSessionRequest,
     AtmSessionView,
+    AuthorizationDecision,
     AuthorizeRequest,
     SettlementView,
     WithdrawalCreated,
@@ -87,14 +88,17 @@ async def open_session(
 
 @partner_router.post(
     "/withdrawals/authorize",
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (404, "not_found"),
-        (409, "request_in_progress"),
-        (422, "idempotency_key_reused"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": AuthorizationDecision},
+        **problem_responses(
+            (401, "unauthorized"),
+            (404, "not_found"),
+            (409, "request_in_progress"),
+            (422, "idempotency_key_reused"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def authorize(body: AuthorizeRequest, partner: PartnerDep, runtime: RuntimeDep) -> Response:
     """200 approved (the amount is held) or declined with a `reason_code`. The same request_id again answers the

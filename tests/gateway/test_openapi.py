@@ -9,8 +9,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from sekisho.openapi import DOCUMENT, build_document, public_routes, render
-from services.gateway.routes import PING
+from services.gateway.routes import PING, RouteTable
 from tests.harness import Backend, client_for, in_process_system
+from tests.openapi_recorder import check
 
 REFRESH = "run `.venv/bin/sekisho openapi` and commit services/gateway/openapi.json"
 
@@ -86,8 +87,10 @@ def test_the_gateways_own_problems_are_documented_per_route(committed: dict[str,
     assert "operation_suspended" in _codes(withdrawal, "503")
     assert "payload_too_large" in _codes(withdrawal, "413")
     assert "rate_limited" in _codes(withdrawal, "429")
+    assert "Step-Up-Grant" in {p["name"] for p in withdrawal["parameters"] if p["in"] == "header"}
     authorize = committed["paths"]["/v1/atm/withdrawals/authorize"]["post"]
-    assert _codes(authorize, "401") == {"signature_invalid"}
+    assert "signature_invalid" in _codes(authorize, "401")
+    assert "step_up_required" not in _codes(authorize, "401"), "a partner never steps up"
     audit = committed["paths"]["/v1/ops/audit"]["get"]
     assert "forbidden" in _codes(audit, "403")
     assert "operation_suspended" not in _codes(audit, "503"), "staff operations cannot be switched off"
@@ -112,3 +115,29 @@ async def test_the_gateway_serves_the_committed_document(backend: Backend, commi
             own = await auth.get("/openapi.json")
     assert own.status_code == 200
     assert "/internal/step-up/challenges" in own.json()["paths"]
+
+
+def _problem(status: int, code: str) -> bytes:
+    return json.dumps(
+        {"type": f"urn:sekisho:problem:{code}", "title": "t", "status": status, "detail": "d", "code": code}
+    ).encode()
+
+
+def test_the_recorder_names_the_route_status_and_code_the_document_lacks() -> None:
+    table = RouteTable(public_routes())
+    problem = "application/problem+json"
+    assert check("POST", "/v1/withdrawals", 409, problem, _problem(409, "session_used"), table) is None
+    found = check("POST", "/v1/withdrawals", 409, problem, _problem(409, "made_up"), table)
+    assert found == "POST /v1/withdrawals: status 409 code 'made_up' is not documented"
+    found = check("GET", "/v1/ops/fraud/cases/case_1", 418, problem, _problem(418, "teapot"), table)
+    assert found == "GET /v1/ops/fraud/cases/{case_id}: status 418 (code 'teapot') is not documented"
+    # A body that breaks the documented schema: a problem without its members, an answer of the wrong shape.
+    found = check("POST", "/v1/withdrawals", 409, problem, b'{"code": "session_used"}', table)
+    assert found is not None
+    assert "body does not match" in found
+    found = check("GET", "/v1/me/account", 200, "application/json", b'{"credit_limit": "lots"}', table)
+    assert found is not None
+    assert found.startswith("GET /v1/me/account: status 200")
+    # Paths outside the document, and a test's own table with a fake route on a public path, are not the contract.
+    assert check("GET", "/v1/nowhere", 404, problem, _problem(404, "not_found"), table) is None
+    assert check("POST", "/v1/withdrawals", 409, problem, _problem(409, "made_up"), RouteTable(())) is None
