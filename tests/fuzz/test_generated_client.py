@@ -70,8 +70,8 @@ def test_the_generated_client_logs_a_customer_in_through_the_mfa_challenge(
     with generated.AuthenticatedClient(base_url=running.gateway, token=tokens["access_token"]) as signed_in:
         me = operation(generated, "auth", "get_v1_me").sync_detailed(client=signed_in)
     assert me.status_code == 200, me.content
-    profile = me.parsed.to_dict() if hasattr(me.parsed, "to_dict") else me.parsed
-    assert profile["email"] == customer.login_id
+    assert type(me.parsed).__module__.startswith(f"{PACKAGE}.models."), type(me.parsed)
+    assert me.parsed.to_dict()["email"] == customer.login_id
 
 
 def _login(running: Running, generated: ModuleType, client: Any, customer: Customer) -> dict[str, Any]:
@@ -101,6 +101,9 @@ def _login(running: Running, generated: ModuleType, client: Any, customer: Custo
     )
     assert verified.status_code == 200, verified.content
     tokens = verified.parsed
-    tokens = tokens.to_dict() if hasattr(tokens, "to_dict") else tokens
-    assert {"access_token", "refresh_token"} <= set(tokens)
-    return dict(tokens)
+    # A generated model, not a bare dict: the document declares the answer's shape (its schema `Tokens`).
+    assert type(tokens).__module__.startswith(f"{PACKAGE}.models."), type(tokens)
+    assert isinstance(tokens.access_token, str)
+    assert isinstance(tokens.refresh_token, str)
+    answer: dict[str, Any] = tokens.to_dict()
+    return answer
