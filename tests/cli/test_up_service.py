@@ -3,8 +3,10 @@ SEKISHO_HOST:SEKISHO_PORT, its JSON log lines on stdout, stopped gracefully (exi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,8 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sekisho.launcher import free_ports
+from tests.conftest import require_postgres
 
 
 @contextmanager
@@ -101,3 +105,66 @@ def test_sekisho_port_with_several_services_is_refused(tmp_path: Path) -> None:
         _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "SEKISHO_PORT is one service's port" in stderr
+
+
+def production_env(database_url: str, schema_prefix: str) -> dict[str, str]:
+    """What a pod of auth gets in production (deploy/: the ConfigMap and its Secrets), on a fresh schema prefix."""
+    from shared.crypto import new_key_spec
+    from shared.identity_keys import new_identity_key, public_keys_json
+    from shared.tokens import new_signing_key
+
+    keys = {service: new_identity_key()[0] for service in ("gateway", "auth", "kyc", "txn", "fraud", "notify")}
+    return {
+        "SEKISHO_ENV": "prod",
+        "SEKISHO_DATABASE_URL": database_url,
+        "SEKISHO_DATABASE_SCHEMA_PREFIX": schema_prefix,
+        "SEKISHO_DATA_KEYS": new_key_spec("k1"),
+        "SEKISHO_BLIND_INDEX_KEY": new_key_spec("bi1"),
+        "SEKISHO_AUDIT_CHAIN_KEY": secrets.token_urlsafe(32),
+        "SEKISHO_AUTH_SIGNING_KEYS": new_signing_key()[0],
+        "SEKISHO_IDENTITY_KEY": keys["auth"],
+        "SEKISHO_IDENTITY_PUBLIC_KEYS": public_keys_json(keys),
+        "SEKISHO_WEBAUTHN_RP_ID": "example.jp",
+        "SEKISHO_WEBAUTHN_ORIGINS": '["https://app.example.jp"]',
+    }
+
+
+async def _schemas(database_url: str, prefix: str) -> list[str]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%")
+        for row in rows:
+            await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
+        return [row["nspname"] for row in rows]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres
+def test_production_up_of_one_service_never_migrates_unless_asked(tmp_path: Path, postgres_url: str | None) -> None:
+    """A pod (SEKISHO_ENV=prod) starts without touching the schema: alive, but not ready until the migrate Job ran;
+    with --migrate it migrates first (and is ready)."""
+    url = require_postgres(postgres_url)
+    prefix = f"t{secrets.token_hex(4)}_"
+    env = production_env(url, prefix)
+    with up(tmp_path, "auth", **env) as (process, port):
+        wait_healthy(process, port)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 503, ready.text
+        process.send_signal(signal.SIGTERM)
+        _stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert asyncio.run(_schemas(url, prefix)) == []  # nothing was created: no migration ran
+    with up(tmp_path, "auth", "--migrate", **env) as (process, port):
+        wait_healthy(process, port)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert asyncio.run(_schemas(url, prefix)) == [prefix + "auth"]  # migrated (and now dropped)
+    # Production generated no key anywhere.
+    assert not (tmp_path / "var").exists() or not any((tmp_path / "var").rglob("dev-*"))
