@@ -5,15 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test test-slow fuzz check-deploy lint format browsers bench compliance outdated clean
+.PHONY: help run test test-slow fuzz check-deploy lint format browsers bench compliance outdated lock clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every transitive dependency, pinned with its hashes (`make lock` writes both from pyproject.toml with uv):
+# requirements.lock is what the image runs; requirements-dev.lock adds the tools and is held to the same runtime
+# pins (uv's -c), so the tests run exactly the versions the image ships.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_FLAGS := --quiet --generate-hashes --universal --python-version 3.11 --custom-compile-command "make lock"
+
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "pyproject.toml asks for what the lock does not hold: run make lock" >&2; exit 1; }
 	@touch $(STAMP)
 
 run: $(STAMP) ## the whole system on embedded SQLite, gateway on 127.0.0.1:8000 (Ctrl-C stops it)
@@ -63,8 +73,17 @@ compliance: $(STAMP) browsers ## run the tests and write docs/compliance.md (req
 	-$(BIN)/pytest -q --compliance-report docs/compliance.md
 	@echo "wrote docs/compliance.md"
 
-outdated: $(STAMP) ## list pinned dependencies that have newer releases (SEC-2)
-	$(BIN)/python -m pip list --outdated
+outdated: $(STAMP) ## every pin behind PyPI (direct, or one `make lock` would move), exit 1; or "clean" (SEC-2)
+	$(BIN)/python tools/outdated.py
+
+# uv is pinned in pyproject's dev extras like every tool; this installs that pin before the venv is, so that a
+# pyproject.toml the lock does not satisfy yet (a dependency added) can still be locked.
+UV_PIN = $(shell grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')
+lock: ## requirements.lock and requirements-dev.lock from pyproject.toml: every transitive pin, hashed
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet $(UV_PIN)
+	$(BIN)/uv pip compile pyproject.toml $(UV_FLAGS) $(ARGS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(LOCK) $(UV_FLAGS) $(ARGS) -o $(DEV_LOCK)
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -6,13 +6,29 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import atm_authorize, auth_login, fraud_score, gateway_forward, notify_latency
+from bench import (
+    atm_authorize,
+    auth_login,
+    fraud_score,
+    gateway_forward,
+    http_clients,
+    notify_latency,
+    signature_verify,
+)
 from bench.database import bench_database
 from sekisho.launcher import launch
 from sekisho.sinks import SmsSink, SmtpSink
 from shared.crypto import new_key_spec
 
-NAMES = ("gateway_forward", "notify_latency", "auth_login", "fraud_score", "atm_authorize")
+NAMES = (
+    "gateway_forward",
+    "http_clients",
+    "signature_verify",
+    "notify_latency",
+    "auth_login",
+    "fraud_score",
+    "atm_authorize",
+)
 
 
 def main(selected: list[str]) -> int:
@@ -40,6 +56,10 @@ def main(selected: list[str]) -> int:
                     print(f"== {name}", flush=True)
                     if name == "gateway_forward":
                         print(gateway_forward.run(system), flush=True)
+                    elif name == "http_clients":
+                        print(http_clients.run(system), flush=True)
+                    elif name == "signature_verify":
+                        print(signature_verify.run(), flush=True)
                     elif name == "fraud_score":
                         print(fraud_score.run(system, url=url), flush=True)
                     elif name == "atm_authorize":

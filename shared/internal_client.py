@@ -4,9 +4,10 @@ Retries happen only for calls that are safe to repeat (idempotent methods, or a 
 idempotent because it carries an idempotency key); a POST that may have reached the other side is
 never sent twice behind the caller's back.
 
-Over the network the calls go through aiohttp (its client costs about 0.3 ms less per call than httpx's, and
-every public request makes one to three of them); a service given an in-process transport (the tests' ASGI
-apps) is called through httpx. Either way the caller gets an `httpx.Response`.
+Over the network the calls go through aiohttp, and this is the only module that uses it: `bench http_clients`
+measured its client at 0.29 ms of CPU a call against httpx's 0.95 ms one at a time, and 0.22 ms against 3.2 ms
+at 32 concurrent calls, and every public request makes one to three of them. A service given an in-process
+transport (the tests' ASGI apps) is called through httpx. Either way the caller gets an `httpx.Response`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import functools
 import json as jsonlib
 import random
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 import httpx
+from opentelemetry.trace import Tracer
 from pydantic import BaseModel, ValidationError
 
 from shared.identity import IdentityIssuer
@@ -28,6 +30,7 @@ from shared.logs import request_id_var
 from shared.middleware import IDENTITY_HEADER, REQUEST_ID_HEADER
 from shared.problems import Problem
 from shared.settings import ServiceSettings
+from shared.tracing import answered, client_span
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,8 +62,10 @@ class InternalClient:
         settings: ServiceSettings,
         issuer: IdentityIssuer,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._settings = settings
+        self._tracer = tracer  # None: traces are off (shared/tracing.py), and a call costs nothing more
         self._issuer = issuer
         self._retries = settings.internal_retries
         self._in_process = frozenset(transports or ())
@@ -84,6 +89,11 @@ class InternalClient:
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
             )
         return self._network
+
+    @property
+    def traced(self) -> bool:
+        """Traces are on: what this service queues keeps the traceparent of the request that queued it."""
+        return self._tracer is not None
 
     async def _send(
         self,
@@ -126,8 +136,10 @@ class InternalClient:
         context: dict[str, Any] | None = None,
         timeout_seconds: float | None = None,
         idempotent: bool | None = None,
+        trace_links: Sequence[str | None] = (),
     ) -> httpx.Response:
-        """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered."""
+        """Send one call to `service`; raise ServiceUnavailable / ServiceTimeout when it cannot be answered.
+        `trace_links`: traceparents the call's span links to, when traces are on (shared/tracing.py)."""
         method = method.upper()
         retry = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempts = 1 + (self._retries if retry else 0)
@@ -138,6 +150,31 @@ class InternalClient:
             send_headers[REQUEST_ID_HEADER] = request_id
         # httpx's timeouts bound each phase (connect, each read); the deadline bounds the whole call.
         deadline = timeout_seconds if timeout_seconds is not None else self._settings.internal_timeout_seconds
+        if self._tracer is None:
+            return await self._attempts(
+                service, method, url, attempts, deadline, json, content, params, context, send_headers
+            )
+        # One client span for the call (its retries included), whose traceparent the callee continues.
+        with client_span(self._tracer, service, method, send_headers, trace_links) as span:
+            response = await self._attempts(
+                service, method, url, attempts, deadline, json, content, params, context, send_headers
+            )
+            answered(span, response.status_code)
+            return response
+
+    async def _attempts(
+        self,
+        service: str,
+        method: str,
+        url: str,
+        attempts: int,
+        deadline: float,
+        json: Any,
+        content: bytes | None,
+        params: Mapping[str, str] | None,
+        context: dict[str, Any] | None,
+        send_headers: dict[str, str],
+    ) -> httpx.Response:
         for attempt in range(1, attempts + 1):
             send_headers[IDENTITY_HEADER] = self._issuer.issue(service, context)
             try:

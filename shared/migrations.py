@@ -85,3 +85,20 @@ def create_outbox_table_v1() -> None:
         sa.UniqueConstraint("idempotency_key", name="uq_outbox_message_idempotency_key"),
     )
     op.create_index("ix_outbox_message_due", "outbox_message", ["delivered_at", "rejected_at", "next_attempt_at"])
+
+
+def add_outbox_traceparent_v2() -> None:
+    """The outbox's second shape: each message keeps the W3C traceparent of the request that queued it, so that its
+    delivery joins that trace (shared/tracing.py). Empty for messages queued while traces are off."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("traceparent", sa.String(55), nullable=True))
+
+
+def drop_outbox_traceparent_v2() -> None:
+    from alembic import op
+
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.drop_column("traceparent")

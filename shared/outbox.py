@@ -35,12 +35,23 @@ from shared.ids import new_id
 from shared.internal_client import InternalClient, ServiceTimeout, ServiceUnavailable
 from shared.leases import Pump, claim_due
 from shared.statements import Prepared, Statements, statements_of
+from shared.tracing import continued, current_traceparent
 
 log = logging.getLogger("sekisho.outbox")
 
 PAYLOAD_CONTEXT = "outbox_message.payload"
 # The columns a new message is given values for; the others start empty.
-_ENQUEUED = ("id", "destination", "path", "idempotency_key", "payload", "created_at", "next_attempt_at", "attempts")
+_ENQUEUED = (
+    "id",
+    "destination",
+    "path",
+    "idempotency_key",
+    "payload",
+    "created_at",
+    "next_attempt_at",
+    "attempts",
+    "traceparent",
+)
 # Answers that mean "this message itself is wrong": retrying the same bytes can never succeed.
 REFUSED_FOR_GOOD = frozenset({400, 409, 413, 422})
 
@@ -63,6 +74,8 @@ def outbox_table(metadata: MetaData) -> Table:
             "rejected_at", UtcDateTime, nullable=True
         ),  # the receiver refused it for good: kept, visible, not retried
         Column("last_error", String(500), nullable=True),
+        # W3C traceparent of the request that queued it (shared/tracing.py): its delivery joins that trace.
+        Column("traceparent", String(55), nullable=True),
         Index("ix_outbox_message_due", "delivered_at", "rejected_at", "next_attempt_at"),
     )
 
@@ -135,6 +148,7 @@ class Outbox:
             "created_at": now,
             "next_attempt_at": now,
             "attempts": 0,
+            "traceparent": current_traceparent() if self.client.traced else None,
         }
         unit = statements_of(session)
         await unit.execute(self._insert_once(unit.dialect) if once else self._insert, values)
@@ -213,14 +227,16 @@ class Outbox:
     async def _send(self, row: Any) -> dict[str, Any]:
         payload = json.loads(self.cipher.open(row.payload, context=PAYLOAD_CONTEXT))
         try:
-            response = await self.client.request(
-                row.destination,
-                "POST",
-                row.path,
-                json=payload,
-                headers={"Idempotency-Key": row.idempotency_key},
-                idempotent=True,
-            )
+            # The delivery's client span is a child of the span that queued the message, however long ago.
+            with continued(row.traceparent):
+                response = await self.client.request(
+                    row.destination,
+                    "POST",
+                    row.path,
+                    json=payload,
+                    headers={"Idempotency-Key": row.idempotency_key},
+                    idempotent=True,
+                )
         except (ServiceUnavailable, ServiceTimeout) as exc:
             return self._retry_later(row.attempts, exc.detail)
         return self._outcome(row, response.status_code, response.text)
@@ -232,8 +248,14 @@ class Outbox:
             for row in rows
         ]
         try:
+            # Messages queued by many requests: the call starts a trace of its own, linked to each of theirs.
             response = await self.client.request(
-                rows[0].destination, "POST", batch_path, json={"messages": messages}, idempotent=True
+                rows[0].destination,
+                "POST",
+                batch_path,
+                json={"messages": messages},
+                idempotent=True,
+                trace_links=[row.traceparent for row in rows],
             )
         except (ServiceUnavailable, ServiceTimeout) as exc:
             return [(row, self._retry_later(row.attempts, exc.detail)) for row in rows]

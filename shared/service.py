@@ -6,6 +6,7 @@ migration folder; nothing is created at import time.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from shared.outbox import Outbox, OutboxConfig
 from shared.problems import install_problem_handlers, problem_response
 from shared.security_headers import EVERY_SERVICE_HEADERS, SecurityHeadersMiddleware
 from shared.settings import ServiceSettings
+from shared.tracing import Tracing, TracingMiddleware
 
 # What the outbox relay may send in batches (shared/batches.py): events and audit entries wait a moment for company.
 BATCH_PATHS = {("fraud", EVENTS_PATH): EVENTS_BATCH_PATH, ("auth", AUDIT_PATH): AUDIT_BATCH_PATH}
@@ -99,11 +101,13 @@ def build_service_app(
     clock = clock or SystemClock()
     head = head_revision(migrations)
     metrics = ServiceMetrics(name)
+    tracing = Tracing(name, settings.otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.log_json:
             configure_logging(name, settings.log_level, settings.log_stream)
+        tracing.start()
         issuer = IdentityIssuer(
             service=name, key=identity_key, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
         )
@@ -112,7 +116,7 @@ def build_service_app(
             settings=settings,
             clock=clock,
             database=Database(target_for(settings, name), pool_size=settings.database_pool_size),
-            client=InternalClient(settings=settings, issuer=issuer, transports=transports),
+            client=InternalClient(settings=settings, issuer=issuer, transports=transports, tracer=tracing.tracer),
             issuer=issuer,
             cipher=cipher,
             metrics=metrics,
@@ -145,6 +149,9 @@ def build_service_app(
                 await hook(state)
             await state.client.aclose()
             await state.database.dispose()
+            if tracing.enabled:
+                # Exports the spans still queued: seconds of retries when the collector is down, so off the loop.
+                await asyncio.to_thread(tracing.stop)
 
     docs_url, redoc_url = ("/docs", "/redoc") if api_docs else (None, None)
     app = FastAPI(
@@ -199,6 +206,11 @@ def build_service_app(
     # Innermost: after the caller is known (and, at the gateway, the body's size bounded), before any parser.
     app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(JsonDepthMiddleware)
+    # Traces (shared/tracing.py), only when an exporter is configured. An internal service's span sits inside the
+    # identity check, so that only a verified sekisho caller's traceparent is continued; the gateway's sits
+    # outermost but for the request id, and starts every trace afresh.
+    if tracing.enabled and internal:
+        app.add_middleware(TracingMiddleware, tracing=tracing, edge=False)
     if internal:
         app.add_middleware(
             ServiceIdentityMiddleware,
@@ -209,6 +221,8 @@ def build_service_app(
     pages = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"}) if api_docs else frozenset()
     app.add_middleware(SecurityHeadersMiddleware, headers=(*EVERY_SERVICE_HEADERS, *response_headers), pages=pages)
     app.add_middleware(MetricsMiddleware, metrics=metrics, clock=time.perf_counter)
+    if tracing.enabled and not internal:
+        app.add_middleware(TracingMiddleware, tracing=tracing, edge=True)
     # Outermost, so that every answer (a 401 or 413 from the middleware inside included) carries the request id.
     app.add_middleware(RequestContextMiddleware, quiet=quiet_paths, server_timing=server_timing)
     return app

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.crypto import parse_index_key, parse_keys
@@ -93,11 +93,26 @@ class ServiceSettings(BaseSettings):
         IPv6Network("::1/128"),
     )
 
+    # OpenTelemetry traces (shared/tracing.py, README "Traces"): off unless the OTLP/HTTP collector's base URL is set
+    # (http://collector:4318; spans go to /v1/traces), by the standard variable or SEKISHO_OTLP_ENDPOINT.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otlp_endpoint", "SEKISHO_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
     @field_validator("metrics_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None  # set but empty: off, as the OpenTelemetry SDKs read it
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise ValueError("the OTLP endpoint is the collector's http(s):// base URL, e.g. http://collector:4318")
         return value
 
     @field_validator("data_keys")

@@ -109,9 +109,9 @@ def _position(cursor: str) -> tuple[datetime, str]:
         at, entry_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
         position = datetime.fromisoformat(at)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem("The cursor is not one this trail gave.", code="invalid_cursor", status=422) from exc
+        raise Problem("The cursor is not one this trail gave.", code="cursor_invalid", status=422) from exc
     if position.tzinfo is None:
-        raise Problem("The cursor is not one this trail gave.", code="invalid_cursor", status=422)
+        raise Problem("The cursor is not one this trail gave.", code="cursor_invalid", status=422)
     return position, entry_id
 
 

@@ -411,7 +411,7 @@ async def _audit(
         (401, "unauthorized"),
         (403, "forbidden"),
         (403, "outsourced_restricted"),
-        (422, "invalid_cursor"),
+        (422, "cursor_invalid"),
         (503, "service_unavailable"),
         (504, "upstream_timeout"),
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from services.txn import (
 from services.txn.relief import load_relief_policy
 from services.txn.runtime import build_runtime
 from services.txn.settings import TxnSettings
-from services.txn.sweeper import HoldSweeper
+from services.txn.sweeper import Sweeper
 from shared import trace
 from shared.clock import Clock
 from shared.service import ServiceState, build_service_app
@@ -37,7 +38,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or TxnSettings()
     relief_policy = load_relief_policy(settings.txn_relief_policy_file)  # before anything starts: fail fast
-    sweepers: list[HoldSweeper] = []  # the one this app started, stopped at shutdown
+    sweepers: list[Sweeper] = []  # the one this app started, stopped at shutdown
 
     async def start_runtime(state: ServiceState) -> None:
         assert state.outbox is not None
@@ -50,7 +51,12 @@ def create_app(
             client=state.client,
             relief_policy=relief_policy,
         )
-        sweeper = HoldSweeper(database=state.database, clock=state.clock, poll_seconds=settings.txn_sweep_poll_seconds)
+        sweeper = Sweeper(
+            database=state.database,
+            clock=state.clock,
+            poll_seconds=settings.txn_sweep_poll_seconds,
+            retention=timedelta(hours=settings.txn_request_id_retention_hours),
+        )
         sweeper.start()
         sweepers.append(sweeper)
 

@@ -14,6 +14,8 @@ work runs, so a retry is answered 409 at once, never queued behind the request i
 
 A tombstone is a key that a reversal reached before any request under it (the partner's authorize timed out, so it
 reverses by its request_id): the request that arrives later under that key gets the tombstone's answer.
+
+Keys are forgotten after `txn_request_id_retention_hours` (`forget_old`, the sweeper), as Stripe's are after a day.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -138,6 +140,23 @@ async def run_once(
         await _give_back(database, scope, key, claimed)
         raise
     return answer
+
+
+async def forget_old(session: AsyncSession, *, created_before: datetime, now: datetime, limit: int) -> int:
+    """Delete up to `limit` keys made before `created_before`: answered ones, tombstones, and claims whose lease
+    lapsed (a live claim is never taken from its worker); how many. Rows another sweeper holds are skipped."""
+    t = models.idempotency_key
+    old = (
+        select(t.c.scope, t.c.key)
+        .where(t.c.created_at < created_before, or_(t.c.state != State.IN_PROGRESS.value, t.c.lease_until <= now))
+        .order_by(t.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    keys = [(row.scope, row.key) for row in (await session.execute(old)).all()]
+    if keys:
+        await session.execute(delete(t).where(tuple_(t.c.scope, t.c.key).in_(keys)))
+    return len(keys)
 
 
 async def find(session: AsyncSession, *, scope: str, key: str) -> KeyRecord | None:

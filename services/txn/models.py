@@ -173,6 +173,7 @@ idempotency_key = Table(
     Column("response", LargeBinary, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime, nullable=True),
+    Index("ix_idempotency_key_created", "created_at"),  # the sweeper forgets keys past their retention
 )
 
 # -- disputes and victim relief (INC-6, INC-7) ------------------------------------------------------------------------

@@ -37,6 +37,11 @@ class TxnSettings(ServiceSettings):
     # A partner's request_id claimed by a request still running: retries get 409 until it finishes, or, if its
     # worker died, until this lease lapses and a retry takes the request over.
     txn_request_lease_seconds: float = Field(default=30.0, ge=1, le=600)
+    # How long a partner's request_id is remembered (its answer replayed, a reversal's tombstone kept); the sweeper
+    # forgets it after that, as Stripe forgets its keys after 24 hours. At least a day: longer than any hold, ATM
+    # session or one-time code lives, so a request repeated after its key is forgotten can only be declined (its
+    # withdrawal is authorized, expired or declined by then), never hold money twice.
+    txn_request_id_retention_hours: int = Field(default=7 * 24, ge=24, le=366 * 24)
     # The victim relief policy (INC-7): unset, the one shipped beside this file (services/txn/relief_policy.toml).
     txn_relief_policy_file: Path | None = None
     # The banks behind links and charges (banks.py): only the in-process simulator so far, its accounts given as a

@@ -193,4 +193,4 @@ async def test_the_trail_pages_with_a_cursor_and_is_filtered_by_customer(system:
 
     bad = await system.gateway.get("/v1/ops/audit", params={"cursor": "not-a-cursor"}, headers=admin)
     assert bad.status_code == 422
-    assert bad.json()["code"] == "invalid_cursor"
+    assert bad.json()["code"] == "cursor_invalid"

@@ -5,19 +5,25 @@ died does not block the key for ever, and a reversal that overtakes its authoriz
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from sekisho.sinks import SmsSink
+from services.txn import idempotency, models
+from services.txn.sweeper import forget_request_ids
 from tests.harness import System
 from tests.txn.atm_network import (
     ALLOW,
     account,
+    books_check,
     borrower,
     create_partner,
     fraud_at_txn,
     requested_withdrawal,
     rid,
+    txn_runtime,
 )
 
 pytestmark = pytest.mark.usefixtures("fraud_allows")
@@ -140,3 +146,69 @@ async def test_a_request_whose_worker_died_blocks_its_request_id_only_until_the_
     assert taken_over.json()["decision"] == "approved", taken_over.text
     assert (await atm.authorize(session_id, code, 15_000, request_id)).content == taken_over.content
     assert (await account(system, customer))["held"] == 15_000
+
+
+async def test_request_ids_are_forgotten_after_their_retention_and_one_repeated_then_moves_no_money(
+    system: System, sms: SmsSink
+) -> None:
+    customer = await borrower(system, sms, 300_000)
+    atm = await create_partner(system, "seven-atm")
+    session_id, code = await requested_withdrawal(system, atm, customer.customer_id, 30_000)
+    request_id, lost = rid(), rid()
+    first = await atm.authorize(session_id, code, 30_000, request_id)
+    assert first.json()["decision"] == "approved", first.text
+    assert (await atm.complete(first.json()["authorization_id"])).status_code == 200
+    assert (await atm.reverse(lost)).status_code == 200  # a tombstone
+    runtime = txn_runtime(system)
+    retention = timedelta(hours=runtime.settings.txn_request_id_retention_hours)
+    assert retention >= timedelta(days=1)
+
+    async def kept() -> set[str]:
+        async with runtime.database.transaction() as session:
+            found = [
+                await idempotency.find(session, scope=f"atm:{atm.partner_id}", key=key) for key in (request_id, lost)
+            ]
+        return {key for key, record in zip((request_id, lost), found, strict=True) if record is not None}
+
+    system.clock.advance(seconds=retention.total_seconds() - 3600)  # type: ignore[attr-defined]
+    await forget_request_ids(runtime.database, now=system.clock.now(), retention=retention)
+    assert await kept() == {request_id, lost}  # within the retention: remembered
+
+    system.clock.advance(seconds=2 * 3600)  # type: ignore[attr-defined]
+    await forget_request_ids(runtime.database, now=system.clock.now(), retention=retention)
+    assert await kept() == set()
+    # Repeated after its key is forgotten, the request is decided afresh, and its withdrawal is spent: declined.
+    repeated = await atm.authorize(session_id, code, 30_000, request_id)
+    assert repeated.json()["decision"] == "declined", repeated.text
+    async with runtime.database.transaction() as session:  # a week on, the customer's token is long expired
+        made = await session.scalar(select(func.count()).select_from(models.atm_authorization))
+        held = await session.scalar(
+            select(func.count()).select_from(models.hold).where(models.hold.c.status == "active")
+        )
+    assert (made, held) == (1, 0)
+    report = await books_check(system)
+    assert report.balanced, report.to_text()
+    assert report.by_kind == {"withdrawal": 30_000}
+
+
+async def test_a_live_claim_is_never_forgotten_however_old(system: System) -> None:
+    runtime = txn_runtime(system)
+    now = system.clock.now()
+    long_ago = now - timedelta(days=400)
+    rows = [
+        ("atm:p", "live", idempotency.State.IN_PROGRESS.value, now + timedelta(seconds=30)),
+        ("atm:p", "lapsed", idempotency.State.IN_PROGRESS.value, now - timedelta(seconds=1)),
+        ("atm:p", "done", idempotency.State.DONE.value, None),
+    ]
+    async with runtime.database.transaction() as session:
+        for scope, key, state, lease_until in rows:
+            await session.execute(
+                models.idempotency_key.insert().values(
+                    scope=scope, key=key, state=state, lease_until=lease_until, created_at=long_ago
+                )
+            )
+    forgotten = await forget_request_ids(runtime.database, now=now, retention=timedelta(days=7))
+    assert forgotten == 2
+    async with runtime.database.transaction() as session:
+        left = (await session.scalars(select(models.idempotency_key.c.key))).all()
+    assert left == ["live"]

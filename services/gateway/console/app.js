@@ -3,7 +3,7 @@
 // JSON (dom.js).
 
 import { ApiError, finishLogin, hasRole, logout, scheduleRefresh, session, startLogin } from "./api.js";
-import { field, h, message, replace } from "./dom.js";
+import { field, h, message, onSubmit, replace } from "./dom.js";
 import { applyLabels, language, setLanguage, t } from "./i18n.js";
 import { auditView, listsView, switchesView } from "./views_admin.js";
 import { caseView, casesView, trendsView } from "./views_fraud.js";
@@ -39,16 +39,11 @@ function loginView(notice) {
     h("button", { type: "submit" }, t("login.submit")),
     status,
   );
-  first.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const challenge = await startLogin(loginId.value, password.value);
-      password.value = "";
-      replace(main, totpForm(challenge));
-      main.querySelector("#passkey-sign-in, input[name=code]").focus();
-    } catch (error) {
-      replace(status, message(error instanceof ApiError ? error.message : String(error)));
-    }
+  onSubmit(first, status, async () => {
+    const challenge = await startLogin(loginId.value, password.value);
+    password.value = "";
+    replace(main, totpForm(challenge));
+    main.querySelector("#passkey-sign-in, input[name=code]").focus();
   });
   replace(main, first);
 }
@@ -95,14 +90,9 @@ function totpForm(challenge) {
     h("button", { type: "submit" }, t("login.verify")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await finishLogin(challenge, code.value.trim());
-      await signedIn();
-    } catch (error) {
-      replace(status, message(error instanceof ApiError ? error.message : String(error)));
-    }
+  onSubmit(form, status, async () => {
+    await finishLogin(challenge, code.value.trim());
+    await signedIn();
   });
   return form;
 }

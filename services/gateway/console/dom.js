@@ -68,3 +68,17 @@ export async function loading(container, load) {
     if (!error.sessionEnded) replace(container, message(error.message));
   }
 }
+
+// What every form does when submitted: stays on the page, runs `work`, and shows on `status` what went wrong (the
+// problem's detail from the API, or the error's own text), unless the session ended (the sign-in page shows then).
+export function onSubmit(form, status, work) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await work();
+    } catch (error) {
+      if (!error.sessionEnded) replace(status, message(error.message || String(error)));
+    }
+  });
+  return form;
+}

@@ -2,7 +2,7 @@
 // from lower roles; the API refuses them anyway (403), and the refusal's detail is what the page shows.
 
 import { api } from "./api.js";
-import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
+import { field, formatTime, h, loading, message, onSubmit, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
 
 const LISTS = ["ips", "devices", "customers", "bank_accounts"];
@@ -62,16 +62,11 @@ export async function listsView(container) {
     field(t("common.note"), note),
     h("button", { type: "submit" }, t("lists.add")),
   );
-  add.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await api("PUT", path(), { body: { value: value.value, kind: kind.value, note: note.value } });
-      add.reset();
-      replace(status, message(t("common.saved"), "info"));
-      await show();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(add, status, async () => {
+    await api("PUT", path(), { body: { value: value.value, kind: kind.value, note: note.value } });
+    add.reset();
+    replace(status, message(t("common.saved"), "info"));
+    await show();
   });
   list.addEventListener("change", show);
   replace(
@@ -94,16 +89,11 @@ function switchRow(operation, partnerId, current, refresh, status) {
     field(t("common.reason"), reason),
     h("button", { type: "submit", class: active ? "" : "danger" }, active ? t("switches.resume") : t("switches.stop")),
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const body = { active: !active, reason: reason.value };
-      if (partnerId) body.partner_id = partnerId;
-      await api("PUT", `/v1/ops/kill-switches/${encodeURIComponent(operation)}`, { body });
-      await refresh();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    const body = { active: !active, reason: reason.value };
+    if (partnerId) body.partner_id = partnerId;
+    await api("PUT", `/v1/ops/kill-switches/${encodeURIComponent(operation)}`, { body });
+    await refresh();
   });
   return h(
     "tr",

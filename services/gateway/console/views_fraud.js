@@ -2,7 +2,7 @@
 
 import { api, hasRole, session } from "./api.js";
 import { legend, trendChart } from "./chart.js";
-import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
+import { field, formatTime, h, loading, message, onSubmit, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
 
 export const CHANNELS = ["app", "web", "atm", "ops", "system", "unknown"];
@@ -183,14 +183,9 @@ function statusMoveForm(found, done) {
     h("button", { type: "submit" }, t("cases.move_submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/status`, { body: { status: next.value } });
-      await done();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/status`, { body: { status: next.value } });
+    await done();
   });
   return form;
 }
@@ -205,14 +200,9 @@ function comments(found, done) {
     h("button", { type: "submit" }, t("cases.comment_submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/comments`, { body: { text: text.value } });
-      await done();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/comments`, { body: { text: text.value } });
+    await done();
   });
   const list = (found.comments || []).map((comment) =>
     h(
@@ -248,16 +238,11 @@ function resolveForm(found, done) {
     h("button", { type: "submit" }, t("cases.submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/resolve`, {
-        body: { label: label.value, note: note.value },
-      });
-      await done();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    await api("POST", `/v1/ops/fraud/cases/${encodeURIComponent(found.id)}/resolve`, {
+      body: { label: label.value, note: note.value },
+    });
+    await done();
   });
   return form;
 }

@@ -3,7 +3,7 @@
 // downloaded as HTML or PDF. What a role cannot do is not offered; the API decides in the end.
 
 import { api, download, hasRole } from "./api.js";
-import { field, formatTime, h, loading, message, replace, table } from "./dom.js";
+import { field, formatTime, h, loading, message, onSubmit, replace, table } from "./dom.js";
 import { t } from "./i18n.js";
 
 const STATUSES = ["open", "contained", "resolved", "closed"];
@@ -40,16 +40,11 @@ function openForm() {
     h("button", { type: "submit" }, t("incidents.open_submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const body = { title: title.value, kind: kind.value, summary: summary.value };
-      body.detected_at = isoFromLocal(detected.value);
-      const opened = await api("POST", "/v1/ops/incidents", { body });
-      location.hash = `#/incidents/${encodeURIComponent(opened.id)}`;
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    const body = { title: title.value, kind: kind.value, summary: summary.value };
+    body.detected_at = isoFromLocal(detected.value);
+    const opened = await api("POST", "/v1/ops/incidents", { body });
+    location.hash = `#/incidents/${encodeURIComponent(opened.id)}`;
   });
   return form;
 }
@@ -135,15 +130,10 @@ function entryForm(incident, done) {
     h("button", { type: "submit" }, t("incidents.add_submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const body = { kind: kind.value, text: text.value, at: isoFromLocal(at.value) };
-      await api("POST", `/v1/ops/incidents/${encodeURIComponent(incident.id)}/timeline`, { body });
-      await done();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    const body = { kind: kind.value, text: text.value, at: isoFromLocal(at.value) };
+    await api("POST", `/v1/ops/incidents/${encodeURIComponent(incident.id)}/timeline`, { body });
+    await done();
   });
   return form;
 }
@@ -163,15 +153,10 @@ function statusForm(incident, done) {
     h("button", { type: "submit" }, t("incidents.status_submit")),
     status,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const body = { status: next.value, reason: reason.value, reopen: reopen.checked };
-      await api("POST", `/v1/ops/incidents/${encodeURIComponent(incident.id)}/status`, { body });
-      await done();
-    } catch (error) {
-      replace(status, message(error.message));
-    }
+  onSubmit(form, status, async () => {
+    const body = { status: next.value, reason: reason.value, reopen: reopen.checked };
+    await api("POST", `/v1/ops/incidents/${encodeURIComponent(incident.id)}/status`, { body });
+    await done();
   });
   return form;
 }
