@@ -243,7 +243,10 @@ def problem_components() -> dict[str, Any]:
                     "type": "object",
                     "required": ["challenge"],
                     "properties": {
-                        "code": {"const": "step_up_required"},
+                        # `enum` of one, as every other problem's code: the same in JSON Schema, and generators
+                        # that cannot merge `const` with Problem's string (openapi-python-client dropped this schema,
+                        # and with it the step-up 401 of every route that answers it) read it.
+                        "code": {"enum": ["step_up_required"]},
                         "challenge": {"$ref": REF + "StepUpChallenge"},
                         "factors": {"type": "array", "items": {"type": "string"}},
                     },
