@@ -42,10 +42,9 @@ def generated(running: Running, tmp_path_factory: pytest.TempPathFactory) -> Ite
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert made.returncode == 0, made.stdout[-4000:] + made.stderr[-4000:]
-    # Every answer of every operation it generated is parsed into its models (the step-up 401's `StepUpRequired`
-    # once was not: the generator could not read its `code`, and dropped it from 28 routes).
-    assert "Cannot parse response" not in made.stdout + made.stderr, made.stdout[-4000:]
-    assert "StepUpRequired" not in made.stdout + made.stderr, made.stdout[-4000:]
+    # Without a single warning: every operation and every answer is in the client. (Once the step-up 401 was dropped
+    # from 28 routes, its `const` code unreadable, and two operations left out over two schemas titled alike.)
+    assert "Warning" not in made.stdout + made.stderr, made.stdout[-4000:]
     sys.path.insert(0, str(where))
     try:
         yield importlib.import_module(PACKAGE)
