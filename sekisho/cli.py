@@ -250,8 +250,26 @@ def _up(
     env = supervisor.environment_for_children(os.environ, overrides)
     os.environ.update(overrides)
     settings = ServiceSettings()
-    if not args.no_migrate:
+    if len(services) > 1 and settings.port is not None:
+        print(
+            "sekisho: SEKISHO_PORT is one service's port; start that service alone (`sekisho up SERVICE`)",
+            file=sys.stderr,
+        )
+        return 2
+    if _should_migrate(args):
         cmd_migrate(argparse.Namespace(services=services))
+    if len(services) == 1:
+        # A container's process: this one service in the foreground, its JSON log lines on stdout.
+        (service,) = services
+        env.setdefault("SEKISHO_LOG_STREAM", "stdout")
+        port = settings.port or supervisor.port_of(settings.service_url(service))
+        return supervisor.run_foreground(
+            service,
+            host=settings.host,
+            port=port,
+            log_level=settings.log_level,
+            env={**env, **service_env.get(service, {})},
+        )
     urls = {service: settings.service_url(service) for service in SERVICE_NAMES}
     children = supervisor.start(services, host=settings.host, urls=urls, env=env, service_env=service_env)
     late = supervisor.wait_until_healthy(children, settings.host)
@@ -264,6 +282,14 @@ def _up(
         flush=True,
     )
     return supervisor.supervise(children)
+
+
+def _should_migrate(args: argparse.Namespace) -> bool:
+    """Production migrates only when asked (`--migrate`): its schema changes are the migrate Job's (deploy/jobs), run
+    once before a rollout, never each replica's start. A local run migrates unless told not to (`--no-migrate`)."""
+    if args.migrate:
+        return True
+    return not args.no_migrate and not production_mode()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -546,9 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sekisho", description="sekisho: authentication and fraud gateway")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="migrate, then run every service as its own process until Ctrl-C / SIGTERM")
-    up.add_argument("services", nargs="*", help="only these services (default: all)")
-    up.add_argument("--no-migrate", action="store_true", help="skip migrations")
+    up = commands.add_parser(
+        "up",
+        help="run every service as its own process until Ctrl-C / SIGTERM; one SERVICE: in the foreground",
+    )
+    up.add_argument("services", nargs="*", help="only these services (default: all); one: in this process (a pod)")
+    migration = up.add_mutually_exclusive_group()
+    migration.add_argument("--no-migrate", action="store_true", help="skip migrations (the default in production)")
+    migration.add_argument("--migrate", action="store_true", help="migrate first, in production too")
     up.set_defaults(func=cmd_up)
 
     migrate = commands.add_parser("migrate", help="bring each service's database to the latest revision")

@@ -19,6 +19,7 @@ import json
 import re
 import secrets
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -243,7 +244,10 @@ def problem_components() -> dict[str, Any]:
                     "type": "object",
                     "required": ["challenge"],
                     "properties": {
-                        "code": {"const": "step_up_required"},
+                        # `enum` of one, as every other problem's code: the same in JSON Schema, and generators
+                        # that cannot merge `const` with Problem's string (openapi-python-client dropped this schema,
+                        # and with it the step-up 401 of every route that answers it) read it.
+                        "code": {"enum": ["step_up_required"]},
                         "challenge": {"$ref": REF + "StepUpChallenge"},
                         "factors": {"type": "array", "items": {"type": "string"}},
                     },
@@ -402,7 +406,7 @@ def build_document() -> dict[str, Any]:
         },
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {name: schemas[name] for name in sorted(reachable)},
+            "schemas": unique_titles({name: schemas[name] for name in sorted(reachable)}),
             "securitySchemes": {
                 "customerToken": {
                     "type": "http",
@@ -427,6 +431,17 @@ def build_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def unique_titles(schemas: dict[str, Any]) -> dict[str, Any]:
+    """A component whose `title` another component has too is titled by its own name (`KycStatus` and `TxnStatus`
+    were both "Status", fraud's two `StatusIn` both "StatusIn"): client generators name their models by the title,
+    and openapi-python-client refused the clash and left out the operations that use them."""
+    titles = Counter(schema.get("title") for schema in schemas.values())
+    for name, schema in schemas.items():
+        if schema.get("title") is not None and titles[schema["title"]] > 1:
+            schema["title"] = name
+    return schemas
 
 
 def _reachable(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:

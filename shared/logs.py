@@ -43,9 +43,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger (ours, uvicorn's, SQLAlchemy's) through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(service: str, level: str = "INFO", stream: str = "stderr") -> None:
+    """Route every logger (ours, uvicorn's, SQLAlchemy's) through one JSON handler on stderr (or stdout)."""
+    handler = logging.StreamHandler(sys.stdout if stream == "stdout" else sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -33,6 +33,7 @@ from shared.logs import configure_logging
 from shared.metrics import MetricsMiddleware, ServiceMetrics, peer_ip, scrape_allowed
 from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddleware
 from shared.migrations import head_revision
+from shared.nul_characters import NulCharacterMiddleware
 from shared.outbox import Outbox, OutboxConfig
 from shared.probes import Liveness, Readiness, ReadyDatabase
 from shared.problems import install_problem_handlers, problem_response
@@ -106,7 +107,7 @@ def build_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.log_json:
-            configure_logging(name, settings.log_level)
+            configure_logging(name, settings.log_level, settings.log_stream)
         tracing.start()
         issuer = IdentityIssuer(
             service=name, key=identity_key, clock=clock, ttl_seconds=settings.internal_token_ttl_seconds
@@ -206,6 +207,7 @@ def build_service_app(
         app.include_router(router)
 
     # Innermost: after the caller is known (and, at the gateway, the body's size bounded), before any parser.
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(JsonDepthMiddleware)
     # Traces (shared/tracing.py), only when an exporter is configured. An internal service's span sits inside the
     # identity check, so that only a verified sekisho caller's traceparent is continued; the gateway's sits

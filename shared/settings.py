@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     # one-off commands. In production, the keys a running component needs must be set.
     service: Literal["gateway", "auth", "kyc", "txn", "fraud", "notify"] | None = None
     host: str = "127.0.0.1"
+    # SEKISHO_PORT: the port `sekisho up SERVICE` (one service, in the foreground: a pod) listens on; unset, the port
+    # of that service's own URL (SEKISHO_AUTH_URL, …). A pod sets 8000: its URL is the Service's, on port 80.
+    port: int | None = Field(default=None, ge=1, le=65535)
 
     # Unset: one SQLite file per service under data_dir. Set (postgresql+asyncpg://…): one schema per service.
     database_url: str | None = None
@@ -81,6 +84,8 @@ class ServiceSettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True  # tests turn it off to keep pytest's own log capture
+    # Where the JSON lines go: stderr by default; `sekisho up SERVICE` (a pod's one process) makes it stdout.
+    log_stream: Literal["stdout", "stderr"] = "stderr"
     # A comma-separated list of CIDRs (SEKISHO_METRICS_NETWORKS): who may scrape /metrics (README "Metrics"); any
     # other caller gets 404. At the gateway the address is the client's as X-Forwarded-For from a trusted proxy says.
     metrics_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = (

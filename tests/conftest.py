@@ -34,6 +34,7 @@ SLOW_TIER = (
     "tests/gateway/test_controls.py",
     "tests/fraud/test_backtest.py",
     "tests/security/test_data_key_rotation_procedure.py",
+    "tests/fuzz/",
 )
 _figures: list[str] = []
 

@@ -135,3 +135,24 @@ def test_the_deployments_keep_their_probes() -> None:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+
+
+def test_every_deployment_runs_sekisho_up_of_its_own_service_on_its_container_port() -> None:
+    """One image, one command: `sekisho up SERVICE` (the Containerfile's entrypoint and the Deployment's service),
+    listening where the pod's port, probes and Service point (the ConfigMap's SEKISHO_HOST and SEKISHO_PORT), in
+    production mode, where `sekisho up` never migrates (the migrate Job does)."""
+    config = _kind("ConfigMap")["sekisho-config"]["data"]
+    assert config["SEKISHO_ENV"] == "prod"
+    assert config["SEKISHO_HOST"] == "0.0.0.0"  # noqa: S104 - a pod listens on its own network namespace
+    for name, deployment in _kind("Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["sekisho", "up", name], name
+        assert "args" not in container, name  # nothing appended to the command (no uvicorn flag, no --migrate)
+        assert [port["containerPort"] for port in container["ports"] if port["name"] == "http"] == [
+            int(config["SEKISHO_PORT"])
+        ], name
+        # The component comes from the command alone: no SEKISHO_SERVICE that could name another one.
+        assert "SEKISHO_SERVICE" not in {variable["name"] for variable in container.get("env", [])}, name
+        assert {source["configMapRef"]["name"] for source in container["envFrom"] if "configMapRef" in source} == {
+            "sekisho-config"
+        }, name

@@ -73,10 +73,15 @@ async def code_by_sms(system: System, sms: SmsSink, challenge_id: str, *, phone:
     count = len([m for m in sms.received if m.to == phone])
     sent = await system.gateway.post(f"/v1/auth/challenges/{challenge_id}/send", json={"method": "sms"})
     assert sent.status_code == 202, sent.text
-    await eventually(lambda: len([m for m in sms.received if m.to == phone]) > count)
-    found = re.search(r"\b(\d{6})\b", [m for m in sms.received if m.to == phone][-1].body)
-    assert found is not None
-    return found.group(1)
+
+    def new_codes() -> list[str]:
+        """Codes in the messages to the phone since the send: another notice (a withdrawal's, queued earlier) may
+        arrive between them and is no code."""
+        later = [m for m in sms.received if m.to == phone][count:]
+        return [found.group(1) for m in later if (found := re.search(r"\b(\d{6})\b", m.body))]
+
+    await eventually(lambda: len(new_codes()) > 0)
+    return new_codes()[-1]
 
 
 def _e164(phone: str) -> str:
