@@ -35,6 +35,7 @@ from shared.middleware import RequestContextMiddleware, ServiceIdentityMiddlewar
 from shared.migrations import head_revision
 from shared.nul_characters import NulCharacterMiddleware
 from shared.outbox import Outbox, OutboxConfig
+from shared.probes import Liveness, Readiness, ReadyDatabase
 from shared.problems import install_problem_handlers, problem_response
 from shared.security_headers import EVERY_SERVICE_HEADERS, SecurityHeadersMiddleware
 from shared.settings import ServiceSettings
@@ -160,11 +161,12 @@ def build_service_app(
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["probes"])
-    async def healthz() -> dict[str, str]:
+    async def healthz() -> Liveness:
         """Alive: the process answers. Says nothing about its dependencies."""
-        return {"status": "alive", "service": name}
+        return Liveness(status="alive", service=name)
 
-    @app.get("/readyz", tags=["probes"])
+    # A raw answer: the refusals are problem documents (503 not_ready) with the database's state.
+    @app.get("/readyz", tags=["probes"], responses={200: {"model": Readiness}})
     async def readyz() -> JSONResponse:
         """Ready: this service's own database answers and is migrated to the code's head revision."""
         state: ServiceState = app.state.service
@@ -188,7 +190,8 @@ def build_service_app(
                 service=name,
                 database=database,
             )
-        return JSONResponse({"status": "ready", "service": name, "database": database})
+        ready = Readiness(status="ready", service=name, database=ReadyDatabase.model_validate(database))
+        return JSONResponse(ready.model_dump(by_alias=True))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:

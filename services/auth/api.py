@@ -14,6 +14,7 @@ from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import (
     AccountApplication,
     AccountOpened,
+    CodeSent,
     LoginRequest,
     RefreshRequest,
     SendCodeRequest,
@@ -130,9 +131,7 @@ async def post_login(
         (504, "upstream_timeout"),
     ),
 )
-async def send_code(
-    challenge_id: str, body: SendCodeRequest, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def send_code(challenge_id: str, body: SendCodeRequest, session: SessionDep, runtime: RuntimeDep) -> CodeSent:
     """Send a one-time code (6 digits, 60 s) to the customer's registered phone or email."""
     now = runtime.clock.now()
     found = await challenges.load_live(session, challenge_id, now=now)
@@ -145,7 +144,7 @@ async def send_code(
     if found.purpose == decoys.PURPOSE:
         # As for a new account, in the application's language; the code goes to nobody (decoys.py).
         language = await decoys.language_of(session, issued.customer_id)
-        return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(language)}
+        return CodeSent(sent=body.method, expires_in=issued.expires_in, caution=runtime.caution(language))
     customer = (await session.execute(select(models.customer).where(models.customer.c.id == issued.customer_id))).one()
     contact = accounts.contact_of(customer, runtime.cipher)
     # The operation as the challenge stored it: checked against the contract by send_notification (a str here).
@@ -167,7 +166,7 @@ async def send_code(
         channel=body.method,
         data=data,
     )
-    return {"sent": body.method, "expires_in": issued.expires_in, "caution": runtime.caution(contact.language)}
+    return CodeSent(sent=body.method, expires_in=issued.expires_in, caution=runtime.caution(contact.language))
 
 
 @router.post(

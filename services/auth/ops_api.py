@@ -13,7 +13,23 @@ from starlette.responses import JSONResponse
 from services.auth import accounts, audit, customer_search, lockout, models, sessions, staff, verification
 from services.auth.callers import StaffDep, require_role
 from services.auth.runtime import RuntimeDep
-from services.auth.schemas import CustomerSearch, RefreshRequest, StaffLogin, Tokens, VerifyRequest
+from services.auth.schemas import (
+    AuditEntryView,
+    AuditPage,
+    CustomerFound,
+    CustomerLocked,
+    CustomerSearch,
+    CustomersFound,
+    CustomerUnlocked,
+    CustomerView,
+    RefreshRequest,
+    SessionsRevoked,
+    StaffLoggedOut,
+    StaffLogin,
+    StaffUnlocked,
+    Tokens,
+    VerifyRequest,
+)
 from shared.audit import Actor
 from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
@@ -73,15 +89,18 @@ async def staff_login(body: StaffLogin, runtime: RuntimeDep, identity: IdentityD
 
 @router.post(
     STAFF_VERIFY_PATH,
-    responses=problem_responses(
-        (401, "challenge_failed"),
-        (401, "passkey_invalid"),
-        (404, "challenge_not_found"),
-        (410, "challenge_expired"),
-        (423, "account_locked"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": Tokens},
+        **problem_responses(
+            (401, "challenge_failed"),
+            (401, "passkey_invalid"),
+            (404, "challenge_not_found"),
+            (410, "challenge_expired"),
+            (423, "account_locked"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def staff_verify(
     challenge_id: str, body: VerifyRequest, runtime: RuntimeDep, identity: IdentityDep
@@ -148,7 +167,7 @@ async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONRespon
 )
 async def unlock_staff(
     staff_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> StaffUnlocked:
     """Lift a staff member's lock (admin): a hard lock after repeated failures lasts until this."""
     require_role(caller, "admin")
     found = (await session.execute(select(models.staff.c.id).where(models.staff.c.id == staff_id))).first()
@@ -165,13 +184,17 @@ async def unlock_staff(
         now=now,
         key=runtime.audit_key,
     )
-    return {"staff_id": staff_id, "locked": False}
+    return StaffUnlocked(staff_id=staff_id, locked=False)
 
 
 @router.post(
     "/v1/ops/auth/logout",
     status_code=200,
-    responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+    # A raw answer: it carries the header of the session ended, which the gateway reads.
+    responses={
+        200: {"model": StaffLoggedOut},
+        **problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
+    },
 )
 async def staff_logout(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
@@ -189,7 +212,7 @@ async def staff_logout(
         now=now,
         key=runtime.audit_key,
     )
-    return JSONResponse({"ended": True}, headers={SESSIONS_ENDED_HEADER: caller.session_id})
+    return JSONResponse(StaffLoggedOut(ended=True).model_dump(), headers={SESSIONS_ENDED_HEADER: caller.session_id})
 
 
 async def _customer(session: Any, customer_id: str) -> Any:
@@ -207,7 +230,7 @@ async def _customer(session: Any, customer_id: str) -> Any:
 )
 async def search_customers(
     body: CustomerSearch, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> CustomersFound:
     """The customers with this e-mail address or phone number, masked (analyst). Audited with which customers were
     shown and whether by e-mail or phone; never with the value searched."""
     require_role(caller, "analyst")
@@ -222,7 +245,7 @@ async def search_customers(
         key=runtime.audit_key,
         detail={"by": "email" if body.email is not None else "phone", "customers": [c["customer_id"] for c in found]},
     )
-    return {"customers": found}
+    return CustomersFound(customers=[CustomerFound(**customer) for customer in found])
 
 
 @router.get(
@@ -245,7 +268,7 @@ async def view_customer(
     identity: IdentityDep,
     full: bool = False,
     reason: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
+) -> CustomerView:
     """Masked attributes (DATA-1): an analyst sees enough to recognise the customer, not to use the data.
 
     `full=true` shows the values themselves, to supervisors and admins only, and only with a `reason` (422
@@ -277,16 +300,16 @@ async def view_customer(
         key=runtime.audit_key,
         detail={"full": True, "reason": why} if full else {"full": False},
     )
-    return {
-        "customer_id": row.id,
-        "email": contact.email if full else mask_email(contact.email),
-        "phone": contact.phone if full else mask_phone(contact.phone),
-        "address": address if full else mask_address(address),
-        "kyc_status": row.kyc_status,
+    return CustomerView(
+        customer_id=row.id,
+        email=contact.email if full else mask_email(contact.email),
+        phone=contact.phone if full else mask_phone(contact.phone),
+        address=address if full else mask_address(address),
+        kyc_status=row.kyc_status,
         **_locks(guard, runtime.clock.now()),
-        "password_reset_required": row.password_invalidated_at is not None,
-        "created_at": row.created_at.isoformat(),
-    }
+        password_reset_required=row.password_invalidated_at is not None,
+        created_at=row.created_at.isoformat(),
+    )
 
 
 def _locks(guard: Any, now: datetime) -> dict[str, Any]:
@@ -322,7 +345,7 @@ def _locks(guard: Any, now: datetime) -> dict[str, Any]:
 )
 async def lock_customer(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> CustomerLocked:
     """Stop a customer (INC-1): a hard lock and every session ended."""
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
@@ -330,7 +353,7 @@ async def lock_customer(
     await lockout.hard_lock(session, customer_id, now=now, reason="staff")
     ended = await sessions.revoke_all(session, customer_id, now=now, reason="staff_lock")
     await _audit(session, identity, "customer.lock", customer_id, now, {"sessions_ended": ended}, key=runtime.audit_key)
-    return {"locked": True, "sessions_ended": ended}
+    return CustomerLocked(locked=True, sessions_ended=ended)
 
 
 @router.post(
@@ -345,13 +368,13 @@ async def lock_customer(
 )
 async def unlock_customer(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> CustomerUnlocked:
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
     now = runtime.clock.now()
     await lockout.unlock(session, customer_id, now=now)
     await _audit(session, identity, "customer.unlock", customer_id, now, {}, key=runtime.audit_key)
-    return {"locked": False}
+    return CustomerUnlocked(locked=False)
 
 
 @router.post(
@@ -366,7 +389,7 @@ async def unlock_customer(
 )
 async def revoke_sessions(
     customer_id: str, caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> SessionsRevoked:
     require_role(caller, "supervisor")
     await _customer(session, customer_id)
     now = runtime.clock.now()
@@ -380,7 +403,7 @@ async def revoke_sessions(
         {"sessions_ended": ended},
         key=runtime.audit_key,
     )
-    return {"sessions_ended": ended}
+    return SessionsRevoked(sessions_ended=ended)
 
 
 async def _audit(
@@ -430,7 +453,7 @@ async def search_audit(
     outsourced: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Staff actions and reads of customer data of every service, newest first (admin, SEC-6), a page at a time
     (`next_cursor`). `customer_id`: the entries about that customer, as the target or named in the detail (a
     search that returned them, a list filtered by them). `outsourced`: only (or no) outsourced operators' entries.
@@ -463,4 +486,4 @@ async def search_audit(
         key=runtime.audit_key,
         detail={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asked.items() if v is not None},
     )
-    return {"entries": entries, "next_cursor": next_cursor}
+    return AuditPage(entries=[AuditEntryView(**entry) for entry in entries], next_cursor=next_cursor)

@@ -15,10 +15,14 @@ from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import PasskeyInvalid
 from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import (
+    PasskeyAuthenticationOptions,
     PasskeyLogin,
     PasskeyLoginOptions,
+    PasskeyRegistered,
     PasskeyRegistration,
+    PasskeyRegistrationOptions,
     PasskeyRename,
+    PasskeyView,
     Tokens,
 )
 from shared.contracts.notifications import EventType, MfaChangedData
@@ -90,7 +94,9 @@ async def _announce(
         (504, "upstream_timeout"),
     ),
 )
-async def start_registration(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def start_registration(
+    caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
+) -> PasskeyRegistrationOptions:
     """Options for navigator.credentials.create(): a discoverable passkey with user verification, none of the
     customer's own passkeys again. The gateway asks for a step-up first (`mfa_change`)."""
     _require_mfa_session(caller)
@@ -99,7 +105,7 @@ async def start_registration(caller: CustomerDep, session: SessionDep, runtime: 
     ceremony = await passkeys.start_registration(
         session, customer_id=row.id, user_name=email, now=runtime.clock.now(), config=runtime.webauthn()
     )
-    return {"registration_id": ceremony.ceremony_id, "options": ceremony.options}
+    return PasskeyRegistrationOptions(registration_id=ceremony.ceremony_id, options=ceremony.options)
 
 
 @router.post(
@@ -119,7 +125,7 @@ async def start_registration(caller: CustomerDep, session: SessionDep, runtime: 
 )
 async def finish_registration(
     registration_id: str, body: PasskeyRegistration, caller: CustomerDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> PasskeyRegistered:
     """The browser's credential (PublicKeyCredential as JSON): verified against this registration's challenge, the
     relying party and the configured origins, then kept; the customer is told."""
     _require_mfa_session(caller)
@@ -135,15 +141,15 @@ async def finish_registration(
     ) as (session, stored):
         row = await _customer(session, caller.subject)
         await _announce(session, runtime, row, change="enrolled", passkey_id=stored.id, caller=caller, now=now)
-        return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
+        return PasskeyRegistered(passkey_id=stored.id, name=stored.name, kind=stored.kind, created_at=stored.created_at)
 
 
 @router.get(
     "/v1/me/passkeys",
     responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
 )
-async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [passkeys.view(row) for row in await passkeys.passkeys_of(session, caller.subject)]
+async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[PasskeyView]:
+    return [PasskeyView(**passkeys.view(row)) for row in await passkeys.passkeys_of(session, caller.subject)]
 
 
 @router.patch(
@@ -152,15 +158,13 @@ async def list_passkeys(caller: CustomerDep, session: SessionDep) -> list[dict[s
         (401, "unauthorized"), (404, "passkey_not_found"), (503, "service_unavailable"), (504, "upstream_timeout")
     ),
 )
-async def rename_passkey(
-    passkey_id: str, body: PasskeyRename, caller: CustomerDep, session: SessionDep
-) -> dict[str, Any]:
+async def rename_passkey(passkey_id: str, body: PasskeyRename, caller: CustomerDep, session: SessionDep) -> PasskeyView:
     """Only the customer's name for it changes: what the passkey proves does not."""
     await passkeys.owned_passkey(session, passkey_id, customer_id=caller.subject)
     p = models.passkey
     await session.execute(p.update().where(p.c.id == passkey_id).values(name=body.name))
     row = await passkeys.owned_passkey(session, passkey_id, customer_id=caller.subject)
-    return passkeys.view(row)
+    return PasskeyView(**passkeys.view(row))
 
 
 @router.delete(
@@ -188,7 +192,9 @@ async def remove_passkey(passkey_id: str, caller: CustomerDep, session: SessionD
 
 
 @router.post("/v1/auth/passkeys/options")
-async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def login_options(
+    body: PasskeyLoginOptions, session: SessionDep, runtime: RuntimeDep
+) -> PasskeyAuthenticationOptions:
     """Options for navigator.credentials.get(). Without a login id: any discoverable passkey may answer (empty
     allowCredentials). With one: its passkeys, or for an id that names no account a made-up passkey that stays the
     same, so that the answer does not tell whether the id exists."""
@@ -209,7 +215,7 @@ async def login_options(body: PasskeyLoginOptions, session: SessionDep, runtime:
         now=runtime.clock.now(),
         config=runtime.webauthn(),
     )
-    return {"authentication_id": ceremony.ceremony_id, "options": ceremony.options}
+    return PasskeyAuthenticationOptions(authentication_id=ceremony.ceremony_id, options=ceremony.options)
 
 
 @router.post(

@@ -14,7 +14,21 @@ from services.auth import accounts, contact_changes, devices, kyc_status, models
 from services.auth.callers import Caller, CustomerDep
 from services.auth.errors import LoginFailed
 from services.auth.runtime import AuthRuntime, RuntimeDep
-from services.auth.schemas import ContactCode, PasswordChange, ProfileChange, TotpConfirm
+from services.auth.schemas import (
+    ContactChanged,
+    ContactCode,
+    DeviceRemoved,
+    DeviceView,
+    PasswordChange,
+    PasswordChanged,
+    PendingContactChange,
+    Profile,
+    ProfileChange,
+    ProfileChanged,
+    TotpConfirm,
+    TotpEnrolled,
+    TotpEnrolment,
+)
 from shared.contracts.notifications import (
     AttributeChangedData,
     ChangedAttribute,
@@ -54,20 +68,20 @@ def _require_mfa_session(caller: Caller) -> None:
         (401, "unauthorized"), (404, "not_found"), (503, "service_unavailable"), (504, "upstream_timeout")
     ),
 )
-async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> Profile:
     row = await _customer(session, caller)
     c = runtime.cipher
-    return {
-        "customer_id": row.id,
-        "email": c.open(row.email, context="customer.email"),
-        "phone": c.open(row.phone, context="customer.phone"),
-        "name": c.open(row.name, context="customer.name"),
-        "name_kana": c.open(row.name_kana, context="customer.name_kana"),
-        "birth_date": c.open(row.birth_date, context="customer.birth_date"),
-        "address": c.open(row.address, context="customer.address"),
-        "language": row.language,
-        "kyc_status": row.kyc_status,
-    }
+    return Profile(
+        customer_id=row.id,
+        email=c.open(row.email, context="customer.email"),
+        phone=c.open(row.phone, context="customer.phone"),
+        name=c.open(row.name, context="customer.name"),
+        name_kana=c.open(row.name_kana, context="customer.name_kana"),
+        birth_date=c.open(row.birth_date, context="customer.birth_date"),
+        address=c.open(row.address, context="customer.address"),
+        language=row.language,
+        kyc_status=row.kyc_status,
+    )
 
 
 @router.patch(
@@ -84,7 +98,7 @@ async def get_me(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) 
 )
 async def patch_me(
     body: ProfileChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> ProfileChanged:
     """Change the address at once; an e-mail or phone change waits for the code sent to the new contact
     (contact_changes.py) and must have been stepped up with an SMS code or TOTP, never e-mail."""
     row = await _customer(session, caller)
@@ -102,7 +116,7 @@ async def patch_me(
     at_once = {name: value for name, value in changes.items() if name not in contacts}
     if at_once:
         await _apply(session, runtime, row, at_once, caller=caller, now=now)
-    waiting: dict[str, Any] | None = None
+    waiting: PendingContactChange | None = None
     if contacts:
         attribute = contacts[0]
         started = await contact_changes.start(
@@ -129,8 +143,12 @@ async def patch_me(
                 code=started.code, expires_in=started.expires_in, operation="profile_change"
             ),
         )
-        waiting = {"change_id": started.change_id, "attribute": attribute, "expires_in": started.expires_in}
-    return {"changed": sorted(at_once), "pending": waiting}
+        waiting = PendingContactChange(
+            change_id=started.change_id,
+            attribute=attribute,
+            expires_in=started.expires_in,
+        )
+    return ProfileChanged(changed=sorted(at_once), pending=waiting)
 
 
 @router.post(
@@ -146,7 +164,7 @@ async def patch_me(
         (504, "upstream_timeout"),
     ),
 )
-async def verify_contact(change_id: str, body: ContactCode, caller: CustomerDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def verify_contact(change_id: str, body: ContactCode, caller: CustomerDep, runtime: RuntimeDep) -> ContactChanged:
     """The code sent to the new e-mail address or phone number: the change takes effect, and the old and the new
     contact are told. Five wrong codes end the change."""
     now = runtime.clock.now()
@@ -159,7 +177,7 @@ async def verify_contact(change_id: str, body: ContactCode, caller: CustomerDep,
                 await _ensure_email_free(session, runtime, value, row.id)
             await _apply(session, runtime, row, {change.attribute: value}, caller=caller, now=now)
             await contact_changes.mark_applied(session, change_id, now=now)
-            return {"changed": [change.attribute]}
+            return ContactChanged(changed=[change.attribute])
     async with runtime.database.transaction() as session:
         left = await contact_changes.record_wrong_code(session, change_id)
     raise contact_changes.wrong_code(left)
@@ -259,7 +277,7 @@ async def _apply(
 )
 async def change_password(
     body: PasswordChange, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> PasswordChanged:
     """Same policy as at opening; every other session ends (RESP-2), and the customer is told."""
     row = await _customer(session, caller)
     if not (await runtime.hasher.verify(body.current_password, row.password_hash)).ok:
@@ -307,28 +325,32 @@ async def change_password(
         customer_id=row.id,
         device_id=caller.device_id,
     )
-    return {"changed": True, "other_sessions_ended": int(others.rowcount)}  # type: ignore[attr-defined]
+    return PasswordChanged(changed=True, other_sessions_ended=int(others.rowcount))  # type: ignore[attr-defined]
 
 
 @router.get(
     "/v1/me/devices",
     responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
 )
-async def my_devices(caller: CustomerDep, session: SessionDep) -> list[dict[str, Any]]:
+async def my_devices(caller: CustomerDep, session: SessionDep) -> list[DeviceView]:
     """The devices in use; a removed one is not listed (it is forgotten)."""
-    return await devices.list_devices(session, caller.subject)
+    return [DeviceView(**device) for device in await devices.list_devices(session, caller.subject)]
 
 
 @router.delete(
     "/v1/me/devices/{device_id}",
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "step_up_method_refused"),
-        (404, "device_not_found"),
-        (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    # A raw answer: it carries the header of the sessions ended, which the gateway reads.
+    responses={
+        200: {"model": DeviceRemoved},
+        **problem_responses(
+            (401, "unauthorized"),
+            (403, "step_up_method_refused"),
+            (404, "device_not_found"),
+            (404, "not_found"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> JSONResponse:
     """Remove a device (stepped up for this very device, never by an e-mail code): its sessions end at once, this
@@ -368,14 +390,14 @@ async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep
             "current_device": removed.id == caller.device_id,
         },
     )
-    body = {
-        "removed": removed.id,
-        "sessions_ended": len(removed.ended_sessions),
-        "current_session_ended": caller.session_id in removed.ended_sessions,
-    }
+    body = DeviceRemoved(
+        removed=removed.id,
+        sessions_ended=len(removed.ended_sessions),
+        current_session_ended=caller.session_id in removed.ended_sessions,
+    )
     # The gateway refuses these sessions from this answer on (shared/contracts/sessions.py).
     headers = {SESSIONS_ENDED_HEADER: ",".join(removed.ended_sessions)} if removed.ended_sessions else None
-    return JSONResponse(body, headers=headers)
+    return JSONResponse(body.model_dump(mode="json"), headers=headers)
 
 
 @router.post(
@@ -389,7 +411,7 @@ async def remove_device(device_id: str, caller: CustomerDep, session: SessionDep
         (504, "upstream_timeout"),
     ),
 )
-async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, str]:
+async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> TotpEnrolment:
     """Start enrolling an authenticator app: the secret and its otpauth URI (shown once, as a QR code).
 
     With an app already confirmed this starts its replacement (a lost phone, after a recovery code): the confirmed
@@ -409,7 +431,7 @@ async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeD
         await session.execute(t.update().where(t.c.customer_id == row.id).values(secret=sealed, created_at=now))
     contact = accounts.contact_of(row, runtime.cipher)
     uri = totp.provisioning_uri(secret, account_name=contact.email, issuer=runtime.settings.company_name)
-    return {"secret": secret, "otpauth_uri": uri}
+    return TotpEnrolment(secret=secret, otpauth_uri=uri)
 
 
 @router.post(
@@ -426,7 +448,7 @@ async def enrol_totp(caller: CustomerDep, session: SessionDep, runtime: RuntimeD
 )
 async def confirm_totp(
     body: TotpConfirm, caller: CustomerDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> TotpEnrolled:
     """The first code of the app being enrolled: it becomes the customer's app (replacing a confirmed one), and the
     answer carries a new set of recovery codes, shown this once (every earlier code stops working)."""
     _require_mfa_session(caller)
@@ -470,4 +492,4 @@ async def confirm_totp(
         device_id=caller.device_id,
         data={"change": "enrolled", "factor": "totp", "replaced": replacing},
     )
-    return {"enrolled": "totp", "recovery_codes": codes}
+    return TotpEnrolled(enrolled="totp", recovery_codes=codes)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from sqlalchemy import select
 
 from services.auth import models, recovery_codes
 from services.auth.callers import CustomerDep
 from services.auth.runtime import RuntimeDep
+from services.auth.schemas import RecoveryCodes, RecoveryCodesLeft
 from shared.dependencies import SessionDep, only_from
 from shared.problems import Problem, problem_responses
 
@@ -21,9 +20,9 @@ router = APIRouter(tags=["profile"], dependencies=[only_from("gateway")])
     "/v1/me/recovery-codes",
     responses=problem_responses((401, "unauthorized"), (503, "service_unavailable"), (504, "upstream_timeout")),
 )
-async def count_recovery_codes(caller: CustomerDep, session: SessionDep) -> dict[str, int]:
+async def count_recovery_codes(caller: CustomerDep, session: SessionDep) -> RecoveryCodesLeft:
     """How many unused codes are left; never the codes, which were shown once."""
-    return {"remaining": await recovery_codes.remaining(session, caller.subject)}
+    return RecoveryCodesLeft(remaining=await recovery_codes.remaining(session, caller.subject))
 
 
 @router.post(
@@ -37,7 +36,7 @@ async def count_recovery_codes(caller: CustomerDep, session: SessionDep) -> dict
         (504, "upstream_timeout"),
     ),
 )
-async def regenerate_recovery_codes(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def regenerate_recovery_codes(caller: CustomerDep, session: SessionDep, runtime: RuntimeDep) -> RecoveryCodes:
     """A new set of codes, shown this once; the old set stops working at once, and the customer is told on every
     contact. The gateway demands a fresh step-up for it (operation `mfa_change`)."""
     if not caller.mfa:  # as for enrolling an app: the password alone never mints a factor
@@ -51,4 +50,4 @@ async def regenerate_recovery_codes(caller: CustomerDep, session: SessionDep, ru
     await recovery_codes.announce_regeneration(
         session, runtime.outbox, runtime.cipher, customer, device_id=caller.device_id, now=now
     )
-    return {"recovery_codes": codes, "remaining": len(codes)}
+    return RecoveryCodes(recovery_codes=codes, remaining=len(codes))

@@ -14,6 +14,9 @@ from services.auth.schemas import (
     PasswordResetSend,
     PasswordResetStarted,
     PasswordResetVerify,
+    ResetCodeSent,
+    ResetCompleted,
+    ResetVerified,
 )
 from shared.dependencies import IdentityDep, only_from
 from shared.problems import problem_responses
@@ -65,10 +68,10 @@ async def request_reset(body: PasswordResetRequest, runtime: RuntimeDep, identit
         (504, "upstream_timeout"),
     ),
 )
-async def resend_code(reset_id: str, body: PasswordResetSend, runtime: RuntimeDep) -> dict[str, Any]:
+async def resend_code(reset_id: str, body: PasswordResetSend, runtime: RuntimeDep) -> ResetCodeSent:
     """Another code by e-mail or SMS (3 a code, 30 s apart, at most 10 codes an hour to one customer)."""
     await password_reset.resend_code(runtime, reset_id, method=body.method)
-    return {"sent": body.method, "expires_in": runtime.code_limits.code_ttl_seconds}
+    return ResetCodeSent(sent=body.method, expires_in=runtime.code_limits.code_ttl_seconds)
 
 
 @router.post(
@@ -86,11 +89,11 @@ async def resend_code(reset_id: str, body: PasswordResetSend, runtime: RuntimeDe
 )
 async def verify_code(
     reset_id: str, body: PasswordResetVerify, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> ResetVerified:
     """Prove one factor: `email` with the e-mailed code, `sms` or `totp` for the possession factor. Both are needed
     before `complete`."""
     proven = await password_reset.verify_code(runtime, reset_id, method=body.method, code=body.code, ip=_ip(identity))
-    return {"verified": proven, "ready": len(proven) == 2}
+    return ResetVerified(verified=proven, ready=len(proven) == 2)
 
 
 @router.post(
@@ -106,7 +109,7 @@ async def verify_code(
 )
 async def complete_reset(
     reset_id: str, body: PasswordResetComplete, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> ResetCompleted:
     """The new password, under the policy of account opening; every session ends and the customer is told."""
     done = await password_reset.complete_reset(runtime, reset_id, new_password=body.new_password, ip=_ip(identity))
-    return {"reset": True, "sessions_ended": done.sessions_ended}
+    return ResetCompleted(reset=True, sessions_ended=done.sessions_ended)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from shared.timestamps import Timestamp
+
 _KATAKANA = re.compile(r"^[\u30a0-\u30ff\u3000 ]+$")
 _JP_MOBILE = re.compile(r"^0[5789]0[0-9]{8}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
@@ -263,3 +265,200 @@ class CustomerSearch(BaseModel):
         if (self.email is None) == (self.phone is None):
             raise ValueError("give either email or phone")
         return self
+
+
+# ---- Answers of the customer's own routes (typed for the public OpenAPI; the fields are what the handlers send).
+
+
+class CodeSent(BaseModel):
+    """A one-time code sent (`POST /v1/auth/challenges/{id}/send`), with the caution to show beside its field."""
+
+    sent: Literal["sms", "email"]
+    expires_in: int
+    caution: str
+
+
+class ResetCodeSent(BaseModel):
+    sent: Literal["email", "sms"]
+    expires_in: int
+
+
+class ResetVerified(BaseModel):
+    verified: list[str] = Field(description="the factors proven so far: email, and sms or totp")
+    ready: bool = Field(description="both factors proven: `complete` may be called")
+
+
+class ResetCompleted(BaseModel):
+    reset: bool
+    sessions_ended: int
+
+
+class Profile(BaseModel):
+    customer_id: str
+    email: str
+    phone: str
+    name: str
+    name_kana: str
+    birth_date: str
+    address: str
+    language: str
+    kyc_status: str
+
+
+class PendingContactChange(BaseModel):
+    """An e-mail or phone change waiting for the code sent to the new contact."""
+
+    change_id: str
+    attribute: Literal["email", "phone"]
+    expires_in: int
+
+
+class ProfileChanged(BaseModel):
+    changed: list[str] = Field(description="the attributes changed at once (the address)")
+    pending: PendingContactChange | None = Field(description="a contact change waiting for its code; else null")
+
+
+class ContactChanged(BaseModel):
+    changed: list[str]
+
+
+class PasswordChanged(BaseModel):
+    changed: bool
+    other_sessions_ended: int
+
+
+class DeviceView(BaseModel):
+    id: str
+    first_seen_at: Timestamp
+    last_seen_at: Timestamp
+    last_ip: str
+    user_agent: str
+    trusted: bool
+
+
+class DeviceRemoved(BaseModel):
+    removed: str = Field(description="the id of the device removed")
+    sessions_ended: int
+    current_session_ended: bool
+
+
+class TotpEnrolment(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class TotpEnrolled(BaseModel):
+    enrolled: Literal["totp"]
+    recovery_codes: list[str] = Field(description="a new set, shown this once; every earlier code stops working")
+
+
+class RecoveryCodesLeft(BaseModel):
+    remaining: int
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="shown this once; every earlier code stops working")
+    remaining: int
+
+
+class PasskeyRegistrationOptions(BaseModel):
+    registration_id: str
+    options: dict[str, Any] = Field(description="PublicKeyCredentialCreationOptions as JSON, for credentials.create()")
+
+
+class PasskeyAuthenticationOptions(BaseModel):
+    authentication_id: str
+    options: dict[str, Any] = Field(description="PublicKeyCredentialRequestOptions as JSON, for credentials.get()")
+
+
+class PasskeyRegistered(BaseModel):
+    passkey_id: str
+    name: str
+    kind: str = Field(description="hwk: bound to one device; swk: synced or backup-eligible")
+    created_at: Timestamp
+
+
+class PasskeyView(BaseModel):
+    passkey_id: str
+    name: str
+    kind: str = Field(description="hwk: bound to one device; swk: synced or backup-eligible")
+    backed_up: bool
+    aaguid: str
+    transports: list[str]
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+# ---- Answers of the staff routes (/v1/ops/…).
+
+
+class StaffUnlocked(BaseModel):
+    staff_id: str
+    locked: bool
+
+
+class StaffLoggedOut(BaseModel):
+    ended: bool
+
+
+class CustomerFound(BaseModel):
+    """A customer a search found, masked (DATA-1)."""
+
+    customer_id: str
+    email: str
+    phone: str
+    kyc_status: str
+
+
+class CustomersFound(BaseModel):
+    customers: list[CustomerFound]
+
+
+class CustomerView(BaseModel):
+    """A customer as staff see them: masked, or the values themselves with `full=true` (supervisor, a reason)."""
+
+    customer_id: str
+    email: str
+    phone: str
+    address: str
+    kyc_status: str
+    locked: bool = Field(description="stopped on every device: a staff lock, or failures from the customer's devices")
+    locked_until: str | None = Field(description="when a temporary lock ends; null for none or a hard lock")
+    new_devices_locked: bool = Field(description="devices never used before are stopped (failures from strangers)")
+    new_devices_locked_until: str | None
+    password_reset_required: bool
+    created_at: str
+
+
+class CustomerLocked(BaseModel):
+    locked: bool
+    sessions_ended: int
+
+
+class CustomerUnlocked(BaseModel):
+    locked: bool
+
+
+class SessionsRevoked(BaseModel):
+    sessions_ended: int
+
+
+class AuditEntryView(BaseModel):
+    entry_id: str
+    seq: int
+    at: str
+    service: str
+    actor_id: str
+    actor_role: str
+    outsourced: bool
+    session_id: str
+    ip: str
+    action: str
+    target_type: str
+    target_id: str
+    detail: dict[str, Any] = Field(description="what was read or changed, never the personal data itself")
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryView]
+    next_cursor: str | None = Field(description="the cursor of the next page; null at the end")

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from services.auth import audit, models, passkeys
 from services.auth.callers import Caller, StaffDep, require_role
 from services.auth.runtime import AuthRuntime, RuntimeDep
-from services.auth.schemas import PasskeyRegistration
+from services.auth.schemas import PasskeyRegistered, PasskeyRegistration, PasskeyRegistrationOptions, PasskeyView
 from shared.audit import Actor
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.problems import Problem, problem_responses
@@ -76,7 +76,7 @@ async def _audit(
 )
 async def start_registration(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> PasskeyRegistrationOptions:
     """Options for navigator.credentials.create(): a discoverable passkey with user verification, none of the staff
     member's own passkeys again."""
     require_role(caller, "analyst")
@@ -90,7 +90,7 @@ async def start_registration(
         keyring=passkeys.STAFF,
     )
     await _audit(session, runtime, identity, "staff.passkey_registration", caller.subject, {})
-    return {"registration_id": ceremony.ceremony_id, "options": ceremony.options}
+    return PasskeyRegistrationOptions(registration_id=ceremony.ceremony_id, options=ceremony.options)
 
 
 @router.post(
@@ -110,7 +110,7 @@ async def start_registration(
 )
 async def finish_registration(
     registration_id: str, body: PasskeyRegistration, caller: StaffDep, runtime: RuntimeDep, identity: IdentityDep
-) -> dict[str, Any]:
+) -> PasskeyRegistered:
     """The browser's credential, verified against this registration's challenge, relying party and origins, kept."""
     require_role(caller, "analyst")
     require_fresh_sign_in(caller, runtime)
@@ -125,7 +125,7 @@ async def finish_registration(
         keyring=passkeys.STAFF,
     ) as (session, stored):
         await _audit(session, runtime, identity, "staff.passkey_add", stored.id, {"kind": stored.kind})
-        return {"passkey_id": stored.id, "name": stored.name, "kind": stored.kind, "created_at": stored.created_at}
+        return PasskeyRegistered(passkey_id=stored.id, name=stored.name, kind=stored.kind, created_at=stored.created_at)
 
 
 @router.get(
@@ -136,12 +136,12 @@ async def finish_registration(
 )
 async def list_passkeys(
     caller: StaffDep, session: SessionDep, runtime: RuntimeDep, identity: IdentityDep
-) -> list[dict[str, Any]]:
+) -> list[PasskeyView]:
     """The caller's own passkeys (never another staff member's)."""
     require_role(caller, "analyst")
     rows = await passkeys.passkeys_of(session, caller.subject, passkeys.STAFF)
     await _audit(session, runtime, identity, "staff.passkey_list", caller.subject, {"count": len(rows)})
-    return [passkeys.view(row) for row in rows]
+    return [PasskeyView(**passkeys.view(row)) for row in rows]
 
 
 @router.delete(

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.fraud import containment, incident_notices, incidents
 from services.fraud.clients import AuthClient
 from services.fraud.incidents_api import IncidentId, audit
+from services.fraud.schemas import AffectedCustomer, AffectedCustomers
 from shared.contracts.fraud_actions import IncidentNoticeTemplate
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.problems import invalid, problem_responses
@@ -133,7 +134,7 @@ async def list_customers(
     status: Literal["pending", "contained", "failed"] | None = None,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict[str, Any]:
+) -> AffectedCustomers:
     """The customers recorded on the incident, with whether auth confirmed their containment (supervisor)."""
     require_staff(identity, "supervisor")
     incident = await incidents.get_incident(session, incident_id)
@@ -142,7 +143,7 @@ async def list_customers(
     )
     detail = {"filters": {"status": status, "cursor": cursor}, "customers": [c["customer_id"] for c in shown]}
     await audit(session, state, identity, action="incident.customers", target_id=incident.id, detail=detail)
-    return {"customers": shown, "next_cursor": next_cursor}
+    return AffectedCustomers(customers=[AffectedCustomer(**c) for c in shown], next_cursor=next_cursor)
 
 
 class NoticeIn(BaseModel):

@@ -55,13 +55,18 @@ class NoPrevention(Problem):
 
 @router.get(
     "/incidents/{incident_id}/reports/{kind}",
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
-        (404, "incident_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    # A document, not JSON: a page (format=html) or a PDF (format=pdf).
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+        **problem_responses(
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "incident_not_found"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def report(
     incident_id: IncidentId,
@@ -138,6 +143,7 @@ async def _history(session: SessionDep, incident_id: str) -> PreventionHistory:
 
 @router.get(
     "/incidents/{incident_id}/training-material",
+    response_class=HTMLResponse,  # a page, not JSON
     responses=problem_responses(
         (401, "unauthorized"),
         (403, "forbidden"),

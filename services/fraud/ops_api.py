@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from services.fraud import device_blocks, device_digests, event_queries, lists, models
 from services.fraud.runtime import fraud_runtime
+from services.fraud.schemas import EventPage, EventView, Indicator, IndicatorExport, TrendPoint, Trends
 from shared.audit import audit_staff
 from shared.channels import Channel
 from shared.database import on_commit
@@ -67,7 +68,7 @@ async def search_events(
     until: Since = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     channel: ChannelQuery = None,
-) -> dict[str, Any]:
+) -> EventPage:
     """Events newest first, by customer, IP or network, device, type, channel and time (analyst; the read is
     audited)."""
     require_staff(identity, "analyst")
@@ -103,7 +104,7 @@ async def search_events(
         target_id=customer_id or "*",
         detail={"filters": filters, "customers": sorted({v["customer_id"] for v in events if v["customer_id"]})},
     )
-    return {"events": events, "truncated": truncated}
+    return EventPage(events=[EventView(**event) for event in events], truncated=truncated)
 
 
 def _check_window(since: datetime | None, until: datetime | None) -> None:
@@ -133,7 +134,7 @@ async def trends(
     until: Since = None,
     type: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
     channel: ChannelQuery = None,
-) -> dict[str, Any]:
+) -> Trends:
     """Events per hour or day (UTC) by type, outcome and channel, oldest first; empty buckets are left out
     (analyst)."""
     require_staff(identity, "analyst")
@@ -184,7 +185,12 @@ async def trends(
             }
         },
     )
-    return {"bucket": bucket, "since": since.isoformat(), "until": until.isoformat(), "series": series}
+    return Trends(
+        bucket=bucket,
+        since=since.isoformat(),
+        until=until.isoformat(),
+        series=[TrendPoint(**point) for point in series],
+    )
 
 
 # ---- lists (RESP-3, SEC-4) -----------------------------------------------------------------------------------------
@@ -348,14 +354,18 @@ async def _audit_list(
 @router.get(
     "/indicators",
     response_model=None,
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
-        (403, "outsourced_restricted"),
-        (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    # JSON by default, CSV (the same columns) with format=csv.
+    responses={
+        200: {"model": IndicatorExport, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        **problem_responses(
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (403, "outsourced_restricted"),
+            (422, "validation_failed"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def export_indicators(
     session: SessionDep,
@@ -403,7 +413,8 @@ async def export_indicators(
     ]
     if format == "csv":
         return Response(_csv(rows), media_type="text/csv; charset=utf-8")
-    return JSONResponse({"generated_at": now.isoformat(), "indicators": rows})
+    export = IndicatorExport(generated_at=now.isoformat(), indicators=[Indicator(**row) for row in rows])
+    return JSONResponse(export.model_dump())
 
 
 def _csv(rows: list[dict[str, str]]) -> str:

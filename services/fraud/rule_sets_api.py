@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from services.fraud import backtest, rule_sets
 from services.fraud.rules import RuleSetBody
 from services.fraud.runtime import fraud_runtime
+from services.fraud.schemas import BacktestReportView
 from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
@@ -197,14 +198,18 @@ async def activate_rule_set(
 
 @router.post(
     "/rule-sets/{version}/backtest",
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
-        (404, "rule_set_not_found"),
-        (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    # The report's own JSON (backtest.py, also printed by the CLI), described by the model.
+    responses={
+        200: {"model": BacktestReportView},
+        **problem_responses(
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "rule_set_not_found"),
+            (422, "validation_failed"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def backtest_rule_set(
     version: Version, body: BacktestIn, session: SessionDep, state: StateDep, identity: IdentityDep

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from services.gateway.client_ip import client_ip
 from services.gateway.rate_limits import Per
 from services.gateway.runtime import GatewayRuntime, RuntimeDep
+from services.gateway.schemas import IpRuleRemoved, IpRules, IpRuleView, KillSwitches, KillSwitchView, RateLimitCleared
 from shared.audit import Actor, audit_staff
 from shared.dependencies import SessionDep
 from shared.problems import Problem, invalid, problem_responses
@@ -70,17 +71,17 @@ class KillSwitchChange(BaseModel):
 
 
 @router.get("/kill-switches", openapi_extra=ADMIN_ONLY)
-async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
+async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> KillSwitches:
     """Every switch that was ever set, with its state now; `operations` names what can be switched."""
     controls = runtime.controls
     switches = await controls.kill_switches(session)
     await _audit(
         session, runtime.service, actor, action="kill_switch.list", target_type="kill_switch", target_id="*", detail={}
     )
-    return {
-        "kill_switches": [switch.view() for switch in switches],
-        "operations": sorted(op for op in controls.known_operations if not op.startswith("ops_")),
-    }
+    return KillSwitches(
+        kill_switches=[KillSwitchView(**switch.view()) for switch in switches],
+        operations=sorted(op for op in controls.known_operations if not op.startswith("ops_")),
+    )
 
 
 @router.put(
@@ -90,7 +91,7 @@ async def list_kill_switches(session: SessionDep, runtime: RuntimeDep, actor: Ad
 )
 async def set_kill_switch(
     operation: str, body: KillSwitchChange, session: SessionDep, runtime: RuntimeDep, actor: AdminDep
-) -> dict[str, Any]:
+) -> KillSwitchView:
     """Stop (`active: true`) or resume an operation type, for every partner or for one (INC-1, LINK-4)."""
     controls = runtime.controls
     switch = await controls.set_kill_switch(
@@ -110,7 +111,7 @@ async def set_kill_switch(
         target_id=operation,
         detail={"partner_id": body.partner_id, "active": body.active, "reason": body.reason},
     )
-    return switch.view()
+    return KillSwitchView(**switch.view())
 
 
 class IpRuleRequest(BaseModel):
@@ -121,13 +122,13 @@ class IpRuleRequest(BaseModel):
 
 
 @router.get("/ip-rules", openapi_extra=ADMIN_ONLY)
-async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
+async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> IpRules:
     controls = runtime.controls
     rules = await controls.ip_rules(session)
     await _audit(
         session, runtime.service, actor, action="ip_rule.list", target_type="ip_rule", target_id="*", detail={}
     )
-    return {"ip_rules": [rule.view() for rule in rules]}
+    return IpRules(ip_rules=[IpRuleView(**rule.view()) for rule in rules])
 
 
 @router.put(
@@ -135,7 +136,8 @@ async def list_ip_rules(session: SessionDep, runtime: RuntimeDep, actor: AdminDe
     status_code=201,
     openapi_extra=ADMIN_ONLY,
     responses={
-        200: {"description": "the same rule is already in force", "model": dict[str, Any]},
+        200: {"description": "the same rule is already in force", "model": IpRuleView},
+        201: {"description": "the rule added", "model": IpRuleView},
         **problem_responses((422, "validation_failed"), (422, "would_lock_out")),
     },
 )
@@ -161,7 +163,7 @@ async def add_ip_rule(body: IpRuleRequest, session: SessionDep, runtime: Runtime
             target_id=rule.id,
             detail={"route_class": rule.route_class, "kind": rule.kind, "cidr": str(rule.network)},
         )
-    return JSONResponse(rule.view(), status_code=201 if created else 200)
+    return JSONResponse(IpRuleView(**rule.view()).model_dump(), status_code=201 if created else 200)
 
 
 @router.delete(
@@ -169,7 +171,7 @@ async def add_ip_rule(body: IpRuleRequest, session: SessionDep, runtime: Runtime
     openapi_extra=ADMIN_ONLY,
     responses=problem_responses((404, "not_found"), (422, "would_lock_out")),
 )
-async def remove_ip_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> dict[str, Any]:
+async def remove_ip_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep, actor: AdminDep) -> IpRuleRemoved:
     controls = runtime.controls
     rule = await controls.remove_ip_rule(session, rule_id=rule_id, removed_by=actor.staff_id, caller_ip=actor.ip)
     await _audit(
@@ -181,7 +183,7 @@ async def remove_ip_rule(rule_id: str, session: SessionDep, runtime: RuntimeDep,
         target_id=rule.id,
         detail={"route_class": rule.route_class, "kind": rule.kind, "cidr": str(rule.network)},
     )
-    return {**rule.view(), "removed": True}
+    return IpRuleRemoved(**rule.view(), removed=True)
 
 
 class RateLimitKey(BaseModel):
@@ -211,7 +213,7 @@ class RateLimitKey(BaseModel):
 )
 async def clear_rate_limit(
     key: Annotated[RateLimitKey, Query()], session: SessionDep, runtime: RuntimeDep, actor: SupervisorDep
-) -> dict[str, Any]:
+) -> RateLimitCleared:
     """Forget the counts of one address, customer or partner in the limits of one operation, on every replica:
     a customer shut out of account opening behind a carrier's shared address, for instance."""
     controls = runtime.controls
@@ -230,4 +232,4 @@ async def clear_rate_limit(
         target_id=f"{key.operation}:{per}={value}",
         detail={"operation": key.operation, "per": per, "value": value, "limits": cleared},
     )
-    return {"operation": key.operation, "per": per, "value": value, "limits_cleared": cleared}
+    return RateLimitCleared(operation=key.operation, per=per, value=value, limits_cleared=cleared)

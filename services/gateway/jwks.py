@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
 from services.gateway.runtime import RuntimeDep
+from services.gateway.schemas import JwkSet
 from shared.tokens import public_jwk
 
 PATH = "/.well-known/jwks.json"
@@ -24,17 +25,10 @@ class JwkSetResponse(JSONResponse):
     media_type = "application/jwk-set+json"
 
 
-JWK_SET_SCHEMA = {
-    "type": "object",
-    "required": ["keys"],
-    "properties": {"keys": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}}},
-}
-
-
 @router.get(
     PATH,
     response_class=JwkSetResponse,
-    responses={200: {"description": "a JWK Set", "content": {"application/jwk-set+json": {"schema": JWK_SET_SCHEMA}}}},
+    responses={200: {"description": "a JWK Set", "model": JwkSet}},
 )
 async def jwks(runtime: RuntimeDep) -> JSONResponse:
     keys = await runtime.bearer.published_keys()

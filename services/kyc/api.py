@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
@@ -12,12 +11,18 @@ from starlette.responses import JSONResponse
 from services.kyc import jpki_cases, postal, submissions, verifications
 from services.kyc.dependencies import CustomerDep, RuntimeDep
 from services.kyc.schemas import (
+    CustomerVerification,
     EkycRequest,
+    ImageMetadata,
+    JpkiProgress,
     JpkiSignature,
+    JpkiSignatureAccepted,
     PostalCodeEntry,
+    PostalProgress,
     PostalRequest,
     Started,
     VerificationRequest,
+    VerificationState,
 )
 from shared.dependencies import SessionDep, only_from
 from shared.problems import problem_response, problem_responses
@@ -74,6 +79,8 @@ async def start_verification(
 
 @router.get(
     "/v1/kyc/verifications/{verification_id}",
+    # `images`, `jpki` and `postal` stay absent (not null) for a case of another method, as they always were.
+    response_model_exclude_unset=True,
     responses=problem_responses(
         (401, "unauthorized"),
         (404, "customer_not_found"),
@@ -85,57 +92,61 @@ async def start_verification(
 )
 async def view_verification(
     verification_id: str, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> CustomerVerification:
     """The customer's own case: its status and what was submitted (the images' metadata, never the images)."""
     case = await verifications.load_case(session, verification_id, customer_id=customer_id)
-    answer: dict[str, Any] = {
-        "verification_id": case.id,
-        "method": case.method,
-        "status": case.status,
-        "document_type": case.document_type,
-        "created_at": case.created_at.isoformat(),
-        "updated_at": case.updated_at.isoformat(),
-        "reason": case.decision_reason if case.status == "rejected" else None,
-    }
+    answer = CustomerVerification(
+        verification_id=case.id,
+        method=case.method,
+        status=case.status,
+        document_type=case.document_type,
+        created_at=case.created_at.isoformat(),
+        updated_at=case.updated_at.isoformat(),
+        reason=case.decision_reason if case.status == "rejected" else None,
+    )
     if case.method == "ekyc":
-        answer["images"] = [
-            verifications.image_metadata(row) for row in await verifications.image_rows(session, case.id)
+        answer.images = [
+            ImageMetadata(**verifications.image_metadata(row))
+            for row in await verifications.image_rows(session, case.id)
         ]
     if case.method == "jpki":
         row = await jpki_cases.challenge_row(session, case.id)
         limit = runtime.settings.kyc_jpki_max_attempts
         awaiting = case.status == "checking" and row.used_at is None
-        answer["jpki"] = {
-            "challenge": row.challenge if awaiting else None,
-            "challenge_expires_at": row.expires_at.isoformat() if awaiting else None,
-            "attempts_left": max(0, limit - row.attempts) if case.status == "checking" else 0,
-        }
+        answer.jpki = JpkiProgress(
+            challenge=row.challenge if awaiting else None,
+            challenge_expires_at=row.expires_at.isoformat() if awaiting else None,
+            attempts_left=max(0, limit - row.attempts) if case.status == "checking" else 0,
+        )
     if case.method == "postal":
         row = await postal.code_row(session, case.id)
         limit = runtime.settings.kyc_postal_code_max_attempts
-        answer["postal"] = {
-            "expires_at": row.expires_at.isoformat(),
-            "attempts_left": max(0, limit - row.attempts) if row.used_at is None else 0,
-        }
+        answer.postal = PostalProgress(
+            expires_at=row.expires_at.isoformat(),
+            attempts_left=max(0, limit - row.attempts) if row.used_at is None else 0,
+        )
     return answer
 
 
 @router.post(
     "/v1/kyc/verifications/{verification_id}/postal-code",
     response_model=None,
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (404, "customer_not_found"),
-        (404, "not_found"),
-        (409, "illegal_transition"),
-        (409, "not_awaiting_code"),
-        (410, "code_expired"),
-        (422, "code_invalid"),
-        (422, "reason_required"),
-        (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": VerificationState},
+        **problem_responses(
+            (401, "unauthorized"),
+            (404, "customer_not_found"),
+            (404, "not_found"),
+            (409, "illegal_transition"),
+            (409, "not_awaiting_code"),
+            (410, "code_expired"),
+            (422, "code_invalid"),
+            (422, "reason_required"),
+            (502, "auth_unavailable"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def enter_postal_code(
     verification_id: str, body: PostalCodeEntry, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
@@ -146,7 +157,9 @@ async def enter_postal_code(
         session, runtime, customer_id=customer_id, verification_id=verification_id, code=body.code
     )
     if outcome.right:
-        return JSONResponse({"verification_id": verification_id, "status": outcome.status.value})
+        return JSONResponse(
+            VerificationState(verification_id=verification_id, status=outcome.status.value).model_dump()
+        )
     if outcome.expired:
         return problem_response(
             410,
@@ -175,26 +188,29 @@ def _decoded(text: str) -> bytes | None:
 @router.post(
     "/v1/kyc/verifications/{verification_id}/jpki-signature",
     response_model=None,
-    responses=problem_responses(
-        (401, "unauthorized"),
-        (404, "customer_not_found"),
-        (404, "not_found"),
-        (409, "illegal_transition"),
-        (409, "not_awaiting_signature"),
-        (422, "jpki_certificate_expired"),
-        (422, "jpki_certificate_revoked"),
-        (422, "jpki_challenge_mismatch"),
-        (422, "jpki_malformed"),
-        (422, "jpki_not_a_signing_certificate"),
-        (422, "jpki_signature_invalid"),
-        (422, "jpki_untrusted_chain"),
-        (422, "method_not_available"),
-        (422, "reason_required"),
-        (502, "auth_unavailable"),
-        (503, "jpki_revocation_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
-    ),
+    responses={
+        200: {"model": JpkiSignatureAccepted},
+        **problem_responses(
+            (401, "unauthorized"),
+            (404, "customer_not_found"),
+            (404, "not_found"),
+            (409, "illegal_transition"),
+            (409, "not_awaiting_signature"),
+            (422, "jpki_certificate_expired"),
+            (422, "jpki_certificate_revoked"),
+            (422, "jpki_challenge_mismatch"),
+            (422, "jpki_malformed"),
+            (422, "jpki_not_a_signing_certificate"),
+            (422, "jpki_signature_invalid"),
+            (422, "jpki_untrusted_chain"),
+            (422, "method_not_available"),
+            (422, "reason_required"),
+            (502, "auth_unavailable"),
+            (503, "jpki_revocation_unavailable"),
+            (503, "service_unavailable"),
+            (504, "upstream_timeout"),
+        ),
+    },
 )
 async def submit_jpki_signature(
     verification_id: str, body: JpkiSignature, customer_id: CustomerDep, session: SessionDep, runtime: RuntimeDep
@@ -220,10 +236,11 @@ async def submit_jpki_signature(
         chain=chain,
     )
     if outcome.refused is None:
-        answer: dict[str, Any] = {"verification_id": verification_id, "status": outcome.status.value}
+        answer = JpkiSignatureAccepted(verification_id=verification_id, status=outcome.status.value)
         if outcome.mismatched:
-            answer["differs_from_declared"] = list(outcome.mismatched)
-        return JSONResponse(answer)
+            answer.differs_from_declared = list(outcome.mismatched)
+        # Unset: `differs_from_declared` stays absent when the card agrees with what was declared.
+        return JSONResponse(answer.model_dump(exclude_unset=True))
     code = outcome.refused.code
     return problem_response(
         503 if code == "jpki_revocation_unavailable" else 422,

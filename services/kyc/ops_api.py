@@ -13,7 +13,17 @@ from services.kyc.cases import Status
 from services.kyc.dependencies import ReviewerDep, RuntimeDep
 from services.kyc.errors import NotInReview
 from services.kyc.runtime import KycRuntime
-from services.kyc.schemas import Decision, Rejection
+from services.kyc.schemas import (
+    Decision,
+    DeclaredIdentity,
+    QueuedVerification,
+    Rejection,
+    ReviewedImage,
+    StaffVerification,
+    Transition,
+    VerificationQueue,
+    VerificationState,
+)
 from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
@@ -69,7 +79,7 @@ async def list_verifications(
     status: StatusQuery = None,
     after: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> dict[str, Any]:
+) -> VerificationQueue:
     """The queue by status, oldest first; `after` is the `next` of the previous page."""
     rows = await verifications.list_cases(session, status=status.value if status else None, after=after, limit=limit)
     detail = {
@@ -78,25 +88,27 @@ async def list_verifications(
         "customers": sorted({r.customer_id for r in rows}),  # whose cases were shown (SEC-6)
     }
     await _audit(session, runtime, identity, "kyc.list", "*", detail)
-    return {
-        "verifications": [
-            {
-                "verification_id": r.id,
-                "customer_id": r.customer_id,
-                "method": r.method,
-                "status": r.status,
-                "document_type": r.document_type,
-                "created_at": r.created_at.isoformat(),
-                "updated_at": r.updated_at.isoformat(),
-            }
+    return VerificationQueue(
+        verifications=[
+            QueuedVerification(
+                verification_id=r.id,
+                customer_id=r.customer_id,
+                method=r.method,
+                status=r.status,
+                document_type=r.document_type,
+                created_at=r.created_at.isoformat(),
+                updated_at=r.updated_at.isoformat(),
+            )
             for r in rows
         ],
-        "next": rows[-1].id if len(rows) == limit else None,
-    }
+        next=rows[-1].id if len(rows) == limit else None,
+    )
 
 
 @router.get(
     "/verifications/{verification_id}",
+    # An image's `content` stays absent (not null) without `images=true`, as it always was.
+    response_model_exclude_unset=True,
     responses=problem_responses(
         (401, "unauthorized"),
         (403, "forbidden"),
@@ -115,7 +127,7 @@ async def view_verification(
     runtime: RuntimeDep,
     identity: IdentityDep,
     images: bool = False,
-) -> dict[str, Any]:
+) -> StaffVerification:
     """A case with the declared identity masked (DATA-1) and the images' metadata. `images=true` shows the images
     and the declared identity in full, to `kyc_image_view_role` and above only (supervisor by default)."""
     allowed = runtime.settings.kyc_image_view_role
@@ -128,9 +140,9 @@ async def view_verification(
     rows = await verifications.image_rows(session, case.id)
     shown = []
     for row in rows:
-        item = verifications.image_metadata(row)
+        item = ReviewedImage(**verifications.image_metadata(row))
         if images:
-            item["content"] = runtime.cipher.open(row.content, context=verifications.IMAGE_CONTEXT)
+            item.content = runtime.cipher.open(row.content, context=verifications.IMAGE_CONTEXT)
         shown.append(item)
     await _audit(
         session,
@@ -140,25 +152,25 @@ async def view_verification(
         case.id,
         {"customer_id": case.customer_id, "images": images},
     )
-    return {
-        "verification_id": case.id,
-        "customer_id": case.customer_id,
-        "method": case.method,
-        "status": case.status,
-        "document_type": case.document_type,
-        "created_at": case.created_at.isoformat(),
-        "updated_at": case.updated_at.isoformat(),
-        "decided_by": case.decided_by,
-        "decision_reason": case.decision_reason,
-        "declared": {
-            "name": declared.name if images else _mask_name(declared.name),
-            "name_kana": declared.name_kana if images else _mask_name(declared.name_kana),
-            "birth_date": declared.birth_date.isoformat() if images else f"{declared.birth_date.year}-**-**",
-            "address": declared.address if images else mask_address(declared.address),
-        },
-        "images": shown,
-        "transitions": await verifications.transitions_of(session, case.id),
-    }
+    return StaffVerification(
+        verification_id=case.id,
+        customer_id=case.customer_id,
+        method=case.method,
+        status=case.status,
+        document_type=case.document_type,
+        created_at=case.created_at.isoformat(),
+        updated_at=case.updated_at.isoformat(),
+        decided_by=case.decided_by,
+        decision_reason=case.decision_reason,
+        declared=DeclaredIdentity(
+            name=declared.name if images else _mask_name(declared.name),
+            name_kana=declared.name_kana if images else _mask_name(declared.name_kana),
+            birth_date=declared.birth_date.isoformat() if images else f"{declared.birth_date.year}-**-**",
+            address=declared.address if images else mask_address(declared.address),
+        ),
+        images=shown,
+        transitions=[Transition.model_validate(t) for t in await verifications.transitions_of(session, case.id)],
+    )
 
 
 async def _in_review(session: AsyncSession, verification_id: str) -> Any:
@@ -190,7 +202,7 @@ async def approve(
     session: SessionDep,
     runtime: RuntimeDep,
     identity: IdentityDep,
-) -> dict[str, Any]:
+) -> VerificationState:
     case = await _in_review(session, verification_id)
     contacts = await runtime.auth.contacts(case.customer_id)
     outcome = await decisions.approve(
@@ -199,7 +211,7 @@ async def approve(
     await _audit(
         session, runtime, identity, "kyc.approve", case.id, {"customer_id": case.customer_id, "outcome": outcome.value}
     )
-    return {"verification_id": case.id, "status": outcome.value}
+    return VerificationState(verification_id=case.id, status=outcome.value)
 
 
 @router.post(
@@ -224,9 +236,9 @@ async def reject(
     session: SessionDep,
     runtime: RuntimeDep,
     identity: IdentityDep,
-) -> dict[str, Any]:
+) -> VerificationState:
     case = await _in_review(session, verification_id)
     contacts = await runtime.auth.contacts(case.customer_id)
     await decisions.reject(session, runtime, case, actor=reviewer.staff_id, reason=body.reason, contacts=contacts)
     await _audit(session, runtime, identity, "kyc.reject", case.id, {"customer_id": case.customer_id})
-    return {"verification_id": case.id, "status": Status.REJECTED.value}
+    return VerificationState(verification_id=case.id, status=Status.REJECTED.value)

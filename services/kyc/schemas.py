@@ -84,3 +84,111 @@ class Rejection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=300, description="told to the customer")
+
+
+# ---- Answers (typed for the public OpenAPI; the fields are what the handlers send, times as ISO 8601 text).
+
+
+class ImageMetadata(BaseModel):
+    """What was submitted of one image: never the image."""
+
+    kind: str = Field(description="front | back | thickness | selfie")
+    content_type: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+
+
+class JpkiProgress(BaseModel):
+    challenge: str | None = Field(description="base64 of the bytes to sign, while a signature is awaited")
+    challenge_expires_at: str | None
+    attempts_left: int
+
+
+class PostalProgress(BaseModel):
+    expires_at: str
+    attempts_left: int
+
+
+class CustomerVerification(BaseModel):
+    """The customer's own case; `images`, `jpki` and `postal` appear for a case of that method only."""
+
+    verification_id: str
+    method: str
+    status: str
+    document_type: str | None
+    created_at: str
+    updated_at: str
+    reason: str | None = Field(description="why it was rejected; null unless rejected")
+    images: list[ImageMetadata] | None = Field(default=None, description="eKYC only")
+    jpki: JpkiProgress | None = Field(default=None, description="JPKI only")
+    postal: PostalProgress | None = Field(default=None, description="postal only")
+
+
+class VerificationState(BaseModel):
+    """A case's status after a step: a right postal code, a staff decision."""
+
+    verification_id: str
+    status: str
+
+
+class JpkiSignatureAccepted(BaseModel):
+    verification_id: str
+    status: str
+    differs_from_declared: list[str] = Field(
+        default_factory=list, description="the attributes the card states otherwise than declared; absent when none"
+    )
+
+
+class QueuedVerification(BaseModel):
+    verification_id: str
+    customer_id: str
+    method: str
+    status: str
+    document_type: str | None
+    created_at: str
+    updated_at: str
+
+
+class VerificationQueue(BaseModel):
+    verifications: list[QueuedVerification]
+    next: str | None = Field(description="`after` for the next page; null on the last page")
+
+
+class DeclaredIdentity(BaseModel):
+    """As the customer declared it: masked (DATA-1), or in full with `images=true`."""
+
+    name: str
+    name_kana: str
+    birth_date: str
+    address: str
+
+
+class ReviewedImage(ImageMetadata):
+    content: str | None = Field(default=None, description="base64 of the image, with `images=true` only")
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(alias="from", description="null: the case was opened")
+    to: str
+    actor: str = Field(description="system | customer | a staff id")
+    reason: str | None
+    at: str
+
+
+class StaffVerification(BaseModel):
+    verification_id: str
+    customer_id: str
+    method: str
+    status: str
+    document_type: str | None
+    created_at: str
+    updated_at: str
+    decided_by: str | None
+    decision_reason: str | None
+    declared: DeclaredIdentity
+    images: list[ReviewedImage]
+    transitions: list[Transition]

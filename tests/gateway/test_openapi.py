@@ -45,6 +45,24 @@ def test_every_route_of_the_gateways_table_is_in_the_document_with_its_method(co
     assert len({op["operationId"] for op in operations}) == len(operations), "operationIds must be unique"
 
 
+def test_every_success_answer_is_typed(committed: dict[str, Any]) -> None:
+    """A client generated from the document gets a type for every 2xx JSON body: a named model, never an open
+    object or `{}` (a handler returning a plain dict). A page or a PDF is documented by its own content type."""
+    untyped = [
+        f"{method.upper()} {path} {status} {content_type}"
+        for path, operations in committed["paths"].items()
+        for method, operation in operations.items()
+        for status, answer in operation["responses"].items()
+        if status.startswith("2")
+        for content_type, content in answer.get("content", {}).items()
+        # A model, a list of models or a union of them: each names its schema by reference.
+        if "json" in content_type and "$ref" not in json.dumps(content.get("schema", {}))
+    ]
+    assert not untyped, f"success answers without a model (give the handler a return model): {untyped}"
+    training = committed["paths"]["/v1/ops/incidents/{incident_id}/training-material"]["get"]["responses"]["200"]
+    assert set(training["content"]) == {"text/html"}
+
+
 def test_each_route_says_who_may_call_it(committed: dict[str, Any]) -> None:
     for route in (*public_routes(), PING):
         operation = committed["paths"][route.path][route.method.lower()]
