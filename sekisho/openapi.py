@@ -176,6 +176,10 @@ def gateway_problems(route: Route, rule: OperationPolicy | None) -> dict[int, se
         add(429, "rate_limited")
     if admitted and not route.operation.startswith("ops_"):
         add(503, "operation_suspended")  # a kill switch (staff operations cannot be switched off)
+    if "{" in route.path or route in diagnostic_routes():
+        # A path parameter holding "/" (the path arrives decoded) matches no route of the table; the diagnostic
+        # routes are not in the table unless SEKISHO_DIAGNOSTICS is on.
+        add(404, "not_found")
     if route.service != "gateway":
         add(504, "upstream_timeout")  # the service did not answer in the route's time; 503 when it is down
     if route.caller in ("customer", "staff"):
