@@ -188,6 +188,16 @@ def problem_schema(codes: list[str]) -> dict[str, Any]:
     }
 
 
+# What every staff route reached through the gateway can answer besides its own problems: the caller's identity or
+# token refused, a role too low, and a service it calls down or too slow.
+STAFF_ROUTE_PROBLEMS: tuple[Declared, ...] = (
+    (401, "unauthorized"),
+    (403, "forbidden"),
+    (503, "service_unavailable"),
+    (504, "upstream_timeout"),
+)
+
+
 def problem_responses(*declared: Declared) -> dict[int | str, dict[str, Any]]:
     """FastAPI `responses=` for the problems a route can answer, each a Problem class or (status, code):
     `@router.post(..., responses=problem_responses(NotFound, (409, "already_linked")))`. The gateway's public

@@ -35,7 +35,7 @@ from shared.contracts.sessions import SESSIONS_ENDED_HEADER
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address, mask_email, mask_phone
-from shared.problems import Problem, problem_response, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_response, problem_responses
 from shared.roles import refuse_outsourced
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
@@ -158,11 +158,8 @@ async def staff_refresh(body: RefreshRequest, runtime: RuntimeDep) -> JSONRespon
 @router.post(
     "/v1/ops/staff/{staff_id}/unlock",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def unlock_staff(
@@ -251,13 +248,10 @@ async def search_customers(
 @router.get(
     "/v1/ops/customers/{customer_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (403, "outsourced_restricted"),
         (404, "not_found"),
         (422, "reason_required"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_customer(
@@ -336,11 +330,8 @@ def _locks(guard: Any, now: datetime) -> dict[str, Any]:
 @router.post(
     "/v1/ops/customers/{customer_id}/lock",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def lock_customer(
@@ -359,11 +350,8 @@ async def lock_customer(
 @router.post(
     "/v1/ops/customers/{customer_id}/unlock",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def unlock_customer(
@@ -380,11 +368,8 @@ async def unlock_customer(
 @router.post(
     "/v1/ops/customers/{customer_id}/sessions/revoke",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def revoke_sessions(
@@ -431,12 +416,9 @@ async def _audit(
 @router.get(
     "/v1/ops/audit",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (403, "outsourced_restricted"),
         (422, "cursor_invalid"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def search_audit(

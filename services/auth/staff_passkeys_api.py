@@ -21,7 +21,7 @@ from services.auth.runtime import AuthRuntime, RuntimeDep
 from services.auth.schemas import PasskeyRegistered, PasskeyRegistration, PasskeyRegistrationOptions, PasskeyView
 from shared.audit import Actor
 from shared.dependencies import IdentityDep, SessionDep, only_from
-from shared.problems import Problem, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_responses
 
 # Public routes: only the gateway forwards them (it alone authenticates the caller and applies policy).
 router = APIRouter(tags=["ops"], dependencies=[only_from("gateway")])
@@ -66,12 +66,9 @@ async def _audit(
     "/v1/ops/auth/passkeys/registration",
     status_code=201,
     responses=problem_responses(
+        *STAFF_ROUTE_PROBLEMS,
         (401, "fresh_sign_in_required"),
-        (401, "unauthorized"),
-        (403, "forbidden"),
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def start_registration(
@@ -97,15 +94,12 @@ async def start_registration(
     "/v1/ops/auth/passkeys/registration/{registration_id}",
     status_code=201,
     responses=problem_responses(
+        *STAFF_ROUTE_PROBLEMS,
         (401, "fresh_sign_in_required"),
-        (401, "unauthorized"),
-        (403, "forbidden"),
         (404, "ceremony_not_found"),
         (409, "passkey_exists"),
         (410, "ceremony_expired"),
         (422, "passkey_invalid"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def finish_registration(
@@ -148,12 +142,9 @@ async def list_passkeys(
     "/v1/ops/auth/passkeys/{passkey_id}",
     status_code=204,
     responses=problem_responses(
+        *STAFF_ROUTE_PROBLEMS,
         (401, "fresh_sign_in_required"),
-        (401, "unauthorized"),
-        (403, "forbidden"),
         (404, "passkey_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def remove_passkey(

@@ -20,7 +20,7 @@ from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -175,12 +175,9 @@ class SuppressionList(BaseModel):
 @router.get(
     "/cases",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "cursor_invalid"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_cases(
@@ -209,11 +206,8 @@ async def list_cases(
 @router.get(
     "/cases/{case_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "case_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_case(case_id: CaseId, session: SessionDep, state: StateDep, identity: IdentityDep) -> CaseDetail:
@@ -244,12 +238,9 @@ def _links_view(kind: str, links: dict[str, Any]) -> LinksView:
 @router.post(
     "/cases/{case_id}/resolve",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "case_not_found"),
         (409, "case_already_resolved"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def resolve_case(
@@ -268,14 +259,11 @@ async def resolve_case(
 @router.post(
     "/cases/{case_id}/assign",
     responses=problem_responses(
-        (401, "unauthorized"),
+        *STAFF_ROUTE_PROBLEMS,
         (403, "assignment_forbidden"),
-        (403, "forbidden"),
         (404, "case_not_found"),
         (409, "case_already_resolved"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def assign_case(
@@ -300,11 +288,8 @@ async def assign_case(
     "/cases/{case_id}/comments",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "case_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def comment_case(
@@ -322,13 +307,10 @@ async def comment_case(
 @router.post(
     "/cases/{case_id}/status",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "case_not_found"),
         (409, "case_already_resolved"),
         (409, "case_status_refused"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def change_case_status(
@@ -381,11 +363,8 @@ async def list_suppressions(
     "/suppressions",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def add_suppression(
@@ -421,12 +400,9 @@ async def add_suppression(
 @router.delete(
     "/suppressions/{suppression_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "suppression_not_found"),
         (409, "suppression_already_lifted"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def lift_suppression(

@@ -16,7 +16,7 @@ from services.fraud.incidents_api import IncidentId, audit
 from services.fraud.schemas import AffectedCustomer, AffectedCustomers
 from shared.contracts.fraud_actions import IncidentNoticeTemplate
 from shared.dependencies import IdentityDep, SessionDep, StateDep
-from shared.problems import invalid, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, invalid, problem_responses
 from shared.roles import require_staff
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
@@ -59,15 +59,12 @@ class ContainmentOut(BaseModel):
 @router.post(
     "/incidents/{incident_id}/containment",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (409, "incident_closed"),
         (422, "too_many_customers"),
         (422, "validation_failed"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def contain(
@@ -119,11 +116,8 @@ async def contain(
 @router.get(
     "/incidents/{incident_id}/customers",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_customers(
@@ -165,15 +159,12 @@ class NoticeOut(BaseModel):
 @router.post(
     "/incidents/{incident_id}/notices",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (409, "incident_closed"),
         (409, "no_affected_customers"),
         (422, "validation_failed"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def send_notice(

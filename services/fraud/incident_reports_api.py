@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from services.fraud import incident_pdf, incident_reports, incidents, recurrence
 from services.fraud.incidents_api import IncidentId, audit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
-from shared.problems import Problem, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_responses
 from shared.roles import require_staff
 
 router = APIRouter(prefix="/internal/ops", tags=["ops"])
@@ -60,11 +60,8 @@ class NoPrevention(Problem):
     responses={
         200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
         **problem_responses(
-            (401, "unauthorized"),
-            (403, "forbidden"),
+            *STAFF_ROUTE_PROBLEMS,
             (404, "incident_not_found"),
-            (503, "service_unavailable"),
-            (504, "upstream_timeout"),
         ),
     },
 )
@@ -94,13 +91,10 @@ async def report(
 @router.put(
     "/incidents/{incident_id}/recurrence-prevention",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (409, "incident_closed"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def record_prevention(
@@ -119,11 +113,8 @@ async def record_prevention(
 @router.get(
     "/incidents/{incident_id}/recurrence-prevention",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_prevention(
@@ -145,12 +136,9 @@ async def _history(session: SessionDep, incident_id: str) -> PreventionHistory:
     "/incidents/{incident_id}/training-material",
     response_class=HTMLResponse,  # a page, not JSON
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (404, "recurrence_prevention_missing"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def training_material(

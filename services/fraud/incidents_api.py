@@ -19,7 +19,7 @@ from services.fraud.incidents import EntryKind, IncidentKind, Status
 from shared.audit import audit_staff, customers_in
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -141,12 +141,9 @@ async def detail_of(session: AsyncSession, incident: incidents.Incident) -> Inci
     "/incidents",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def open_incident(
@@ -171,11 +168,8 @@ async def open_incident(
 @router.get(
     "/incidents",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_incidents(
@@ -197,11 +191,8 @@ async def list_incidents(
 @router.get(
     "/incidents/{incident_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_incident(
@@ -220,16 +211,13 @@ async def view_incident(
 @router.post(
     "/incidents/{incident_id}/status",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (409, "incident_closed"),
         (409, "recurrence_prevention_missing"),
         (409, "status_backwards"),
         (409, "status_unchanged"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def change_status(
@@ -255,13 +243,10 @@ async def change_status(
     "/incidents/{incident_id}/timeline",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "incident_not_found"),
         (409, "incident_closed"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def add_entry(

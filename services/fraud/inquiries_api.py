@@ -20,7 +20,7 @@ from services.fraud.ops_api import ListEntryView
 from shared.audit import audit_staff
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -115,11 +115,8 @@ class AnswerAdded(BaseModel):
     "",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def record_inquiry(body: InquiryIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> InquiryView:
@@ -144,12 +141,9 @@ async def record_inquiry(body: InquiryIn, session: SessionDep, state: StateDep, 
 @router.get(
     "",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "cursor_invalid"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_inquiries(
@@ -182,11 +176,8 @@ async def list_inquiries(
 @router.get(
     "/{inquiry_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "inquiry_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_inquiry(
@@ -219,13 +210,10 @@ async def view_inquiry(
     "/{inquiry_id}/answers",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "inquiry_not_found"),
         (409, "inquiry_closed"),
         (409, "inquiry_status_refused"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def add_answer(
@@ -244,12 +232,9 @@ async def add_answer(
 @router.post(
     "/{inquiry_id}/status",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "inquiry_not_found"),
         (409, "inquiry_status_refused"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def change_status(

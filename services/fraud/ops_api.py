@@ -26,7 +26,7 @@ from shared.channels import Channel
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import invalid, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, invalid, problem_responses
 from shared.roles import refuse_outsourced, require_staff
 from shared.service import ServiceState
 
@@ -47,11 +47,8 @@ ChannelQuery = Annotated[Channel | None, Query(description="app, web, atm, ops, 
 @router.get(
     "/events",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def search_events(
@@ -118,11 +115,8 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
 @router.get(
     "/trends",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def trends(
@@ -238,11 +232,8 @@ class ListEntries(BaseModel):
 @router.get(
     "/lists/{list_name}/entries",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "list_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_entries(
@@ -262,12 +253,9 @@ async def list_entries(
 @router.put(
     "/lists/{list_name}/entries",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "list_not_found"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def put_list_entry(
@@ -309,13 +297,10 @@ async def put_list_entry(
 @router.delete(
     "/lists/{list_name}/entries",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "list_entry_not_found"),
         (404, "list_not_found"),
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def delete_list_entry(
@@ -358,12 +343,9 @@ async def _audit_list(
     responses={
         200: {"model": IndicatorExport, "content": {"text/csv": {"schema": {"type": "string"}}}},
         **problem_responses(
-            (401, "unauthorized"),
-            (403, "forbidden"),
+            *STAFF_ROUTE_PROBLEMS,
             (403, "outsourced_restricted"),
             (422, "validation_failed"),
-            (503, "service_unavailable"),
-            (504, "upstream_timeout"),
         ),
     },
 )

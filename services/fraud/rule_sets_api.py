@@ -21,7 +21,7 @@ from shared.audit import audit_staff
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep
 from shared.identity import ServiceIdentity
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -130,11 +130,8 @@ async def rule_library(session: SessionDep, state: StateDep, identity: IdentityD
 @router.get(
     "/rule-sets/{version}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "rule_set_not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def get_rule_set(version: Version, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetDetail:
@@ -149,11 +146,8 @@ async def get_rule_set(version: Version, session: SessionDep, state: StateDep, i
     "/rule-sets",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (422, "validation_failed"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, identity: IdentityDep) -> RuleSetView:
@@ -171,12 +165,9 @@ async def create_rule_set(body: DraftIn, session: SessionDep, state: StateDep, i
 @router.post(
     "/rule-sets/{version}/activate",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "rule_set_not_found"),
         (409, "rule_set_not_draft"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def activate_rule_set(
@@ -202,12 +193,9 @@ async def activate_rule_set(
     responses={
         200: {"model": BacktestReportView},
         **problem_responses(
-            (401, "unauthorized"),
-            (403, "forbidden"),
+            *STAFF_ROUTE_PROBLEMS,
             (404, "rule_set_not_found"),
             (422, "validation_failed"),
-            (503, "service_unavailable"),
-            (504, "upstream_timeout"),
         ),
     },
 )

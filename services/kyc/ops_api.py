@@ -28,7 +28,7 @@ from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import IdentityDep, SessionDep, only_from
 from shared.identity import ServiceIdentity
 from shared.masking import mask_address
-from shared.problems import Problem, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_responses
 from shared.roles import refuse_outsourced
 
 router = APIRouter(prefix="/v1/ops/kyc", tags=["ops"], dependencies=[only_from("gateway")])
@@ -63,12 +63,9 @@ async def _audit(
 @router.get(
     "/verifications",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "customer_not_found"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def list_verifications(
@@ -110,14 +107,11 @@ async def list_verifications(
     # An image's `content` stays absent (not null) without `images=true`, as it always was.
     response_model_exclude_unset=True,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (403, "outsourced_restricted"),
         (404, "customer_not_found"),
         (404, "not_found"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_verification(
@@ -183,16 +177,13 @@ async def _in_review(session: AsyncSession, verification_id: str) -> Any:
 @router.post(
     "/verifications/{verification_id}/approve",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "customer_not_found"),
         (404, "not_found"),
         (409, "illegal_transition"),
         (409, "verification_not_in_review"),
         (422, "reason_required"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def approve(
@@ -217,16 +208,13 @@ async def approve(
 @router.post(
     "/verifications/{verification_id}/reject",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "customer_not_found"),
         (404, "not_found"),
         (409, "illegal_transition"),
         (409, "verification_not_in_review"),
         (422, "reason_required"),
         (502, "auth_unavailable"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def reject(

@@ -21,7 +21,7 @@ from shared.contracts.notifications import NotificationRequest
 from shared.database import on_commit
 from shared.dependencies import IdentityDep, SessionDep, StateDep, only_from
 from shared.identity import ServiceIdentity
-from shared.problems import Problem, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_responses
 from shared.roles import require_staff
 from shared.service import ServiceState
 
@@ -102,11 +102,8 @@ async def list_notifications(
 @router.get(
     "/notifications/{notification_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def get_notification(

@@ -15,7 +15,7 @@ from services.txn.runtime import TxnRuntime
 from services.txn.schemas import CreditInformationRecordView, CreditInformationView
 from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[only_from("gateway")])
 
@@ -43,11 +43,8 @@ async def view_credit_information(
 @router.post(
     "/disputes/{dispute_id}/credit-information-deletion",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def resend_deletions(

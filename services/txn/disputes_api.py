@@ -32,7 +32,7 @@ from services.txn.schemas import (
 )
 from shared.audit import Actor, audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
-from shared.problems import Problem, problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, Problem, problem_responses
 from shared.roles import has_role
 
 router = APIRouter(prefix="/v1/me/disputes", tags=["disputes"], dependencies=[only_from("gateway")])
@@ -134,8 +134,7 @@ async def declare_own(
     "/disputes",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
         (409, "already_declared"),
         (409, "already_disputed"),
@@ -143,8 +142,6 @@ async def declare_own(
         (409, "illegal_transition"),
         (422, "not_disputable"),
         (422, "reason_required"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def open_for_customer(
@@ -214,11 +211,8 @@ async def list_queue(
 @ops_router.get(
     "/disputes/{dispute_id}",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def view_dispute(
@@ -232,15 +226,12 @@ async def view_dispute(
 @ops_router.post(
     "/disputes/{dispute_id}/declaration",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
         (409, "already_declared"),
         (409, "declaration_required"),
         (409, "illegal_transition"),
         (422, "reason_required"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def record_declaration(
@@ -258,16 +249,13 @@ async def record_declaration(
 @ops_router.post(
     "/disputes/{dispute_id}/relief",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
         (409, "already_declared"),
         (409, "declaration_required"),
         (409, "illegal_transition"),
         (409, "not_relievable"),
         (422, "reason_required"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def apply_relief(
@@ -295,15 +283,12 @@ async def apply_relief(
 @ops_router.post(
     "/disputes/{dispute_id}/reject",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
         (409, "already_declared"),
         (409, "declaration_required"),
         (409, "illegal_transition"),
         (422, "reason_required"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def reject_dispute(

@@ -20,7 +20,7 @@ from services.txn.schemas import (
 )
 from shared.audit import audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[only_from("gateway")])
 
@@ -28,11 +28,8 @@ router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[only_from("gate
 @router.put(
     "/customers/{customer_id}/credit-line",
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def put_credit_line(

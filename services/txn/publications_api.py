@@ -12,7 +12,7 @@ from services.txn.dependencies import RuntimeDep, SupervisorDep
 from services.txn.schemas import NoticeList, NoticeView, PublicationRequest, PublicationView
 from shared.audit import audit_entry, record_audit
 from shared.dependencies import SessionDep, only_from
-from shared.problems import problem_responses
+from shared.problems import STAFF_ROUTE_PROBLEMS, problem_responses
 
 ops_router = APIRouter(prefix="/v1/ops/publications", tags=["ops"], dependencies=[only_from("gateway")])
 public_router = APIRouter(prefix="/v1/notices", tags=["notices"], dependencies=[only_from("gateway")])
@@ -22,12 +22,9 @@ public_router = APIRouter(prefix="/v1/notices", tags=["notices"], dependencies=[
     "",
     status_code=201,
     responses=problem_responses(
-        (401, "unauthorized"),
-        (403, "forbidden"),
+        *STAFF_ROUTE_PROBLEMS,
         (404, "not_found"),
         (422, "customer_data_in_notice"),
-        (503, "service_unavailable"),
-        (504, "upstream_timeout"),
     ),
 )
 async def publish(
